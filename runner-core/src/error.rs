@@ -1,0 +1,173 @@
+//! The two error types: a task's own ([`TaskError`]) and the fan-out's ([`FanOutError`]).
+
+use std::error::Error as StdError;
+use std::time::Duration;
+
+/// Why a task produced no value.
+///
+/// A best-effort slot holds it; awaiting a [`Task`](crate::Task) on its own returns it.
+/// The task's own error keeps its type `E`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TaskError<E> {
+    /// The task returned an error of its own.
+    #[error(transparent)]
+    Failed(E),
+    /// The task's own timeout elapsed; its future was dropped.
+    #[error("timed out after {0:?}")]
+    TimedOut(Duration),
+    /// The fan-out's overall deadline passed first; the task's future was dropped.
+    #[error("cut by the fan-out deadline")]
+    DeadlineExceeded,
+    /// The task panicked; the panic was caught at the task boundary.
+    #[error("panicked: {0}")]
+    Panicked(String),
+}
+
+impl<E> TaskError<E> {
+    /// The task's own error, if that is why it failed.
+    pub fn into_inner(self) -> Option<E> {
+        match self {
+            Self::Failed(error) => Some(error),
+            _ => None,
+        }
+    }
+
+    /// `true` if the task's own timeout or the fan-out's deadline stopped it.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::TimedOut(_) | Self::DeadlineExceeded)
+    }
+
+    /// A short, stable name for the kind of failure, fit for a metric label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Failed(_) => "failed",
+            Self::TimedOut(_) => "timed_out",
+            Self::DeadlineExceeded => "deadline",
+            Self::Panicked(_) => "panicked",
+        }
+    }
+}
+
+/// Why a fan-out failed: a critical task failed, the deadline passed, or it was cancelled.
+///
+/// Not generic, so that fan-outs over different error types meet in one type; the failed
+/// task's own error is boxed and stays reachable through
+/// [`source()`](std::error::Error::source) and [`FanOutError::downcast_ref`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FanOutError {
+    /// A critical task returned an error.
+    #[error("critical task `{task}` failed")]
+    TaskFailed {
+        /// The task's name.
+        task: &'static str,
+        /// The task's own error.
+        #[source]
+        source: Box<dyn StdError + Send + Sync + 'static>,
+    },
+    /// A critical task's own timeout elapsed.
+    #[error("critical task `{task}` timed out after {timeout:?}")]
+    TaskTimedOut {
+        /// The task's name.
+        task: &'static str,
+        /// The timeout that elapsed.
+        timeout: Duration,
+    },
+    /// A critical task panicked.
+    #[error("critical task `{task}` panicked: {message}")]
+    TaskPanicked {
+        /// The task's name.
+        task: &'static str,
+        /// The panic's message, or a placeholder if its payload was not a string.
+        message: String,
+    },
+    /// The overall deadline passed while critical tasks were still pending.
+    #[error("deadline passed after {elapsed:?} with critical tasks pending: {}", pending.join(", "))]
+    DeadlineExceeded {
+        /// The critical tasks still pending, in the order they were written.
+        pending: Vec<&'static str>,
+        /// How long the fan-out had run.
+        elapsed: Duration,
+    },
+    /// The fan-out's cancellation token was cancelled.
+    #[error("fan-out cancelled")]
+    Cancelled,
+}
+
+impl FanOutError {
+    /// `true` if time ran out: a critical task's timeout or the overall deadline.
+    ///
+    /// A service answers these with 504 rather than 502.
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            Self::TaskTimedOut { .. } | Self::DeadlineExceeded { .. }
+        )
+    }
+
+    /// `true` if the cancellation token ended the fan-out.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Self::Cancelled)
+    }
+
+    /// `true` if a critical task itself failed: an error of its own or a panic.
+    pub fn is_task_failure(&self) -> bool {
+        matches!(self, Self::TaskFailed { .. } | Self::TaskPanicked { .. })
+    }
+
+    /// The critical task that failed, if one task is to blame.
+    ///
+    /// For [`DeadlineExceeded`](Self::DeadlineExceeded), the first pending task.
+    pub fn task(&self) -> Option<&'static str> {
+        match self {
+            Self::TaskFailed { task, .. }
+            | Self::TaskTimedOut { task, .. }
+            | Self::TaskPanicked { task, .. } => Some(task),
+            Self::DeadlineExceeded { pending, .. } => pending.first().copied(),
+            Self::Cancelled => None,
+        }
+    }
+
+    /// The failed task's own error, if it is an `E`.
+    pub fn downcast_ref<E: StdError + 'static>(&self) -> Option<&E> {
+        match self {
+            Self::TaskFailed { source, .. } => source.downcast_ref(),
+            _ => None,
+        }
+    }
+
+    /// A short, stable name for the kind of failure, fit for a metric label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::TaskFailed { .. } => "failed",
+            Self::TaskTimedOut { .. } => "timed_out",
+            Self::TaskPanicked { .. } => "panicked",
+            Self::DeadlineExceeded { .. } => "deadline",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// The error a critical task's failure ends the fan-out with.
+    pub(crate) fn from_critical<E>(
+        task: &'static str,
+        error: TaskError<E>,
+        elapsed: Duration,
+    ) -> Self
+    where
+        E: StdError + Send + Sync + 'static,
+    {
+        match error {
+            TaskError::Failed(error) => Self::TaskFailed {
+                task,
+                source: Box::new(error),
+            },
+            TaskError::TimedOut(timeout) => Self::TaskTimedOut { task, timeout },
+            TaskError::Panicked(message) => Self::TaskPanicked { task, message },
+            TaskError::DeadlineExceeded => Self::DeadlineExceeded {
+                pending: vec![task],
+                elapsed,
+            },
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! The static engine: a fixed set of tasks polled in place, inside the caller's task.
+//!
+//! Like tokio's `join!`, the tasks live inline in the future (a tuple of [`TaskSlot`]s), so a
+//! run spawns nothing and allocates nothing, tasks may borrow locals, and the future is
+//! `Send` exactly when the tasks are. The first task polled rotates on every poll, so no task
+//! starves the others.
+
+mod tuple;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use pin_project_lite::pin_project;
+use tokio_util::sync::CancellationToken;
+
+pub use self::tuple::{Branches, IntoBranches};
+use crate::FanOutError;
+use crate::report::Report;
+use crate::slot::{Clock, Cuts};
+use crate::watch::Watch;
+use crate::with_report::{Run, WithReport, sealed};
+
+pin_project! {
+    /// Runs a fixed set of tasks concurrently: a future of `Result<(slot, ...), FanOutError>`.
+    ///
+    /// Each slot is typed by its task's criticality: `T` for a critical task,
+    /// `Result<T, TaskError<E>>` for a best-effort one. `fan_out!` expands to this; by hand:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use runner_core::{FanOut, Task, TaskError};
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("scratch-card service is down")]
+    /// struct CardError;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), runner_core::FanOutError> {
+    /// let balance = Task::critical("balance", async { Ok::<u64, std::io::Error>(1_250) })
+    ///     .timeout(Duration::from_millis(200));
+    /// let card = Task::best_effort("scratch_card", async { Err::<String, _>(CardError) })
+    ///     .timeout(Duration::from_millis(150));
+    ///
+    /// let (balance, card): (u64, Result<String, TaskError<CardError>>) =
+    ///     FanOut::new((balance, card))
+    ///         .deadline(Duration::from_millis(300))
+    ///         .await?;
+    /// assert_eq!(balance, 1_250);
+    /// assert!(card.is_err()); // degraded, not failed
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct FanOut<B> {
+        #[pin]
+        branches: B,
+        #[pin]
+        watch: Watch,
+        // The branch polled first on the next poll.
+        next: usize,
+        finished: bool,
+    }
+}
+
+impl<B: Branches> FanOut<B> {
+    /// A fan-out of a tuple of up to 12 [`Task`](crate::Task)s.
+    pub fn new<T>(tasks: T) -> Self
+    where
+        T: IntoBranches<Branches = B>,
+    {
+        Self {
+            branches: tasks.into_branches(),
+            watch: Watch::new(),
+            next: 0,
+            finished: false,
+        }
+    }
+
+    /// Sets an overall deadline, counted from the first poll.
+    ///
+    /// When it passes, the fan-out fails if a critical task is still pending; otherwise the
+    /// pending best-effort tasks are dropped, their slots say
+    /// [`TaskError::DeadlineExceeded`](crate::TaskError::DeadlineExceeded), and the fan-out
+    /// returns `Ok`. Inside a task of an enclosing fan-out, the tighter deadline applies.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.watch.set_deadline(deadline);
+        self
+    }
+
+    /// Ends the fan-out with [`FanOutError::Cancelled`] when `token` is cancelled, dropping
+    /// every task.
+    pub fn cancel_on(mut self, token: CancellationToken) -> Self {
+        self.watch.set_cancel(token);
+        self
+    }
+
+    /// The same fan-out, returning its [`Report`] beside its result.
+    pub fn with_report(self) -> WithReport<Self> {
+        WithReport::new(self)
+    }
+}
+
+impl<B: Branches> sealed::Sealed for FanOut<B> {}
+
+impl<B: Branches> Run for FanOut<B> {
+    type Ok = B::Output;
+    type Records = B::Records;
+
+    fn poll_run(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<B::Output, FanOutError>> {
+        let mut this = self.project();
+        assert!(!*this.finished, "`FanOut` polled after completion");
+        let mut clock = Clock::default();
+        if !this.watch.is_started() {
+            let now = clock.now();
+            let deadline = this.watch.as_mut().start(now);
+            this.branches.as_mut().start(now, deadline);
+        }
+
+        let result = 'run: {
+            if this.watch.as_mut().poll_cancelled(cx) {
+                break 'run Err(FanOutError::Cancelled);
+            }
+            let first = *this.next;
+            *this.next = if first + 1 == B::LEN { 0 } else { first + 1 };
+            let mut all_done = true;
+            for offset in 0..B::LEN {
+                let index = if first + offset < B::LEN {
+                    first + offset
+                } else {
+                    first + offset - B::LEN
+                };
+                match this.branches.as_mut().poll_branch(index, cx, &mut clock) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(error)) => break 'run Err(error),
+                    Poll::Pending => all_done = false,
+                }
+            }
+            if !all_done {
+                let Some(deadline) = this.watch.as_mut().poll_deadline(cx) else {
+                    return Poll::Pending;
+                };
+                let mut cuts = Cuts::default();
+                this.branches.as_mut().cut(deadline, clock.now(), &mut cuts);
+                if let Some(error) = cuts.into_error(this.watch.elapsed(clock.now())) {
+                    break 'run Err(error);
+                }
+            }
+            Ok(())
+        };
+
+        *this.finished = true;
+        Poll::Ready(match result {
+            Ok(()) => Ok(this
+                .branches
+                .take_output()
+                .expect("every slot is filled once every task is done")),
+            Err(error) => {
+                // Nothing keeps running once the fan-out has failed.
+                this.branches.cancel(clock.now());
+                Err(error)
+            }
+        })
+    }
+
+    fn report(self: Pin<&mut Self>) -> Report<B::Records> {
+        Report::new(
+            self.branches.records(),
+            self.watch.elapsed(tokio::time::Instant::now()),
+        )
+    }
+}
+
+impl<B: Branches> Future for FanOut<B> {
+    type Output = Result<B::Output, FanOutError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.poll_run(cx)
+    }
+}

@@ -1,0 +1,155 @@
+//! The static engine over tuples of 1 to 12 tasks.
+
+use std::error::Error as StdError;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::TryFuture;
+use tokio::time::Instant;
+
+use crate::criticality::Criticality;
+use crate::report::TaskRecord;
+use crate::slot::{Clock, Cuts, SlotOf, TaskSlot};
+use crate::{FanOutError, Task};
+
+/// A tuple of [`Task`]s that a [`FanOut`](crate::FanOut) can run: implemented for tuples of 1 to
+/// 12 tasks whose errors are `std::error::Error + Send + Sync + 'static`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a tuple of tasks",
+    label = "expected a tuple of `runner_core::Task`s",
+    note = "build each task with `Task::critical`/`Task::best_effort`, or annotate its async fn with `#[task(...)]`; at most 12 tasks, each returning `Result<T, E>` with `E: std::error::Error + Send + Sync + 'static`"
+)]
+pub trait IntoBranches: sealed::Sealed {
+    /// The running form of the tuple.
+    type Branches: Branches;
+
+    #[doc(hidden)]
+    fn into_branches(self) -> Self::Branches;
+}
+
+/// The running form of a tuple of tasks, a tuple of [`TaskSlot`]s, as the engine sees it.
+pub trait Branches: sealed::Sealed {
+    /// The fan-out's success value: a tuple of slots.
+    type Output;
+    /// The report's records, an array with one per task.
+    type Records: AsRef<[TaskRecord]>;
+    #[doc(hidden)]
+    const LEN: usize;
+
+    #[doc(hidden)]
+    fn start(self: Pin<&mut Self>, now: Instant, deadline: Option<Instant>);
+    #[doc(hidden)]
+    fn poll_branch(
+        self: Pin<&mut Self>,
+        index: usize,
+        cx: &mut Context<'_>,
+        clock: &mut Clock,
+    ) -> Poll<Result<(), FanOutError>>;
+    #[doc(hidden)]
+    fn cut(self: Pin<&mut Self>, deadline: Instant, now: Instant, cuts: &mut Cuts);
+    #[doc(hidden)]
+    fn cancel(self: Pin<&mut Self>, now: Instant);
+    #[doc(hidden)]
+    fn take_output(self: Pin<&mut Self>) -> Option<Self::Output>;
+    #[doc(hidden)]
+    fn records(&self) -> Self::Records;
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+macro_rules! tuple_impls {
+    ($len:literal => $($F:ident $C:ident $idx:tt),+) => {
+        impl<$($F, $C),+> sealed::Sealed for ($(Task<$F, $C>,)+) {}
+
+        impl<$($F, $C),+> IntoBranches for ($(Task<$F, $C>,)+)
+        where
+            $($F: TryFuture, $F::Error: StdError + Send + Sync + 'static, $C: Criticality,)+
+        {
+            type Branches = ($(TaskSlot<$F, $C>,)+);
+
+            fn into_branches(self) -> Self::Branches {
+                ($(TaskSlot::new(self.$idx),)+)
+            }
+        }
+
+        impl<$($F, $C),+> sealed::Sealed for ($(TaskSlot<$F, $C>,)+)
+        where
+            $($F: TryFuture, $C: Criticality,)+
+        {
+        }
+
+        // SAFETY (for every `Pin::new_unchecked` below): a pinned tuple's fields are pinned
+        // structurally. The tuple is only reachable through `FanOut`'s pinned projection, and
+        // nothing here moves a field out or hands out an unpinned `&mut` to one.
+        impl<$($F, $C),+> Branches for ($(TaskSlot<$F, $C>,)+)
+        where
+            $($F: TryFuture, $F::Error: StdError + Send + Sync + 'static, $C: Criticality,)+
+        {
+            type Output = ($(SlotOf<$F, $C>,)+);
+            type Records = [TaskRecord; $len];
+            const LEN: usize = $len;
+
+            fn start(self: Pin<&mut Self>, now: Instant, deadline: Option<Instant>) {
+                // SAFETY: see the impl.
+                let this = unsafe { self.get_unchecked_mut() };
+                // SAFETY: see the impl.
+                $(unsafe { Pin::new_unchecked(&mut this.$idx) }.start(now, deadline);)+
+            }
+
+            fn poll_branch(
+                self: Pin<&mut Self>,
+                index: usize,
+                cx: &mut Context<'_>,
+                clock: &mut Clock,
+            ) -> Poll<Result<(), FanOutError>> {
+                // SAFETY: see the impl.
+                let this = unsafe { self.get_unchecked_mut() };
+                match index {
+                    // SAFETY: see the impl.
+                    $($idx => unsafe { Pin::new_unchecked(&mut this.$idx) }.poll_slot(cx, clock),)+
+                    _ => Poll::Ready(Ok(())),
+                }
+            }
+
+            fn cut(self: Pin<&mut Self>, deadline: Instant, now: Instant, cuts: &mut Cuts) {
+                // SAFETY: see the impl.
+                let this = unsafe { self.get_unchecked_mut() };
+                // SAFETY: see the impl.
+                $(cuts.add(unsafe { Pin::new_unchecked(&mut this.$idx) }.cut(deadline, now));)+
+            }
+
+            fn cancel(self: Pin<&mut Self>, now: Instant) {
+                // SAFETY: see the impl.
+                let this = unsafe { self.get_unchecked_mut() };
+                // SAFETY: see the impl.
+                $(unsafe { Pin::new_unchecked(&mut this.$idx) }.cancel(now);)+
+            }
+
+            fn take_output(self: Pin<&mut Self>) -> Option<Self::Output> {
+                // SAFETY: see the impl.
+                let this = unsafe { self.get_unchecked_mut() };
+                // SAFETY: see the impl.
+                Some(($(unsafe { Pin::new_unchecked(&mut this.$idx) }.take()?,)+))
+            }
+
+            fn records(&self) -> Self::Records {
+                [$(self.$idx.record(),)+]
+            }
+        }
+    };
+}
+
+tuple_impls!(1 => F0 C0 0);
+tuple_impls!(2 => F0 C0 0, F1 C1 1);
+tuple_impls!(3 => F0 C0 0, F1 C1 1, F2 C2 2);
+tuple_impls!(4 => F0 C0 0, F1 C1 1, F2 C2 2, F3 C3 3);
+tuple_impls!(5 => F0 C0 0, F1 C1 1, F2 C2 2, F3 C3 3, F4 C4 4);
+tuple_impls!(6 => F0 C0 0, F1 C1 1, F2 C2 2, F3 C3 3, F4 C4 4, F5 C5 5);
+tuple_impls!(7 => F0 C0 0, F1 C1 1, F2 C2 2, F3 C3 3, F4 C4 4, F5 C5 5, F6 C6 6);
+tuple_impls!(8 => F0 C0 0, F1 C1 1, F2 C2 2, F3 C3 3, F4 C4 4, F5 C5 5, F6 C6 6, F7 C7 7);
+tuple_impls!(9 => F0 C0 0, F1 C1 1, F2 C2 2, F3 C3 3, F4 C4 4, F5 C5 5, F6 C6 6, F7 C7 7, F8 C8 8);
+tuple_impls!(10 => F0 C0 0, F1 C1 1, F2 C2 2, F3 C3 3, F4 C4 4, F5 C5 5, F6 C6 6, F7 C7 7, F8 C8 8, F9 C9 9);
+tuple_impls!(11 => F0 C0 0, F1 C1 1, F2 C2 2, F3 C3 3, F4 C4 4, F5 C5 5, F6 C6 6, F7 C7 7, F8 C8 8, F9 C9 9, F10 C10 10);
+tuple_impls!(12 => F0 C0 0, F1 C1 1, F2 C2 2, F3 C3 3, F4 C4 4, F5 C5 5, F6 C6 6, F7 C7 7, F8 C8 8, F9 C9 9, F10 C10 10, F11 C11 11);

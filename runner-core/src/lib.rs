@@ -1,0 +1,102 @@
+//! Fan out async work inside one request: **critical** tasks fail fast, **best-effort** tasks
+//! degrade, and nothing runs past the deadline or after the call returns.
+//!
+//! A page that shows a wallet balance (must have) next to a scratch-card promo (nice to
+//! have) calls both services at once. If the wallet fails, the request fails at once and the
+//! promo call is dropped; if the promo fails or is slow, the page still renders, and the
+//! promo's slot says why it is missing.
+//!
+//! ```
+//! use std::time::Duration;
+//! use runner_core::{FanOut, FanOutError, Task, TaskError};
+//!
+//! #[derive(Debug, thiserror::Error)]
+//! #[error("wallet unavailable")]
+//! struct WalletError;
+//!
+//! #[derive(Debug, thiserror::Error)]
+//! #[error("scratch-card service unavailable")]
+//! struct CardError;
+//!
+//! async fn get_balance(user_id: u64) -> Result<u64, WalletError> {
+//!     Ok(user_id * 100)
+//! }
+//!
+//! async fn get_scratch_card(_user_id: u64) -> Result<String, CardError> {
+//!     tokio::time::sleep(Duration::from_secs(5)).await; // far too slow
+//!     Ok("You won!".to_owned())
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), FanOutError> {
+//! let id = 7;
+//! let (balance, card): (u64, Result<String, TaskError<CardError>>) = FanOut::new((
+//!     Task::critical("get_balance", get_balance(id)).timeout(Duration::from_millis(200)),
+//!     Task::best_effort("get_scratch_card", get_scratch_card(id)).timeout(Duration::from_millis(150)),
+//! ))
+//! .deadline(Duration::from_millis(300))
+//! .await?;
+//!
+//! assert_eq!(balance, 700);
+//! assert!(matches!(card, Err(TaskError::TimedOut(_))));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Rules
+//!
+//! Both engines, the static [`FanOut`] and the dynamic [`TaskRunner`], follow the same rules:
+//!
+//! - Every task starts on the first poll; slots come back in the order written.
+//! - A critical task's failure (its error, its timeout, a panic) ends the run at once with a
+//!   [`FanOutError`], and every other task's future is dropped before it returns.
+//! - A best-effort task's failure never fails the run; its slot holds the [`TaskError`].
+//! - A timeout drops the task's future: the work is cancelled, not abandoned.
+//! - When the optional overall deadline passes, the run fails if a critical task is still
+//!   pending, naming them; otherwise the pending best-effort tasks are dropped, their slots
+//!   say [`TaskError::DeadlineExceeded`], and the run succeeds. A task stops at the earlier of
+//!   its own timeout and the deadline.
+//! - Inside a task, [`deadline()`] and [`remaining()`] tell how long it has, to pass
+//!   downstream; a fan-out nested in a task inherits the tighter deadline.
+//! - A panic in a task is caught at the task boundary and becomes a `TaskError`.
+//! - Dropping the run's future drops every task; a [`CancellationToken`] given to
+//!   `cancel_on` ends it with [`FanOutError::Cancelled`].
+//! - A [`Report`] (per task: name, criticality, [`Outcome`], elapsed time) comes from
+//!   `with_report()`, for `Server-Timing` headers and metrics.
+//! - Each task runs inside a `tracing` span named `task` with the fields `task`, `critical`,
+//!   `outcome` and `elapsed_ms`; a degraded best-effort task logs a `WARN` event.
+//!
+//! At the same instant, work that finishes wins over a timer that elapses: a task that
+//! completes exactly at its timeout or at the deadline counts as complete.
+//!
+//! [`CancellationToken`]: tokio_util::sync::CancellationToken
+
+mod context;
+mod criticality;
+mod error;
+mod fan_out;
+mod report;
+mod runner;
+mod slot;
+mod standalone;
+mod task;
+mod watch;
+mod with_report;
+
+pub use crate::context::{deadline, remaining};
+pub use crate::criticality::{BestEffort, Critical, Criticality};
+pub use crate::error::{FanOutError, TaskError};
+pub use crate::fan_out::{Branches, FanOut, IntoBranches};
+pub use crate::report::{Outcome, Report, TaskRecord};
+pub use crate::runner::{Claim, Handle, Handles, Results, RunAll, TaskRunner};
+pub use crate::slot::TaskSlot;
+pub use crate::standalone::TaskFuture;
+pub use crate::task::Task;
+pub use crate::with_report::{Run, WithReport};
+pub use tokio_util::sync::CancellationToken;
+
+/// Not public API: what the engines' public traits mention, and what macros expand to.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::slot::{Clock, Cuts};
+}

@@ -1,0 +1,104 @@
+//! What happened to each task of a run, for `Server-Timing` headers, metrics and logs.
+
+use std::fmt;
+use std::time::Duration;
+
+/// How one task of a fan-out ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// It returned a value.
+    Ok,
+    /// It returned an error of its own.
+    Failed,
+    /// Its own timeout elapsed.
+    TimedOut,
+    /// The fan-out's deadline cut it (or it never started before the deadline).
+    DeadlineExceeded,
+    /// It panicked.
+    Panicked,
+    /// The fan-out ended before it did (a critical failure elsewhere, or cancellation),
+    /// so it was dropped, or never started.
+    Cancelled,
+}
+
+impl Outcome {
+    /// A short, stable name, fit for a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Failed => "failed",
+            Self::TimedOut => "timed_out",
+            Self::DeadlineExceeded => "deadline",
+            Self::Panicked => "panicked",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// `true` unless the task returned a value.
+    pub fn is_failure(self) -> bool {
+        self != Self::Ok
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One task's line in a [`Report`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskRecord {
+    /// The task's name.
+    pub name: &'static str,
+    /// Whether the task was critical.
+    pub critical: bool,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// From its start to its end; zero if it never started.
+    pub elapsed: Duration,
+}
+
+/// The report of one run: a [`TaskRecord`] per task, in the order the tasks were written.
+///
+/// The static engine keeps the records in an array (`Report<[TaskRecord; N]>`, no heap),
+/// the dynamic one in a `Vec`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report<R = Vec<TaskRecord>> {
+    tasks: R,
+    elapsed: Duration,
+}
+
+impl<R: AsRef<[TaskRecord]>> Report<R> {
+    pub(crate) fn new(tasks: R, elapsed: Duration) -> Self {
+        Self { tasks, elapsed }
+    }
+
+    /// The records, in the order the tasks were written.
+    pub fn tasks(&self) -> &[TaskRecord] {
+        self.tasks.as_ref()
+    }
+
+    /// From the fan-out's first poll to its end.
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+
+    /// The tasks that did not return a value.
+    pub fn failures(&self) -> impl Iterator<Item = &TaskRecord> {
+        self.tasks()
+            .iter()
+            .filter(|record| record.outcome.is_failure())
+    }
+
+    /// The record of the first task named `name`.
+    pub fn get(&self, name: &str) -> Option<&TaskRecord> {
+        self.tasks().iter().find(|record| record.name == name)
+    }
+
+    /// The records, handing over their storage.
+    pub fn into_tasks(self) -> R {
+        self.tasks
+    }
+}

@@ -1,0 +1,157 @@
+//! The dynamic engine: any number of tasks, of mixed types, added at run time.
+
+mod handle;
+mod results;
+mod run_all;
+
+use std::error::Error as StdError;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures::TryFuture;
+use tokio_util::sync::CancellationToken;
+
+pub use self::handle::{Claim, Handle, Handles};
+pub use self::results::Results;
+pub use self::run_all::RunAll;
+use crate::Task;
+use crate::criticality::Criticality;
+use crate::slot::{ErasedSlot, SlotOf, TaskSlot};
+
+/// Runs any number of tasks concurrently, each added at run time and given back by a typed
+/// [`Handle`].
+///
+/// It follows the same rules as [`FanOut`](crate::FanOut), polls only the tasks that woke,
+/// and can cap how many tasks are in flight. Each task costs one heap allocation for its
+/// state, and its future must be `Send`.
+///
+/// ```
+/// use std::time::Duration;
+/// use runner_core::{Task, TaskError, TaskRunner};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), runner_core::FanOutError> {
+/// let mut runner = TaskRunner::new().deadline(Duration::from_millis(300));
+/// let balance = runner.add(Task::critical("balance", async { Ok::<u64, std::io::Error>(1_250) }));
+/// let offers = runner.add_all((1..=3).map(|id| {
+///     Task::best_effort("offer", async move { Ok::<u32, std::io::Error>(id * 10) })
+/// }));
+///
+/// let mut results = runner.run_all().await?;
+/// let balance: u64 = results.take(balance);
+/// let offers: Vec<Result<u32, TaskError<std::io::Error>>> = results.take(offers);
+/// assert_eq!(balance, 1_250);
+/// assert_eq!(offers.into_iter().map(Result::unwrap).collect::<Vec<_>>(), [10, 20, 30]);
+/// # Ok(())
+/// # }
+/// ```
+#[must_use = "a runner does nothing until `run_all` is awaited"]
+pub struct TaskRunner<'a> {
+    slots: Vec<Pin<Box<dyn ErasedSlot + 'a>>>,
+    deadline: Option<Duration>,
+    limit: usize,
+    cancel: Option<CancellationToken>,
+    id: u64,
+}
+
+impl<'a> TaskRunner<'a> {
+    /// An empty runner: no deadline, no concurrency limit.
+    pub fn new() -> Self {
+        // Tells one runner's handles from another's, so a stray handle is caught.
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        Self {
+            slots: Vec::new(),
+            deadline: None,
+            limit: usize::MAX,
+            cancel: None,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// Sets an overall deadline, counted from the first poll of [`run_all`](Self::run_all);
+    /// the same rules as [`FanOut::deadline`](crate::FanOut::deadline).
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Runs at most `limit` tasks at once, in the order they were added; the rest start as
+    /// others finish. A task's own timeout starts when it starts. A `limit` of 0 is taken
+    /// as 1.
+    pub fn concurrency_limit(mut self, limit: usize) -> Self {
+        self.limit = limit.max(1);
+        self
+    }
+
+    /// Ends the run with [`FanOutError::Cancelled`](crate::FanOutError::Cancelled) when
+    /// `token` is cancelled, dropping every task.
+    pub fn cancel_on(mut self, token: CancellationToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+
+    /// Adds a task; its slot is taken from the [`Results`] with the returned handle.
+    pub fn add<F, C>(&mut self, task: Task<F, C>) -> Handle<C, F::Ok, F::Error>
+    where
+        F: TryFuture + Send + 'a,
+        F::Ok: Send + 'static,
+        F::Error: StdError + Send + Sync + 'static,
+        C: Criticality,
+        SlotOf<F, C>: Send,
+    {
+        let index = self.slots.len();
+        self.slots.push(Box::pin(TaskSlot::new(task)));
+        Handle::new(self.id, index)
+    }
+
+    /// Adds many tasks of one type; their slots come back in the same order, as a `Vec`.
+    pub fn add_all<F, C, I>(&mut self, tasks: I) -> Handles<C, F::Ok, F::Error>
+    where
+        I: IntoIterator<Item = Task<F, C>>,
+        F: TryFuture + Send + 'a,
+        F::Ok: Send + 'static,
+        F::Error: StdError + Send + Sync + 'static,
+        C: Criticality,
+        SlotOf<F, C>: Send,
+    {
+        let start = self.slots.len();
+        let tasks = tasks.into_iter();
+        self.slots.reserve(tasks.size_hint().0);
+        for task in tasks {
+            self.slots.push(Box::pin(TaskSlot::new(task)));
+        }
+        Handles::new(self.id, start..self.slots.len())
+    }
+
+    /// How many tasks have been added.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// `true` if no task has been added.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Runs every task; the future gives the [`Results`] or the [`FanOutError`](crate::FanOutError).
+    pub fn run_all(self) -> RunAll<'a> {
+        RunAll::new(self)
+    }
+}
+
+impl Default for TaskRunner<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for TaskRunner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskRunner")
+            .field("tasks", &self.slots.len())
+            .field("deadline", &self.deadline)
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,351 @@
+//! One task inside an engine: it runs the task, then holds its typed slot until it is taken.
+//!
+//! Both engines drive tasks through [`TaskSlot`], so the rules (own timeout, deadline
+//! context, panic boundary, tracing, the record for the report) are written once.
+
+use std::any::Any;
+use std::error::Error as StdError;
+use std::marker::PhantomData;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::TryFuture;
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep};
+use tracing::Span;
+
+use crate::context;
+use crate::criticality::Criticality;
+use crate::report::{Outcome, TaskRecord};
+use crate::{FanOutError, Task, TaskError};
+
+/// The slot type of a task future `F` with criticality `C`.
+pub(crate) type SlotOf<F, C> =
+    <C as Criticality>::Slot<<F as TryFuture>::Ok, <F as TryFuture>::Error>;
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, S> {
+        Running { #[pin] future: F, #[pin] timer: Option<Sleep> },
+        // `None` once the slot has been taken.
+        Done { slot: Option<S> },
+        // The future was dropped without a slot: a critical failure, or cancellation.
+        Dropped,
+    }
+}
+
+pin_project! {
+    /// One task inside a fan-out: runs it, then holds its slot until it is taken.
+    ///
+    /// Built by [`FanOut::new`](crate::FanOut::new); it appears in the fan-out's type but has
+    /// no public methods.
+    pub struct TaskSlot<F, C>
+    where
+        F: TryFuture,
+        C: Criticality,
+    {
+        #[pin]
+        state: State<F, SlotOf<F, C>>,
+        name: &'static str,
+        critical: bool,
+        timeout: Option<Duration>,
+        started: Option<Instant>,
+        // When the task's own timeout elapses.
+        own_deadline: Option<Instant>,
+        // The tighter of `own_deadline` and the fan-out's deadline: what `deadline()` says.
+        work_deadline: Option<Instant>,
+        outcome: Option<Outcome>,
+        elapsed: Duration,
+        span: Span,
+        criticality: PhantomData<fn() -> C>,
+    }
+}
+
+/// What a deadline did to a slot that was still pending.
+pub(crate) enum Cut {
+    /// The slot is filled (or the task had finished already).
+    Filled,
+    /// A critical task was still pending: the fan-out fails naming it.
+    CriticalPending(&'static str),
+    /// A critical task's own timeout fell at or before the deadline.
+    CriticalTimedOut(FanOutError),
+}
+
+/// Reads the clock at most once per engine poll, however many tasks finish in it.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct Clock(Option<Instant>);
+
+impl Clock {
+    pub(crate) fn now(&mut self) -> Instant {
+        *self.0.get_or_insert_with(Instant::now)
+    }
+}
+
+impl<F, C> TaskSlot<F, C>
+where
+    F: TryFuture,
+    F::Error: StdError + Send + Sync + 'static,
+    C: Criticality,
+{
+    pub(crate) fn new(task: Task<F, C>) -> Self {
+        Self::from_parts(task.name, task.timeout, task.future, C::CRITICAL)
+    }
+
+    /// `critical` is what tracing and the report say, which for a task awaited on its own
+    /// is its declared criticality rather than `C`.
+    pub(crate) fn from_parts(
+        name: &'static str,
+        timeout: Option<Duration>,
+        future: F,
+        critical: bool,
+    ) -> Self {
+        Self {
+            state: State::Running {
+                future,
+                timer: None,
+            },
+            name,
+            critical,
+            timeout,
+            started: None,
+            own_deadline: None,
+            work_deadline: None,
+            outcome: None,
+            elapsed: Duration::ZERO,
+            span: Span::none(),
+            criticality: PhantomData,
+        }
+    }
+
+    /// Starts the task's clock; `deadline` is the fan-out's, already tightened by any
+    /// enclosing one.
+    pub(crate) fn start(self: Pin<&mut Self>, now: Instant, deadline: Option<Instant>) {
+        let this = self.project();
+        *this.started = Some(now);
+        *this.own_deadline = this.timeout.map(|timeout| now + timeout);
+        *this.work_deadline = context::earliest(*this.own_deadline, deadline);
+        *this.span = tracing::info_span!(
+            "task",
+            task = *this.name,
+            critical = *this.critical,
+            outcome = tracing::field::Empty,
+            elapsed_ms = tracing::field::Empty,
+        );
+        if let (Some(at), StateProj::Running { mut timer, .. }) =
+            (*this.own_deadline, this.state.project())
+        {
+            timer.set(Some(tokio::time::sleep_until(at)));
+        }
+    }
+
+    /// Polls the task if it is still running. `Ready(Ok)` once its slot is filled;
+    /// `Ready(Err)` if it was critical and failed, in which case its future is dropped.
+    pub(crate) fn poll_slot(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        clock: &mut Clock,
+    ) -> Poll<Result<(), FanOutError>> {
+        let this = self.as_mut().project();
+        let StateProj::Running { future, timer } = this.state.project() else {
+            return Poll::Ready(Ok(()));
+        };
+        let polled = {
+            let _entered = this.span.enter();
+            context::with_deadline(*this.work_deadline, || {
+                panic::catch_unwind(AssertUnwindSafe(|| future.try_poll(cx)))
+            })
+        };
+        let result = match polled {
+            Ok(Poll::Ready(Ok(value))) => Ok(value),
+            Ok(Poll::Ready(Err(error))) => Err(TaskError::Failed(error)),
+            Err(payload) => Err(TaskError::Panicked(panic_message(payload))),
+            // The future is polled before its timer, so work that finishes at the very
+            // instant its timeout elapses counts as finished.
+            Ok(Poll::Pending) => match timer.as_pin_mut().map(|timer| timer.poll(cx)) {
+                Some(Poll::Ready(())) => Err(TaskError::TimedOut(this.timeout.unwrap_or_default())),
+                _ => return Poll::Pending,
+            },
+        };
+        Poll::Ready(self.finish(result, clock.now()))
+    }
+
+    /// Fills the slot of a task still pending when the fan-out's `deadline` passed.
+    pub(crate) fn cut(self: Pin<&mut Self>, deadline: Instant, now: Instant) -> Cut {
+        if !matches!(self.state, State::Running { .. }) {
+            return Cut::Filled;
+        }
+        let error = match (self.own_deadline, self.timeout) {
+            (Some(own), Some(timeout)) if own <= deadline => TaskError::TimedOut(timeout),
+            _ => TaskError::DeadlineExceeded,
+        };
+        let name = self.name;
+        match self.finish(Err(error), now) {
+            Ok(()) => Cut::Filled,
+            Err(FanOutError::DeadlineExceeded { .. }) => Cut::CriticalPending(name),
+            Err(error) => Cut::CriticalTimedOut(error),
+        }
+    }
+
+    /// Drops the task's future if it is still running: the fan-out ended without it.
+    pub(crate) fn cancel(self: Pin<&mut Self>, now: Instant) {
+        let mut this = self.project();
+        if let State::Running { .. } = *this.state {
+            this.state.set(State::Dropped);
+            *this.outcome = Some(Outcome::Cancelled);
+            *this.elapsed = this.started.map_or(Duration::ZERO, |started| now - started);
+            this.span.record("outcome", Outcome::Cancelled.as_str());
+        }
+    }
+
+    /// Takes the slot; `None` unless the task finished and the slot is still there.
+    pub(crate) fn take(self: Pin<&mut Self>) -> Option<SlotOf<F, C>> {
+        match self.project().state.project() {
+            StateProj::Done { slot } => slot.take(),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn record(&self) -> TaskRecord {
+        TaskRecord {
+            name: self.name,
+            critical: self.critical,
+            outcome: self.outcome.unwrap_or(Outcome::Cancelled),
+            elapsed: self.elapsed,
+        }
+    }
+
+    fn finish(
+        self: Pin<&mut Self>,
+        result: Result<F::Ok, TaskError<F::Error>>,
+        now: Instant,
+    ) -> Result<(), FanOutError> {
+        let mut this = self.project();
+        let elapsed = this.started.map_or(Duration::ZERO, |started| now - started);
+        let outcome = match &result {
+            Ok(_) => Outcome::Ok,
+            Err(TaskError::Failed(_)) => Outcome::Failed,
+            Err(TaskError::TimedOut(_)) => Outcome::TimedOut,
+            Err(TaskError::DeadlineExceeded) => Outcome::DeadlineExceeded,
+            Err(TaskError::Panicked(_)) => Outcome::Panicked,
+        };
+        *this.outcome = Some(outcome);
+        *this.elapsed = elapsed;
+        this.span.record("outcome", outcome.as_str());
+        this.span.record("elapsed_ms", elapsed.as_secs_f64() * 1e3);
+        if let Err(error) = &result {
+            if *this.critical {
+                tracing::debug!(parent: &*this.span, task = *this.name, %error, "critical task failed");
+            } else {
+                tracing::warn!(parent: &*this.span, task = *this.name, %error, "best-effort task degraded");
+            }
+        }
+        match C::into_slot(result) {
+            Ok(slot) => {
+                this.state.set(State::Done { slot: Some(slot) });
+                Ok(())
+            }
+            Err(error) => {
+                this.state.set(State::Dropped);
+                Err(FanOutError::from_critical(this.name, error, elapsed))
+            }
+        }
+    }
+}
+
+/// The object-safe face of a [`TaskSlot`], for the dynamic runner's mixed task types.
+pub(crate) trait ErasedSlot: Send {
+    fn start(self: Pin<&mut Self>, now: Instant, deadline: Option<Instant>);
+    fn poll_slot(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        clock: &mut Clock,
+    ) -> Poll<Result<(), FanOutError>>;
+    fn cut(self: Pin<&mut Self>, deadline: Instant, now: Instant) -> Cut;
+    fn cancel(self: Pin<&mut Self>, now: Instant);
+    fn record(&self) -> TaskRecord;
+    /// Moves the slot into `out` if `out` is an `Option` of this slot's type.
+    fn take_into(self: Pin<&mut Self>, out: &mut dyn Any);
+}
+
+impl<F, C> ErasedSlot for TaskSlot<F, C>
+where
+    F: TryFuture + Send,
+    F::Ok: Send + 'static,
+    F::Error: StdError + Send + Sync + 'static,
+    C: Criticality,
+    SlotOf<F, C>: Send,
+{
+    fn start(self: Pin<&mut Self>, now: Instant, deadline: Option<Instant>) {
+        TaskSlot::start(self, now, deadline);
+    }
+
+    fn poll_slot(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        clock: &mut Clock,
+    ) -> Poll<Result<(), FanOutError>> {
+        TaskSlot::poll_slot(self, cx, clock)
+    }
+
+    fn cut(self: Pin<&mut Self>, deadline: Instant, now: Instant) -> Cut {
+        TaskSlot::cut(self, deadline, now)
+    }
+
+    fn cancel(self: Pin<&mut Self>, now: Instant) {
+        TaskSlot::cancel(self, now);
+    }
+
+    fn record(&self) -> TaskRecord {
+        TaskSlot::record(self)
+    }
+
+    fn take_into(self: Pin<&mut Self>, out: &mut dyn Any) {
+        if let Some(out) = out.downcast_mut::<Option<SlotOf<F, C>>>() {
+            *out = self.take();
+        }
+    }
+}
+
+/// Collects what a deadline did to every pending slot into the fan-out's verdict.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct Cuts {
+    timed_out: Option<FanOutError>,
+    pending: Vec<&'static str>,
+}
+
+impl Cuts {
+    pub(crate) fn add(&mut self, cut: Cut) {
+        match cut {
+            Cut::Filled => {}
+            Cut::CriticalPending(name) => self.pending.push(name),
+            Cut::CriticalTimedOut(error) => {
+                self.timed_out.get_or_insert(error);
+            }
+        }
+    }
+
+    /// `None` if the fan-out survives the deadline: no critical task was pending.
+    pub(crate) fn into_error(self, elapsed: Duration) -> Option<FanOutError> {
+        if self.timed_out.is_some() {
+            return self.timed_out;
+        }
+        (!self.pending.is_empty()).then_some(FanOutError::DeadlineExceeded {
+            pending: self.pending,
+            elapsed,
+        })
+    }
+}
+
+fn panic_message(payload: Box<dyn Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(message) => *message,
+        Err(payload) => match payload.downcast_ref::<&'static str>() {
+            Some(message) => (*message).to_owned(),
+            None => "panic payload is not a string".to_owned(),
+        },
+    }
+}

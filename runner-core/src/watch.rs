@@ -1,0 +1,85 @@
+//! What both engines watch besides their tasks: the overall deadline and a cancellation token.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+use crate::context;
+
+pin_project! {
+    pub(crate) struct Watch {
+        #[pin]
+        timer: Option<Sleep>,
+        #[pin]
+        cancelled: Option<WaitForCancellationFutureOwned>,
+        deadline: Option<Duration>,
+        deadline_at: Option<Instant>,
+        started_at: Option<Instant>,
+    }
+}
+
+impl Watch {
+    pub(crate) fn new() -> Self {
+        Self {
+            timer: None,
+            cancelled: None,
+            deadline: None,
+            deadline_at: None,
+            started_at: None,
+        }
+    }
+
+    pub(crate) fn set_deadline(&mut self, deadline: Duration) {
+        self.deadline = Some(deadline);
+    }
+
+    pub(crate) fn set_cancel(&mut self, token: CancellationToken) {
+        self.cancelled = Some(token.cancelled_owned());
+    }
+
+    /// On the first poll: fixes the deadline (the tighter of this fan-out's own, counted from
+    /// now, and the one it runs under) and arms its timer. Returns it.
+    pub(crate) fn start(self: Pin<&mut Self>, now: Instant) -> Option<Instant> {
+        let mut this = self.project();
+        *this.started_at = Some(now);
+        let own = this.deadline.map(|deadline| now + deadline);
+        *this.deadline_at = context::earliest(own, context::deadline());
+        this.timer
+            .set(this.deadline_at.map(tokio::time::sleep_until));
+        *this.deadline_at
+    }
+
+    pub(crate) fn is_started(&self) -> bool {
+        self.started_at.is_some()
+    }
+
+    pub(crate) fn deadline_at(&self) -> Option<Instant> {
+        self.deadline_at
+    }
+
+    pub(crate) fn elapsed(&self, now: Instant) -> Duration {
+        self.started_at
+            .map_or(Duration::ZERO, |started| now - started)
+    }
+
+    pub(crate) fn poll_cancelled(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
+        self.project()
+            .cancelled
+            .as_pin_mut()
+            .is_some_and(|cancelled| cancelled.poll(cx).is_ready())
+    }
+
+    /// The deadline, once it has passed.
+    pub(crate) fn poll_deadline(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Option<Instant> {
+        let this = self.project();
+        match this.timer.as_pin_mut().map(|timer| timer.poll(cx)) {
+            Some(Poll::Ready(())) => *this.deadline_at,
+            _ => None,
+        }
+    }
+}
