@@ -30,7 +30,7 @@ pin_project! {
     enum State<F, S> {
         Running { #[pin] future: F, #[pin] timer: Option<Sleep> },
         // `None` once the slot has been taken.
-        Done { slot: Option<S> },
+        Done { result: Option<S> },
         // The future was dropped without a slot: a critical failure, or cancellation.
         Dropped,
     }
@@ -46,8 +46,10 @@ pin_project! {
         F: TryFuture,
         C: Criticality,
     {
+        // Holds the result rather than the slot, so that the slot's auto traits follow
+        // `T` and `E` alone, whatever `C` is.
         #[pin]
-        state: State<F, SlotOf<F, C>>,
+        state: State<F, Result<F::Ok, TaskError<F::Error>>>,
         name: &'static str,
         critical: bool,
         timeout: Option<Duration>,
@@ -203,7 +205,8 @@ where
     /// Takes the slot; `None` unless the task finished and the slot is still there.
     pub(crate) fn take(self: Pin<&mut Self>) -> Option<SlotOf<F, C>> {
         match self.project().state.project() {
-            StateProj::Done { slot } => slot.take(),
+            // A failed critical task never reaches `Done`, so `into_slot` cannot fail here.
+            StateProj::Done { result } => C::into_slot(result.take()?).ok(),
             _ => None,
         }
     }
@@ -242,14 +245,16 @@ where
                 tracing::warn!(parent: &*this.span, task = *this.name, %error, "best-effort task degraded");
             }
         }
-        match C::into_slot(result) {
-            Ok(slot) => {
-                this.state.set(State::Done { slot: Some(slot) });
-                Ok(())
-            }
-            Err(error) => {
+        match result {
+            Err(error) if C::CRITICAL => {
                 this.state.set(State::Dropped);
                 Err(FanOutError::from_critical(this.name, error, elapsed))
+            }
+            result => {
+                this.state.set(State::Done {
+                    result: Some(result),
+                });
+                Ok(())
             }
         }
     }
@@ -276,7 +281,6 @@ where
     F::Ok: Send + 'static,
     F::Error: StdError + Send + Sync + 'static,
     C: Criticality,
-    SlotOf<F, C>: Send,
 {
     fn start(self: Pin<&mut Self>, now: Instant, deadline: Option<Instant>) {
         TaskSlot::start(self, now, deadline);

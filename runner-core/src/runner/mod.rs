@@ -17,7 +17,7 @@ pub use self::results::Results;
 pub use self::run_all::RunAll;
 use crate::Task;
 use crate::criticality::Criticality;
-use crate::slot::{ErasedSlot, SlotOf, TaskSlot};
+use crate::slot::{ErasedSlot, TaskSlot};
 
 /// Runs any number of tasks concurrently, each added at run time and given back by a typed
 /// [`Handle`].
@@ -98,7 +98,6 @@ impl<'a> TaskRunner<'a> {
         F::Ok: Send + 'static,
         F::Error: StdError + Send + Sync + 'static,
         C: Criticality,
-        SlotOf<F, C>: Send,
     {
         let index = self.slots.len();
         self.slots.push(Box::pin(TaskSlot::new(task)));
@@ -113,7 +112,6 @@ impl<'a> TaskRunner<'a> {
         F::Ok: Send + 'static,
         F::Error: StdError + Send + Sync + 'static,
         C: Criticality,
-        SlotOf<F, C>: Send,
     {
         let start = self.slots.len();
         let tasks = tasks.into_iter();

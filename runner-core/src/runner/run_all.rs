@@ -115,12 +115,10 @@ impl<'a> Run for RunAll<'a> {
                 return Poll::Pending;
             };
             let now = clock.now();
+            // Back in `slots`, the tasks are cut in the order they were added, which is the
+            // order the error names them in.
+            return_running(this.running, this.slots);
             let mut cuts = Cuts::default();
-            for running in this.running.iter_mut() {
-                if let Some(slot) = running.slot.as_mut() {
-                    cuts.add(slot.as_mut().cut(deadline, now));
-                }
-            }
             for slot in this.slots.iter_mut().flatten() {
                 cuts.add(slot.as_mut().cut(deadline, now));
             }
@@ -132,14 +130,9 @@ impl<'a> Run for RunAll<'a> {
 
         *this.finished = true;
         let now = clock.now();
-        // Every task is back in `slots`, and nothing runs once the run has ended.
-        for running in std::mem::take(this.running) {
-            if let Some(slot) = running.slot {
-                this.slots[running.index] = Some(slot);
-            }
-        }
-        let slots: Vec<BoxedSlot<'a>> = std::mem::take(this.slots).into_iter().flatten().collect();
-        let mut slots = slots;
+        return_running(this.running, this.slots);
+        let mut slots: Vec<BoxedSlot<'a>> =
+            std::mem::take(this.slots).into_iter().flatten().collect();
         if result.is_err() {
             for slot in &mut slots {
                 slot.as_mut().cancel(now);
@@ -168,6 +161,18 @@ impl<'a> Future for RunAll<'a> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.poll_run(cx)
+    }
+}
+
+/// Moves every running task back to its place in `slots`.
+fn return_running<'a>(
+    running: &mut FuturesUnordered<Running<'a>>,
+    slots: &mut [Option<BoxedSlot<'a>>],
+) {
+    for running in std::mem::take(running) {
+        if let Some(slot) = running.slot {
+            slots[running.index] = Some(slot);
+        }
     }
 }
 
