@@ -80,6 +80,7 @@ mod runner;
 mod slot;
 mod standalone;
 mod task;
+mod timer;
 mod watch;
 mod with_report;
 

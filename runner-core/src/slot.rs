@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use futures::TryFuture;
 use pin_project_lite::pin_project;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
+
+use crate::timer::{Timer, timer_at};
 use tracing::Span;
 
 use crate::context;
@@ -28,7 +30,7 @@ pub(crate) type SlotOf<F, C> =
 pin_project! {
     #[project = StateProj]
     enum State<F, S> {
-        Running { #[pin] future: F, #[pin] timer: Option<Sleep> },
+        Running { #[pin] future: F, #[pin] timer: Option<Timer> },
         // `None` once the slot has been taken.
         Done { result: Option<S> },
         // The future was dropped without a slot: a critical failure, or cancellation.
@@ -139,7 +141,7 @@ where
         if let (Some(at), StateProj::Running { mut timer, .. }) =
             (*this.own_deadline, this.state.project())
         {
-            timer.set(Some(tokio::time::sleep_until(at)));
+            timer.set(Some(timer_at(at)));
         }
     }
 

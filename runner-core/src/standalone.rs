@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use futures::TryFuture;
 use pin_project_lite::pin_project;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
+
+use crate::timer::{Timer, timer_at};
 
 use crate::TaskError;
 use crate::context;
@@ -29,7 +31,7 @@ pin_project! {
         #[pin]
         slot: TaskSlot<F, BestEffort>,
         #[pin]
-        inherited: Option<Sleep>,
+        inherited: Option<Timer>,
         inherited_at: Option<Instant>,
         started: bool,
     }
@@ -69,8 +71,7 @@ where
             *this.started = true;
             *this.inherited_at = context::deadline();
             this.slot.as_mut().start(clock.now(), *this.inherited_at);
-            this.inherited
-                .set(this.inherited_at.map(tokio::time::sleep_until));
+            this.inherited.set(this.inherited_at.map(timer_at));
         }
         if this.slot.as_mut().poll_slot(cx, &mut clock).is_pending() {
             let timer = this.inherited.as_pin_mut();

@@ -6,7 +6,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
+
+use crate::timer::{Timer, timer_at};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::context;
@@ -14,7 +16,7 @@ use crate::context;
 pin_project! {
     pub(crate) struct Watch {
         #[pin]
-        timer: Option<Sleep>,
+        timer: Option<Timer>,
         #[pin]
         cancelled: Option<WaitForCancellationFutureOwned>,
         deadline: Option<Duration>,
@@ -49,8 +51,7 @@ impl Watch {
         *this.started_at = Some(now);
         let own = this.deadline.map(|deadline| now + deadline);
         *this.deadline_at = context::earliest(own, context::deadline());
-        this.timer
-            .set(this.deadline_at.map(tokio::time::sleep_until));
+        this.timer.set(this.deadline_at.map(timer_at));
         *this.deadline_at
     }
 
