@@ -1,0 +1,167 @@
+//! The static engine allocates nothing per run, proven with a counting global allocator.
+//!
+//! Only allocations made on the test's own thread while a counter is armed are counted,
+//! and each scenario runs a few times first, so that tokio's one-off set-up (the timer
+//! wheel, the scheduler's queues growing to size) is not charged to the fan-out.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::future::Future;
+use std::time::Duration;
+
+use runner_core::{CancellationToken, FanOut, Task, TaskError};
+
+struct Counting;
+
+thread_local! {
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    static BYTES: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count(bytes: usize) {
+    if ARMED.with(Cell::get) {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        BYTES.with(|n| n.set(n.get() + bytes));
+    }
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the counting touches
+// only `const`-initialised thread-locals, which never allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count(layout.size());
+        // SAFETY: the caller's contract is passed on as is.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count(layout.size());
+        // SAFETY: the caller's contract is passed on as is.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count(new_size);
+        // SAFETY: the caller's contract is passed on as is.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract is passed on as is.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[derive(Debug, thiserror::Error)]
+#[error("unavailable")]
+struct Unavailable;
+
+const RUNS: usize = 1_000;
+
+/// Allocations and bytes of `RUNS` runs of `make()`, after warming up.
+fn measure<F, Fut>(make: F) -> (usize, usize)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for _ in 0..10 {
+            make().await;
+        }
+        ALLOCATIONS.with(|n| n.set(0));
+        BYTES.with(|n| n.set(0));
+        ARMED.with(|armed| armed.set(true));
+        for _ in 0..RUNS {
+            make().await;
+        }
+        ARMED.with(|armed| armed.set(false));
+    });
+    (ALLOCATIONS.with(Cell::get), BYTES.with(Cell::get))
+}
+
+async fn ready(value: u64) -> Result<u64, Unavailable> {
+    Ok(value)
+}
+
+async fn yielding(value: u64) -> Result<u64, Unavailable> {
+    tokio::task::yield_now().await;
+    Ok(value)
+}
+
+async fn failing() -> Result<u64, Unavailable> {
+    tokio::task::yield_now().await;
+    Err(Unavailable)
+}
+
+#[test]
+fn a_fan_out_of_ready_tasks_allocates_nothing() {
+    let counted = measure(|| async {
+        let (a, b, c) = FanOut::new((
+            Task::critical("a", ready(1)),
+            Task::best_effort("b", ready(2)),
+            Task::critical("c", ready(3)),
+        ))
+        .await
+        .unwrap();
+        assert_eq!((a, b.unwrap(), c), (1, 2, 3));
+    });
+    assert_eq!(counted, (0, 0), "(allocations, bytes) over {RUNS} runs");
+}
+
+#[test]
+fn a_fan_out_with_timeouts_a_deadline_and_a_degraded_task_allocates_nothing() {
+    let counted = measure(|| async {
+        let (a, b, c, d) = FanOut::new((
+            Task::critical("a", yielding(1)).timeout(Duration::from_millis(200)),
+            Task::best_effort("b", failing()).timeout(Duration::from_millis(150)),
+            Task::best_effort("c", yielding(3)).timeout(Duration::from_millis(150)),
+            Task::critical("d", yielding(4)),
+        ))
+        .deadline(Duration::from_millis(300))
+        .await
+        .unwrap();
+        assert_eq!((a, c.unwrap(), d), (1, 3, 4));
+        assert!(matches!(b, Err(TaskError::Failed(Unavailable))));
+    });
+    assert_eq!(counted, (0, 0), "(allocations, bytes) over {RUNS} runs");
+}
+
+#[test]
+fn a_fan_out_with_a_cancellation_token_and_a_report_allocates_nothing() {
+    let token = CancellationToken::new();
+    let counted = measure(|| async {
+        let (result, report) = FanOut::new((
+            Task::critical("a", yielding(1)).timeout(Duration::from_millis(200)),
+            Task::best_effort("b", yielding(2)),
+        ))
+        .deadline(Duration::from_millis(300))
+        .cancel_on(token.clone())
+        .with_report()
+        .await;
+        assert_eq!(result.unwrap().0, 1);
+        assert_eq!(report.tasks().len(), 2);
+    });
+    assert_eq!(counted, (0, 0), "(allocations, bytes) over {RUNS} runs");
+}
+
+/// The counter works: a run that does allocate is seen to.
+#[test]
+fn the_counter_sees_allocations() {
+    let counted = measure(|| async {
+        let (boxed,) = FanOut::new((Task::critical("boxed", async {
+            Ok::<_, Unavailable>(Box::new(1_u64))
+        }),))
+        .await
+        .unwrap();
+        assert_eq!(*boxed, 1);
+    });
+    assert_eq!(counted, (RUNS, RUNS * 8));
+}

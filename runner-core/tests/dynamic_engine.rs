@@ -1,0 +1,160 @@
+//! What is particular to the dynamic engine, `TaskRunner`: typed handles, bulk adds,
+//! the concurrency limit, and polling only what woke, at 100,000 tasks.
+
+mod support;
+
+use runner_core::{FanOutError, Outcome, Task, TaskError, TaskRunner};
+use support::{Act, Boom, Probe, elapsed_ms, ms};
+use tokio::time::Instant;
+
+#[tokio::test(start_paused = true)]
+async fn slots_come_back_by_handle_and_in_input_order() {
+    let probe = Probe::new();
+    let mut runner = TaskRunner::new();
+    let balance = runner.add(Task::critical("balance", probe.task(30, Act::Ok, 100)));
+    // Later tasks finish first; the slots still come back in input order.
+    let offers = runner.add_all((1..=5).map(|n| {
+        let act = if n == 3 { Act::Err } else { Act::Ok };
+        Task::best_effort("offer", probe.task(u64::from(10 - n), act, n))
+    }));
+    let card = runner.add(Task::best_effort("card", probe.task(5, Act::Ok, 7)));
+    assert_eq!((runner.len(), offers.len()), (7, 5));
+
+    let mut results = runner.run_all().await.unwrap();
+    let offers: Vec<Result<u32, TaskError<Boom>>> = results.take(offers);
+    let offers: Vec<Result<u32, u32>> = offers
+        .into_iter()
+        .map(|slot| slot.map_err(|error| error.into_inner().unwrap().0))
+        .collect();
+    assert_eq!(offers, [Ok(1), Ok(2), Err(3), Ok(4), Ok(5)]);
+    assert_eq!(results.take(balance), 100);
+    assert_eq!(results.take(card).unwrap(), 7);
+    let report = results.report();
+    assert_eq!(report.tasks().len(), 7);
+    assert_eq!(report.elapsed(), ms(30));
+    assert_eq!(report.failures().count(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrency_limit_caps_tasks_in_flight_and_timeouts_start_with_the_task() {
+    let probe = Probe::new();
+    let start = Instant::now();
+    let mut runner = TaskRunner::new().concurrency_limit(2);
+    // Each takes 40 ms under a 50 ms timeout of its own; the last ones start at 80 ms, so
+    // a timeout counted from the run's start would cut them.
+    let tasks = runner
+        .add_all((0..6).map(|n| Task::critical("t", probe.task(40, Act::Ok, n)).timeout(ms(50))));
+    let mut results = runner.run_all().await.unwrap();
+    assert_eq!(results.take(tasks), [0, 1, 2, 3, 4, 5]);
+    assert_eq!(elapsed_ms(start), 120);
+    assert_eq!(probe.max_running(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_limit_of_zero_runs_one_at_a_time() {
+    let probe = Probe::new();
+    let start = Instant::now();
+    let mut runner = TaskRunner::new().concurrency_limit(0);
+    let tasks = runner.add_all((0..3).map(|n| Task::best_effort("t", probe.task(10, Act::Ok, n))));
+    let mut results = runner.run_all().await.unwrap();
+    assert_eq!(results.take(tasks).len(), 3);
+    assert_eq!((elapsed_ms(start), probe.max_running()), (30, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_cuts_tasks_that_never_started() {
+    let probe = Probe::new();
+    let mut runner = TaskRunner::new().concurrency_limit(1).deadline(ms(50));
+    let first = runner.add(Task::best_effort("first", probe.task(30, Act::Ok, 1)));
+    let second = runner.add(Task::best_effort("second", probe.task(30, Act::Ok, 2)));
+    let third = runner.add(Task::best_effort("third", probe.task(30, Act::Ok, 3)));
+    let (result, report) = runner.run_all().with_report().await;
+    let mut results = result.unwrap();
+    assert_eq!(results.take(first).unwrap(), 1);
+    assert!(matches!(
+        results.take(second),
+        Err(TaskError::DeadlineExceeded)
+    ));
+    assert!(matches!(
+        results.take(third),
+        Err(TaskError::DeadlineExceeded)
+    ));
+    // The third never started: it was never polled, and its record says it took no time.
+    assert_eq!(probe.started(), 2);
+    let records: Vec<_> = report
+        .tasks()
+        .iter()
+        .map(|r| (r.outcome, r.elapsed))
+        .collect();
+    assert_eq!(
+        records,
+        [
+            (Outcome::Ok, ms(30)),
+            (Outcome::DeadlineExceeded, ms(20)),
+            (Outcome::DeadlineExceeded, ms(0))
+        ]
+    );
+    assert_eq!(probe.alive(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_critical_task_that_never_started_is_named_at_the_deadline() {
+    let probe = Probe::new();
+    let mut runner = TaskRunner::new().concurrency_limit(1).deadline(ms(50));
+    let _first = runner.add(Task::best_effort("first", probe.task(0, Act::Hang, 1)));
+    let _second = runner.add(Task::critical("second", probe.task(10, Act::Ok, 2)));
+    let error = runner.run_all().await.unwrap_err();
+    assert!(
+        matches!(error, FanOutError::DeadlineExceeded { ref pending, .. } if pending == &["second"])
+    );
+    assert_eq!((probe.started(), probe.alive()), (1, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_runner_without_tasks_succeeds_at_once() {
+    let runner = TaskRunner::new().deadline(ms(10));
+    assert!(runner.is_empty());
+    let start = Instant::now();
+    let results = runner.run_all().await.unwrap();
+    assert!(results.is_empty());
+    assert_eq!(elapsed_ms(start), 0);
+}
+
+#[tokio::test(start_paused = true)]
+#[should_panic(expected = "handle used with the results of another `TaskRunner`")]
+async fn a_handle_from_another_runner_is_refused() {
+    let mut first = TaskRunner::new();
+    let stray = first.add(Task::critical("a", async { Ok::<u32, Boom>(1) }));
+    let mut second = TaskRunner::new();
+    let _own = second.add(Task::critical("a", async { Ok::<u32, Boom>(2) }));
+    let mut results = second.run_all().await.unwrap();
+    let _ = results.take(stray);
+}
+
+/// 100,000 tasks, each woken once by its timer: each is polled exactly twice, so the run
+/// polls only what woke and its work grows linearly with the number of tasks.
+#[tokio::test(start_paused = true)]
+async fn a_hundred_thousand_tasks_are_each_polled_only_when_woken() {
+    const TASKS: usize = 100_000;
+    let probe = Probe::new();
+    let start = Instant::now();
+    let mut runner = TaskRunner::new();
+    let handles = runner.add_all((0..TASKS).map(|n| {
+        let latency = 1 + (n % 100) as u64;
+        Task::best_effort("t", probe.task(latency, Act::Ok, n as u32))
+    }));
+    // Outside tokio's cooperative budget, so no poll is a forced re-poll.
+    let mut results = tokio::task::coop::unconstrained(runner.run_all())
+        .await
+        .unwrap();
+    let slots = results.take(handles);
+    assert_eq!(slots.len(), TASKS);
+    assert!(
+        slots
+            .iter()
+            .enumerate()
+            .all(|(n, slot)| slot.as_ref().ok() == Some(&(n as u32)))
+    );
+    assert_eq!(probe.polls(), 2 * TASKS);
+    assert_eq!(elapsed_ms(start), 100);
+}
