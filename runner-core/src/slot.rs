@@ -15,7 +15,7 @@ use futures::TryFuture;
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
-use crate::timer::{Timer, timer_at};
+use crate::timer::{self, Timer, timer_at};
 use tracing::Span;
 
 use crate::context;
@@ -60,8 +60,11 @@ pin_project! {
         own_deadline: Option<Instant>,
         // The tighter of `own_deadline` and the fan-out's deadline: what `deadline()` says.
         work_deadline: Option<Instant>,
+        // Set once its fired timer has waited one poll for work starved of coop budget.
+        deferred: bool,
         outcome: Option<Outcome>,
         elapsed: Duration,
+        // The task's span while it runs; closed (`Span::none()`) once it has ended.
         span: Span,
         criticality: PhantomData<fn() -> C>,
     }
@@ -73,8 +76,8 @@ pub(crate) enum Cut {
     Filled,
     /// A critical task was still pending: the fan-out fails naming it.
     CriticalPending(&'static str),
-    /// A critical task's own timeout fell at or before the deadline.
-    CriticalTimedOut(FanOutError),
+    /// A critical task failed in its last poll.
+    CriticalFailed(FanOutError),
 }
 
 /// Reads the clock at most once per engine poll, however many tasks finish in it.
@@ -117,6 +120,7 @@ where
             started: None,
             own_deadline: None,
             work_deadline: None,
+            deferred: false,
             outcome: None,
             elapsed: Duration::ZERO,
             span: Span::none(),
@@ -129,7 +133,8 @@ where
     pub(crate) fn start(self: Pin<&mut Self>, now: Instant, deadline: Option<Instant>) {
         let this = self.project();
         *this.started = Some(now);
-        *this.own_deadline = this.timeout.map(|timeout| now + timeout);
+        // A timeout too long to represent is no limit, as with `tokio::time::sleep`.
+        *this.own_deadline = this.timeout.and_then(|timeout| now.checked_add(timeout));
         *this.work_deadline = context::earliest(*this.own_deadline, deadline);
         *this.span = tracing::info_span!(
             "task",
@@ -138,8 +143,14 @@ where
             outcome = tracing::field::Empty,
             elapsed_ms = tracing::field::Empty,
         );
+        // The own timer is armed only if it would fire before the deadline. At or after
+        // it, the deadline is what stops the task, and a critical one is named together
+        // with every other critical task still pending.
+        let fires_first = this
+            .own_deadline
+            .filter(|own| deadline.is_none_or(|deadline| *own < deadline));
         if let (Some(at), StateProj::Running { mut timer, .. }) =
-            (*this.own_deadline, this.state.project())
+            (fires_first, this.state.project())
         {
             timer.set(Some(timer_at(at)));
         }
@@ -153,54 +164,59 @@ where
         clock: &mut Clock,
     ) -> Poll<Result<(), FanOutError>> {
         let this = self.as_mut().project();
-        let StateProj::Running { future, timer } = this.state.project() else {
+        let StateProj::Running { mut future, timer } = this.state.project() else {
             return Poll::Ready(Ok(()));
         };
-        let polled = {
-            let _entered = this.span.enter();
-            context::with_deadline(*this.work_deadline, || {
-                panic::catch_unwind(AssertUnwindSafe(|| future.try_poll(cx)))
-            })
-        };
-        let result = match polled {
-            Ok(Poll::Ready(Ok(value))) => Ok(value),
-            Ok(Poll::Ready(Err(error))) => Err(TaskError::Failed(error)),
-            Err(payload) => Err(TaskError::Panicked(panic_message(payload))),
-            // The future is polled before its timer, so work that finishes at the very
-            // instant its timeout elapses counts as finished.
-            Ok(Poll::Pending) => match timer.as_pin_mut().map(|timer| timer.poll(cx)) {
-                Some(Poll::Ready(())) => Err(TaskError::TimedOut(this.timeout.unwrap_or_default())),
+        // The future is polled before its timer, so work that finishes at the very instant
+        // its timeout elapses counts as finished.
+        let result = match poll_task(future.as_mut(), cx, this.span, *this.work_deadline) {
+            Poll::Ready(result) => result,
+            Poll::Pending => match timer.as_pin_mut().map(|timer| timer.poll(cx)) {
+                Some(Poll::Ready(())) if !timer::defer(this.deferred, cx) => {
+                    Err(TaskError::TimedOut(this.timeout.unwrap_or_default()))
+                }
                 _ => return Poll::Pending,
             },
         };
         Poll::Ready(self.finish(result, clock.now()))
     }
 
-    /// Fills the slot of a task still pending when the fan-out's `deadline` passed.
-    pub(crate) fn cut(self: Pin<&mut Self>, deadline: Instant, now: Instant) -> Cut {
-        if !matches!(self.state, State::Running { .. }) {
+    /// Settles a task still pending when the fan-out's deadline passed: one last poll, so that
+    /// work ready at this very instant wins even if the engine had not polled it since it
+    /// woke; then, if it is still pending, its future is dropped and its slot says the
+    /// deadline cut it. A task that never started is not polled.
+    pub(crate) fn cut(mut self: Pin<&mut Self>, cx: &mut Context<'_>, clock: &mut Clock) -> Cut {
+        let this = self.as_mut().project();
+        let started = this.started.is_some();
+        let (span, deadline) = (&*this.span, *this.work_deadline);
+        let StateProj::Running { future, .. } = this.state.project() else {
             return Cut::Filled;
-        }
-        let error = match (self.own_deadline, self.timeout) {
-            (Some(own), Some(timeout)) if own <= deadline => TaskError::TimedOut(timeout),
-            _ => TaskError::DeadlineExceeded,
+        };
+        let last = match started {
+            true => poll_task(future, cx, span, deadline),
+            false => Poll::Pending,
+        };
+        let (result, by_deadline) = match last {
+            Poll::Ready(result) => (result, false),
+            Poll::Pending => (Err(TaskError::DeadlineExceeded), true),
         };
         let name = self.name;
-        match self.finish(Err(error), now) {
+        match self.finish(result, clock.now()) {
             Ok(()) => Cut::Filled,
-            Err(FanOutError::DeadlineExceeded { .. }) => Cut::CriticalPending(name),
-            Err(error) => Cut::CriticalTimedOut(error),
+            Err(_) if by_deadline => Cut::CriticalPending(name),
+            Err(error) => Cut::CriticalFailed(error),
         }
     }
 
     /// Drops the task's future if it is still running: the fan-out ended without it.
     pub(crate) fn cancel(self: Pin<&mut Self>, now: Instant) {
-        let mut this = self.project();
+        let this = self.project();
         if let State::Running { .. } = *this.state {
-            this.state.set(State::Dropped);
+            let elapsed = this.started.map_or(Duration::ZERO, |started| now - started);
             *this.outcome = Some(Outcome::Cancelled);
-            *this.elapsed = this.started.map_or(Duration::ZERO, |started| now - started);
-            this.span.record("outcome", Outcome::Cancelled.as_str());
+            *this.elapsed = elapsed;
+            settle(this.state, State::Dropped, *this.work_deadline, this.span);
+            end_span(this.span, Outcome::Cancelled, elapsed);
         }
     }
 
@@ -227,7 +243,7 @@ where
         result: Result<F::Ok, TaskError<F::Error>>,
         now: Instant,
     ) -> Result<(), FanOutError> {
-        let mut this = self.project();
+        let this = self.project();
         let elapsed = this.started.map_or(Duration::ZERO, |started| now - started);
         let outcome = match &result {
             Ok(_) => Outcome::Ok,
@@ -238,8 +254,6 @@ where
         };
         *this.outcome = Some(outcome);
         *this.elapsed = elapsed;
-        this.span.record("outcome", outcome.as_str());
-        this.span.record("elapsed_ms", elapsed.as_secs_f64() * 1e3);
         if let Err(error) = &result {
             if *this.critical {
                 tracing::debug!(parent: &*this.span, task = *this.name, %error, "critical task failed");
@@ -247,19 +261,68 @@ where
                 tracing::warn!(parent: &*this.span, task = *this.name, %error, "best-effort task degraded");
             }
         }
-        match result {
-            Err(error) if C::CRITICAL => {
-                this.state.set(State::Dropped);
-                Err(FanOutError::from_critical(this.name, error, elapsed))
-            }
-            result => {
-                this.state.set(State::Done {
+        let (next, verdict) = match result {
+            Err(error) if C::CRITICAL => (
+                State::Dropped,
+                Err(FanOutError::from_critical(this.name, error, elapsed)),
+            ),
+            result => (
+                State::Done {
                     result: Some(result),
-                });
-                Ok(())
-            }
-        }
+                },
+                Ok(()),
+            ),
+        };
+        settle(this.state, next, *this.work_deadline, this.span);
+        end_span(this.span, outcome, elapsed);
+        verdict
     }
+}
+
+/// Polls a task's future inside the task boundary: in its span, under its deadline, with a
+/// panic caught and turned into the task's error.
+fn poll_task<F>(
+    future: Pin<&mut F>,
+    cx: &mut Context<'_>,
+    span: &Span,
+    deadline: Option<Instant>,
+) -> Poll<Result<F::Ok, TaskError<F::Error>>>
+where
+    F: TryFuture,
+{
+    let _entered = span.enter();
+    let polled = context::with_deadline(deadline, || {
+        panic::catch_unwind(AssertUnwindSafe(|| future.try_poll(cx)))
+    });
+    match polled {
+        Ok(Poll::Pending) => Poll::Pending,
+        Ok(Poll::Ready(result)) => Poll::Ready(result.map_err(TaskError::Failed)),
+        Err(payload) => Poll::Ready(Err(TaskError::Panicked(panic_message(payload)))),
+    }
+}
+
+/// Moves a slot's state on, dropping the task's future (if it still has one) inside the task
+/// boundary: in its span, under its deadline, and with a panic in its `Drop` caught rather
+/// than unwinding into the engine.
+fn settle<F, S>(
+    mut state: Pin<&mut State<F, S>>,
+    next: State<F, S>,
+    deadline: Option<Instant>,
+    span: &Span,
+) {
+    let _entered = span.enter();
+    context::with_deadline(deadline, || {
+        // On unwinding, assignment still writes `next`: the state moves on either way.
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| state.set(next)));
+    });
+}
+
+/// Records how the task ended on its span and closes it, so that the span's lifetime is the
+/// task's, not that of the slot holding its result.
+fn end_span(span: &mut Span, outcome: Outcome, elapsed: Duration) {
+    span.record("outcome", outcome.as_str());
+    span.record("elapsed_ms", elapsed.as_secs_f64() * 1e3);
+    *span = Span::none();
 }
 
 /// The object-safe face of a [`TaskSlot`], for the dynamic runner's mixed task types.
@@ -270,7 +333,7 @@ pub(crate) trait ErasedSlot: Send {
         cx: &mut Context<'_>,
         clock: &mut Clock,
     ) -> Poll<Result<(), FanOutError>>;
-    fn cut(self: Pin<&mut Self>, deadline: Instant, now: Instant) -> Cut;
+    fn cut(self: Pin<&mut Self>, cx: &mut Context<'_>, clock: &mut Clock) -> Cut;
     fn cancel(self: Pin<&mut Self>, now: Instant);
     fn record(&self) -> TaskRecord;
     /// Moves the slot into `out` if `out` is an `Option` of this slot's type.
@@ -296,8 +359,8 @@ where
         TaskSlot::poll_slot(self, cx, clock)
     }
 
-    fn cut(self: Pin<&mut Self>, deadline: Instant, now: Instant) -> Cut {
-        TaskSlot::cut(self, deadline, now)
+    fn cut(self: Pin<&mut Self>, cx: &mut Context<'_>, clock: &mut Clock) -> Cut {
+        TaskSlot::cut(self, cx, clock)
     }
 
     fn cancel(self: Pin<&mut Self>, now: Instant) {
@@ -319,7 +382,7 @@ where
 #[doc(hidden)]
 #[derive(Debug, Default)]
 pub struct Cuts {
-    timed_out: Option<FanOutError>,
+    failed: Option<FanOutError>,
     pending: Vec<&'static str>,
 }
 
@@ -328,16 +391,16 @@ impl Cuts {
         match cut {
             Cut::Filled => {}
             Cut::CriticalPending(name) => self.pending.push(name),
-            Cut::CriticalTimedOut(error) => {
-                self.timed_out.get_or_insert(error);
+            Cut::CriticalFailed(error) => {
+                self.failed.get_or_insert(error);
             }
         }
     }
 
     /// `None` if the fan-out survives the deadline: no critical task was pending.
     pub(crate) fn into_error(self, elapsed: Duration) -> Option<FanOutError> {
-        if self.timed_out.is_some() {
-            return self.timed_out;
+        if self.failed.is_some() {
+            return self.failed;
         }
         (!self.pending.is_empty()).then_some(FanOutError::DeadlineExceeded {
             pending: self.pending,

@@ -10,7 +10,7 @@ use futures::TryFuture;
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
-use crate::timer::{Timer, timer_at};
+use crate::timer::{self, Timer, timer_at};
 
 use crate::TaskError;
 use crate::context;
@@ -33,6 +33,7 @@ pin_project! {
         #[pin]
         inherited: Option<Timer>,
         inherited_at: Option<Instant>,
+        deferred: bool,
         started: bool,
     }
 }
@@ -52,6 +53,7 @@ where
             slot: TaskSlot::from_parts(name, timeout, future, critical),
             inherited: None,
             inherited_at: None,
+            deferred: false,
             started: false,
         }
     }
@@ -74,10 +76,9 @@ where
             this.inherited.set(this.inherited_at.map(timer_at));
         }
         if this.slot.as_mut().poll_slot(cx, &mut clock).is_pending() {
-            let timer = this.inherited.as_pin_mut();
-            match (timer.map(|timer| timer.poll(cx)), *this.inherited_at) {
-                (Some(Poll::Ready(())), Some(deadline)) => {
-                    this.slot.as_mut().cut(deadline, clock.now());
+            match this.inherited.as_pin_mut().map(|timer| timer.poll(cx)) {
+                Some(Poll::Ready(())) if !timer::defer(this.deferred, cx) => {
+                    this.slot.as_mut().cut(cx, &mut clock);
                 }
                 _ => return Poll::Pending,
             }

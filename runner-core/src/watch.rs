@@ -2,13 +2,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::Context;
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
-use crate::timer::{Timer, timer_at};
+use crate::timer::{self, Timer, timer_at};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::context;
@@ -22,6 +22,8 @@ pin_project! {
         deadline: Option<Duration>,
         deadline_at: Option<Instant>,
         started_at: Option<Instant>,
+        // Set once the fired deadline has waited one poll for work starved of coop budget.
+        deferred: bool,
     }
 }
 
@@ -33,6 +35,7 @@ impl Watch {
             deadline: None,
             deadline_at: None,
             started_at: None,
+            deferred: false,
         }
     }
 
@@ -49,7 +52,8 @@ impl Watch {
     pub(crate) fn start(self: Pin<&mut Self>, now: Instant) -> Option<Instant> {
         let mut this = self.project();
         *this.started_at = Some(now);
-        let own = this.deadline.map(|deadline| now + deadline);
+        // A deadline too far off to represent is no deadline, as with `tokio::time::sleep`.
+        let own = this.deadline.and_then(|deadline| now.checked_add(deadline));
         *this.deadline_at = context::earliest(own, context::deadline());
         this.timer.set(this.deadline_at.map(timer_at));
         *this.deadline_at
@@ -75,12 +79,13 @@ impl Watch {
             .is_some_and(|cancelled| cancelled.poll(cx).is_ready())
     }
 
-    /// The deadline, once it has passed.
-    pub(crate) fn poll_deadline(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Option<Instant> {
+    /// `true` once the deadline has passed.
+    pub(crate) fn poll_deadline(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
         let this = self.project();
-        match this.timer.as_pin_mut().map(|timer| timer.poll(cx)) {
-            Some(Poll::Ready(())) => *this.deadline_at,
-            _ => None,
-        }
+        let fired = this
+            .timer
+            .as_pin_mut()
+            .is_some_and(|timer| timer.poll(cx).is_ready());
+        fired && !timer::defer(this.deferred, cx)
     }
 }

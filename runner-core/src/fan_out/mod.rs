@@ -141,11 +141,11 @@ impl<B: Branches> Run for FanOut<B> {
                 }
             }
             if !all_done {
-                let Some(deadline) = this.watch.as_mut().poll_deadline(cx) else {
+                if !this.watch.as_mut().poll_deadline(cx) {
                     return Poll::Pending;
-                };
+                }
                 let mut cuts = Cuts::default();
-                this.branches.as_mut().cut(deadline, clock.now(), &mut cuts);
+                this.branches.as_mut().cut(cx, &mut clock, &mut cuts);
                 if let Some(error) = cuts.into_error(this.watch.elapsed(clock.now())) {
                     break 'run Err(error);
                 }

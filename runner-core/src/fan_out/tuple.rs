@@ -46,7 +46,7 @@ pub trait Branches: sealed::Sealed {
         clock: &mut Clock,
     ) -> Poll<Result<(), FanOutError>>;
     #[doc(hidden)]
-    fn cut(self: Pin<&mut Self>, deadline: Instant, now: Instant, cuts: &mut Cuts);
+    fn cut(self: Pin<&mut Self>, cx: &mut Context<'_>, clock: &mut Clock, cuts: &mut Cuts);
     #[doc(hidden)]
     fn cancel(self: Pin<&mut Self>, now: Instant);
     #[doc(hidden)]
@@ -113,11 +113,11 @@ macro_rules! tuple_impls {
                 }
             }
 
-            fn cut(self: Pin<&mut Self>, deadline: Instant, now: Instant, cuts: &mut Cuts) {
+            fn cut(self: Pin<&mut Self>, cx: &mut Context<'_>, clock: &mut Clock, cuts: &mut Cuts) {
                 // SAFETY: see the impl.
                 let this = unsafe { self.get_unchecked_mut() };
                 // SAFETY: see the impl.
-                $(cuts.add(unsafe { Pin::new_unchecked(&mut this.$idx) }.cut(deadline, now));)+
+                $(cuts.add(unsafe { Pin::new_unchecked(&mut this.$idx) }.cut(cx, clock));)+
             }
 
             fn cancel(self: Pin<&mut Self>, now: Instant) {

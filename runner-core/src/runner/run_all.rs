@@ -87,11 +87,14 @@ impl<'a> Run for RunAll<'a> {
                 break 'run Err(FanOutError::Cancelled);
             }
             loop {
+                // Tasks admitted after others finished start now, not at the poll's start.
+                let mut admitted = Clock::default();
                 while *this.next < this.slots.len() && this.running.len() < *this.limit {
                     let index = *this.next;
                     *this.next += 1;
                     if let Some(mut slot) = this.slots[index].take() {
-                        slot.as_mut().start(clock.now(), this.watch.deadline_at());
+                        slot.as_mut()
+                            .start(admitted.now(), this.watch.deadline_at());
                         this.running.push(Running {
                             index,
                             slot: Some(slot),
@@ -111,18 +114,18 @@ impl<'a> Run for RunAll<'a> {
                     Poll::Pending => break,
                 }
             }
-            let Some(deadline) = this.watch.as_mut().poll_deadline(cx) else {
+            if !this.watch.as_mut().poll_deadline(cx) {
                 return Poll::Pending;
-            };
-            let now = clock.now();
+            }
             // Back in `slots`, the tasks are cut in the order they were added, which is the
-            // order the error names them in.
+            // order the error names them in. The cut's last poll of each started task also
+            // covers those `FuturesUnordered` had woken but not yet polled when it yielded.
             return_running(this.running, this.slots);
             let mut cuts = Cuts::default();
             for slot in this.slots.iter_mut().flatten() {
-                cuts.add(slot.as_mut().cut(deadline, now));
+                cuts.add(slot.as_mut().cut(cx, &mut clock));
             }
-            match cuts.into_error(this.watch.elapsed(now)) {
+            match cuts.into_error(this.watch.elapsed(clock.now())) {
                 Some(error) => Err(error),
                 None => Ok(()),
             }
