@@ -56,3 +56,9 @@ impl<R: Run> Future for WithReport<R> {
         Poll::Ready((result, run.report()))
     }
 }
+
+impl<R: Run + futures::future::FusedFuture> futures::future::FusedFuture for WithReport<R> {
+    fn is_terminated(&self) -> bool {
+        self.run.is_terminated()
+    }
+}

@@ -1,9 +1,12 @@
 //! The static engine: a fixed set of tasks polled in place, inside the caller's task.
 //!
 //! Like tokio's `join!`, the tasks live inline in the future (a tuple of [`TaskSlot`]s), so a
-//! run spawns nothing and allocates nothing, tasks may borrow locals, and the future is
-//! `Send` exactly when the tasks are. The first task polled rotates on every poll, so no task
-//! starves the others.
+//! run spawns nothing and allocates nothing (a `tracing` subscriber that enables the task
+//! spans may allocate for them; that is the subscriber's cost), tasks may borrow locals, and
+//! the future is `Send` exactly when the tasks are. The first task polled rotates on every
+//! poll, so no task starves the others.
+//!
+//! [`TaskSlot`]: crate::TaskSlot
 
 mod tuple;
 
@@ -12,6 +15,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures::future::FusedFuture;
 use pin_project_lite::pin_project;
 use tokio_util::sync::CancellationToken;
 
@@ -180,5 +184,11 @@ impl<B: Branches> Future for FanOut<B> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.poll_run(cx)
+    }
+}
+
+impl<B: Branches> FusedFuture for FanOut<B> {
+    fn is_terminated(&self) -> bool {
+        self.finished
     }
 }

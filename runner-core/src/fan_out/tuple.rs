@@ -80,9 +80,10 @@ macro_rules! tuple_impls {
         {
         }
 
-        // SAFETY (for every `Pin::new_unchecked` below): a pinned tuple's fields are pinned
-        // structurally. The tuple is only reachable through `FanOut`'s pinned projection, and
-        // nothing here moves a field out or hands out an unpinned `&mut` to one.
+        // SAFETY (for every `Pin::new_unchecked` below): the fields of a pinned tuple of
+        // slots are pinned structurally. A tuple has no `Drop` of its own that could move a
+        // field, it is `Unpin` only when every slot is, and no method here moves a field out
+        // or hands out an unpinned `&mut` to one: each is only ever re-pinned in place.
         impl<$($F, $C),+> Branches for ($(TaskSlot<$F, $C>,)+)
         where
             $($F: TryFuture, $F::Error: StdError + Send + Sync + 'static, $C: Criticality,)+

@@ -23,8 +23,9 @@ use crate::slot::{ErasedSlot, TaskSlot};
 /// [`Handle`].
 ///
 /// It follows the same rules as [`FanOut`](crate::FanOut), polls only the tasks that woke,
-/// and can cap how many tasks are in flight. Each task costs one heap allocation for its
-/// state, and its future must be `Send`.
+/// and can cap how many tasks are in flight. Each task costs two heap allocations (its boxed
+/// state, and its node in the `FuturesUnordered` that polls it), and its future must be
+/// `Send`.
 ///
 /// ```
 /// use std::time::Duration;

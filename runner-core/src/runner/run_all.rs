@@ -4,6 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use futures::future::FusedFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use pin_project_lite::pin_project;
 
@@ -164,6 +165,12 @@ impl<'a> Future for RunAll<'a> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.poll_run(cx)
+    }
+}
+
+impl FusedFuture for RunAll<'_> {
+    fn is_terminated(&self) -> bool {
+        self.finished
     }
 }
 
