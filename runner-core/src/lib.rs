@@ -107,10 +107,8 @@ pub use crate::slot::TaskSlot;
 pub use crate::standalone::TaskFuture;
 pub use crate::task::Task;
 pub use crate::with_report::{Run, WithReport};
+pub use runner_macros::{fan_out, task};
 pub use tokio_util::sync::CancellationToken;
 
-/// Not public API: what the engines' public traits mention, and what macros expand to.
 #[doc(hidden)]
-pub mod __private {
-    pub use crate::slot::{Clock, Cuts};
-}
+pub mod __private;

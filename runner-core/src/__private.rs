@@ -1,0 +1,104 @@
+//! Not public API: what the engines' public traits mention and what the macros expand to.
+//! Generated code reaches everything through `::runner_core::__private::…`, so that it
+//! depends on no name in the caller's scope.
+
+use std::error::Error as StdError;
+use std::time::Duration;
+
+use crate::CancellationToken;
+use crate::criticality::Criticality;
+pub use crate::criticality::{BestEffort, Critical};
+pub use crate::fan_out::FanOut;
+pub use crate::slot::{Clock, Cuts};
+pub use crate::task::Task;
+
+/// Names lifetimes in a return-position `impl Trait` bound, so that it captures them on
+/// edition 2021 too.
+pub trait Captures<T: ?Sized> {}
+
+impl<T: ?Sized, U: ?Sized> Captures<T> for U {}
+
+/// The task a `#[task]` fn builds.
+pub fn new_task<C: Criticality, F>(
+    name: &'static str,
+    timeout: Option<Duration>,
+    future: F,
+) -> Task<F, C> {
+    let task = Task::new(name, future);
+    match timeout {
+        Some(timeout) => task.timeout(timeout),
+        None => task,
+    }
+}
+
+/// What a `#[task]` fn must return.
+#[diagnostic::on_unimplemented(
+    message = "a `#[task]` fn must return `Result<T, E>`, not `{Self}`",
+    label = "not a `Result`",
+    note = "the task's error `E` is what a best-effort slot keeps when the task fails"
+)]
+pub trait TaskOutput {
+    /// The task's error type.
+    type Error;
+}
+
+impl<T, E> TaskOutput for Result<T, E> {
+    type Error = E;
+}
+
+/// What a task's error must be.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a task's error",
+    label = "not `std::error::Error + Send + Sync + 'static`",
+    note = "a task's error must implement `std::error::Error + Send + Sync + 'static`, so that a critical failure can carry it in a `FanOutError`; `thiserror` derives `Error` for your own type"
+)]
+pub trait TaskErrorType {}
+
+#[diagnostic::do_not_recommend]
+impl<E: StdError + Send + Sync + 'static> TaskErrorType for E {}
+
+/// Checked at a `#[task]` fn's return type.
+pub fn assert_task_output<R: TaskOutput>() {}
+
+/// Checked at a `#[task]` fn's error type.
+pub fn assert_task_error<R>()
+where
+    R: TaskOutput,
+    R::Error: TaskErrorType,
+{
+}
+
+/// What `fan_out!` accepts as a task.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a task",
+    label = "not a `runner_core::Task`",
+    note = "annotate its async fn with `#[task(critical)]` or `#[task(best_effort)]`, or build it with `Task::critical(name, future)` or `Task::best_effort(name, future)`"
+)]
+pub trait IntoTask {
+    /// The task's future.
+    type Future;
+    /// The task's criticality.
+    type Criticality;
+
+    /// The task.
+    fn into_task(self) -> Task<Self::Future, Self::Criticality>;
+}
+
+impl<F, C> IntoTask for Task<F, C> {
+    type Future = F;
+    type Criticality = C;
+
+    fn into_task(self) -> Self {
+        self
+    }
+}
+
+/// Each task given to `fan_out!`.
+pub fn into_task<T: IntoTask>(task: T) -> Task<T::Future, T::Criticality> {
+    task.into_task()
+}
+
+/// `fan_out!(cancel = token; ...)` takes a token or a reference to one.
+pub fn cancel_token(token: &CancellationToken) -> CancellationToken {
+    token.clone()
+}

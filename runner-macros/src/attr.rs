@@ -1,0 +1,119 @@
+//! The arguments of `#[task(...)]`.
+
+use std::time::Duration;
+
+use proc_macro2::Span;
+use syn::meta::ParseNestedMeta;
+use syn::{LitStr, Path};
+
+use crate::duration;
+
+/// Every key `#[task(...)]` accepts, for the "unknown key" message.
+const KEYS: &str =
+    "`critical`, `best_effort`, `timeout = \"200ms\"`, `name = \"...\"`, `crate = \"...\"`";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Criticality {
+    Critical,
+    BestEffort,
+}
+
+impl Criticality {
+    pub(crate) fn type_name(self) -> &'static str {
+        match self {
+            Self::Critical => "Critical",
+            Self::BestEffort => "BestEffort",
+        }
+    }
+}
+
+/// The parsed arguments.
+pub(crate) struct TaskArgs {
+    pub(crate) criticality: Criticality,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) name: Option<LitStr>,
+    pub(crate) krate: Option<Path>,
+}
+
+impl TaskArgs {
+    /// Parses the attribute's arguments; `attr_span` is where a missing key is reported.
+    pub(crate) fn parse(args: proc_macro2::TokenStream, attr_span: Span) -> syn::Result<Self> {
+        let mut criticality: Option<(Criticality, Span)> = None;
+        let mut timeout = None;
+        let mut name = None;
+        let mut krate = None;
+        let parser = syn::meta::parser(|meta| {
+            if meta.path.is_ident("critical") || meta.path.is_ident("best_effort") {
+                let kind = match meta.path.is_ident("critical") {
+                    true => Criticality::Critical,
+                    false => Criticality::BestEffort,
+                };
+                if let Some((previous, _)) = criticality {
+                    let message = match previous == kind {
+                        true => format!("`{}` is set more than once", path_name(&meta)),
+                        false => {
+                            "a task is either `critical` or `best_effort`, not both".to_owned()
+                        }
+                    };
+                    return Err(meta.error(message));
+                }
+                criticality = Some((kind, span_of(&meta)));
+                Ok(())
+            } else if meta.path.is_ident("timeout") {
+                let literal: LitStr = meta.value()?.parse()?;
+                set_once(&meta, &mut timeout, duration::parse(&literal, "timeout")?)
+            } else if meta.path.is_ident("name") {
+                let literal: LitStr = meta.value()?.parse()?;
+                if literal.value().is_empty() {
+                    return Err(syn::Error::new_spanned(
+                        &literal,
+                        "a task's name cannot be empty",
+                    ));
+                }
+                set_once(&meta, &mut name, literal)
+            } else if meta.path.is_ident("crate") {
+                let literal: LitStr = meta.value()?.parse()?;
+                set_once(&meta, &mut krate, literal.parse::<Path>()?)
+            } else {
+                Err(meta.error(format!(
+                    "unknown key `{}`; the keys are {KEYS}",
+                    path_name(&meta)
+                )))
+            }
+        });
+        syn::parse::Parser::parse2(parser, args)?;
+        let Some((criticality, _)) = criticality else {
+            return Err(syn::Error::new(
+                attr_span,
+                "a task needs its criticality: write `#[task(critical)]` or `#[task(best_effort)]`",
+            ));
+        };
+        Ok(Self {
+            criticality,
+            timeout,
+            name,
+            krate,
+        })
+    }
+}
+
+/// Stores `value` in `slot`, or fails if the key was already given.
+pub(crate) fn set_once<T>(
+    meta: &ParseNestedMeta<'_>,
+    slot: &mut Option<T>,
+    value: T,
+) -> syn::Result<()> {
+    if slot.is_some() {
+        return Err(meta.error(format!("`{}` is set more than once", path_name(meta))));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+fn path_name(meta: &ParseNestedMeta<'_>) -> String {
+    quote::ToTokens::to_token_stream(&meta.path).to_string()
+}
+
+fn span_of(meta: &ParseNestedMeta<'_>) -> Span {
+    syn::spanned::Spanned::span(&meta.path)
+}

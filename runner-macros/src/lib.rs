@@ -1,0 +1,354 @@
+//! The `#[task]` attribute and the `fan_out!` macro of
+//! [`runner-core`](https://docs.rs/runner-core).
+//!
+//! Depend on `runner-core` and import them from there (`use runner_core::{task, fan_out};`):
+//! the code they generate names `::runner_core`.
+
+mod attr;
+mod duration;
+mod fan_out;
+mod lifetimes;
+mod task;
+
+use proc_macro::TokenStream;
+
+/// Turns an `async fn` returning `Result<T, E>` into a fn that builds a
+/// [`Task`](https://docs.rs/runner-core/latest/runner_core/struct.Task.html).
+///
+/// Calling the fn runs nothing: it returns the task, which runs when it is awaited (under its
+/// timeout, giving `Result<T, TaskError<E>>`), fanned out with `fan_out!`, or added to a
+/// `TaskRunner`. `E` must be `std::error::Error + Send + Sync + 'static`. It works on free
+/// fns, on methods taking `&self`, on generic fns, and with borrowed arguments.
+///
+/// ```
+/// use runner_core::{fan_out, task, TaskError};
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("wallet unavailable")]
+/// struct WalletError;
+///
+/// #[task(critical, timeout = "200ms")]
+/// async fn get_balance(user_id: u64) -> Result<u64, WalletError> {
+///     Ok(user_id * 100)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// // Awaited on its own, a task gives `Result<T, TaskError<E>>`.
+/// let balance: Result<u64, TaskError<WalletError>> = get_balance(7).await;
+/// assert_eq!(balance.unwrap(), 700);
+/// # }
+/// ```
+///
+/// # `critical`
+///
+/// The fan-out cannot do without the task: its error, its timeout or a panic fails the whole
+/// fan-out at once. Its slot in `fan_out!` is the plain value `T`.
+///
+/// ```
+/// # use runner_core::{fan_out, task};
+/// # #[derive(Debug, thiserror::Error)] #[error("wallet unavailable")] struct WalletError;
+/// #[task(critical)]
+/// async fn get_balance(user_id: u64) -> Result<u64, WalletError> {
+///     Ok(user_id * 100)
+/// }
+///
+/// // The same task, without the macro:
+/// fn get_balance_by_hand(user_id: u64)
+///     -> runner_core::Task<impl Future<Output = Result<u64, WalletError>>, runner_core::Critical>
+/// {
+///     runner_core::Task::critical("get_balance", async move { Ok(user_id * 100) })
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), runner_core::FanOutError> {
+/// let (a, b): (u64, u64) = fan_out!(get_balance(1), get_balance_by_hand(2)).await?;
+/// assert_eq!((a, b), (100, 200));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # `best_effort`
+///
+/// The fan-out goes on without the task: its slot is `Result<T, TaskError<E>>`, which says
+/// why it is missing (`.ok()` gives the `Option`).
+///
+/// ```
+/// # use runner_core::{fan_out, task, TaskError};
+/// # #[derive(Debug, thiserror::Error)] #[error("no card")] struct CardError;
+/// #[task(best_effort)]
+/// async fn get_scratch_card(_user_id: u64) -> Result<String, CardError> {
+///     Err(CardError)
+/// }
+///
+/// // Without the macro:
+/// fn get_scratch_card_by_hand(_user_id: u64)
+///     -> runner_core::Task<impl Future<Output = Result<String, CardError>>, runner_core::BestEffort>
+/// {
+///     runner_core::Task::best_effort("get_scratch_card", async move { Err(CardError) })
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), runner_core::FanOutError> {
+/// let (a, b) = fan_out!(get_scratch_card(1), get_scratch_card_by_hand(1)).await?;
+/// let (a, b): (Result<String, TaskError<CardError>>, Result<String, TaskError<CardError>>) = (a, b);
+/// assert!(a.is_err() && b.is_err());
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # `timeout = "..."`
+///
+/// The task's own timeout, in humantime's syntax (`"150ms"`, `"1s 500ms"`), checked at
+/// compile time; zero is refused. When it elapses the task's future is dropped. The caller
+/// can replace it with `.timeout(d)` on the task.
+///
+/// ```
+/// # use std::time::Duration;
+/// # use runner_core::{task, TaskError};
+/// # #[derive(Debug, thiserror::Error)] #[error("no card")] struct CardError;
+/// #[task(best_effort, timeout = "150ms")]
+/// async fn get_scratch_card(_user_id: u64) -> Result<String, CardError> {
+///     tokio::time::sleep(Duration::from_secs(1)).await;
+///     Ok("You won!".to_owned())
+/// }
+///
+/// // Without the macro:
+/// fn get_scratch_card_by_hand(_user_id: u64)
+///     -> runner_core::Task<impl Future<Output = Result<String, CardError>>, runner_core::BestEffort>
+/// {
+///     runner_core::Task::best_effort("get_scratch_card", async move {
+///         tokio::time::sleep(Duration::from_secs(1)).await;
+///         Ok("You won!".to_owned())
+///     })
+///     .timeout(Duration::from_millis(150))
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// assert!(matches!(get_scratch_card(1).await, Err(TaskError::TimedOut(_))));
+/// assert!(matches!(get_scratch_card_by_hand(1).await, Err(TaskError::TimedOut(_))));
+/// // A call-site override:
+/// let card = get_scratch_card(1).timeout(Duration::from_secs(2)).await;
+/// assert_eq!(card.unwrap(), "You won!");
+/// # }
+/// ```
+///
+/// # `name = "..."`
+///
+/// The task's name in errors, reports and spans; the fn's name by default.
+///
+/// ```
+/// # use runner_core::task;
+/// # #[derive(Debug, thiserror::Error)] #[error("wallet unavailable")] struct WalletError;
+/// #[task(critical, name = "wallet.balance")]
+/// async fn get_balance(_user_id: u64) -> Result<u64, WalletError> {
+///     Err(WalletError)
+/// }
+///
+/// // Without the macro, the name is the first argument:
+/// let by_hand = runner_core::Task::critical("wallet.balance", async { Err::<u64, _>(WalletError) });
+/// assert_eq!(by_hand.name(), get_balance(1).name());
+/// ```
+///
+/// # `crate = "..."`
+///
+/// The path to `runner_core`, for a crate that renamed the dependency.
+///
+/// ```
+/// # extern crate runner_core as renamed_runner;
+/// # #[derive(Debug, thiserror::Error)] #[error("wallet unavailable")] struct WalletError;
+/// #[renamed_runner::task(critical, crate = "renamed_runner")]
+/// async fn get_balance(user_id: u64) -> Result<u64, WalletError> {
+///     Ok(user_id)
+/// }
+/// # let _ = get_balance(1);
+/// ```
+///
+/// # Methods, generics and borrowed arguments
+///
+/// ```
+/// # use runner_core::{fan_out, task};
+/// # #[derive(Debug, thiserror::Error)] #[error("wallet unavailable")] struct WalletError;
+/// struct Wallet {
+///     rate: u64,
+/// }
+///
+/// impl Wallet {
+///     #[task(critical, timeout = "200ms")]
+///     async fn balance(&self, user: &str) -> Result<u64, WalletError> {
+///         Ok(self.rate * user.len() as u64)
+///     }
+/// }
+///
+/// #[task(best_effort)]
+/// async fn describe<T: std::fmt::Debug + Send>(value: T) -> Result<String, WalletError> {
+///     Ok(format!("{value:?}"))
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), runner_core::FanOutError> {
+/// let wallet = Wallet { rate: 10 };
+/// let user = String::from("ada");
+/// let (balance, text) = fan_out!(wallet.balance(&user), describe(3_u8)).await?;
+/// assert_eq!((balance, text.unwrap()), (30, "3".to_owned()));
+/// # Ok(())
+/// # }
+/// ```
+#[proc_macro_attribute]
+pub fn task(args: TokenStream, item: TokenStream) -> TokenStream {
+    task::expand(args.into(), item.into()).into()
+}
+
+/// Runs tasks concurrently: a future of `Result<(slot, ...), FanOutError>`.
+///
+/// Each argument is a task (a call of a `#[task]` fn, or a
+/// [`Task`](https://docs.rs/runner-core/latest/runner_core/struct.Task.html) built by
+/// hand). A critical task's slot is `T`; a best-effort task's slot is
+/// `Result<T, TaskError<E>>`. The future allocates nothing, spawns nothing, may borrow
+/// locals, and is `Send` whenever its tasks are. It expands to
+/// `FanOut::new((task, ...))`: 1 to 12 tasks; for more, use `TaskRunner`.
+///
+/// ```
+/// use runner_core::{fan_out, task, TaskError};
+/// # #[derive(Debug, thiserror::Error)] #[error("wallet unavailable")] struct WalletError;
+/// # #[derive(Debug, thiserror::Error)] #[error("no card")] struct CardError;
+///
+/// #[task(critical, timeout = "200ms")]
+/// async fn get_balance(user_id: u64) -> Result<u64, WalletError> {
+///     Ok(user_id * 100)
+/// }
+///
+/// #[task(best_effort, timeout = "150ms")]
+/// async fn get_scratch_card(_user_id: u64) -> Result<String, CardError> {
+///     Err(CardError)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), runner_core::FanOutError> {
+/// let (balance, card): (u64, Result<String, TaskError<CardError>>) =
+///     fan_out!(get_balance(7), get_scratch_card(7)).await?;
+/// assert_eq!(balance, 700);
+/// assert!(card.is_err());
+///
+/// // Without the macro:
+/// let (balance, card) = runner_core::FanOut::new((get_balance(7), get_scratch_card(7))).await?;
+/// # assert_eq!(balance, 700);
+/// # assert!(card.is_err());
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Options come before the tasks, separated from them by `;`.
+///
+/// # `deadline = "..."`
+///
+/// An overall deadline, a literal checked at compile time. When it passes, the fan-out fails
+/// if a critical task is pending; otherwise pending best-effort slots say
+/// `TaskError::DeadlineExceeded` and the fan-out succeeds.
+///
+/// ```
+/// # use std::time::Duration;
+/// # use runner_core::{fan_out, task, TaskError};
+/// # #[derive(Debug, thiserror::Error)] #[error("failed")] struct Failed;
+/// #[task(critical)]
+/// async fn fast() -> Result<u8, Failed> { Ok(1) }
+/// #[task(best_effort)]
+/// async fn slow() -> Result<u8, Failed> {
+///     tokio::time::sleep(Duration::from_secs(5)).await;
+///     Ok(2)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), runner_core::FanOutError> {
+/// let (a, b) = fan_out!(deadline = "300ms"; fast(), slow()).await?;
+/// assert!(matches!((a, b), (1, Err(TaskError::DeadlineExceeded))));
+///
+/// // Without the macro:
+/// let (a, b) = runner_core::FanOut::new((fast(), slow()))
+///     .deadline(Duration::from_millis(300))
+///     .await?;
+/// # assert!(matches!((a, b), (1, Err(TaskError::DeadlineExceeded))));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # `deadline = <expr>`
+///
+/// The same, with any expression of type `std::time::Duration`.
+///
+/// ```
+/// # use std::time::Duration;
+/// # use runner_core::{fan_out, task};
+/// # #[derive(Debug, thiserror::Error)] #[error("failed")] struct Failed;
+/// # #[task(critical)] async fn fast() -> Result<u8, Failed> { Ok(1) }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), runner_core::FanOutError> {
+/// let budget = Duration::from_millis(250);
+/// let (a,) = fan_out!(deadline = budget; fast()).await?;
+/// // Without the macro:
+/// let (b,) = runner_core::FanOut::new((fast(),)).deadline(budget).await?;
+/// assert_eq!((a, b), (1, 1));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # `cancel = <token>`
+///
+/// Ends the fan-out with `FanOutError::Cancelled` when the
+/// [`CancellationToken`](https://docs.rs/tokio-util/latest/tokio_util/sync/struct.CancellationToken.html)
+/// (or a reference to one) is cancelled, dropping every task.
+///
+/// ```
+/// # use std::time::Duration;
+/// # use runner_core::{fan_out, task, CancellationToken};
+/// # #[derive(Debug, thiserror::Error)] #[error("failed")] struct Failed;
+/// #[task(critical)]
+/// async fn forever() -> Result<u8, Failed> {
+///     std::future::pending().await
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let token = CancellationToken::new();
+/// token.cancel();
+/// let error = fan_out!(cancel = token; forever()).await.unwrap_err();
+/// assert!(error.is_cancelled());
+///
+/// // Without the macro:
+/// let error = runner_core::FanOut::new((forever(),)).cancel_on(token.clone()).await.unwrap_err();
+/// assert!(error.is_cancelled());
+/// # }
+/// ```
+///
+/// # `report`
+///
+/// The future gives `(Result<(slot, ...), FanOutError>, Report)`: per task its name,
+/// criticality, outcome and elapsed time, even when the fan-out failed.
+///
+/// ```
+/// # use runner_core::{fan_out, task, Outcome};
+/// # #[derive(Debug, thiserror::Error)] #[error("failed")] struct Failed;
+/// # #[task(critical)] async fn fast() -> Result<u8, Failed> { Ok(1) }
+/// # #[task(best_effort)] async fn broken() -> Result<u8, Failed> { Err(Failed) }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let (result, report) = fan_out!(deadline = "300ms", report; fast(), broken()).await;
+/// assert!(result.is_ok());
+/// assert_eq!(report.tasks()[1].outcome, Outcome::Failed);
+///
+/// // Without the macro:
+/// let (result, report) = runner_core::FanOut::new((fast(), broken())).with_report().await;
+/// # assert!(result.is_ok());
+/// # assert_eq!(report.tasks()[0].name, "fast");
+/// # }
+/// ```
+///
+/// # `crate = "..."`
+///
+/// The path to `runner_core`, for a crate that renamed the dependency:
+/// `fan_out!(crate = "renamed"; task())`.
+#[proc_macro]
+pub fn fan_out(input: TokenStream) -> TokenStream {
+    fan_out::expand(input.into()).into()
+}
