@@ -60,8 +60,12 @@ impl<E: StdError + Send + Sync + 'static> TaskErrorType for E {}
 /// Checked at a `#[task]` fn's return type.
 pub fn assert_task_output<R: TaskOutput>() {}
 
-/// Checked at a `#[task]` fn's error type.
-pub fn assert_task_error<R>()
+/// Checked at a `#[task]` fn's error type, where it is written out.
+pub fn assert_task_error<E: TaskErrorType>() {}
+
+/// Checked at a `#[task]` fn's return type, where its error type is not written out (an
+/// alias such as `io::Result<T>`).
+pub fn assert_task_output_error<R>()
 where
     R: TaskOutput,
     R::Error: TaskErrorType,
@@ -94,7 +98,14 @@ impl<F, C> IntoTask for Task<F, C> {
 }
 
 /// Each task given to `fan_out!`.
-pub fn into_task<T: IntoTask>(task: T) -> Task<T::Future, T::Criticality> {
+///
+/// The output's parameters are inferred rather than projected from `T`, so that a value
+/// that is not a task is reported once, at the value, and not again where its output is
+/// used.
+pub fn into_task<T, F, C>(task: T) -> Task<F, C>
+where
+    T: IntoTask<Future = F, Criticality = C>,
+{
     task.into_task()
 }
 

@@ -85,9 +85,23 @@ fn expand_fn(args: TaskArgs, item: ItemFn) -> syn::Result<TokenStream> {
     let rebinds = rebind_arguments(&mut sig);
 
     // The checks are spanned at the user's return type, so a wrong one is reported there.
-    let error_ty = result_error_type(&ret).unwrap_or(&ret);
-    let output_check = quote_spanned!(ret.span()=> #private::assert_task_output::<#ret>(););
-    let error_check = quote_spanned!(error_ty.span()=> #private::assert_task_error::<#ret>(););
+    // Where `E` is written out, it is checked by itself: a check through the `TaskOutput`
+    // projection would report a second error when the type is not a `Result` at all.
+    let checks = match result_error_type(&ret) {
+        Some(error) => {
+            let (at_ret, at_error) = (
+                private_at(&args, ret.span()),
+                private_at(&args, error.span()),
+            );
+            let output = quote_spanned!(ret.span()=> #at_ret::assert_task_output::<#ret>(););
+            let error = quote_spanned!(error.span()=> #at_error::assert_task_error::<#error>(););
+            quote!(#output #error)
+        }
+        None => {
+            let at_ret = private_at(&args, ret.span());
+            quote_spanned!(ret.span()=> #at_ret::assert_task_output_error::<#ret>();)
+        }
+    };
 
     sig.output = syn::parse_quote! {
         -> #private::Task<
@@ -99,8 +113,7 @@ fn expand_fn(args: TaskArgs, item: ItemFn) -> syn::Result<TokenStream> {
     Ok(quote! {
         #(#attrs)*
         #vis #sig {
-            #output_check
-            #error_check
+            #checks
             #private::new_task::<#private::#criticality, _>(#name, #timeout, #async_token move {
                 #(#rebinds)*
                 // Pins the block's output to the declared return type, so that `?` and
@@ -114,6 +127,15 @@ fn expand_fn(args: TaskArgs, item: ItemFn) -> syn::Result<TokenStream> {
             })
         }
     })
+}
+
+/// The path to the support module, with every token spanned at `span`, so that an error from a
+/// check made through it points at the user's code rather than at the attribute.
+fn private_at(args: &TaskArgs, span: Span) -> TokenStream {
+    match &args.krate {
+        Some(path) => quote_spanned!(span=> #path::__private),
+        None => quote_spanned!(span=> ::runner_core::__private),
+    }
 }
 
 /// Rewrites the arguments so that the fn takes them by plain names and the future moves them
