@@ -7,8 +7,7 @@
 //! promo's slot says why it is missing.
 //!
 //! ```
-//! use std::time::Duration;
-//! use runner_core::{FanOut, FanOutError, Task, TaskError};
+//! use runner_core::{fan_out, task, FanOutError, TaskError};
 //!
 //! #[derive(Debug, thiserror::Error)]
 //! #[error("wallet unavailable")]
@@ -18,30 +17,33 @@
 //! #[error("scratch-card service unavailable")]
 //! struct CardError;
 //!
+//! #[task(critical, timeout = "200ms")]
 //! async fn get_balance(user_id: u64) -> Result<u64, WalletError> {
 //!     Ok(user_id * 100)
 //! }
 //!
+//! #[task(best_effort, timeout = "150ms")]
 //! async fn get_scratch_card(_user_id: u64) -> Result<String, CardError> {
-//!     tokio::time::sleep(Duration::from_secs(5)).await; // far too slow
+//!     tokio::time::sleep(std::time::Duration::from_secs(5)).await; // far too slow
 //!     Ok("You won!".to_owned())
 //! }
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), FanOutError> {
 //! let id = 7;
-//! let (balance, card): (u64, Result<String, TaskError<CardError>>) = FanOut::new((
-//!     Task::critical("get_balance", get_balance(id)).timeout(Duration::from_millis(200)),
-//!     Task::best_effort("get_scratch_card", get_scratch_card(id)).timeout(Duration::from_millis(150)),
-//! ))
-//! .deadline(Duration::from_millis(300))
-//! .await?;
+//! let (balance, card): (u64, Result<String, TaskError<CardError>>) =
+//!     fan_out!(deadline = "300ms"; get_balance(id), get_scratch_card(id)).await?;
 //!
 //! assert_eq!(balance, 700);
 //! assert!(matches!(card, Err(TaskError::TimedOut(_))));
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! The macros are sugar: [`Task`] builds the same tasks by hand
+//! (`Task::critical("get_balance", get_balance(id)).timeout(..)`), [`FanOut`] runs a tuple of
+//! them, and [`TaskRunner`] runs any number, added at run time. The [`task`] and [`fan_out!`]
+//! docs show each key and form next to its hand-written equivalent.
 //!
 //! # Rules
 //!

@@ -346,8 +346,23 @@ pub fn task(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// # `crate = "..."`
 ///
-/// The path to `runner_core`, for a crate that renamed the dependency:
-/// `fan_out!(crate = "renamed"; task())`.
+/// The path to `runner_core`, for a crate that renamed the dependency.
+///
+/// ```
+/// # extern crate runner_core as renamed_runner;
+/// # #[derive(Debug, thiserror::Error)] #[error("failed")] struct Failed;
+/// #[renamed_runner::task(critical, crate = "renamed_runner")]
+/// async fn fast() -> Result<u8, Failed> { Ok(1) }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), renamed_runner::FanOutError> {
+/// let (a,) = renamed_runner::fan_out!(crate = "renamed_runner"; fast()).await?;
+/// // Without the macro:
+/// let (b,) = renamed_runner::FanOut::new((fast(),)).await?;
+/// assert_eq!((a, b), (1, 1));
+/// # Ok(())
+/// # }
+/// ```
 #[proc_macro]
 pub fn fan_out(input: TokenStream) -> TokenStream {
     fan_out::expand(input.into()).into()
