@@ -1,4 +1,5 @@
-//! The static engine allocates nothing per run, proven with a counting global allocator.
+//! The static engine allocates nothing per run, with or without the macros, proven with a
+//! counting global allocator.
 //!
 //! Only allocations made on the test's own thread while a counter is armed are counted,
 //! and each scenario runs a few times first, so that tokio's one-off set-up (the timer
@@ -9,7 +10,7 @@ use std::cell::Cell;
 use std::future::Future;
 use std::time::Duration;
 
-use runner_core::{CancellationToken, FanOut, Task, TaskError};
+use runner_core::{CancellationToken, FanOut, Task, TaskError, fan_out, task};
 
 struct Counting;
 
@@ -148,6 +149,30 @@ fn a_fan_out_with_a_cancellation_token_and_a_report_allocates_nothing() {
         .await;
         assert_eq!(result.unwrap().0, 1);
         assert_eq!(report.tasks().len(), 2);
+    });
+    assert_eq!(counted, (0, 0), "(allocations, bytes) over {RUNS} runs");
+}
+
+#[task(critical, timeout = "200ms")]
+async fn get_balance(user_id: u64) -> Result<u64, Unavailable> {
+    tokio::task::yield_now().await;
+    Ok(user_id * 100)
+}
+
+#[task(best_effort, timeout = "150ms")]
+async fn get_scratch_card(_user_id: u64) -> Result<u64, Unavailable> {
+    tokio::task::yield_now().await;
+    Err(Unavailable)
+}
+
+#[test]
+fn fan_out_macro_with_timeouts_and_a_deadline_allocates_nothing() {
+    let counted = measure(|| async {
+        let (balance, card) = fan_out!(deadline = "300ms"; get_balance(7), get_scratch_card(7))
+            .await
+            .unwrap();
+        assert_eq!(balance, 700);
+        assert!(matches!(card, Err(TaskError::Failed(Unavailable))));
     });
     assert_eq!(counted, (0, 0), "(allocations, bytes) over {RUNS} runs");
 }
