@@ -58,21 +58,22 @@ async fn one(round: usize, probe: &Probe) {
     };
     let critical = Task::critical("critical", probe.task(10, critical_act, 1)).timeout(ms(100));
     let best_effort = Task::best_effort("best_effort", probe.task(5, Act::Hang, 2)).timeout(ms(50));
-    let run: std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>> = if round % 2 == 0 {
-        let mut fan_out = FanOut::new((critical, best_effort)).cancel_on(token.clone());
-        if let Some(deadline) = deadline {
-            fan_out = fan_out.deadline(ms(deadline));
-        }
-        Box::pin(async move { fan_out.await.is_ok() })
-    } else {
-        let mut runner = TaskRunner::new().cancel_on(token.clone());
-        if let Some(deadline) = deadline {
-            runner = runner.deadline(ms(deadline));
-        }
-        let _ = runner.add(critical);
-        let _ = runner.add(best_effort);
-        Box::pin(async move { runner.run_all().await.is_ok() })
-    };
+    let run: std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>> =
+        if round.is_multiple_of(2) {
+            let mut fan_out = FanOut::new((critical, best_effort)).cancel_on(token.clone());
+            if let Some(deadline) = deadline {
+                fan_out = fan_out.deadline(ms(deadline));
+            }
+            Box::pin(async move { fan_out.await.is_ok() })
+        } else {
+            let mut runner = TaskRunner::new().cancel_on(token.clone());
+            if let Some(deadline) = deadline {
+                runner = runner.deadline(ms(deadline));
+            }
+            let _ = runner.add(critical);
+            let _ = runner.add(best_effort);
+            Box::pin(async move { runner.run_all().await.is_ok() })
+        };
     match ending {
         0..=2 => {
             let succeeded = run.await;
