@@ -134,3 +134,53 @@ async fn a_deadline_that_cuts_a_critical_task_fails_naming_it() {
         matches!(error, FanOutError::DeadlineExceeded { ref pending, .. } if pending == &["get_balance"])
     );
 }
+
+/// Logs its drop, to compare drop orders.
+struct Logged(&'static str, Arc<std::sync::Mutex<Vec<&'static str>>>);
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        self.1.lock().unwrap().push(self.0);
+    }
+}
+
+async fn plain(_: Logged, a: Logged, (b, _): (Logged, Logged)) -> Result<(), CardError> {
+    let log = a.1.clone();
+    log.lock().unwrap().push("body");
+    drop(b);
+    Ok(())
+}
+
+#[task(critical)]
+async fn as_task(_: Logged, a: Logged, (b, _): (Logged, Logged)) -> Result<(), CardError> {
+    let log = a.1.clone();
+    log.lock().unwrap().push("body");
+    drop(b);
+    Ok(())
+}
+
+#[tokio::test]
+async fn arguments_are_dropped_as_an_async_fn_drops_them() {
+    let order = |task: bool| {
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let arg = |name| Logged(name, log.clone());
+        let (u, a, b, c) = (arg("unused"), arg("a"), arg("b"), arg("c"));
+        let log2 = log.clone();
+        async move {
+            if task {
+                let task = as_task(u, a, (b, c));
+                log2.lock().unwrap().push("created");
+                task.await.unwrap();
+            } else {
+                let future = plain(u, a, (b, c));
+                log2.lock().unwrap().push("created");
+                future.await.unwrap();
+            }
+            let order = log2.lock().unwrap().clone();
+            order
+        }
+    };
+    let expected = order(false).await;
+    assert_eq!(expected, ["created", "body", "b", "c", "a", "unused"]);
+    assert_eq!(order(true).await, expected);
+}

@@ -12,12 +12,6 @@ pub use crate::fan_out::FanOut;
 pub use crate::slot::{Clock, Cuts};
 pub use crate::task::Task;
 
-/// Names lifetimes in a return-position `impl Trait` bound, so that it captures them on
-/// edition 2021 too.
-pub trait Captures<T: ?Sized> {}
-
-impl<T: ?Sized, U: ?Sized> Captures<T> for U {}
-
 /// The task a `#[task]` fn builds.
 pub fn new_task<C: Criticality, F>(
     name: &'static str,
@@ -84,15 +78,17 @@ pub trait IntoTask {
     /// The task's criticality.
     type Criticality;
 
-    /// The task.
-    fn into_task(self) -> Task<Self::Future, Self::Criticality>;
+    /// The task. (Not `into_task`, so that rustc does not suggest this hidden method for a
+    /// call of the `into_task` fn below.)
+    fn to_task(self) -> Task<Self::Future, Self::Criticality>;
 }
 
+#[diagnostic::do_not_recommend]
 impl<F, C> IntoTask for Task<F, C> {
     type Future = F;
     type Criticality = C;
 
-    fn into_task(self) -> Self {
+    fn to_task(self) -> Self {
         self
     }
 }
@@ -106,7 +102,7 @@ pub fn into_task<T, F, C>(task: T) -> Task<F, C>
 where
     T: IntoTask<Future = F, Criticality = C>,
 {
-    task.into_task()
+    task.to_task()
 }
 
 /// `fan_out!(cancel = token; ...)` takes a token or a reference to one.

@@ -48,6 +48,9 @@ impl TaskArgs {
                     true => Criticality::Critical,
                     false => Criticality::BestEffort,
                 };
+                if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
+                    return Err(meta.error(format!("`{}` takes no value", path_name(&meta))));
+                }
                 if let Some((previous, _)) = criticality {
                     let message = match previous == kind {
                         true => format!("`{}` is set more than once", path_name(&meta)),

@@ -36,6 +36,13 @@ fn expand_inner(input: TokenStream) -> syn::Result<TokenStream> {
         None => Options::default(),
     };
     let tasks = Punctuated::<Expr, Token![,]>::parse_terminated.parse2(tasks)?;
+    if options_without_semicolon(&options, &tasks) {
+        return Err(syn::Error::new_spanned(
+            &tasks[0],
+            "options go before the tasks, separated from them by `;`, as in \
+             `fan_out!(deadline = \"300ms\"; get_balance(id), get_scratch_card(id))`",
+        ));
+    }
     if tasks.is_empty() {
         return Err(syn::Error::new(
             Span::call_site(),
@@ -70,6 +77,24 @@ fn expand_inner(input: TokenStream) -> syn::Result<TokenStream> {
     Ok(quote! {
         #private::FanOut::new((#(#tasks)*)) #deadline #cancel #report
     })
+}
+
+/// Whether the first "task" is an option written without the `;` that ends the options.
+fn options_without_semicolon(options: &Options, tasks: &Punctuated<Expr, Token![,]>) -> bool {
+    let is_option = |expr: &Expr, names: &[&str]| match expr {
+        Expr::Path(path) => path
+            .path
+            .get_ident()
+            .is_some_and(|ident| names.iter().any(|name| ident == name)),
+        _ => false,
+    };
+    let no_options =
+        options.deadline.is_none() && options.cancel.is_none() && options.report.is_none();
+    no_options
+        && tasks.first().is_some_and(|first| match first {
+            Expr::Assign(assign) => is_option(&assign.left, &["deadline", "cancel", "crate"]),
+            other => is_option(other, &["report"]),
+        })
 }
 
 /// Splits `options; tasks` at its top-level `;`, if it has one (a `;` inside a block or
@@ -116,7 +141,12 @@ fn parse_options(input: ParseStream<'_>) -> syn::Result<Options> {
                 input.parse::<Token![=]>()?;
                 options.cancel = Some(input.parse()?);
             }
-            "report" => options.report = Some(key.span()),
+            "report" => {
+                if input.peek(Token![=]) {
+                    return Err(syn::Error::new_spanned(&key, "`report` takes no value"));
+                }
+                options.report = Some(key.span());
+            }
             "crate" => {
                 input.parse::<Token![=]>()?;
                 let literal: LitStr = input.parse()?;

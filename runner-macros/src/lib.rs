@@ -7,7 +7,6 @@
 mod attr;
 mod duration;
 mod fan_out;
-mod lifetimes;
 mod task;
 
 use proc_macro::TokenStream;
@@ -192,6 +191,33 @@ use proc_macro::TokenStream;
 /// let user = String::from("ada");
 /// let (balance, text) = fan_out!(wallet.balance(&user), describe(3_u8)).await?;
 /// assert_eq!((balance, text.unwrap()), (30, "3".to_owned()));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// The same holds for callers on edition 2021, where a hand-written `impl Future` return
+/// type would need every borrowed lifetime named:
+///
+/// ```edition2021
+/// # use runner_core::{fan_out, task};
+/// # #[derive(Debug, thiserror::Error)] #[error("wallet unavailable")] struct WalletError;
+/// struct Service<C> {
+///     client: C,
+/// }
+///
+/// impl<C: AsRef<str> + Send + Sync> Service<C> {
+///     #[task(critical)]
+///     async fn lookup(&self, key: &str, extra: &[u8]) -> Result<usize, WalletError> {
+///         Ok(self.client.as_ref().len() + key.len() + extra.len())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), runner_core::FanOutError> {
+/// let service = Service { client: String::from("db") };
+/// let key = String::from("user");
+/// let (n,) = fan_out!(service.lookup(&key, &[1, 2])).await?;
+/// assert_eq!(n, 8);
 /// # Ok(())
 /// # }
 /// ```

@@ -2,27 +2,46 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{FnArg, GenericArgument, ItemFn, Pat, PathArguments, ReturnType, Type};
+use syn::visit::Visit;
+use syn::{AttrStyle, FnArg, GenericArgument, ItemFn, Pat, PathArguments, ReturnType, Type};
 
-use crate::attr::TaskArgs;
-use crate::{duration, lifetimes};
+use crate::attr::{Criticality, TaskArgs};
+use crate::duration;
 
-/// The expansion, or the user's fn unchanged beside the error, so that one mistake gives one
-/// error and the rest of the crate still type-checks against the fn.
+/// The expansion, with the errors beside it.
+///
+/// A mistake in the attribute's arguments still expands the fn (as a critical task without a
+/// timeout), so that its callers, `fan_out!` included, see a task and raise no second error.
+/// A fn that cannot be a task is kept as written, for the same reason.
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let item_fn = match syn::parse2::<ItemFn>(item.clone()) {
         Ok(item_fn) => item_fn,
         Err(_) => {
-            let error = syn::Error::new(
-                Span::call_site(),
-                "`#[task]` goes on an `async fn` returning `Result<T, E>`",
-            );
+            let error = not_a_fn(&item);
             return with_error(item, error);
         }
     };
-    match TaskArgs::parse(args, Span::call_site()).and_then(|args| expand_fn(args, item_fn)) {
-        Ok(expanded) => expanded,
+    let (args, args_error) = match TaskArgs::parse(args, Span::call_site()) {
+        Ok(args) => (args, None),
+        Err(error) => (TaskArgs::fallback(), Some(error)),
+    };
+    let mut item_fn = item_fn;
+    // `const` is refused, and the fn expanded without it: `const async` would be rustc's
+    // second error.
+    let const_error = item_fn.sig.constness.take().map(|constness| {
+        syn::Error::new_spanned(
+            constness,
+            "a task fn cannot be `const`: it builds a task at run time",
+        )
+    });
+    let errors = args_error
+        .into_iter()
+        .chain(const_error)
+        .map(|error| error.to_compile_error());
+    match expand_fn(&args, item_fn) {
+        Ok(expanded) => quote!(#expanded #(#errors)*),
         Err(error) => with_error(item, error),
     }
 }
@@ -32,7 +51,23 @@ fn with_error(item: TokenStream, error: syn::Error) -> TokenStream {
     quote!(#item #error)
 }
 
-fn expand_fn(args: TaskArgs, item: ItemFn) -> syn::Result<TokenStream> {
+/// The error for an item that is not a fn with a body.
+fn not_a_fn(item: &TokenStream) -> syn::Error {
+    match syn::parse2::<syn::TraitItemFn>(item.clone()) {
+        Ok(declaration) => syn::Error::new_spanned(
+            &declaration.sig,
+            "`#[task]` needs the fn's body; in a trait, declare the fn as returning \
+             `runner_core::Task<impl Future<Output = Result<T, E>>, runner_core::Critical>` \
+             (or `BestEffort`) and put `#[task]` on the impl's fn",
+        ),
+        Err(_) => syn::Error::new(
+            Span::call_site(),
+            "`#[task]` goes on an `async fn` returning `Result<T, E>`",
+        ),
+    }
+}
+
+fn expand_fn(args: &TaskArgs, item: ItemFn) -> syn::Result<TokenStream> {
     let ItemFn {
         attrs,
         vis,
@@ -49,23 +84,19 @@ fn expand_fn(args: TaskArgs, item: ItemFn) -> syn::Result<TokenStream> {
     let ret = match &sig.output {
         ReturnType::Type(_, ty) => (**ty).clone(),
         ReturnType::Default => {
-            return Err(syn::Error::new(
-                sig.paren_token.span.join(),
+            return Err(syn::Error::new_spanned(
+                &sig.ident,
                 "a task fn must return `Result<T, E>`, with `E: std::error::Error + Send + Sync + 'static`",
             ));
         }
     };
 
-    let krate = args
-        .krate
-        .as_ref()
-        .map_or_else(|| quote!(::runner_core), |path| quote!(#path));
-    let private = quote!(#krate::__private);
+    let private = private_at(args, Span::call_site());
     let criticality = format_ident!("{}", args.criticality.type_name());
     let name = match &args.name {
         Some(name) => quote!(#name),
         None => {
-            let name = sig.ident.to_string();
+            let name = sig.ident.unraw().to_string();
             quote!(#name)
         }
     };
@@ -76,57 +107,70 @@ fn expand_fn(args: TaskArgs, item: ItemFn) -> syn::Result<TokenStream> {
         }
         None => quote!(::core::option::Option::None),
     };
-
-    let lifetimes = lifetimes::name_elided(&mut sig);
-    let captures = match lifetimes.is_empty() {
-        true => quote!(),
-        false => quote!(+ #private::Captures<(#(&#lifetimes (),)*)>),
-    };
     let rebinds = rebind_arguments(&mut sig);
-
-    // The checks are spanned at the user's return type, so a wrong one is reported there.
-    // Where `E` is written out, it is checked by itself: a check through the `TaskOutput`
-    // projection would report a second error when the type is not a `Result` at all.
-    let checks = match result_error_type(&ret) {
-        Some(error) => {
-            let (at_ret, at_error) = (
-                private_at(&args, ret.span()),
-                private_at(&args, error.span()),
-            );
-            let output = quote_spanned!(ret.span()=> #at_ret::assert_task_output::<#ret>(););
-            let error = quote_spanned!(error.span()=> #at_error::assert_task_error::<#error>(););
-            quote!(#output #error)
-        }
-        None => {
-            let at_ret = private_at(&args, ret.span());
-            quote_spanned!(ret.span()=> #at_ret::assert_task_output_error::<#ret>();)
-        }
+    // An `impl Trait` in the return type can name no `let`'s type: such a fn goes without the
+    // checks and the inference pin below, as a plain `async fn` would.
+    let (checks, pin_output) = match contains_impl_trait(&ret) {
+        true => (quote!(), quote!()),
+        false => (checks(args, &ret), pin_output(&ret)),
     };
+    // Inner attributes (`#![allow(..)]` in the body) apply to the whole fn: they move to it.
+    let (inner, outer): (Vec<_>, Vec<_>) = attrs
+        .into_iter()
+        .partition(|attr| matches!(attr.style, AttrStyle::Inner(_)));
+    let inner = inner.into_iter().map(|mut attr| {
+        attr.style = AttrStyle::Outer;
+        attr
+    });
 
+    // The `impl` token below is spanned by this crate, whose edition (2024) makes the
+    // `impl Future` capture every lifetime of the arguments even when the caller is on 2021.
+    // Keep this crate on edition 2024.
     sig.output = syn::parse_quote! {
-        -> #private::Task<
-            impl ::core::future::Future<Output = #ret> #captures,
-            #private::#criticality,
-        >
+        -> #private::Task<impl ::core::future::Future<Output = #ret>, #private::#criticality>
     };
-    let fake_return = format_ident!("__task_fake_return", span = Span::mixed_site());
     Ok(quote! {
-        #(#attrs)*
+        #(#outer)*
+        #(#inner)*
         #vis #sig {
             #checks
             #private::new_task::<#private::#criticality, _>(#name, #timeout, #async_token move {
                 #(#rebinds)*
-                // Pins the block's output to the declared return type, so that `?` and
-                // `return` infer against it and a mismatch is reported at the user's code.
-                #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::empty_loop)]
-                if false {
-                    let #fake_return: #ret = loop {};
-                    return #fake_return;
-                }
+                #pin_output
                 #block
             })
         }
     })
+}
+
+/// The checks of the return type, spanned at the user's tokens so that a wrong type is
+/// reported there. Where `E` is written out it is checked by itself: a check through the
+/// `TaskOutput` projection would report a second error when the type is no `Result` at all.
+fn checks(args: &TaskArgs, ret: &Type) -> TokenStream {
+    let at_ret = private_at(args, ret.span());
+    match result_error_type(ret) {
+        Some(error) => {
+            let at_error = private_at(args, error.span());
+            let output = quote_spanned!(ret.span()=> #at_ret::assert_task_output::<#ret>(););
+            let error = quote_spanned!(error.span()=> #at_error::assert_task_error::<#error>(););
+            quote!(#output #error)
+        }
+        None => quote_spanned!(ret.span()=> #at_ret::assert_task_output_error::<#ret>();),
+    }
+}
+
+/// Pins the future's output to the declared return type, so that `?` and `return` infer
+/// against it and a mismatch is reported at the user's code (tracing-attributes' fake
+/// return edge).
+fn pin_output(ret: &Type) -> TokenStream {
+    let fake_return = format_ident!("__task_fake_return", span = Span::mixed_site());
+    quote! {
+        #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::empty_loop)]
+        if false {
+            let #fake_return: #ret = loop {};
+            return #fake_return;
+        }
+    }
 }
 
 /// The path to the support module, with every token spanned at `span`, so that an error from a
@@ -138,9 +182,9 @@ fn private_at(args: &TaskArgs, span: Span) -> TokenStream {
     }
 }
 
-/// Rewrites the arguments so that the fn takes them by plain names and the future moves them
-/// all in, as an `async fn` does (even those the body never uses). Returns the `let`s that
-/// bind the user's patterns inside the future.
+/// Rewrites the arguments so that the fn takes them by plain names, and returns the `let`s
+/// that move them all into the future, as an `async fn` does: an argument the body never uses,
+/// or the `_` part of a pattern, is dropped when the task ends, not when the fn is called.
 fn rebind_arguments(sig: &mut syn::Signature) -> Vec<TokenStream> {
     let mut rebinds = Vec::new();
     for (index, input) in sig.inputs.iter_mut().enumerate() {
@@ -148,17 +192,22 @@ fn rebind_arguments(sig: &mut syn::Signature) -> Vec<TokenStream> {
             FnArg::Receiver(_) => rebinds.push(quote!(let _ = &self;)),
             FnArg::Typed(typed) => {
                 let pattern = (*typed.pat).clone();
-                let plain = match &pattern {
+                let attrs = &typed.attrs;
+                match &pattern {
                     Pat::Ident(ident) if ident.by_ref.is_none() && ident.subpat.is_none() => {
-                        Some(ident.ident.clone())
+                        let name = &ident.ident;
+                        *typed.pat = syn::parse_quote!(#name);
+                        rebinds.push(quote!(#(#attrs)* let #pattern = #name;));
                     }
-                    _ => None,
-                };
-                let name = plain.unwrap_or_else(|| {
-                    format_ident!("__task_arg{}", index, span = Span::mixed_site())
-                });
-                *typed.pat = syn::parse_quote!(#name);
-                rebinds.push(quote!(let #pattern = #name;));
+                    _ => {
+                        let name = format_ident!("__task_arg{}", index, span = Span::mixed_site());
+                        *typed.pat = syn::parse_quote!(#name);
+                        rebinds.push(quote! {
+                            #(#attrs)* let #name = #name;
+                            #(#attrs)* let #pattern = #name;
+                        });
+                    }
+                }
             }
         }
     }
@@ -178,5 +227,29 @@ fn result_error_type(ret: &Type) -> Option<&Type> {
     match args.args.iter().nth(1)? {
         GenericArgument::Type(error) => Some(error),
         _ => None,
+    }
+}
+
+fn contains_impl_trait(ty: &Type) -> bool {
+    struct Finder(bool);
+    impl Visit<'_> for Finder {
+        fn visit_type_impl_trait(&mut self, _: &syn::TypeImplTrait) {
+            self.0 = true;
+        }
+    }
+    let mut finder = Finder(false);
+    finder.visit_type(ty);
+    finder.0
+}
+
+impl TaskArgs {
+    /// What a fn with broken arguments expands as, beside the error.
+    fn fallback() -> Self {
+        Self {
+            criticality: Criticality::Critical,
+            timeout: None,
+            name: None,
+            krate: None,
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! The example of the issue, as written: two services fanned out, typed slots.
 
+#![deny(warnings)]
+
 use runner_core::{fan_out, task, FanOutError, TaskError};
 
 #[derive(Debug, PartialEq)]

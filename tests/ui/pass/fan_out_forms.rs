@@ -1,6 +1,8 @@
 //! Every form of `fan_out!`: options and their combinations, built tasks, a trailing comma,
 //! call-site overrides that change the slot types, and the future being `Send`.
 
+#![deny(warnings)]
+
 use std::time::Duration;
 
 use runner_core::{fan_out, task, CancellationToken, Outcome, Task, TaskError};

@@ -1,5 +1,7 @@
 //! `#[task]` on methods taking `&self`, on generic fns, with borrowed arguments and patterns.
 
+#![deny(warnings)]
+
 use std::fmt::Debug;
 
 use runner_core::{fan_out, task};

@@ -1,5 +1,7 @@
 //! Generated code uses absolute paths only: it survives prelude names redefined in scope.
 
+#![deny(warnings)]
+
 #![allow(dead_code, non_camel_case_types)]
 
 use runner_core::{fan_out, task};

@@ -1,5 +1,7 @@
 //! `crate = "..."` for a crate that renamed `runner_core`.
 
+#![deny(warnings)]
+
 extern crate runner_core as renamed;
 
 #[derive(Debug, thiserror::Error)]

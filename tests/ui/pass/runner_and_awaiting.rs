@@ -1,5 +1,7 @@
 //! `#[task]` tasks awaited on their own, and added to a `TaskRunner`.
 
+#![deny(warnings)]
+
 use runner_core::{task, TaskError, TaskRunner};
 
 #[derive(Debug, thiserror::Error)]
