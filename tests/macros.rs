@@ -176,8 +176,7 @@ async fn arguments_are_dropped_as_an_async_fn_drops_them() {
                 log2.lock().unwrap().push("created");
                 future.await.unwrap();
             }
-            let order = log2.lock().unwrap().clone();
-            order
+            log2.lock().unwrap().clone()
         }
     };
     let expected = order(false).await;
