@@ -1,0 +1,118 @@
+//! Command-line flags, each also readable from an environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use crate::faults::{FaultConfig, FaultSpec, Target};
+
+/// Which services this process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    /// The gateway, plus the wallet and scratch-card services unless their URLs are given.
+    All,
+    /// Only the gateway; give `--wallet-url` and `--scratch-url`.
+    Gateway,
+    /// Only the wallet service.
+    Wallet,
+    /// Only the scratch-card service.
+    Scratch,
+}
+
+/// The balance service: a gateway fanning out to a wallet and a scratch-card service.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "runner-example", version, about)]
+pub struct Config {
+    /// Where the gateway listens.
+    #[arg(long, env = "RUNNER_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Where the wallet service listens, when this process runs it.
+    #[arg(long, env = "RUNNER_WALLET_LISTEN", default_value = "127.0.0.1:8081")]
+    pub wallet_listen: SocketAddr,
+
+    /// Where the scratch-card service listens, when this process runs it.
+    #[arg(long, env = "RUNNER_SCRATCH_LISTEN", default_value = "127.0.0.1:8082")]
+    pub scratch_listen: SocketAddr,
+
+    /// Use the wallet service at this base URL instead of starting one.
+    #[arg(long, env = "RUNNER_WALLET_URL")]
+    pub wallet_url: Option<reqwest::Url>,
+
+    /// Use the scratch-card service at this base URL instead of starting one.
+    #[arg(long, env = "RUNNER_SCRATCH_URL")]
+    pub scratch_url: Option<reqwest::Url>,
+
+    /// Which services to run in this process.
+    #[arg(long, value_enum, env = "RUNNER_ROLE", default_value_t = Role::All)]
+    pub role: Role,
+
+    /// The wallet's SQLite file, created and seeded on first start [default: wallet.db in
+    /// the OS temp dir]; `:memory:` keeps it in memory.
+    #[arg(long, env = "RUNNER_DB")]
+    pub db: Option<PathBuf>,
+
+    /// Inject a fault: `wallet:latency=300ms`, `scratch:error=0.3`, `scratch:hang=0.1`,
+    /// `wallet:garbage=1`. Repeatable; change them later with `PUT /admin/faults`.
+    #[arg(long = "fault", env = "RUNNER_FAULTS", value_delimiter = ',')]
+    pub faults: Vec<FaultSpec>,
+
+    /// Seed of the RNG that draws which requests the faults hit.
+    #[arg(long, env = "RUNNER_FAULT_SEED", default_value_t = 42)]
+    pub fault_seed: u64,
+
+    /// How long shutdown waits for in-flight requests.
+    #[arg(long, env = "RUNNER_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+impl Config {
+    /// The wallet's database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.db
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("runner-example-wallet.db"))
+    }
+
+    /// The faults the `--fault` flags set for `target`.
+    pub fn faults_for(&self, target: Target) -> FaultConfig {
+        let mut config = FaultConfig::default();
+        for spec in self.faults.iter().filter(|spec| spec.target == target) {
+            config.apply(spec.kind);
+        }
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_run_everything_on_loopback() {
+        let config = Config::try_parse_from(["runner-example"]).unwrap();
+        assert_eq!(config.role, Role::All);
+        assert_eq!(config.listen, "127.0.0.1:8080".parse().unwrap());
+        assert!(config.faults.is_empty());
+    }
+
+    #[test]
+    fn fault_flags_add_up_per_service() {
+        let config = Config::try_parse_from([
+            "runner-example",
+            "--fault",
+            "wallet:latency=300ms",
+            "--fault",
+            "scratch:error=0.3",
+            "--fault",
+            "scratch:hang=0.1",
+        ])
+        .unwrap();
+        assert_eq!(config.faults_for(Target::Wallet).latency_ms, 300);
+        let scratch = config.faults_for(Target::Scratch);
+        assert_eq!((scratch.error_rate, scratch.hang_rate), (0.3, 0.1));
+        assert!(Config::try_parse_from(["runner-example", "--fault", "wallet:error=3"]).is_err());
+    }
+}

@@ -1,0 +1,302 @@
+//! Fault injection for the downstream services: added latency, errors, hangs and garbage.
+//!
+//! Faults are set at start (`--fault wallet:latency=300ms`) and changed at run time through
+//! `PUT /admin/faults`. Which requests fail is drawn from a seeded RNG, so a run with the same
+//! seed and the same request order fails the same requests.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// The faults one downstream service injects. The JSON body of `/admin/faults`.
+///
+/// A `PUT` replaces all of it; a field left out is zero (no fault).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultConfig {
+    /// Added to every request before it is answered, in milliseconds.
+    pub latency_ms: u64,
+    /// Probability (0 to 1) of answering 503.
+    pub error_rate: f64,
+    /// Probability (0 to 1) of never answering (until the caller's deadline or a hang-up).
+    pub hang_rate: f64,
+    /// Probability (0 to 1) of answering 200 with a body that is not the expected JSON.
+    pub garbage_rate: f64,
+}
+
+impl FaultConfig {
+    /// Checks that every probability is within 0 to 1.
+    pub fn validate(&self) -> Result<(), InvalidFault> {
+        for (name, rate) in [
+            ("error_rate", self.error_rate),
+            ("hang_rate", self.hang_rate),
+            ("garbage_rate", self.garbage_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(InvalidFault(format!(
+                    "`{name}` must be between 0 and 1, got {rate}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The added latency.
+    pub fn latency(&self) -> Duration {
+        Duration::from_millis(self.latency_ms)
+    }
+
+    /// Sets the one fault `kind` names, leaving the others.
+    pub fn apply(&mut self, kind: FaultKind) {
+        match kind {
+            FaultKind::Latency(latency) => {
+                self.latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+            }
+            FaultKind::Error(rate) => self.error_rate = rate,
+            FaultKind::Hang(rate) => self.hang_rate = rate,
+            FaultKind::Garbage(rate) => self.garbage_rate = rate,
+        }
+    }
+}
+
+/// A fault configuration or a `--fault` flag that makes no sense.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidFault(String);
+
+/// Which downstream service a `--fault` flag is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The wallet service.
+    Wallet,
+    /// The scratch-card service.
+    Scratch,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Wallet => "wallet",
+            Self::Scratch => "scratch",
+        })
+    }
+}
+
+/// One fault and its setting.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FaultKind {
+    /// Added latency.
+    Latency(Duration),
+    /// Probability of a 503.
+    Error(f64),
+    /// Probability of a hang.
+    Hang(f64),
+    /// Probability of a malformed body.
+    Garbage(f64),
+}
+
+/// A `--fault` flag: `TARGET:KIND=VALUE`, e.g. `wallet:latency=300ms`, `scratch:error=0.3`,
+/// `scratch:hang=0.1`, `wallet:garbage=1`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FaultSpec {
+    /// The service it applies to.
+    pub target: Target,
+    /// The fault.
+    pub kind: FaultKind,
+}
+
+impl FromStr for FaultSpec {
+    type Err = InvalidFault;
+
+    fn from_str(spec: &str) -> Result<Self, Self::Err> {
+        let invalid = |why: &str| {
+            InvalidFault(format!(
+                "bad fault `{spec}`: {why} (expected e.g. `wallet:latency=300ms`, \
+                 `scratch:error=0.3`, `scratch:hang=0.1`, `wallet:garbage=1`)"
+            ))
+        };
+        let (target, setting) = spec
+            .split_once(':')
+            .ok_or_else(|| invalid("no `:` after the service"))?;
+        let target = match target.trim() {
+            "wallet" => Target::Wallet,
+            "scratch" => Target::Scratch,
+            _ => return Err(invalid("the service is `wallet` or `scratch`")),
+        };
+        let (kind, value) = setting
+            .split_once('=')
+            .ok_or_else(|| invalid("no `=` before the value"))?;
+        let value = value.trim();
+        let rate = || -> Result<f64, InvalidFault> {
+            match value.parse::<f64>() {
+                Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
+                _ => Err(invalid("a probability is a number from 0 to 1")),
+            }
+        };
+        let kind = match kind.trim() {
+            "latency" => FaultKind::Latency(
+                humantime::parse_duration(value)
+                    .map_err(|_| invalid("a latency is a duration such as `300ms`"))?,
+            ),
+            "error" => FaultKind::Error(rate()?),
+            "hang" => FaultKind::Hang(rate()?),
+            "garbage" => FaultKind::Garbage(rate()?),
+            _ => {
+                return Err(invalid(
+                    "the fault is `latency`, `error`, `hang` or `garbage`",
+                ));
+            }
+        };
+        Ok(Self { target, kind })
+    }
+}
+
+/// What a request will suffer, drawn when it arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// Slept before anything else.
+    pub(crate) latency: Duration,
+    /// The fault drawn, if any.
+    pub(crate) fault: Option<Fault>,
+}
+
+/// A fault drawn for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// Never answer.
+    Hang,
+    /// Answer 503.
+    Error,
+    /// Answer 200 with a malformed body.
+    Garbage,
+}
+
+/// The live fault settings of one service, shared by its handlers and its admin route.
+#[derive(Debug, Clone)]
+pub struct Faults {
+    inner: Arc<Mutex<State>>,
+}
+
+#[derive(Debug)]
+struct State {
+    config: FaultConfig,
+    rng: SmallRng,
+}
+
+impl Faults {
+    /// Faults set to `config`, drawn from an RNG seeded with `seed`.
+    pub fn new(config: FaultConfig, seed: u64) -> Result<Self, InvalidFault> {
+        config.validate()?;
+        Ok(Self {
+            inner: Arc::new(Mutex::new(State {
+                config,
+                rng: SmallRng::seed_from_u64(seed),
+            })),
+        })
+    }
+
+    /// No faults.
+    pub fn none() -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(State {
+                config: FaultConfig::default(),
+                rng: SmallRng::seed_from_u64(0),
+            })),
+        }
+    }
+
+    /// The current settings.
+    pub fn get(&self) -> FaultConfig {
+        self.lock().config
+    }
+
+    /// Replaces the settings, unless they are invalid.
+    pub fn set(&self, config: FaultConfig) -> Result<(), InvalidFault> {
+        config.validate()?;
+        self.lock().config = config;
+        Ok(())
+    }
+
+    /// Draws what the next request suffers: each fault independently, a hang first.
+    pub(crate) fn roll(&self) -> Plan {
+        let mut state = self.lock();
+        let config = state.config;
+        // `random::<f64>()` is in [0, 1): a rate of 1 always hits and 0 never does.
+        let mut hits = |rate: f64| rate > 0.0 && state.rng.random::<f64>() < rate;
+        let fault = if hits(config.hang_rate) {
+            Some(Fault::Hang)
+        } else if hits(config.error_rate) {
+            Some(Fault::Error)
+        } else if hits(config.garbage_rate) {
+            Some(Fault::Garbage)
+        } else {
+            None
+        };
+        Plan {
+            latency: config.latency(),
+            fault,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state is plain data, valid even if a holder panicked: keep serving.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_flags() {
+        let spec: FaultSpec = "wallet:latency=300ms".parse().unwrap();
+        assert_eq!(spec.target, Target::Wallet);
+        assert_eq!(spec.kind, FaultKind::Latency(Duration::from_millis(300)));
+        let spec: FaultSpec = "scratch:error=0.3".parse().unwrap();
+        assert_eq!(spec.kind, FaultKind::Error(0.3));
+        let spec: FaultSpec = "scratch:hang=0.1".parse().unwrap();
+        assert_eq!(spec.kind, FaultKind::Hang(0.1));
+    }
+
+    #[test]
+    fn refuses_nonsense() {
+        for bad in [
+            "wallet",
+            "bank:error=0.1",
+            "wallet:error",
+            "wallet:error=2",
+            "wallet:error=-0.1",
+            "wallet:latency=soon",
+            "wallet:explode=1",
+        ] {
+            assert!(bad.parse::<FaultSpec>().is_err(), "{bad} was accepted");
+        }
+    }
+
+    #[test]
+    fn certain_and_impossible_faults() {
+        let faults = Faults::none();
+        assert_eq!(faults.roll().fault, None);
+        faults
+            .set(FaultConfig {
+                error_rate: 1.0,
+                ..FaultConfig::default()
+            })
+            .unwrap();
+        assert_eq!(faults.roll().fault, Some(Fault::Error));
+        assert!(
+            faults
+                .set(FaultConfig {
+                    hang_rate: 1.5,
+                    ..FaultConfig::default()
+                })
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,397 @@
+//! The balance gateway: `GET /get_balance?user_id=N` fans out to the wallet (critical) and
+//! the scratch-card service (best effort) with `runner_core`'s `fan_out!`.
+//!
+//! Headers on a fan-out answer:
+//! - `Server-Timing`: each task's duration and outcome, e.g.
+//!   `get_balance;dur=3.1;desc="ok", get_scratch_card;dur=150.2;desc="timed_out"`.
+//! - `x-partial-response`: `false` when the answer is complete, `true` when a best-effort part
+//!   is missing (then `scratch_card` is `null` and `degraded` says why). Only on a 200.
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use runner_core::{FanOutError, Task, TaskError, TaskRecord, fan_out, task};
+
+use crate::downstream::DEADLINE_HEADER;
+use crate::error::{self, ApiError};
+use crate::metrics::{self, Metrics};
+use crate::model::{Balance, BalancePage, Degraded, ScratchCard, WalletBalance};
+use crate::user_id::parse_user_id;
+
+/// The overall deadline of one balance page: past it, the page fails if the balance is still
+/// missing and goes out without the scratch card otherwise.
+pub const DEADLINE: Duration = Duration::from_millis(300);
+
+/// The header that says whether a 200 is complete (`false`) or degraded (`true`).
+pub const PARTIAL_HEADER: &str = "x-partial-response";
+
+/// Why the wallet gave no balance.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WalletError {
+    /// The wallet has no such user (it answered 404).
+    #[error("no wallet for user {0}")]
+    NotFound(u64),
+    /// The wallet gave up because the deadline we sent it passed (it answered 504).
+    #[error("the wallet ran out of the time it was given")]
+    DeadlineExceeded,
+    /// The wallet answered with an unexpected status.
+    #[error("the wallet answered {0}")]
+    Status(StatusCode),
+    /// The wallet's body was not a balance, or not the one asked for.
+    #[error("the wallet's answer was not a balance: {0}")]
+    Malformed(String),
+    /// The wallet could not be reached, or the connection broke.
+    #[error("could not reach the wallet")]
+    Unreachable(#[source] reqwest::Error),
+}
+
+/// Why the scratch-card service gave no card.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScratchError {
+    /// It answered with a status other than 200.
+    #[error("the scratch-card service answered {0}")]
+    Status(StatusCode),
+    /// Its body was not a card.
+    #[error("the scratch-card service's answer was not a card: {0}")]
+    Malformed(String),
+    /// It could not be reached, or the connection broke.
+    #[error("could not reach the scratch-card service")]
+    Unreachable(#[source] reqwest::Error),
+}
+
+/// The gateway's HTTP client for its two downstream services; its methods are the tasks.
+#[derive(Debug, Clone)]
+pub struct DownstreamClient {
+    // One pooled client: connections to each service are reused across requests.
+    http: reqwest::Client,
+    wallet_url: String,
+    scratch_url: String,
+}
+
+impl DownstreamClient {
+    /// A client for the services at these base URLs, e.g. `http://127.0.0.1:8081`.
+    pub fn new(wallet_url: &str, scratch_url: &str) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            // The services are on loopback or a private network: an HTTP proxy from the
+            // environment would only add a hop, or fail.
+            .no_proxy()
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()?;
+        Ok(Self {
+            http,
+            wallet_url: wallet_url.trim_end_matches('/').to_owned(),
+            scratch_url: scratch_url.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// The user's balance from the wallet. Without it there is no page.
+    #[task(critical, timeout = "200ms")]
+    pub async fn get_balance(&self, user_id: u64) -> Result<Balance, WalletError> {
+        let url = format!("{}/balances/{user_id}", self.wallet_url);
+        let response = self
+            .get(&url)
+            .send()
+            .await
+            .map_err(WalletError::Unreachable)?;
+        match response.status() {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => return Err(WalletError::NotFound(user_id)),
+            StatusCode::GATEWAY_TIMEOUT => return Err(WalletError::DeadlineExceeded),
+            status => return Err(WalletError::Status(status)),
+        }
+        let body = response.bytes().await.map_err(WalletError::Unreachable)?;
+        let answer: WalletBalance = serde_json::from_slice(&body)
+            .map_err(|error| WalletError::Malformed(error.to_string()))?;
+        if answer.user_id != user_id {
+            return Err(WalletError::Malformed(format!(
+                "asked for user {user_id}, got user {}",
+                answer.user_id
+            )));
+        }
+        Ok(answer.balance)
+    }
+
+    /// The user's scratch card. The page goes out without it if it fails or is slow.
+    #[task(best_effort, timeout = "150ms")]
+    pub async fn get_scratch_card(&self, user_id: u64) -> Result<ScratchCard, ScratchError> {
+        let url = format!("{}/cards/{user_id}", self.scratch_url);
+        let response = self
+            .get(&url)
+            .send()
+            .await
+            .map_err(ScratchError::Unreachable)?;
+        if response.status() != StatusCode::OK {
+            return Err(ScratchError::Status(response.status()));
+        }
+        let body = response.bytes().await.map_err(ScratchError::Unreachable)?;
+        serde_json::from_slice(&body).map_err(|error| ScratchError::Malformed(error.to_string()))
+    }
+
+    /// A GET that carries the running task's remaining budget downstream.
+    ///
+    /// Called inside a task, where `remaining()` is the tighter of the task's timeout and the
+    /// fan-out's deadline. Rounded up to the millisecond: the service then gives up at most a
+    /// millisecond after we do, so our own timer, not its 504, reports the timeout, and the
+    /// report says `timed_out` rather than `failed`.
+    fn get(&self, url: &str) -> reqwest::RequestBuilder {
+        let request = self.http.get(url);
+        match runner_core::remaining() {
+            Some(left) => request.header(
+                DEADLINE_HEADER,
+                left.as_micros().div_ceil(1_000).to_string(),
+            ),
+            None => request,
+        }
+    }
+}
+
+/// Time budgets that replace the ones written on the tasks; the defaults change nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budgets {
+    /// Replaces `get_balance`'s own 200 ms timeout.
+    pub balance: Option<Duration>,
+    /// Replaces `get_scratch_card`'s own 150 ms timeout.
+    pub scratch_card: Option<Duration>,
+    /// The fan-out's deadline, [`DEADLINE`] by default.
+    pub deadline: Duration,
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        Self {
+            balance: None,
+            scratch_card: None,
+            deadline: DEADLINE,
+        }
+    }
+}
+
+/// Applies an override to a task's own timeout.
+fn with_timeout<F, C: runner_core::Criticality>(
+    task: Task<F, C>,
+    timeout: Option<Duration>,
+) -> Task<F, C> {
+    match timeout {
+        Some(timeout) => task.timeout(timeout),
+        None => task,
+    }
+}
+
+/// The gateway: its downstream client, budgets and metrics.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    client: Arc<DownstreamClient>,
+    budgets: Budgets,
+    metrics: Arc<Metrics>,
+}
+
+impl Gateway {
+    /// A gateway in front of the services at these base URLs.
+    pub fn new(wallet_url: &str, scratch_url: &str) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            client: Arc::new(DownstreamClient::new(wallet_url, scratch_url)?),
+            budgets: Budgets::default(),
+            metrics: Arc::new(Metrics::new()),
+        })
+    }
+
+    /// The same gateway with other time budgets.
+    pub fn with_budgets(mut self, budgets: Budgets) -> Self {
+        self.budgets = budgets;
+        self
+    }
+
+    /// Its metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The HTTP routes: `/get_balance`, `/healthz`, `/metrics`; JSON 404 and 405 otherwise.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route(
+                "/get_balance",
+                get(get_balance_page)
+                    .with_state(self.clone())
+                    .fallback(error::method_not_allowed),
+            )
+            .route("/healthz", get(healthz).fallback(error::method_not_allowed))
+            .route(
+                "/metrics",
+                get(metrics::render)
+                    .with_state(self.metrics.clone())
+                    .fallback(error::method_not_allowed),
+            )
+            .fallback(error::no_route)
+            .layer(middleware::from_fn_with_state(
+                self.metrics.clone(),
+                metrics::track,
+            ))
+    }
+
+    /// One balance page: both calls at once, under the deadline.
+    ///
+    /// Nothing is spawned: the calls run inside this future, so when axum drops it (the
+    /// client hung up) the downstream requests are dropped with it.
+    async fn page(&self, user_id: u64) -> Response {
+        let client = &*self.client;
+        let balance = with_timeout(client.get_balance(user_id), self.budgets.balance);
+        let card = with_timeout(client.get_scratch_card(user_id), self.budgets.scratch_card);
+        let (result, report) =
+            fan_out!(deadline = self.budgets.deadline, report; balance, card).await;
+        self.metrics.record_tasks(report.tasks());
+
+        let mut response = match result {
+            Ok((balance, card)) => {
+                let mut degraded = Vec::new();
+                let scratch_card = match card {
+                    Ok(card) => Some(card),
+                    Err(error) => {
+                        degraded.push(Degraded {
+                            task: "get_scratch_card".to_owned(),
+                            reason: error.kind().to_owned(),
+                        });
+                        log_degraded(&error);
+                        None
+                    }
+                };
+                let partial = !degraded.is_empty();
+                let mut response = Json(BalancePage {
+                    user_id,
+                    balance,
+                    scratch_card,
+                    degraded,
+                })
+                .into_response();
+                response.headers_mut().insert(
+                    PARTIAL_HEADER,
+                    HeaderValue::from_static(if partial { "true" } else { "false" }),
+                );
+                response
+            }
+            Err(error) => failure(&error).into_response(),
+        };
+        if let Ok(value) = HeaderValue::from_str(&server_timing(report.tasks())) {
+            response.headers_mut().insert("server-timing", value);
+        }
+        response
+    }
+}
+
+fn log_degraded(error: &TaskError<ScratchError>) {
+    tracing::debug!(error = %error, "answering without the scratch card");
+}
+
+/// The status for a failed fan-out: 404 for an unknown user, 504 when time ran out, 502 when
+/// the wallet failed. Never 500: the gateway itself did nothing wrong.
+fn failure(error: &FanOutError) -> ApiError {
+    let wallet = error.downcast_ref::<WalletError>();
+    if let Some(WalletError::NotFound(user_id)) = wallet {
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_user",
+            format!("no wallet for user {user_id}"),
+        );
+    }
+    if error.is_timeout() || matches!(wallet, Some(WalletError::DeadlineExceeded)) {
+        return ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "upstream_timeout",
+            chain(error),
+        );
+    }
+    ApiError::new(StatusCode::BAD_GATEWAY, "upstream_failed", chain(error))
+}
+
+/// The error and its sources, joined: `critical task ... failed: the wallet answered 503`.
+fn chain(error: &FanOutError) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// `get_balance;dur=3.1;desc="ok", get_scratch_card;dur=150.2;desc="timed_out"`.
+fn server_timing(tasks: &[TaskRecord]) -> String {
+    tasks
+        .iter()
+        .map(|record| {
+            format!(
+                "{};dur={:.1};desc=\"{}\"",
+                record.name,
+                record.elapsed.as_secs_f64() * 1000.0,
+                record.outcome
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn get_balance_page(State(gateway): State<Gateway>, RawQuery(query): RawQuery) -> Response {
+    match user_id_from_query(query.as_deref().unwrap_or("")) {
+        Ok(user_id) => gateway.page(user_id).await,
+        Err(error) => error.into_response(),
+    }
+}
+
+/// The `user_id` of a raw query string: exactly one, strictly parsed.
+///
+/// The query is parsed here rather than by axum's `Query` extractor so that a missing or
+/// repeated parameter gets a JSON error naming the mistake.
+pub fn user_id_from_query(query: &str) -> Result<u64, ApiError> {
+    let mut values = form_urlencoded::parse(query.as_bytes())
+        .filter(|(key, _)| key == "user_id")
+        .map(|(_, value)| value);
+    let Some(value) = values.next() else {
+        return Err(ApiError::bad_request(
+            "missing_user_id",
+            "the query must have `user_id`, e.g. `?user_id=42`",
+        ));
+    };
+    if values.next().is_some() {
+        return Err(ApiError::bad_request(
+            "repeated_user_id",
+            "`user_id` must be given once",
+        ));
+    }
+    parse_user_id(&value)
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_exactly_one_user_id() {
+        assert_eq!(user_id_from_query("user_id=7").unwrap(), 7);
+        assert_eq!(user_id_from_query("other=1&user_id=7").unwrap(), 7);
+        assert_eq!(user_id_from_query("user_id=%37").unwrap(), 7);
+        let code = |query: &str| user_id_from_query(query).unwrap_err().body.error;
+        assert_eq!(code(""), "missing_user_id");
+        assert_eq!(code("userid=7"), "missing_user_id");
+        assert_eq!(code("user_id=1&user_id=1"), "repeated_user_id");
+        assert_eq!(code("user_id="), "empty_user_id");
+        assert_eq!(code("user_id"), "empty_user_id");
+        assert_eq!(code("user_id=-3"), "negative_user_id");
+        assert_eq!(code("user_id=abc"), "invalid_user_id");
+    }
+}

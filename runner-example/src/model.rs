@@ -1,0 +1,60 @@
+//! The JSON shapes the services exchange.
+
+use serde::{Deserialize, Serialize};
+
+/// The currency of every balance and prize in the example.
+pub const CURRENCY: &str = "EUR";
+
+/// An amount of money in integer minor units (cents), never a float.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balance {
+    /// The amount in minor units: 1234 is 12.34.
+    pub amount_minor: i64,
+    /// ISO 4217 code, e.g. `EUR`.
+    pub currency: String,
+}
+
+/// The wallet service's answer to `GET /balances/{user_id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletBalance {
+    /// The user asked about.
+    pub user_id: u64,
+    /// Their balance.
+    #[serde(flatten)]
+    pub balance: Balance,
+}
+
+/// A scratch card, as the scratch-card service answers `GET /cards/{user_id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScratchCard {
+    /// The user the card belongs to.
+    pub user_id: u64,
+    /// The card's identifier.
+    pub card_id: String,
+    /// What the card wins, zero for no prize.
+    pub prize: Balance,
+    /// The line shown to the user.
+    pub message: String,
+}
+
+/// One best-effort task the gateway had to do without, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Degraded {
+    /// The task's name, e.g. `get_scratch_card`.
+    pub task: String,
+    /// `TaskError::kind()`: `failed`, `timed_out`, `deadline` or `panicked`.
+    pub reason: String,
+}
+
+/// The gateway's answer to `GET /get_balance?user_id=N`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BalancePage {
+    /// The user asked about.
+    pub user_id: u64,
+    /// Their balance: the critical part, always present in a 200.
+    pub balance: Balance,
+    /// Their scratch card, `null` when the best-effort call failed.
+    pub scratch_card: Option<ScratchCard>,
+    /// The best-effort tasks left out of this answer; empty when it is complete.
+    pub degraded: Vec<Degraded>,
+}

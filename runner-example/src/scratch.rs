@@ -1,0 +1,97 @@
+//! The scratch-card service: one deterministic card per user, the nice-to-have part of the
+//! balance page.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::downstream::{Downstream, Stats};
+use crate::error::{self, ApiError};
+use crate::faults::Faults;
+use crate::model::{Balance, CURRENCY, ScratchCard};
+use crate::user_id::parse_user_id;
+
+/// The card of `user_id`: every third user wins something, deterministically.
+pub fn card_for(user_id: u64) -> ScratchCard {
+    let prize = if user_id.is_multiple_of(3) {
+        // At most 700: the cast cannot truncate.
+        ((user_id % 7 + 1) * 100) as i64
+    } else {
+        0
+    };
+    let message = if prize > 0 {
+        format!("You won {}.{:02} {CURRENCY}!", prize / 100, prize % 100)
+    } else {
+        "No luck this time.".to_owned()
+    };
+    ScratchCard {
+        user_id,
+        card_id: format!("card-{user_id:06}"),
+        prize: Balance {
+            amount_minor: prize,
+            currency: CURRENCY.to_owned(),
+        },
+        message,
+    }
+}
+
+/// The scratch-card service: its faults and its counters.
+#[derive(Debug, Clone)]
+pub struct Scratch {
+    downstream: Downstream,
+}
+
+impl Scratch {
+    /// A scratch-card service with these faults.
+    pub fn new(faults: Faults) -> Self {
+        Self {
+            downstream: Downstream::new(faults),
+        }
+    }
+
+    /// Its live fault settings.
+    pub fn faults(&self) -> &Faults {
+        &self.downstream.faults
+    }
+
+    /// Its request counters.
+    pub fn stats(&self) -> &Stats {
+        &self.downstream.stats
+    }
+
+    /// The HTTP routes: `GET /cards/{user_id}` and the admin routes.
+    pub fn router(&self) -> Router {
+        let routes = Router::new().route(
+            "/cards/{user_id}",
+            get(get_card)
+                .with_state(self.clone())
+                .fallback(error::method_not_allowed),
+        );
+        self.downstream.with_admin(routes)
+    }
+}
+
+async fn get_card(
+    State(scratch): State<Scratch>,
+    headers: HeaderMap,
+    raw: Result<UrlPath<String>, PathRejection>,
+) -> Response {
+    let work = async {
+        let UrlPath(raw) = match raw {
+            Ok(raw) => raw,
+            Err(rejection) => {
+                return ApiError::bad_request("invalid_path", rejection.body_text())
+                    .into_response();
+            }
+        };
+        match parse_user_id(&raw) {
+            Ok(user_id) => Json(card_for(user_id)).into_response(),
+            Err(error) => error.into_response(),
+        }
+    };
+    scratch.downstream.serve(&headers, work).await
+}
