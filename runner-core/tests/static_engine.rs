@@ -1,5 +1,5 @@
 //! What is particular to the static engine, `FanOut`: polling in place, fairness, borrowing,
-//! `Send`-ness that follows the tasks, and every arity up to 12.
+//! `Send`-ness that follows the tasks, and every arity up to 16.
 
 mod support;
 
@@ -115,7 +115,7 @@ async fn tasks_that_are_not_send_run_too() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn twelve_tasks_fan_out() {
+async fn sixteen_tasks_fan_out() {
     let probe = Probe::new();
     let t = |n: u32| Task::critical("t", probe.task(u64::from(n), Act::Ok, n));
     let slots = FanOut::new((
@@ -130,7 +130,11 @@ async fn twelve_tasks_fan_out() {
         t(9),
         t(10),
         t(11),
-        Task::best_effort("last", probe.task(12, Act::Err, 12)),
+        t(12),
+        t(13),
+        t(14),
+        t(15),
+        Task::best_effort("last", probe.task(16, Act::Err, 16)),
     ))
     .await
     .unwrap();
@@ -139,6 +143,7 @@ async fn twelve_tasks_fan_out() {
         (1, 6, 11),
         "slots are positional"
     );
-    assert!(matches!(slots.11, Err(TaskError::Failed(Boom(12)))));
+    assert_eq!(slots.14, 15);
+    assert!(matches!(slots.15, Err(TaskError::Failed(Boom(16)))));
     assert_eq!(probe.alive(), 0);
 }

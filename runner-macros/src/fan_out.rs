@@ -10,7 +10,7 @@ use syn::{Expr, ExprLit, Lit, LitStr, Path, Token};
 use crate::duration;
 
 /// The static engine runs tuples of at most this many tasks.
-const MAX_TASKS: usize = 12;
+const MAX_TASKS: usize = 16;
 
 const OPTIONS: &str = "`deadline = \"300ms\"`, `deadline = <Duration>`, `cancel = <CancellationToken>`, `report`, `crate = \"...\"`";
 

@@ -233,7 +233,7 @@ pub fn task(args: TokenStream, item: TokenStream) -> TokenStream {
 /// hand). A critical task's slot is `T`; a best-effort task's slot is
 /// `Result<T, TaskError<E>>`. The future allocates nothing, spawns nothing, may borrow
 /// locals, and is `Send` whenever its tasks are. It expands to
-/// `FanOut::new((task, ...))`: 1 to 12 tasks; for more, use `TaskRunner`.
+/// `FanOut::new((task, ...))`: 1 to 16 tasks; for more, use `TaskRunner`.
 ///
 /// ```
 /// use runner_core::{fan_out, task, TaskError};

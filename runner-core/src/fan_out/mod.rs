@@ -69,7 +69,7 @@ pin_project! {
 }
 
 impl<B: Branches> FanOut<B> {
-    /// A fan-out of a tuple of up to 12 [`Task`](crate::Task)s.
+    /// A fan-out of a tuple of up to 16 [`Task`](crate::Task)s.
     pub fn new<T>(tasks: T) -> Self
     where
         T: IntoBranches<Branches = B>,

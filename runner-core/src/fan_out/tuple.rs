@@ -1,4 +1,4 @@
-//! The static engine over tuples of 1 to 12 tasks.
+//! The static engine over tuples of 1 to 16 tasks.
 
 use std::error::Error as StdError;
 use std::pin::Pin;
@@ -13,11 +13,11 @@ use crate::slot::{Clock, Cuts, SlotOf, TaskSlot};
 use crate::{FanOutError, Task};
 
 /// A tuple of [`Task`]s that a [`FanOut`](crate::FanOut) can run: implemented for tuples of 1 to
-/// 12 tasks whose errors are `std::error::Error + Send + Sync + 'static`.
+/// 16 tasks whose errors are `std::error::Error + Send + Sync + 'static`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a tuple of tasks",
     label = "expected a tuple of `runner_core::Task`s",
-    note = "build each task with `Task::critical`/`Task::best_effort`, or annotate its async fn with `#[task(...)]`; at most 12 tasks, each returning `Result<T, E>` with `E: std::error::Error + Send + Sync + 'static`"
+    note = "build each task with `Task::critical`/`Task::best_effort`, or annotate its async fn with `#[task(...)]`; at most 16 tasks, each returning `Result<T, E>` with `E: std::error::Error + Send + Sync + 'static`"
 )]
 pub trait IntoBranches: sealed::Sealed {
     /// The running form of the tuple.
@@ -154,3 +154,7 @@ tuple_impls!(9 => F0 C0 0, F1 C1 1, F2 C2 2, F3 C3 3, F4 C4 4, F5 C5 5, F6 C6 6,
 tuple_impls!(10 => F0 C0 0, F1 C1 1, F2 C2 2, F3 C3 3, F4 C4 4, F5 C5 5, F6 C6 6, F7 C7 7, F8 C8 8, F9 C9 9);
 tuple_impls!(11 => F0 C0 0, F1 C1 1, F2 C2 2, F3 C3 3, F4 C4 4, F5 C5 5, F6 C6 6, F7 C7 7, F8 C8 8, F9 C9 9, F10 C10 10);
 tuple_impls!(12 => F0 C0 0, F1 C1 1, F2 C2 2, F3 C3 3, F4 C4 4, F5 C5 5, F6 C6 6, F7 C7 7, F8 C8 8, F9 C9 9, F10 C10 10, F11 C11 11);
+tuple_impls!(13 => F0 C0 0, F1 C1 1, F2 C2 2, F3 C3 3, F4 C4 4, F5 C5 5, F6 C6 6, F7 C7 7, F8 C8 8, F9 C9 9, F10 C10 10, F11 C11 11, F12 C12 12);
+tuple_impls!(14 => F0 C0 0, F1 C1 1, F2 C2 2, F3 C3 3, F4 C4 4, F5 C5 5, F6 C6 6, F7 C7 7, F8 C8 8, F9 C9 9, F10 C10 10, F11 C11 11, F12 C12 12, F13 C13 13);
+tuple_impls!(15 => F0 C0 0, F1 C1 1, F2 C2 2, F3 C3 3, F4 C4 4, F5 C5 5, F6 C6 6, F7 C7 7, F8 C8 8, F9 C9 9, F10 C10 10, F11 C11 11, F12 C12 12, F13 C13 13, F14 C14 14);
+tuple_impls!(16 => F0 C0 0, F1 C1 1, F2 C2 2, F3 C3 3, F4 C4 4, F5 C5 5, F6 C6 6, F7 C7 7, F8 C8 8, F9 C9 9, F10 C10 10, F11 C11 11, F12 C12 12, F13 C13 13, F14 C14 14, F15 C15 15);
