@@ -51,7 +51,9 @@ pub fn remaining() -> Option<Duration> {
 pub(crate) fn with_deadline<R>(deadline: Option<Instant>, f: impl FnOnce() -> R) -> R {
     let previous = CURRENT.replace(deadline);
     let result = f();
-    CURRENT.set(previous);
+    if previous != deadline {
+        CURRENT.set(previous);
+    }
     result
 }
 

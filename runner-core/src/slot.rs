@@ -55,7 +55,9 @@ pin_project! {
         name: &'static str,
         critical: bool,
         timeout: Option<Duration>,
-        started: Option<Instant>,
+        started: bool,
+        // When it started, if anything needs its elapsed time.
+        started_at: Option<Instant>,
         // When the task's own timeout elapses.
         own_deadline: Option<Instant>,
         // The tighter of `own_deadline` and the fan-out's deadline: what `deadline()` says.
@@ -80,7 +82,8 @@ pub(crate) enum Cut {
     CriticalFailed(FanOutError),
 }
 
-/// Reads the clock at most once per engine poll, however many tasks finish in it.
+/// Reads the clock at most once per engine poll, however many tasks finish in it, and not at
+/// all when nothing needs the time (no timeout, no deadline, no report, no enabled span).
 #[doc(hidden)]
 #[derive(Debug, Default)]
 pub struct Clock(Option<Instant>);
@@ -117,7 +120,8 @@ where
             name,
             critical,
             timeout,
-            started: None,
+            started: false,
+            started_at: None,
             own_deadline: None,
             work_deadline: None,
             deferred: false,
@@ -128,14 +132,17 @@ where
         }
     }
 
-    /// Starts the task's clock; `deadline` is the fan-out's, already tightened by any
-    /// enclosing one.
-    pub(crate) fn start(self: Pin<&mut Self>, now: Instant, deadline: Option<Instant>) {
+    /// Starts the task; `deadline` is the fan-out's, already tightened by any enclosing one.
+    /// `timed` asks for its elapsed time (for a report); a timeout or an enabled span asks
+    /// for it too.
+    pub(crate) fn start(
+        self: Pin<&mut Self>,
+        clock: &mut Clock,
+        deadline: Option<Instant>,
+        timed: bool,
+    ) {
         let this = self.project();
-        *this.started = Some(now);
-        // A timeout too long to represent is no limit, as with `tokio::time::sleep`.
-        *this.own_deadline = this.timeout.and_then(|timeout| now.checked_add(timeout));
-        *this.work_deadline = context::earliest(*this.own_deadline, deadline);
+        *this.started = true;
         *this.span = tracing::info_span!(
             "task",
             task = *this.name,
@@ -143,6 +150,15 @@ where
             outcome = tracing::field::Empty,
             elapsed_ms = tracing::field::Empty,
         );
+        if timed || this.timeout.is_some() || !this.span.is_disabled() {
+            *this.started_at = Some(clock.now());
+        }
+        // A timeout too long to represent is no limit, as with `tokio::time::sleep`.
+        *this.own_deadline = this
+            .timeout
+            .zip(*this.started_at)
+            .and_then(|(timeout, now)| now.checked_add(timeout));
+        *this.work_deadline = context::earliest(*this.own_deadline, deadline);
         // The own timer is armed only if it would fire before the deadline. At or after
         // it, the deadline is what stops the task, and a critical one is named together
         // with every other critical task still pending.
@@ -178,7 +194,7 @@ where
                 _ => return Poll::Pending,
             },
         };
-        Poll::Ready(self.finish(result, clock.now()))
+        Poll::Ready(self.finish(result, clock))
     }
 
     /// Settles a task still pending when the fan-out's deadline passed: one last poll, so that
@@ -187,7 +203,7 @@ where
     /// deadline cut it. A task that never started is not polled.
     pub(crate) fn cut(mut self: Pin<&mut Self>, cx: &mut Context<'_>, clock: &mut Clock) -> Cut {
         let this = self.as_mut().project();
-        let started = this.started.is_some();
+        let started = *this.started;
         let (span, deadline) = (&*this.span, *this.work_deadline);
         let StateProj::Running { future, .. } = this.state.project() else {
             return Cut::Filled;
@@ -201,7 +217,7 @@ where
             Poll::Pending => (Err(TaskError::DeadlineExceeded), true),
         };
         let name = self.name;
-        match self.finish(result, clock.now()) {
+        match self.finish(result, clock) {
             Ok(()) => Cut::Filled,
             Err(_) if by_deadline => Cut::CriticalPending(name),
             Err(error) => Cut::CriticalFailed(error),
@@ -209,10 +225,12 @@ where
     }
 
     /// Drops the task's future if it is still running: the fan-out ended without it.
-    pub(crate) fn cancel(self: Pin<&mut Self>, now: Instant) {
+    pub(crate) fn cancel(self: Pin<&mut Self>, clock: &mut Clock) {
         let this = self.project();
         if let State::Running { .. } = *this.state {
-            let elapsed = this.started.map_or(Duration::ZERO, |started| now - started);
+            let elapsed = this
+                .started_at
+                .map_or(Duration::ZERO, |started| clock.now() - started);
             *this.outcome = Some(Outcome::Cancelled);
             *this.elapsed = elapsed;
             settle(this.state, State::Dropped, *this.work_deadline, this.span);
@@ -241,10 +259,12 @@ where
     fn finish(
         self: Pin<&mut Self>,
         result: Result<F::Ok, TaskError<F::Error>>,
-        now: Instant,
+        clock: &mut Clock,
     ) -> Result<(), FanOutError> {
         let this = self.project();
-        let elapsed = this.started.map_or(Duration::ZERO, |started| now - started);
+        let elapsed = this
+            .started_at
+            .map_or(Duration::ZERO, |started| clock.now() - started);
         let outcome = match &result {
             Ok(_) => Outcome::Ok,
             Err(TaskError::Failed(_)) => Outcome::Failed,
@@ -327,14 +347,14 @@ fn end_span(span: &mut Span, outcome: Outcome, elapsed: Duration) {
 
 /// The object-safe face of a [`TaskSlot`], for the dynamic runner's mixed task types.
 pub(crate) trait ErasedSlot: Send {
-    fn start(self: Pin<&mut Self>, now: Instant, deadline: Option<Instant>);
+    fn start(self: Pin<&mut Self>, clock: &mut Clock, deadline: Option<Instant>, timed: bool);
     fn poll_slot(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         clock: &mut Clock,
     ) -> Poll<Result<(), FanOutError>>;
     fn cut(self: Pin<&mut Self>, cx: &mut Context<'_>, clock: &mut Clock) -> Cut;
-    fn cancel(self: Pin<&mut Self>, now: Instant);
+    fn cancel(self: Pin<&mut Self>, clock: &mut Clock);
     fn record(&self) -> TaskRecord;
     /// Moves the slot into `out` if `out` is an `Option` of this slot's type.
     fn take_into(self: Pin<&mut Self>, out: &mut dyn Any);
@@ -347,8 +367,8 @@ where
     F::Error: StdError + Send + Sync + 'static,
     C: Criticality,
 {
-    fn start(self: Pin<&mut Self>, now: Instant, deadline: Option<Instant>) {
-        TaskSlot::start(self, now, deadline);
+    fn start(self: Pin<&mut Self>, clock: &mut Clock, deadline: Option<Instant>, timed: bool) {
+        TaskSlot::start(self, clock, deadline, timed);
     }
 
     fn poll_slot(
@@ -363,8 +383,8 @@ where
         TaskSlot::cut(self, cx, clock)
     }
 
-    fn cancel(self: Pin<&mut Self>, now: Instant) {
-        TaskSlot::cancel(self, now);
+    fn cancel(self: Pin<&mut Self>, clock: &mut Clock) {
+        TaskSlot::cancel(self, clock);
     }
 
     fn record(&self) -> TaskRecord {

@@ -72,7 +72,9 @@ where
         if !*this.started {
             *this.started = true;
             *this.inherited_at = context::deadline();
-            this.slot.as_mut().start(clock.now(), *this.inherited_at);
+            this.slot
+                .as_mut()
+                .start(&mut clock, *this.inherited_at, false);
             this.inherited.set(this.inherited_at.map(timer_at));
         }
         if this.slot.as_mut().poll_slot(cx, &mut clock).is_pending() {

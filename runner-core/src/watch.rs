@@ -12,6 +12,7 @@ use crate::timer::{self, Timer, timer_at};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::context;
+use crate::slot::Clock;
 
 pin_project! {
     pub(crate) struct Watch {
@@ -21,6 +22,8 @@ pin_project! {
         cancelled: Option<WaitForCancellationFutureOwned>,
         deadline: Option<Duration>,
         deadline_at: Option<Instant>,
+        started: bool,
+        // When it started, if anything needs its elapsed time.
         started_at: Option<Instant>,
         // Set once the fired deadline has waited one poll for work starved of coop budget.
         deferred: bool,
@@ -34,6 +37,7 @@ impl Watch {
             cancelled: None,
             deadline: None,
             deadline_at: None,
+            started: false,
             started_at: None,
             deferred: false,
         }
@@ -48,28 +52,35 @@ impl Watch {
     }
 
     /// On the first poll: fixes the deadline (the tighter of this fan-out's own, counted from
-    /// now, and the one it runs under) and arms its timer. Returns it.
-    pub(crate) fn start(self: Pin<&mut Self>, now: Instant) -> Option<Instant> {
+    /// now, and the one it runs under) and arms its timer. Returns it. `timed` asks for the
+    /// run's elapsed time; a deadline asks for it too.
+    pub(crate) fn start(self: Pin<&mut Self>, clock: &mut Clock, timed: bool) -> Option<Instant> {
         let mut this = self.project();
-        *this.started_at = Some(now);
+        *this.started = true;
+        if timed || this.deadline.is_some() {
+            *this.started_at = Some(clock.now());
+        }
         // A deadline too far off to represent is no deadline, as with `tokio::time::sleep`.
-        let own = this.deadline.and_then(|deadline| now.checked_add(deadline));
+        let own = this
+            .deadline
+            .zip(*this.started_at)
+            .and_then(|(deadline, now)| now.checked_add(deadline));
         *this.deadline_at = context::earliest(own, context::deadline());
         this.timer.set(this.deadline_at.map(timer_at));
         *this.deadline_at
     }
 
     pub(crate) fn is_started(&self) -> bool {
-        self.started_at.is_some()
+        self.started
     }
 
     pub(crate) fn deadline_at(&self) -> Option<Instant> {
         self.deadline_at
     }
 
-    pub(crate) fn elapsed(&self, now: Instant) -> Duration {
+    pub(crate) fn elapsed(&self, clock: &mut Clock) -> Duration {
         self.started_at
-            .map_or(Duration::ZERO, |started| now - started)
+            .map_or(Duration::ZERO, |started| clock.now() - started)
     }
 
     pub(crate) fn poll_cancelled(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {

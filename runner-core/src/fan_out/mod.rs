@@ -64,6 +64,8 @@ pin_project! {
         watch: Watch,
         // The branch polled first on the next poll.
         next: usize,
+        // Whether the tasks' elapsed times are wanted (for a report).
+        timed: bool,
         finished: bool,
     }
 }
@@ -78,6 +80,7 @@ impl<B: Branches> FanOut<B> {
             branches: tasks.into_branches(),
             watch: Watch::new(),
             next: 0,
+            timed: false,
             finished: false,
         }
     }
@@ -101,7 +104,8 @@ impl<B: Branches> FanOut<B> {
     }
 
     /// The same fan-out, returning its [`Report`] beside its result.
-    pub fn with_report(self) -> WithReport<Self> {
+    pub fn with_report(mut self) -> WithReport<Self> {
+        self.timed = true;
         WithReport::new(self)
     }
 }
@@ -120,9 +124,10 @@ impl<B: Branches> Run for FanOut<B> {
         assert!(!*this.finished, "`FanOut` polled after completion");
         let mut clock = Clock::default();
         if !this.watch.is_started() {
-            let now = clock.now();
-            let deadline = this.watch.as_mut().start(now);
-            this.branches.as_mut().start(now, deadline);
+            let deadline = this.watch.as_mut().start(&mut clock, *this.timed);
+            this.branches
+                .as_mut()
+                .start(&mut clock, deadline, *this.timed);
         }
 
         let result = 'run: {
@@ -150,7 +155,7 @@ impl<B: Branches> Run for FanOut<B> {
                 }
                 let mut cuts = Cuts::default();
                 this.branches.as_mut().cut(cx, &mut clock, &mut cuts);
-                if let Some(error) = cuts.into_error(this.watch.elapsed(clock.now())) {
+                if let Some(error) = cuts.into_error(this.watch.elapsed(&mut clock)) {
                     break 'run Err(error);
                 }
             }
@@ -165,7 +170,7 @@ impl<B: Branches> Run for FanOut<B> {
                 .expect("every slot is filled once every task is done")),
             Err(error) => {
                 // Nothing keeps running once the fan-out has failed.
-                this.branches.cancel(clock.now());
+                this.branches.cancel(&mut clock);
                 Err(error)
             }
         })
@@ -174,7 +179,7 @@ impl<B: Branches> Run for FanOut<B> {
     fn report(self: Pin<&mut Self>) -> Report<B::Records> {
         Report::new(
             self.branches.records(),
-            self.watch.elapsed(tokio::time::Instant::now()),
+            self.watch.elapsed(&mut Clock::default()),
         )
     }
 }

@@ -37,7 +37,7 @@ pub trait Branches: sealed::Sealed {
     const LEN: usize;
 
     #[doc(hidden)]
-    fn start(self: Pin<&mut Self>, now: Instant, deadline: Option<Instant>);
+    fn start(self: Pin<&mut Self>, clock: &mut Clock, deadline: Option<Instant>, timed: bool);
     #[doc(hidden)]
     fn poll_branch(
         self: Pin<&mut Self>,
@@ -48,7 +48,7 @@ pub trait Branches: sealed::Sealed {
     #[doc(hidden)]
     fn cut(self: Pin<&mut Self>, cx: &mut Context<'_>, clock: &mut Clock, cuts: &mut Cuts);
     #[doc(hidden)]
-    fn cancel(self: Pin<&mut Self>, now: Instant);
+    fn cancel(self: Pin<&mut Self>, clock: &mut Clock);
     #[doc(hidden)]
     fn take_output(self: Pin<&mut Self>) -> Option<Self::Output>;
     #[doc(hidden)]
@@ -92,11 +92,11 @@ macro_rules! tuple_impls {
             type Records = [TaskRecord; $len];
             const LEN: usize = $len;
 
-            fn start(self: Pin<&mut Self>, now: Instant, deadline: Option<Instant>) {
+            fn start(self: Pin<&mut Self>, clock: &mut Clock, deadline: Option<Instant>, timed: bool) {
                 // SAFETY: see the impl.
                 let this = unsafe { self.get_unchecked_mut() };
                 // SAFETY: see the impl.
-                $(unsafe { Pin::new_unchecked(&mut this.$idx) }.start(now, deadline);)+
+                $(unsafe { Pin::new_unchecked(&mut this.$idx) }.start(clock, deadline, timed);)+
             }
 
             fn poll_branch(
@@ -121,11 +121,11 @@ macro_rules! tuple_impls {
                 $(cuts.add(unsafe { Pin::new_unchecked(&mut this.$idx) }.cut(cx, clock));)+
             }
 
-            fn cancel(self: Pin<&mut Self>, now: Instant) {
+            fn cancel(self: Pin<&mut Self>, clock: &mut Clock) {
                 // SAFETY: see the impl.
                 let this = unsafe { self.get_unchecked_mut() };
                 // SAFETY: see the impl.
-                $(unsafe { Pin::new_unchecked(&mut this.$idx) }.cancel(now);)+
+                $(unsafe { Pin::new_unchecked(&mut this.$idx) }.cancel(clock);)+
             }
 
             fn take_output(self: Pin<&mut Self>) -> Option<Self::Output> {

@@ -80,7 +80,8 @@ impl<'a> Run for RunAll<'a> {
         assert!(!*this.finished, "`RunAll` polled after completion");
         let mut clock = Clock::default();
         if !this.watch.is_started() {
-            this.watch.as_mut().start(clock.now());
+            // Always timed: a successful run's `Results` can give its report.
+            this.watch.as_mut().start(&mut clock, true);
         }
 
         let result = 'run: {
@@ -95,7 +96,7 @@ impl<'a> Run for RunAll<'a> {
                     *this.next += 1;
                     if let Some(mut slot) = this.slots[index].take() {
                         slot.as_mut()
-                            .start(admitted.now(), this.watch.deadline_at());
+                            .start(&mut admitted, this.watch.deadline_at(), true);
                         this.running.push(Running {
                             index,
                             slot: Some(slot),
@@ -126,23 +127,22 @@ impl<'a> Run for RunAll<'a> {
             for slot in this.slots.iter_mut().flatten() {
                 cuts.add(slot.as_mut().cut(cx, &mut clock));
             }
-            match cuts.into_error(this.watch.elapsed(clock.now())) {
+            match cuts.into_error(this.watch.elapsed(&mut clock)) {
                 Some(error) => Err(error),
                 None => Ok(()),
             }
         };
 
         *this.finished = true;
-        let now = clock.now();
         return_running(this.running, this.slots);
         let mut slots: Vec<BoxedSlot<'a>> =
             std::mem::take(this.slots).into_iter().flatten().collect();
         if result.is_err() {
             for slot in &mut slots {
-                slot.as_mut().cancel(now);
+                slot.as_mut().cancel(&mut clock);
             }
         }
-        let elapsed = this.watch.elapsed(now);
+        let elapsed = this.watch.elapsed(&mut clock);
         if *this.want_report {
             *this.report = Some(Report::new(
                 slots.iter().map(|slot| slot.record()).collect(),
