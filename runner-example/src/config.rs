@@ -54,8 +54,13 @@ pub struct Config {
     #[arg(long, env = "RUNNER_DB")]
     pub db: Option<PathBuf>,
 
-    /// Inject a fault: `wallet:latency=300ms`, `scratch:error=0.3`, `scratch:hang=0.1`,
-    /// `wallet:garbage=1`. Repeatable; change them later with `PUT /admin/faults`.
+    /// Inject a fault: `SERVICE:KIND=VALUE`, SERVICE `wallet` or `scratch`. KIND is `latency`
+    /// (a duration added to every request, e.g. `wallet:latency=300ms`) or the probability,
+    /// 0 to 1, of `error` (answer an error status), `hang` (never answer), `garbage` (a 200
+    /// that is not JSON), `truncate` (half the body, then the connection closes) or `reset`
+    /// (half the body, then the connection is reset); `status` sets the error's status, 400 to
+    /// 599 (default 503): `scratch:error=1,scratch:status=500`. Repeatable; change them later
+    /// with `PUT /admin/faults`.
     #[arg(long = "fault", env = "RUNNER_FAULTS", value_delimiter = ',')]
     pub faults: Vec<FaultSpec>,
 
@@ -114,5 +119,19 @@ mod tests {
         let scratch = config.faults_for(Target::Scratch);
         assert_eq!((scratch.error_rate, scratch.hang_rate), (0.3, 0.1));
         assert!(Config::try_parse_from(["runner-example", "--fault", "wallet:error=3"]).is_err());
+        let config = Config::try_parse_from([
+            "runner-example",
+            "--fault",
+            "wallet:error=1,wallet:status=500",
+            "--fault",
+            "scratch:truncate=0.5",
+            "--fault",
+            "scratch:reset=1",
+        ])
+        .unwrap();
+        let wallet = config.faults_for(Target::Wallet);
+        assert_eq!((wallet.error_rate, wallet.error_status), (1.0, 500));
+        let scratch = config.faults_for(Target::Scratch);
+        assert_eq!((scratch.truncate_rate, scratch.reset_rate), (0.5, 1.0));
     }
 }

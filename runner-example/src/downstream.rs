@@ -6,17 +6,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::Json;
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Json, Router};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{self, ApiError};
 use crate::faults::{Fault, FaultConfig, Faults};
+use crate::server::ResetOnClose;
 
 /// The header that carries the caller's remaining budget, in whole milliseconds.
 ///
@@ -24,8 +25,18 @@ use crate::faults::{Fault, FaultConfig, Faults};
 /// the request once that much time has passed and answers 504.
 pub const DEADLINE_HEADER: &str = "x-request-deadline-ms";
 
-/// How long a request without a deadline header may hang, so that nothing waits forever.
-const NO_DEADLINE_CAP: Duration = Duration::from_secs(30);
+/// How long a request may hang, whatever deadline header it carries (none, or an absurd
+/// one), so that nothing waits forever.
+const DEADLINE_CAP: Duration = Duration::from_secs(30);
+
+/// The connection a request came in on, as the handlers extract it: `None` when the router is
+/// served some other way than by [`Server`](crate::Server).
+pub(crate) type CallerConnection = Option<Extension<ConnectInfo<ResetOnClose>>>;
+
+/// How long a body cut short by a fault waits, after its first half, before the connection
+/// breaks: hyper flushes what it has when the body is pending, so the caller gets the
+/// headers and the first half before the close or the reset.
+const CUT_SHORT_PAUSE: Duration = Duration::from_millis(20);
 
 /// Request counters of one downstream service, readable in-process and at `/admin/stats`.
 #[derive(Debug, Default)]
@@ -34,7 +45,7 @@ pub struct Stats {
     served: AtomicU64,
     cancelled: AtomicU64,
     deadline_exceeded: AtomicU64,
-    /// `u64::MAX` until a request carried the deadline header.
+    /// Meaningful once `with_deadline` is not zero.
     last_deadline_ms: AtomicU64,
     with_deadline: AtomicU64,
 }
@@ -52,28 +63,28 @@ pub struct StatsSnapshot {
     pub deadline_exceeded: u64,
     /// Requests that carried the deadline header.
     pub with_deadline: u64,
-    /// The budget the last such request carried, in milliseconds.
+    /// The budget the last such request carried, in milliseconds (saturated at `u64::MAX`).
     pub last_deadline_ms: Option<u64>,
 }
 
 impl Stats {
     fn new() -> Self {
-        Self {
-            last_deadline_ms: AtomicU64::new(u64::MAX),
-            ..Self::default()
-        }
+        Self::default()
     }
 
     /// The counters now.
     pub fn snapshot(&self) -> StatsSnapshot {
+        // `with_deadline` is counted after `last_deadline_ms` is stored: read in the other
+        // order, a count above zero means a budget was stored.
+        let with_deadline = self.with_deadline.load(Ordering::SeqCst);
         let last = self.last_deadline_ms.load(Ordering::SeqCst);
         StatsSnapshot {
             in_flight: self.in_flight.load(Ordering::SeqCst),
             served: self.served.load(Ordering::SeqCst),
             cancelled: self.cancelled.load(Ordering::SeqCst),
             deadline_exceeded: self.deadline_exceeded.load(Ordering::SeqCst),
-            with_deadline: self.with_deadline.load(Ordering::SeqCst),
-            last_deadline_ms: (last != u64::MAX).then_some(last),
+            with_deadline,
+            last_deadline_ms: (with_deadline > 0).then_some(last),
         }
     }
 }
@@ -129,7 +140,14 @@ impl Downstream {
     ///
     /// Everything, the injected latency included, runs inside one `timeout` of the caller's
     /// budget: once the caller has given up, the answer is worthless, so stop and say 504.
-    pub(crate) async fn serve<F>(&self, headers: &HeaderMap, work: F) -> Response
+    /// The budget is capped at [`DEADLINE_CAP`], so that an absurd header cannot keep a hang
+    /// going for ever.
+    pub(crate) async fn serve<F>(
+        &self,
+        headers: &HeaderMap,
+        connection: CallerConnection,
+        work: F,
+    ) -> Response
     where
         F: Future<Output = Response>,
     {
@@ -142,8 +160,8 @@ impl Downstream {
                     tokio::time::sleep(plan.latency).await;
                     match plan.fault {
                         Some(Fault::Hang) => std::future::pending().await,
-                        Some(Fault::Error) => ApiError::new(
-                            StatusCode::SERVICE_UNAVAILABLE,
+                        Some(Fault::Error(status)) => ApiError::new(
+                            StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
                             "injected_error",
                             "fault injection: error",
                         )
@@ -151,10 +169,21 @@ impl Downstream {
                         Some(Fault::Garbage) => {
                             (StatusCode::OK, "{\"this is\": not json").into_response()
                         }
+                        Some(Fault::Truncate) => cut_short(work.await, None).await,
+                        Some(Fault::Reset) => {
+                            let reset = connection.map(|Extension(ConnectInfo(reset))| reset);
+                            if reset.is_none() {
+                                tracing::warn!(
+                                    "no handle on the connection to reset: closing it instead"
+                                );
+                            }
+                            cut_short(work.await, reset).await
+                        }
                         None => work.await,
                     }
                 };
-                match tokio::time::timeout(budget.unwrap_or(NO_DEADLINE_CAP), faulty).await {
+                let budget = budget.unwrap_or(DEADLINE_CAP).min(DEADLINE_CAP);
+                match tokio::time::timeout(budget, faulty).await {
                     Ok(response) => response,
                     Err(_) => {
                         self.stats.deadline_exceeded.fetch_add(1, Ordering::SeqCst);
@@ -177,18 +206,14 @@ impl Downstream {
         let Some(value) = headers.get(DEADLINE_HEADER) else {
             return Ok(None);
         };
-        let millis = value
-            .to_str()
-            .ok()
-            .and_then(|text| text.trim().parse::<u64>().ok())
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_deadline",
-                    format!("`{DEADLINE_HEADER}` must be a whole number of milliseconds"),
-                )
-            })?;
-        self.stats.with_deadline.fetch_add(1, Ordering::SeqCst);
+        let millis = parse_deadline(value).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_deadline",
+                format!("`{DEADLINE_HEADER}` must be a whole number of milliseconds"),
+            )
+        })?;
         self.stats.last_deadline_ms.store(millis, Ordering::SeqCst);
+        self.stats.with_deadline.fetch_add(1, Ordering::SeqCst);
         Ok(Some(Duration::from_millis(millis)))
     }
 
@@ -209,6 +234,45 @@ impl Downstream {
             .fallback(error::no_route)
             .with_state(self.clone())
     }
+}
+
+/// A deadline header's milliseconds: ASCII digits only (no sign, no fraction, surrounding
+/// whitespace allowed), saturating at `u64::MAX` rather than refusing a huge budget: "more
+/// time than can be counted" is still a budget, and [`DEADLINE_CAP`] bounds it anyway.
+fn parse_deadline(value: &HeaderValue) -> Option<u64> {
+    let digits = value.to_str().ok()?.trim();
+    if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    Some(digits.parse::<u64>().unwrap_or(u64::MAX))
+}
+
+/// `response` broken off halfway: its status and headers, a `Content-Length` for its whole
+/// body (at least one byte more than is sent), the first half of the body, then a pause and
+/// an error that makes hyper drop the connection: closed in order, or reset if `reset` is
+/// given.
+async fn cut_short(response: Response, reset: Option<ResetOnClose>) -> Response {
+    // The services' answers are small JSON bodies; a failure to read one leaves an empty body,
+    // which is still cut short.
+    const READ_LIMIT: usize = 1 << 20;
+    let (mut parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, READ_LIMIT)
+        .await
+        .unwrap_or_default();
+    let declared = body.len().max(1);
+    let sent = body.slice(..body.len() / 2);
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(declared));
+    if let Some(reset) = reset {
+        reset.arm();
+    }
+    let broken = futures::stream::once(async {
+        tokio::time::sleep(CUT_SHORT_PAUSE).await;
+        Err(std::io::Error::other("fault injection: body cut short"))
+    });
+    let stream = futures::stream::iter([Ok(sent)]).chain(broken);
+    Response::from_parts(parts, Body::from_stream(stream))
 }
 
 async fn get_faults(State(downstream): State<Downstream>) -> Json<FaultConfig> {
@@ -238,4 +302,52 @@ async fn get_stats(State(downstream): State<Downstream>) -> Json<StatsSnapshot> 
 
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_headers_are_digits_and_saturate() {
+        let parse = |text: &str| parse_deadline(&HeaderValue::from_str(text).unwrap());
+        assert_eq!(parse("150"), Some(150));
+        assert_eq!(parse(" 7 "), Some(7));
+        assert_eq!(parse("0"), Some(0));
+        assert_eq!(parse("18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse(&"9".repeat(400)), Some(u64::MAX));
+        for bad in ["", " ", "-1", "+5", "1.5", "1e3", "0x10", "soon", "1 2"] {
+            assert_eq!(parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            parse_deadline(&HeaderValue::from_bytes(b"\xd9\xa1").unwrap()),
+            None
+        );
+    }
+
+    // Regression: an absurd budget used to be trusted as it came (a hang fault then lasted
+    // for ever), and a budget of `u64::MAX` read back as "no budget" in the stats.
+    #[tokio::test(start_paused = true)]
+    async fn an_absurd_deadline_is_capped_and_counted() {
+        let hang = FaultConfig {
+            hang_rate: 1.0,
+            ..FaultConfig::default()
+        };
+        let downstream = Downstream::new(Faults::new(hang, 0).unwrap());
+        let mut headers = HeaderMap::new();
+        headers.insert(DEADLINE_HEADER, HeaderValue::from(u64::MAX));
+        let started = tokio::time::Instant::now();
+        let response = downstream
+            .serve(&headers, None, async { StatusCode::OK.into_response() })
+            .await;
+        assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+        let waited = started.elapsed();
+        assert!(
+            (DEADLINE_CAP..DEADLINE_CAP + Duration::from_millis(2)).contains(&waited),
+            "{waited:?}"
+        );
+        let stats = downstream.stats.snapshot();
+        assert_eq!(stats.last_deadline_ms, Some(u64::MAX));
+        assert_eq!((stats.with_deadline, stats.deadline_exceeded), (1, 1));
+    }
 }

@@ -1,4 +1,5 @@
-//! Fault injection for the downstream services: added latency, errors, hangs and garbage.
+//! Fault injection for the downstream services: added latency, error statuses, hangs,
+//! garbage, and bodies cut short by a closed or a reset connection.
 //!
 //! Faults are set at start (`--fault wallet:latency=300ms`) and changed at run time through
 //! `PUT /admin/faults`. Which requests fail is drawn from a seeded RNG, so a run with the same
@@ -15,33 +16,66 @@ use serde::{Deserialize, Serialize};
 
 /// The faults one downstream service injects. The JSON body of `/admin/faults`.
 ///
-/// A `PUT` replaces all of it; a field left out is zero (no fault).
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+/// A `PUT` replaces all of it; a field left out is off (zero), and `error_status` is 503.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaultConfig {
     /// Added to every request before it is answered, in milliseconds.
     pub latency_ms: u64,
-    /// Probability (0 to 1) of answering 503.
+    /// Probability (0 to 1) of answering `error_status`.
     pub error_rate: f64,
+    /// The status of an injected error: 400 to 599, [`DEFAULT_ERROR_STATUS`] by default.
+    pub error_status: u16,
     /// Probability (0 to 1) of never answering (until the caller's deadline or a hang-up).
     pub hang_rate: f64,
     /// Probability (0 to 1) of answering 200 with a body that is not the expected JSON.
     pub garbage_rate: f64,
+    /// Probability (0 to 1) of sending the headers (with the full `Content-Length`) and half
+    /// of the body, then closing the connection.
+    pub truncate_rate: f64,
+    /// Probability (0 to 1) of sending the headers and half of the body, then resetting the
+    /// connection (TCP RST).
+    pub reset_rate: f64,
+}
+
+/// The status an injected error answers unless `error_status` says otherwise.
+pub const DEFAULT_ERROR_STATUS: u16 = 503;
+
+impl Default for FaultConfig {
+    fn default() -> Self {
+        Self {
+            latency_ms: 0,
+            error_rate: 0.0,
+            error_status: DEFAULT_ERROR_STATUS,
+            hang_rate: 0.0,
+            garbage_rate: 0.0,
+            truncate_rate: 0.0,
+            reset_rate: 0.0,
+        }
+    }
 }
 
 impl FaultConfig {
-    /// Checks that every probability is within 0 to 1.
+    /// Checks that every probability is within 0 to 1 and that `error_status` is an error.
     pub fn validate(&self) -> Result<(), InvalidFault> {
         for (name, rate) in [
             ("error_rate", self.error_rate),
             ("hang_rate", self.hang_rate),
             ("garbage_rate", self.garbage_rate),
+            ("truncate_rate", self.truncate_rate),
+            ("reset_rate", self.reset_rate),
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(InvalidFault(format!(
                     "`{name}` must be between 0 and 1, got {rate}"
                 )));
             }
+        }
+        if !(400..=599).contains(&self.error_status) {
+            return Err(InvalidFault(format!(
+                "`error_status` must be from 400 to 599, got {}",
+                self.error_status
+            )));
         }
         Ok(())
     }
@@ -58,8 +92,11 @@ impl FaultConfig {
                 self.latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
             }
             FaultKind::Error(rate) => self.error_rate = rate,
+            FaultKind::ErrorStatus(status) => self.error_status = status,
             FaultKind::Hang(rate) => self.hang_rate = rate,
             FaultKind::Garbage(rate) => self.garbage_rate = rate,
+            FaultKind::Truncate(rate) => self.truncate_rate = rate,
+            FaultKind::Reset(rate) => self.reset_rate = rate,
         }
     }
 }
@@ -92,16 +129,23 @@ impl fmt::Display for Target {
 pub enum FaultKind {
     /// Added latency.
     Latency(Duration),
-    /// Probability of a 503.
+    /// Probability of an error status.
     Error(f64),
+    /// The status of an injected error (503 unless set).
+    ErrorStatus(u16),
     /// Probability of a hang.
     Hang(f64),
     /// Probability of a malformed body.
     Garbage(f64),
+    /// Probability of a body cut short by a closed connection.
+    Truncate(f64),
+    /// Probability of a body cut short by a reset connection.
+    Reset(f64),
 }
 
 /// A `--fault` flag: `TARGET:KIND=VALUE`, e.g. `wallet:latency=300ms`, `scratch:error=0.3`,
-/// `scratch:hang=0.1`, `wallet:garbage=1`.
+/// `scratch:status=500`, `scratch:hang=0.1`, `wallet:garbage=1`, `wallet:truncate=1`,
+/// `scratch:reset=0.2`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FaultSpec {
     /// The service it applies to.
@@ -117,7 +161,8 @@ impl FromStr for FaultSpec {
         let invalid = |why: &str| {
             InvalidFault(format!(
                 "bad fault `{spec}`: {why} (expected e.g. `wallet:latency=300ms`, \
-                 `scratch:error=0.3`, `scratch:hang=0.1`, `wallet:garbage=1`)"
+                 `scratch:error=0.3`, `scratch:status=500`, `scratch:hang=0.1`, \
+                 `wallet:garbage=1`, `wallet:truncate=1`, `scratch:reset=0.2`)"
             ))
         };
         let (target, setting) = spec
@@ -144,11 +189,21 @@ impl FromStr for FaultSpec {
                     .map_err(|_| invalid("a latency is a duration such as `300ms`"))?,
             ),
             "error" => FaultKind::Error(rate()?),
+            "status" => FaultKind::ErrorStatus(
+                value
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|status| (400..=599).contains(status))
+                    .ok_or_else(|| invalid("an error status is a number from 400 to 599"))?,
+            ),
             "hang" => FaultKind::Hang(rate()?),
             "garbage" => FaultKind::Garbage(rate()?),
+            "truncate" => FaultKind::Truncate(rate()?),
+            "reset" => FaultKind::Reset(rate()?),
             _ => {
                 return Err(invalid(
-                    "the fault is `latency`, `error`, `hang` or `garbage`",
+                    "the fault is `latency`, `error`, `status`, `hang`, `garbage`, \
+                     `truncate` or `reset`",
                 ));
             }
         };
@@ -170,10 +225,14 @@ pub(crate) struct Plan {
 pub(crate) enum Fault {
     /// Never answer.
     Hang,
-    /// Answer 503.
-    Error,
+    /// Answer this error status.
+    Error(u16),
     /// Answer 200 with a malformed body.
     Garbage,
+    /// Send the headers and half the body, then close the connection.
+    Truncate,
+    /// Send the headers and half the body, then reset the connection.
+    Reset,
 }
 
 /// The live fault settings of one service, shared by its handlers and its admin route.
@@ -222,7 +281,8 @@ impl Faults {
         Ok(())
     }
 
-    /// Draws what the next request suffers: each fault independently, a hang first.
+    /// Draws what the next request suffers: each fault independently, in the order hang,
+    /// error, garbage, truncate, reset; the first that hits is the one.
     pub(crate) fn roll(&self) -> Plan {
         let mut state = self.lock();
         let config = state.config;
@@ -231,9 +291,13 @@ impl Faults {
         let fault = if hits(config.hang_rate) {
             Some(Fault::Hang)
         } else if hits(config.error_rate) {
-            Some(Fault::Error)
+            Some(Fault::Error(config.error_status))
         } else if hits(config.garbage_rate) {
             Some(Fault::Garbage)
+        } else if hits(config.truncate_rate) {
+            Some(Fault::Truncate)
+        } else if hits(config.reset_rate) {
+            Some(Fault::Reset)
         } else {
             None
         };
@@ -262,6 +326,12 @@ mod tests {
         assert_eq!(spec.kind, FaultKind::Error(0.3));
         let spec: FaultSpec = "scratch:hang=0.1".parse().unwrap();
         assert_eq!(spec.kind, FaultKind::Hang(0.1));
+        let spec: FaultSpec = "wallet:status=500".parse().unwrap();
+        assert_eq!(spec.kind, FaultKind::ErrorStatus(500));
+        let spec: FaultSpec = "wallet:truncate=1".parse().unwrap();
+        assert_eq!(spec.kind, FaultKind::Truncate(1.0));
+        let spec: FaultSpec = "scratch:reset=0.2".parse().unwrap();
+        assert_eq!(spec.kind, FaultKind::Reset(0.2));
     }
 
     #[test]
@@ -274,6 +344,11 @@ mod tests {
             "wallet:error=-0.1",
             "wallet:latency=soon",
             "wallet:explode=1",
+            "wallet:status=200",
+            "wallet:status=600",
+            "wallet:status=server_error",
+            "wallet:truncate=yes",
+            "wallet:reset=1.5",
         ] {
             assert!(bad.parse::<FaultSpec>().is_err(), "{bad} was accepted");
         }
@@ -289,7 +364,41 @@ mod tests {
                 ..FaultConfig::default()
             })
             .unwrap();
-        assert_eq!(faults.roll().fault, Some(Fault::Error));
+        assert_eq!(faults.roll().fault, Some(Fault::Error(503)));
+        for (config, fault) in [
+            (
+                FaultConfig {
+                    error_rate: 1.0,
+                    error_status: 500,
+                    ..FaultConfig::default()
+                },
+                Fault::Error(500),
+            ),
+            (
+                FaultConfig {
+                    truncate_rate: 1.0,
+                    ..FaultConfig::default()
+                },
+                Fault::Truncate,
+            ),
+            (
+                FaultConfig {
+                    reset_rate: 1.0,
+                    ..FaultConfig::default()
+                },
+                Fault::Reset,
+            ),
+        ] {
+            faults.set(config).unwrap();
+            assert_eq!(faults.roll().fault, Some(fault));
+        }
+        for status in [200, 302, 600] {
+            let config = FaultConfig {
+                error_status: status,
+                ..FaultConfig::default()
+            };
+            assert!(faults.set(config).is_err(), "status {status} was accepted");
+        }
         assert!(
             faults
                 .set(FaultConfig {

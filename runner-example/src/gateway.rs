@@ -49,9 +49,13 @@ pub enum WalletError {
     /// The wallet's body was not a balance, or not the one asked for.
     #[error("the wallet's answer was not a balance: {0}")]
     Malformed(String),
-    /// The wallet could not be reached, or the connection broke.
+    /// The wallet could not be reached, or the connection broke before its answer's headers.
     #[error("could not reach the wallet")]
     Unreachable(#[source] reqwest::Error),
+    /// The connection broke in the middle of the wallet's answer: closed or reset before the
+    /// whole body came.
+    #[error("the wallet's answer broke off")]
+    BrokenBody(#[source] reqwest::Error),
 }
 
 /// Why the scratch-card service gave no card.
@@ -64,9 +68,12 @@ pub enum ScratchError {
     /// Its body was not a card.
     #[error("the scratch-card service's answer was not a card: {0}")]
     Malformed(String),
-    /// It could not be reached, or the connection broke.
+    /// It could not be reached, or the connection broke before its answer's headers.
     #[error("could not reach the scratch-card service")]
     Unreachable(#[source] reqwest::Error),
+    /// The connection broke in the middle of its answer.
+    #[error("the scratch-card service's answer broke off")]
+    BrokenBody(#[source] reqwest::Error),
 }
 
 /// The gateway's HTTP client for its two downstream services; its methods are the tasks.
@@ -110,7 +117,7 @@ impl DownstreamClient {
             StatusCode::GATEWAY_TIMEOUT => return Err(WalletError::DeadlineExceeded),
             status => return Err(WalletError::Status(status)),
         }
-        let body = response.bytes().await.map_err(WalletError::Unreachable)?;
+        let body = response.bytes().await.map_err(WalletError::BrokenBody)?;
         let answer: WalletBalance = serde_json::from_slice(&body)
             .map_err(|error| WalletError::Malformed(error.to_string()))?;
         if answer.user_id != user_id {
@@ -134,7 +141,7 @@ impl DownstreamClient {
         if response.status() != StatusCode::OK {
             return Err(ScratchError::Status(response.status()));
         }
-        let body = response.bytes().await.map_err(ScratchError::Unreachable)?;
+        let body = response.bytes().await.map_err(ScratchError::BrokenBody)?;
         serde_json::from_slice(&body).map_err(|error| ScratchError::Malformed(error.to_string()))
     }
 

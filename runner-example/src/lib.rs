@@ -47,7 +47,9 @@ use tokio::time::Instant;
 pub use crate::config::{Config, Role};
 pub use crate::downstream::{DEADLINE_HEADER, Stats, StatsSnapshot};
 pub use crate::error::{ApiError, ErrorBody};
-pub use crate::faults::{FaultConfig, FaultKind, FaultSpec, Faults, InvalidFault, Target};
+pub use crate::faults::{
+    DEFAULT_ERROR_STATUS, FaultConfig, FaultKind, FaultSpec, Faults, InvalidFault, Target,
+};
 pub use crate::gateway::{
     Budgets, DEADLINE, DownstreamClient, Gateway, PARTIAL_HEADER, ScratchError, WalletError,
     user_id_from_query,

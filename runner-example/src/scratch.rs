@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::downstream::{Downstream, Stats};
+use crate::downstream::{CallerConnection, Downstream, Stats};
 use crate::error::{self, ApiError};
 use crate::faults::Faults;
 use crate::model::{Balance, CURRENCY, ScratchCard};
@@ -78,6 +78,7 @@ impl Scratch {
 async fn get_card(
     State(scratch): State<Scratch>,
     headers: HeaderMap,
+    connection: CallerConnection,
     raw: Result<UrlPath<String>, PathRejection>,
 ) -> Response {
     let work = async {
@@ -93,5 +94,5 @@ async fn get_card(
             Err(error) => error.into_response(),
         }
     };
-    scratch.downstream.serve(&headers, work).await
+    scratch.downstream.serve(&headers, connection, work).await
 }

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use rusqlite::{Connection, OptionalExtension};
 
-use crate::downstream::{Downstream, Stats};
+use crate::downstream::{CallerConnection, Downstream, Stats};
 use crate::error::{self, ApiError};
 use crate::faults::Faults;
 use crate::model::{Balance, CURRENCY, WalletBalance};
@@ -126,6 +126,7 @@ fn seed(db: &Connection) -> Result<(), rusqlite::Error> {
 async fn get_balance(
     State(wallet): State<Wallet>,
     headers: HeaderMap,
+    connection: CallerConnection,
     raw: Result<UrlPath<String>, PathRejection>,
 ) -> Response {
     let work = async {
@@ -159,7 +160,7 @@ async fn get_balance(
             }
         }
     };
-    wallet.downstream.serve(&headers, work).await
+    wallet.downstream.serve(&headers, connection, work).await
 }
 
 #[cfg(test)]

@@ -700,7 +700,15 @@ async fn faults_can_be_changed_through_the_admin_route() {
     let answer = Answer::from(stack.http.get(&admin).send().await).await;
     assert_eq!(
         answer.json,
-        json!({ "latency_ms": 0, "error_rate": 1.0, "hang_rate": 0.0, "garbage_rate": 0.0 })
+        json!({
+            "latency_ms": 0,
+            "error_rate": 1.0,
+            "error_status": 503,
+            "hang_rate": 0.0,
+            "garbage_rate": 0.0,
+            "truncate_rate": 0.0,
+            "reset_rate": 0.0
+        })
     );
     stack
         .balance("user_id=1")
