@@ -21,6 +21,16 @@ pub enum Role {
     Scratch,
 }
 
+/// How the gateway's `GET /get_balance` handler is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GatewayImpl {
+    /// With `runner_core`: `#[task]` methods fanned out with `fan_out!`.
+    Runner,
+    /// By hand, for benchmarks: `tokio::try_join!` and `tokio::time::timeout` over the same
+    /// downstream calls; same JSON and statuses, no `Server-Timing` or per-task metrics.
+    Baseline,
+}
+
 /// The balance service: a gateway fanning out to a wallet and a scratch-card service.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "runner-example", version, about)]
@@ -48,6 +58,11 @@ pub struct Config {
     /// Which services to run in this process.
     #[arg(long, value_enum, env = "RUNNER_ROLE", default_value_t = Role::All)]
     pub role: Role,
+
+    /// How the gateway's handler is written: `runner` (`fan_out!`) or `baseline` (by hand, with
+    /// `tokio::try_join!`, to benchmark against; see `scripts/http_bench.sh`).
+    #[arg(long, value_enum, env = "RUNNER_GATEWAY_IMPL", default_value_t = GatewayImpl::Runner)]
+    pub gateway_impl: GatewayImpl,
 
     /// The wallet's SQLite file, created and seeded on first start [default: wallet.db in
     /// the OS temp dir]; `:memory:` keeps it in memory.
@@ -99,8 +114,17 @@ mod tests {
     fn defaults_run_everything_on_loopback() {
         let config = Config::try_parse_from(["runner-example"]).unwrap();
         assert_eq!(config.role, Role::All);
+        assert_eq!(config.gateway_impl, GatewayImpl::Runner);
         assert_eq!(config.listen, "127.0.0.1:8080".parse().unwrap());
         assert!(config.faults.is_empty());
+    }
+
+    #[test]
+    fn the_gateway_impl_is_chosen_by_flag() {
+        let config =
+            Config::try_parse_from(["runner-example", "--gateway-impl", "baseline"]).unwrap();
+        assert_eq!(config.gateway_impl, GatewayImpl::Baseline);
+        assert!(Config::try_parse_from(["runner-example", "--gateway-impl", "other"]).is_err());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use runner_core::{FanOutError, Task, TaskError, TaskRecord, fan_out, task};
 
 use crate::downstream::DEADLINE_HEADER;
@@ -76,7 +76,12 @@ pub enum ScratchError {
     BrokenBody(#[source] reqwest::Error),
 }
 
-/// The gateway's HTTP client for its two downstream services; its methods are the tasks.
+/// The gateway's HTTP client for its two downstream services.
+///
+/// Its `fetch_*` methods are the plain HTTP calls; its `get_*` methods are the same calls as
+/// `#[task]`s, which the `fan_out!` gateway runs. The hand-written baseline gateway
+/// ([`BaselineGateway`](crate::BaselineGateway)) calls `fetch_*` directly, so both do the same
+/// downstream work.
 #[derive(Debug, Clone)]
 pub struct DownstreamClient {
     // One pooled client: connections to each service are reused across requests.
@@ -102,12 +107,35 @@ impl DownstreamClient {
         })
     }
 
-    /// The user's balance from the wallet. Without it there is no page.
+    /// The user's balance from the wallet, as a task: [`fetch_balance`](Self::fetch_balance)
+    /// under its own timeout, sending the budget the fan-out leaves it. Without it there is
+    /// no page.
     #[task(critical, timeout = "200ms")]
     pub async fn get_balance(&self, user_id: u64) -> Result<Balance, WalletError> {
+        self.fetch_balance(user_id, runner_core::remaining()).await
+    }
+
+    /// The user's scratch card, as a task: [`fetch_scratch_card`](Self::fetch_scratch_card)
+    /// under its own timeout. The page goes out without it if it fails or is slow.
+    #[task(best_effort, timeout = "150ms")]
+    pub async fn get_scratch_card(&self, user_id: u64) -> Result<ScratchCard, ScratchError> {
+        self.fetch_scratch_card(user_id, runner_core::remaining())
+            .await
+    }
+
+    /// `GET /balances/{user_id}` on the wallet, checked and decoded: the HTTP work of
+    /// [`get_balance`](Self::get_balance), with no timeout of its own.
+    ///
+    /// `budget` is what the caller has left: it goes downstream in [`DEADLINE_HEADER`]
+    /// (none if `None`). The caller bounds the call itself, e.g. with `tokio::time::timeout`.
+    pub async fn fetch_balance(
+        &self,
+        user_id: u64,
+        budget: Option<Duration>,
+    ) -> Result<Balance, WalletError> {
         let url = format!("{}/balances/{user_id}", self.wallet_url);
         let response = self
-            .get(&url)
+            .get(&url, budget)
             .send()
             .await
             .map_err(WalletError::Unreachable)?;
@@ -129,12 +157,17 @@ impl DownstreamClient {
         Ok(answer.balance)
     }
 
-    /// The user's scratch card. The page goes out without it if it fails or is slow.
-    #[task(best_effort, timeout = "150ms")]
-    pub async fn get_scratch_card(&self, user_id: u64) -> Result<ScratchCard, ScratchError> {
+    /// `GET /cards/{user_id}` on the scratch-card service, checked and decoded: the HTTP work
+    /// of [`get_scratch_card`](Self::get_scratch_card), with no timeout of its own. `budget`
+    /// as for [`fetch_balance`](Self::fetch_balance).
+    pub async fn fetch_scratch_card(
+        &self,
+        user_id: u64,
+        budget: Option<Duration>,
+    ) -> Result<ScratchCard, ScratchError> {
         let url = format!("{}/cards/{user_id}", self.scratch_url);
         let response = self
-            .get(&url)
+            .get(&url, budget)
             .send()
             .await
             .map_err(ScratchError::Unreachable)?;
@@ -145,15 +178,15 @@ impl DownstreamClient {
         serde_json::from_slice(&body).map_err(|error| ScratchError::Malformed(error.to_string()))
     }
 
-    /// A GET that carries the running task's remaining budget downstream.
+    /// A GET that carries the caller's remaining `budget` downstream.
     ///
-    /// Called inside a task, where `remaining()` is the tighter of the task's timeout and the
-    /// fan-out's deadline. Rounded up to the millisecond: the service then gives up at most a
-    /// millisecond after we do, so our own timer, not its 504, reports the timeout, and the
-    /// report says `timed_out` rather than `failed`.
-    fn get(&self, url: &str) -> reqwest::RequestBuilder {
+    /// Inside a task, the budget is `runner_core::remaining()`, the tighter of the task's
+    /// timeout and the fan-out's deadline. Rounded up to the millisecond: the service then
+    /// gives up at most a millisecond after we do, so our own timer, not its 504, reports the
+    /// timeout, and the report says `timed_out` rather than `failed`.
+    fn get(&self, url: &str, budget: Option<Duration>) -> reqwest::RequestBuilder {
         let request = self.http.get(url);
-        match runner_core::remaining() {
+        match budget {
             Some(left) => request.header(
                 DEADLINE_HEADER,
                 left.as_micros().div_ceil(1_000).to_string(),
@@ -226,25 +259,10 @@ impl Gateway {
 
     /// The HTTP routes: `/get_balance`, `/healthz`, `/metrics`; JSON 404 and 405 otherwise.
     pub fn router(&self) -> Router {
-        Router::new()
-            .route(
-                "/get_balance",
-                get(get_balance_page)
-                    .with_state(self.clone())
-                    .fallback(error::method_not_allowed),
-            )
-            .route("/healthz", get(healthz).fallback(error::method_not_allowed))
-            .route(
-                "/metrics",
-                get(metrics::render)
-                    .with_state(self.metrics.clone())
-                    .fallback(error::method_not_allowed),
-            )
-            .fallback(error::no_route)
-            .layer(middleware::from_fn_with_state(
-                self.metrics.clone(),
-                metrics::track,
-            ))
+        routes(
+            get(get_balance_page).with_state(self.clone()),
+            &self.metrics,
+        )
     }
 
     /// One balance page: both calls at once, under the deadline.
@@ -377,6 +395,28 @@ pub fn user_id_from_query(query: &str) -> Result<u64, ApiError> {
         ));
     }
     parse_user_id(&value)
+}
+
+/// The gateway's routes around its `GET /get_balance` handler: `/healthz`, `/metrics`, JSON
+/// 404 and 405, and the request metrics. Shared by both gateway implementations.
+pub(crate) fn routes(get_balance: MethodRouter, metrics: &Arc<Metrics>) -> Router {
+    Router::new()
+        .route(
+            "/get_balance",
+            get_balance.fallback(error::method_not_allowed),
+        )
+        .route("/healthz", get(healthz).fallback(error::method_not_allowed))
+        .route(
+            "/metrics",
+            get(metrics::render)
+                .with_state(metrics.clone())
+                .fallback(error::method_not_allowed),
+        )
+        .fallback(error::no_route)
+        .layer(middleware::from_fn_with_state(
+            metrics.clone(),
+            metrics::track,
+        ))
 }
 
 async fn healthz() -> Json<serde_json::Value> {

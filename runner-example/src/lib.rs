@@ -6,7 +6,8 @@
 //! - the **scratch-card service** ([`Scratch`]): a promo card per user;
 //! - the **gateway** ([`Gateway`]): `GET /get_balance?user_id=N` calls both at once with
 //!   `fan_out!`; the balance is critical (its failure fails the page), the card best effort
-//!   (the page goes out without it, saying so).
+//!   (the page goes out without it, saying so). [`BaselineGateway`] is the same gateway
+//!   written by hand with `tokio::try_join!`, to benchmark against (`--gateway-impl baseline`).
 //!
 //! The gateway sends its remaining budget downstream in [`DEADLINE_HEADER`]; the services
 //! stop working once it has passed. Both downstream services inject faults on demand
@@ -26,6 +27,7 @@
 //! # }
 //! ```
 
+mod baseline;
 mod config;
 mod downstream;
 mod error;
@@ -44,7 +46,8 @@ use std::net::SocketAddr;
 
 use tokio::time::Instant;
 
-pub use crate::config::{Config, Role};
+pub use crate::baseline::BaselineGateway;
+pub use crate::config::{Config, GatewayImpl, Role};
 pub use crate::downstream::{DEADLINE_HEADER, Stats, StatsSnapshot};
 pub use crate::error::{ApiError, ErrorBody};
 pub use crate::faults::{
@@ -138,10 +141,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let gateway = if runs_gateway {
         let wallet_url = wallet_url.ok_or(StartError::MissingUrl("--wallet-url"))?;
         let scratch_url = scratch_url.ok_or(StartError::MissingUrl("--scratch-url"))?;
-        let gateway = Gateway::new(&wallet_url, &scratch_url)?;
-        let server = bind("gateway", config.listen, gateway.router()).await?;
+        let router = match config.gateway_impl {
+            GatewayImpl::Runner => Gateway::new(&wallet_url, &scratch_url)?.router(),
+            GatewayImpl::Baseline => BaselineGateway::new(&wallet_url, &scratch_url)?.router(),
+        };
+        let server = bind("gateway", config.listen, router).await?;
         tracing::info!(
             url = %server.url(),
+            implementation = ?config.gateway_impl,
             wallet = %wallet_url,
             scratch = %scratch_url,
             "gateway listening: try {}/get_balance?user_id=7",

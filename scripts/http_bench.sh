@@ -1,0 +1,481 @@
+#!/usr/bin/env bash
+# HTTP benchmark of the balance gateway: the `fan_out!` gateway (`--gateway-impl runner`)
+# against the same gateway written by hand with `tokio::try_join!` (`--gateway-impl baseline`).
+#
+#   bash scripts/http_bench.sh                          # 3 rounds of 10 s per gateway
+#   bash scripts/http_bench.sh --rounds 5 --duration 20
+#
+# It builds runner-example in release and starts, on loopback ports of its own, one wallet
+# and one scratch-card service (no injected faults, zero latency) and two gateways in front
+# of them: one per implementation, both making the same downstream calls through the same
+# HTTP client code. It then alternates wrk runs between the two gateways, the order swapped
+# every round so that drift on the machine (thermal, other work) falls on both alike, with
+# the same wrk settings and user_id spread round-robin over 1..1000 by a Lua script.
+# For each run it reads requests/s and p99 latency from wrk's report (`--latency`) and the
+# gateway's CPU time from /proc; it prints a table per round, then the medians over the
+# rounds and the ratios runner/baseline.
+#
+# Caveat printed with the results: wrk, both gateways and both downstream services share the
+# machine's cores (2 on the reference machine). Only one gateway is under load at a time,
+# but the load generator and the downstream services take CPU from it: the numbers compare
+# the two implementations on this machine, they are not the capacity of either.
+#
+# The exit status is non-zero if any run had non-2xx answers or socket errors (its numbers
+# would not measure the same work), or if anything failed to start.
+set -euo pipefail
+# Decimal points, not commas, in the numbers that awk and printf read and write.
+export LC_ALL=C
+
+# wrk's per-request timeout: the gateway's deadline is 300 ms, so 2 s is far beyond any
+# legitimate answer; wrk counts a request over it as a timeout error.
+readonly WRK_TIMEOUT=2s
+# How long the start-up may take before we give up: 30 s (a first start seeds the wallet's
+# database).
+readonly HEALTH_WAIT_TENTHS=300
+
+usage() {
+    cat <<'EOF'
+Usage: bash scripts/http_bench.sh [--rounds N] [--duration SECONDS] [--connections N]
+                                  [--threads N] [--warmup SECONDS] [--base-port PORT]
+
+  --rounds N         Measured rounds; each runs wrk once against each gateway (default 3).
+  --duration SECS    Length of each measured wrk run (default 10).
+  --connections N    wrk connections, the same for both gateways (default 32).
+  --threads N        wrk threads (default 1).
+  --warmup SECS      Unmeasured wrk run against each gateway first (default 2; 0 for none).
+  --base-port PORT   Wallet on PORT, scratch-card service on PORT+1, runner gateway on PORT+2,
+                     baseline gateway on PORT+3 (default 19180, or HTTP_BENCH_BASE_PORT). If
+                     taken, PORT+100, +200, ... are tried (10 candidates).
+
+CARGO_TARGET_DIR is honoured. wrk is installed with apt-get if it is not on PATH.
+EOF
+}
+
+die() {
+    echo "http_bench: $*" >&2
+    exit 2
+}
+
+# --- arguments -------------------------------------------------------------------------
+
+rounds=3
+duration=10
+# One wrk thread: its event loop drives more requests than one gateway answers on this
+# machine, and a second thread would only take CPU from the gateway under test. 32
+# connections keep the gateway's two tokio workers busy (a request takes about a
+# millisecond end to end with no injected latency) without an extreme overload.
+connections=32
+threads=1
+warmup=2
+base_port="${HTTP_BENCH_BASE_PORT:-19180}"
+
+while (($# > 0)); do
+    case "$1" in
+        --rounds | --duration | --connections | --threads | --warmup | --base-port)
+            (($# >= 2)) || die "$1 needs a value"
+            case "$1" in
+                --rounds) rounds="$2" ;;
+                --duration) duration="${2%s}" ;; # accept "10" and "10s"
+                --connections) connections="$2" ;;
+                --threads) threads="$2" ;;
+                --warmup) warmup="${2%s}" ;;
+                --base-port) base_port="$2" ;;
+            esac
+            shift
+            ;;
+        -h | --help)
+            usage
+            exit 0
+            ;;
+        *)
+            usage >&2
+            die "unknown argument: $1"
+            ;;
+    esac
+    shift
+done
+
+for value in "$rounds" "$duration" "$connections" "$threads" "$base_port"; do
+    # No leading zero: bash arithmetic would read "08" as (invalid) octal.
+    [[ "$value" =~ ^[1-9][0-9]*$ ]] || die "not a positive whole number: $value"
+done
+[[ "$warmup" =~ ^(0|[1-9][0-9]*)$ ]] || die "not a whole number: $warmup"
+((rounds <= 50)) || die "--rounds: 50 at most"
+((duration <= 600)) || die "--duration: 600 s at most"
+((connections >= threads)) || die "--connections must be at least --threads (a wrk rule)"
+((base_port + 3 + 9 * 100 <= 65535)) || die "--base-port too high"
+
+cd "$(dirname "$0")/.."
+repo_root="$PWD"
+target_dir="${CARGO_TARGET_DIR:-$repo_root/target}"
+
+# --- cleanup ---------------------------------------------------------------------------
+
+pids=()
+names=()
+tmp_dir=""
+
+# Stops one process we started: SIGTERM, 5 s, then SIGKILL.
+stop_process() {
+    local pid=$1 i
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+# Whatever happens (failure, Ctrl-C), leave no server running and no temp dir behind. On
+# failure, the end of each server's log is the first thing to read.
+cleanup() {
+    local status=$? i
+    # Gateways first (they were started last), then the downstream services.
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+        stop_process "${pids[i]}"
+    done
+    if ((status != 0)) && [[ -n "$tmp_dir" ]]; then
+        for i in "${!names[@]}"; do
+            if [[ -s "$tmp_dir/${names[i]}.log" ]]; then
+                echo "--- last 10 lines of the ${names[i]} log ---" >&2
+                tail -n 10 "$tmp_dir/${names[i]}.log" >&2 || true
+            fi
+        done
+    fi
+    if [[ -n "$tmp_dir" ]]; then
+        rm -rf -- "$tmp_dir"
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+# Turn signals into an exit, so that the EXIT trap runs.
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- wrk ---------------------------------------------------------------------------------
+
+if ! command -v wrk >/dev/null 2>&1; then
+    echo "== wrk not on PATH: installing Debian's package"
+    command -v apt-get >/dev/null 2>&1 || die "wrk is missing and there is no apt-get; install wrk"
+    sudo_cmd=()
+    if ((EUID != 0)); then
+        command -v sudo >/dev/null 2>&1 || die "wrk is missing; run as root or install wrk"
+        sudo_cmd=(sudo)
+    fi
+    "${sudo_cmd[@]}" apt-get update
+    "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk
+    command -v wrk >/dev/null 2>&1 || die "wrk still not on PATH after apt-get install"
+fi
+
+# --- build -----------------------------------------------------------------------------
+
+echo "== cargo build --release -p runner-example"
+cargo build --release -p runner-example
+bin="$target_dir/release/runner-example"
+[[ -x "$bin" ]] || die "no binary at $bin after the build"
+
+# --- ports -----------------------------------------------------------------------------
+
+# True when something accepts connections on 127.0.0.1:$1 (a closed loopback port refuses
+# at once; the timeout only bounds the odd case).
+port_in_use() {
+    # $0 is expanded by the inner bash, on purpose.
+    # shellcheck disable=SC2016
+    timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"' "$1" 2>/dev/null
+}
+
+# Four ports of our own, clear of a developer's instance on 8080-8082. The check and the
+# bind are not atomic: if another process takes a port in between, our server fails to bind
+# and exits, which the health check below reports.
+first_port=""
+for ((attempt = 0; attempt < 10; attempt++)); do
+    candidate=$((base_port + attempt * 100))
+    free=true
+    for offset in 0 1 2 3; do
+        if port_in_use "$((candidate + offset))"; then
+            free=false
+            break
+        fi
+    done
+    if $free; then
+        first_port=$candidate
+        break
+    fi
+done
+[[ -n "$first_port" ]] || die "no four free ports from $base_port in 10 tries"
+wallet_url="http://127.0.0.1:$first_port"
+scratch_url="http://127.0.0.1:$((first_port + 1))"
+declare -A gateway_port=([runner]=$((first_port + 2)) [baseline]=$((first_port + 3)))
+declare -A gateway_url=(
+    [runner]="http://127.0.0.1:${gateway_port[runner]}"
+    [baseline]="http://127.0.0.1:${gateway_port[baseline]}"
+)
+
+# --- start -----------------------------------------------------------------------------
+
+tmp_dir="$(mktemp -d "${TMPDIR:-/tmp}/http_bench.XXXXXX")"
+
+# Every flag can also come from the environment (RUNNER_*): a developer's RUNNER_FAULTS or
+# RUNNER_GATEWAY_IMPL would change what is measured. Drop them all and pass flags instead.
+while IFS= read -r name; do
+    unset "$name"
+done < <(compgen -e | grep '^RUNNER_' || true)
+# The gateway logs every request at `info`; at `warn` neither gateway pays for an access log
+# (formatting and writing it would dwarf the difference under test).
+export RUST_LOG=warn
+
+# start <name> <args...>: runs the binary in the background, logging to the temp dir.
+start() {
+    local name=$1
+    shift
+    echo "== starting $name: runner-example $*"
+    "$bin" "$@" >"$tmp_dir/$name.log" 2>&1 &
+    pids+=($!)
+    names+=("$name")
+}
+
+start wallet --role wallet --wallet-listen "127.0.0.1:$first_port" --db "$tmp_dir/wallet.db"
+start scratch --role scratch --scratch-listen "127.0.0.1:$((first_port + 1))"
+for impl in runner baseline; do
+    start "gateway-$impl" --role gateway --gateway-impl "$impl" \
+        --listen "127.0.0.1:${gateway_port[$impl]}" \
+        --wallet-url "$wallet_url" --scratch-url "$scratch_url"
+done
+declare -A gateway_pid=([runner]="${pids[2]}" [baseline]="${pids[3]}")
+
+# Bounded wait for /healthz on all four, checking first that none has died (e.g. on a port
+# taken since the check above).
+all_alive() {
+    local i
+    for i in "${!pids[@]}"; do
+        kill -0 "${pids[i]}" 2>/dev/null || die "the ${names[i]} process exited during start-up"
+    done
+}
+for url in "$wallet_url" "$scratch_url" "${gateway_url[runner]}" "${gateway_url[baseline]}"; do
+    healthy=false
+    for ((i = 0; i < HEALTH_WAIT_TENTHS; i++)); do
+        all_alive
+        if curl -fsS --max-time 1 "$url/healthz" >/dev/null 2>&1; then
+            healthy=true
+            break
+        fi
+        sleep 0.1
+    done
+    $healthy || die "no healthy answer from $url/healthz within $((HEALTH_WAIT_TENTHS / 10)) s"
+done
+# If a port had been taken by someone else, /healthz may have been answered by them while
+# our process was failing. It would be gone by now.
+sleep 0.2
+all_alive
+
+# Both gateways must answer the same thing before their speeds are compared.
+for user_id in 1 500 1000; do
+    runner_body=$(curl -fsS --max-time 2 "${gateway_url[runner]}/get_balance?user_id=$user_id") ||
+        die "the runner gateway did not answer 200 for user $user_id"
+    baseline_body=$(curl -fsS --max-time 2 "${gateway_url[baseline]}/get_balance?user_id=$user_id") ||
+        die "the baseline gateway did not answer 200 for user $user_id"
+    [[ "$runner_body" == "$baseline_body" ]] ||
+        die "different answers for user $user_id: runner $runner_body, baseline $baseline_body"
+done
+echo "== both gateways answer 200 with the same body (users 1, 500, 1000)"
+
+# --- wrk script --------------------------------------------------------------------------
+
+lua_script="$tmp_dir/bench.lua"
+cat >"$lua_script" <<'EOF'
+-- GET /get_balance round-robin over the wallet's seeded users 1..1000. The requests are
+-- formatted once per thread; no response() callback, so wrk does no Lua work per answer.
+local users = 1000
+local started = 0
+
+-- Main Lua state, once per thread: spread the threads' starting points over the id range.
+function setup(thread)
+   thread:set("first_user", (started * 397) % users)
+   started = started + 1
+end
+
+function init(args)
+   requests = {}
+   for id = 1, users do
+      requests[id] = wrk.format("GET", "/get_balance?user_id=" .. id)
+   end
+   next_user = first_user or 0
+end
+
+function request()
+   next_user = next_user % users + 1
+   return requests[next_user]
+end
+EOF
+
+# --- measuring -----------------------------------------------------------------------------
+
+wrk_args=(-t "$threads" -c "$connections" --timeout "$WRK_TIMEOUT" -s "$lua_script")
+clk_tck=$(getconf CLK_TCK)
+
+# User + system CPU time of process $1 so far, in clock ticks.
+cpu_ticks() {
+    local stat
+    stat="$(<"/proc/$1/stat")"
+    # Field 2 (comm) is in parentheses and may hold spaces: cut after the last ')'. Then
+    # field 1 is the state, and utime, stime are the 12th and 13th.
+    stat="${stat##*) }"
+    awk '{ print $12 + $13 }' <<<"$stat"
+}
+
+# A wrk latency ("812.00us", "1.23ms", "2.00s", "1.50m") in milliseconds.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        if (match(v, /^[0-9.]+/) == 0) { print "nan"; exit }
+        n = substr(v, 1, RLENGTH); u = substr(v, RLENGTH + 1)
+        f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : -1
+        if (f < 0) print "nan"; else printf "%.3f", n * f
+    }'
+}
+
+# Results, by "<impl>,<round>": requests/s, p50 and p99 in ms, gateway CPU % and CPU per
+# request in microseconds, non-2xx answers, socket errors.
+declare -A rps p50 p99 cpu_pct cpu_us non2xx sock_err
+bad_runs=0
+
+# run_wrk <impl> <seconds> <outfile>
+run_wrk() {
+    local impl=$1 seconds=$2 out=$3
+    wrk "${wrk_args[@]}" -d "${seconds}s" --latency "${gateway_url[$impl]}" >"$out" 2>&1 || {
+        cat "$out" >&2
+        die "wrk failed against the $impl gateway"
+    }
+}
+
+# measure <impl> <round>: one measured run, its numbers stored under "<impl>,<round>".
+measure() {
+    local impl=$1 round=$2 key="$1,$2" out="$tmp_dir/wrk-$1-$2.out"
+    local pid=${gateway_pid[$impl]} before after start_s end_s
+    kill -0 "$pid" 2>/dev/null || die "the $impl gateway has exited"
+    before=$(cpu_ticks "$pid")
+    start_s=$EPOCHREALTIME
+    run_wrk "$impl" "$duration" "$out"
+    end_s=$EPOCHREALTIME
+    after=$(cpu_ticks "$pid")
+
+    rps[$key]=$(awk '$1 == "Requests/sec:" { print $2 }' "$out")
+    p50[$key]=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
+    p99[$key]=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
+    non2xx[$key]=$(awk '/Non-2xx or 3xx responses:/ { print $NF; found = 1 }
+        END { if (!found) print 0 }' "$out")
+    # "Socket errors: connect 0, read 0, write 0, timeout 0"
+    sock_err[$key]=$(awk '/Socket errors:/ { gsub(",", ""); print $4 + $6 + $8 + $10; found = 1 }
+        END { if (!found) print 0 }' "$out")
+    [[ -n "${rps[$key]}" && "${p99[$key]}" != nan ]] ||
+        die "could not read requests/s and p99 from wrk's report: $(cat "$out")"
+    local total
+    total=$(awk '/requests in/ { print $1 }' "$out")
+    cpu_pct[$key]=$(awk -v t=$((after - before)) -v hz="$clk_tck" -v a="$start_s" -v b="$end_s" \
+        'BEGIN { printf "%.0f", (t / hz) * 100 / (b - a) }')
+    cpu_us[$key]=$(awk -v t=$((after - before)) -v hz="$clk_tck" -v n="$total" \
+        'BEGIN { if (n > 0) printf "%.1f", (t / hz) * 1e6 / n; else print "nan" }')
+    if [[ "${non2xx[$key]}" != 0 || "${sock_err[$key]}" != 0 ]]; then
+        bad_runs=$((bad_runs + 1))
+    fi
+}
+
+row_format="  %-9s %12s %10s %10s %12s %14s %8s %8s\n"
+print_header() {
+    # shellcheck disable=SC2059
+    printf "$row_format" gateway "requests/s" "p50 ms" "p99 ms" "gateway CPU" "CPU us/request" \
+        "non-2xx" "sock err"
+}
+print_row() { # <impl> <round>
+    local key="$1,$2"
+    # shellcheck disable=SC2059
+    printf "$row_format" "$1" "${rps[$key]}" "${p50[$key]}" "${p99[$key]}" "${cpu_pct[$key]} %" \
+        "${cpu_us[$key]}" "${non2xx[$key]}" "${sock_err[$key]}"
+}
+
+echo
+echo "== machine: $(nproc) CPUs, $(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+echo "   NOTE: wrk, both gateways and the wallet and scratch-card services all share these"
+echo "   $(nproc) cores. Only one gateway is loaded at a time, but the load generator and the"
+echo "   downstream services take CPU from it: the numbers compare the two implementations"
+echo "   on this machine; they are not the capacity of either."
+echo "== wrk -t $threads -c $connections --timeout $WRK_TIMEOUT -s bench.lua -d ${duration}s --latency, user_id round-robin over 1..1000"
+echo "   (wrk's latencies are corrected for coordinated omission); RUST_LOG=warn"
+echo "== load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+if ((warmup > 0)); then
+    for impl in runner baseline; do
+        echo "== warm-up: ${warmup} s against the $impl gateway (not measured)"
+        run_wrk "$impl" "$warmup" "$tmp_dir/warmup-$impl.out"
+    done
+fi
+
+for ((round = 1; round <= rounds; round++)); do
+    # Odd rounds runner first, even rounds baseline first.
+    if ((round % 2 == 1)); then order=(runner baseline); else order=(baseline runner); fi
+    for impl in "${order[@]}"; do
+        measure "$impl" "$round"
+    done
+    echo
+    echo "== round $round/$rounds (order: ${order[*]})"
+    print_header
+    for impl in "${order[@]}"; do
+        print_row "$impl" "$round"
+    done
+done
+
+# --- summary -------------------------------------------------------------------------------
+
+# median <values...>
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2
+    }'
+}
+
+declare -A med
+for impl in runner baseline; do
+    for metric in rps p50 p99 cpu_pct cpu_us; do
+        declare -n values="$metric"
+        list=()
+        for ((round = 1; round <= rounds; round++)); do
+            list+=("${values[$impl,$round]}")
+        done
+        med[$impl,$metric]=$(median "${list[@]}")
+        unset -n values
+    done
+done
+
+ratio() { # <metric>
+    awk -v r="${med[runner,$1]}" -v b="${med[baseline,$1]}" 'BEGIN {
+        if (b > 0) printf "%.3f", r / b; else print "nan" }'
+}
+
+echo
+echo "== medians over $rounds rounds (${duration} s each, wrk -t$threads -c$connections)"
+summary_format="  %-22s %12s %12s %18s\n"
+# shellcheck disable=SC2059
+printf "$summary_format" "" runner baseline "runner/baseline"
+for metric in rps p50 p99 cpu_us cpu_pct; do
+    case $metric in
+        rps) label="requests/s" ;;
+        p50) label="p50 latency (ms)" ;;
+        p99) label="p99 latency (ms)" ;;
+        cpu_us) label="gateway CPU us/request" ;;
+        cpu_pct) label="gateway CPU (%)" ;;
+    esac
+    # shellcheck disable=SC2059
+    printf "$summary_format" "$label" "${med[runner,$metric]}" "${med[baseline,$metric]}" \
+        "$(ratio "$metric")"
+done
+echo "  (requests/s ratio above 1: the runner gateway is faster; p99 ratio above 1: its tail"
+echo "  is slower. 100 % CPU = one core.)"
+echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+if ((bad_runs > 0)); then
+    echo
+    echo "http_bench: $bad_runs run(s) had non-2xx answers or socket errors: their numbers do" \
+        "not measure the same work; see the tables above" >&2
+    exit 1
+fi
