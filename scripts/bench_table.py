@@ -49,7 +49,7 @@ def main():
         rows[group][name] = median
     def order(group):
         # Numbers sort as numbers: static/ready/2 before static/ready/16, n=1000 before n=10000.
-        return [int(part) if part.isdigit() else part for part in group.replace(" n=", "/").split("/")]
+        return [int(part) if part.isdigit() else part for part in group.replace(" n=", "/").replace("_", "/").split("/")]
 
     for group in sorted(rows, key=order):
         benches = rows[group]
