@@ -9,7 +9,7 @@ use crate::CancellationToken;
 use crate::criticality::Criticality;
 pub use crate::criticality::{BestEffort, Critical};
 pub use crate::fan_out::FanOut;
-pub use crate::slot::{Clock, Cuts};
+pub use crate::slot::{Clock, Cuts, OwnTimer, SharedTimer, TaskTimer};
 pub use crate::task::Task;
 
 /// The task a `#[task]` fn builds.

@@ -79,8 +79,9 @@
 //!
 //! # Costs
 //!
-//! [`FanOut`] allocates nothing on the heap: the tasks, their timers and the deadline live
-//! in the future itself (checked by a counting-allocator test). [`TaskRunner`] boxes each
+//! [`FanOut`] allocates nothing on the heap: the tasks and two timers (one for the deadline,
+//! one re-armed at the earliest pending task timeout) live in the future itself (checked by a
+//! counting-allocator test). [`TaskRunner`] boxes each
 //! task's state and polls it through a `FuturesUnordered`, two allocations per task. Task
 //! spans cost nothing unless a `tracing` subscriber enables them.
 //!

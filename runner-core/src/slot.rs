@@ -27,10 +27,55 @@ use crate::{FanOutError, Task, TaskError};
 pub(crate) type SlotOf<F, C> =
     <C as Criticality>::Slot<<F as TryFuture>::Ok, <F as TryFuture>::Error>;
 
+/// Where a task's own timeout is timed.
+#[doc(hidden)]
+pub trait OwnTimer: Default {
+    /// Arms the timer to fire at `at`.
+    fn arm(self: Pin<&mut Self>, at: Instant);
+    /// `true` once it has fired.
+    fn poll_fired(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool;
+}
+
+pin_project! {
+    /// A `Sleep` of the task's own: the dynamic engine, and a task awaited on its own.
+    #[doc(hidden)]
+    #[derive(Default)]
+    pub struct TaskTimer {
+        #[pin]
+        timer: Option<Timer>,
+    }
+}
+
+impl OwnTimer for TaskTimer {
+    fn arm(self: Pin<&mut Self>, at: Instant) {
+        self.project().timer.set(Some(timer_at(at)));
+    }
+
+    fn poll_fired(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
+        let timer = self.project().timer.as_pin_mut();
+        timer.is_some_and(|timer| timer.poll(cx).is_ready())
+    }
+}
+
+/// No timer in the task: the static engine keeps one timer for all its tasks' timeouts
+/// (see `TaskSlot::expire`), which keeps each task's state 112 bytes smaller and registers
+/// one timer per fan-out instead of one per task.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct SharedTimer;
+
+impl OwnTimer for SharedTimer {
+    fn arm(self: Pin<&mut Self>, _: Instant) {}
+
+    fn poll_fired(self: Pin<&mut Self>, _: &mut Context<'_>) -> bool {
+        false
+    }
+}
+
 pin_project! {
     #[project = StateProj]
-    enum State<F, S> {
-        Running { #[pin] future: F, #[pin] timer: Option<Timer> },
+    enum State<F, S, T> {
+        Running { #[pin] future: F, #[pin] timer: T },
         // `None` once the slot has been taken.
         Done { result: Option<S> },
         // The future was dropped without a slot: a critical failure, or cancellation.
@@ -43,7 +88,7 @@ pin_project! {
     ///
     /// Built by [`FanOut::new`](crate::FanOut::new); it appears in the fan-out's type but has
     /// no public methods.
-    pub struct TaskSlot<F, C>
+    pub struct TaskSlot<F, C, T = TaskTimer>
     where
         F: TryFuture,
         C: Criticality,
@@ -51,7 +96,7 @@ pin_project! {
         // Holds the result rather than the slot, so that the slot's auto traits follow
         // `T` and `E` alone, whatever `C` is.
         #[pin]
-        state: State<F, Result<F::Ok, TaskError<F::Error>>>,
+        state: State<F, Result<F::Ok, TaskError<F::Error>>, T>,
         name: &'static str,
         critical: bool,
         timeout: Option<Duration>,
@@ -60,6 +105,8 @@ pin_project! {
         started_at: Option<Instant>,
         // When the task's own timeout elapses.
         own_deadline: Option<Instant>,
+        // When its own timer fires: `own_deadline`, if that is before the fan-out's deadline.
+        fires_at: Option<Instant>,
         // The tighter of `own_deadline` and the fan-out's deadline: what `deadline()` says.
         work_deadline: Option<Instant>,
         // Set once its fired timer has waited one poll for work starved of coop budget.
@@ -94,11 +141,12 @@ impl Clock {
     }
 }
 
-impl<F, C> TaskSlot<F, C>
+impl<F, C, T> TaskSlot<F, C, T>
 where
     F: TryFuture,
     F::Error: StdError + Send + Sync + 'static,
     C: Criticality,
+    T: OwnTimer,
 {
     pub(crate) fn new(task: Task<F, C>) -> Self {
         Self::from_parts(task.name, task.timeout, task.future, C::CRITICAL)
@@ -115,7 +163,7 @@ where
         Self {
             state: State::Running {
                 future,
-                timer: None,
+                timer: T::default(),
             },
             name,
             critical,
@@ -123,6 +171,7 @@ where
             started: false,
             started_at: None,
             own_deadline: None,
+            fires_at: None,
             work_deadline: None,
             deferred: false,
             outcome: None,
@@ -162,14 +211,42 @@ where
         // The own timer is armed only if it would fire before the deadline. At or after
         // it, the deadline is what stops the task, and a critical one is named together
         // with every other critical task still pending.
-        let fires_first = this
+        *this.fires_at = this
             .own_deadline
             .filter(|own| deadline.is_none_or(|deadline| *own < deadline));
-        if let (Some(at), StateProj::Running { mut timer, .. }) =
-            (fires_first, this.state.project())
+        if let (Some(at), StateProj::Running { timer, .. }) = (*this.fires_at, this.state.project())
         {
-            timer.set(Some(timer_at(at)));
+            timer.arm(at);
         }
+    }
+
+    /// When its own timer fires, while it runs.
+    pub(crate) fn fires_at(&self) -> Option<Instant> {
+        match self.state {
+            State::Running { .. } => self.fires_at,
+            _ => None,
+        }
+    }
+
+    /// With a [`SharedTimer`]: times the task out if its own timer's instant has come. The
+    /// fan-out calls this after polling the task in the same poll, so work that finished at
+    /// that very instant has already won.
+    pub(crate) fn expire(
+        self: Pin<&mut Self>,
+        now: Instant,
+        clock: &mut Clock,
+    ) -> Result<(), FanOutError> {
+        match (self.fires_at(), self.timeout) {
+            (Some(at), Some(timeout)) if at <= now => {
+                self.finish(Err(TaskError::TimedOut(timeout)), clock)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// `false` while it runs.
+    pub(crate) fn is_done(&self) -> bool {
+        !matches!(self.state, State::Running { .. })
     }
 
     /// Polls the task if it is still running. `Ready(Ok)` once its slot is filled;
@@ -187,12 +264,10 @@ where
         // its timeout elapses counts as finished.
         let result = match poll_task(future.as_mut(), cx, this.span, *this.work_deadline) {
             Poll::Ready(result) => result,
-            Poll::Pending => match timer.as_pin_mut().map(|timer| timer.poll(cx)) {
-                Some(Poll::Ready(())) if !timer::defer(this.deferred, cx) => {
-                    Err(TaskError::TimedOut(this.timeout.unwrap_or_default()))
-                }
-                _ => return Poll::Pending,
-            },
+            Poll::Pending if timer.poll_fired(cx) && !timer::defer(this.deferred, cx) => {
+                Err(TaskError::TimedOut(this.timeout.unwrap_or_default()))
+            }
+            Poll::Pending => return Poll::Pending,
         };
         Poll::Ready(self.finish(result, clock))
     }
@@ -324,9 +399,9 @@ where
 /// Moves a slot's state on, dropping the task's future (if it still has one) inside the task
 /// boundary: in its span, under its deadline, and with a panic in its `Drop` caught rather
 /// than unwinding into the engine.
-fn settle<F, S>(
-    mut state: Pin<&mut State<F, S>>,
-    next: State<F, S>,
+fn settle<F, S, T>(
+    mut state: Pin<&mut State<F, S, T>>,
+    next: State<F, S, T>,
     deadline: Option<Instant>,
     span: &Span,
 ) {

@@ -17,12 +17,14 @@ use std::time::Duration;
 
 use futures::future::FusedFuture;
 use pin_project_lite::pin_project;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use self::tuple::{Branches, IntoBranches};
 use crate::FanOutError;
 use crate::report::Report;
 use crate::slot::{Clock, Cuts};
+use crate::timer::{self, Timer, timer_at};
 use crate::watch::Watch;
 use crate::with_report::{Run, WithReport, sealed};
 
@@ -62,6 +64,11 @@ pin_project! {
         branches: B,
         #[pin]
         watch: Watch,
+        // One timer for every task's own timeout, armed at the earliest.
+        #[pin]
+        own_timer: Option<Timer>,
+        own_due: Option<Instant>,
+        own_deferred: bool,
         // The branch polled first on the next poll.
         next: usize,
         // Whether the tasks' elapsed times are wanted (for a report).
@@ -79,6 +86,9 @@ impl<B: Branches> FanOut<B> {
         Self {
             branches: tasks.into_branches(),
             watch: Watch::new(),
+            own_timer: None,
+            own_due: None,
+            own_deferred: false,
             next: 0,
             timed: false,
             finished: false,
@@ -128,6 +138,8 @@ impl<B: Branches> Run for FanOut<B> {
             this.branches
                 .as_mut()
                 .start(&mut clock, deadline, *this.timed);
+            *this.own_due = this.branches.next_expiry();
+            this.own_timer.set(this.own_due.map(timer_at));
         }
 
         let result = 'run: {
@@ -148,6 +160,31 @@ impl<B: Branches> Run for FanOut<B> {
                     Poll::Ready(Err(error)) => break 'run Err(error),
                     Poll::Pending => all_done = false,
                 }
+            }
+            // The tasks were polled first: work that finished at the instant its own timer
+            // fires has already won.
+            while !all_done
+                && this
+                    .own_timer
+                    .as_mut()
+                    .as_pin_mut()
+                    .is_some_and(|timer| timer.poll(cx).is_ready())
+            {
+                if timer::defer(this.own_deferred, cx) {
+                    break;
+                }
+                *this.own_deferred = false;
+                // Every task due at the instant the timer was armed for times out; none is
+                // due later, so the next instant is strictly later and this loop ends.
+                let Some(due) = *this.own_due else { break };
+                if let Err(error) = this.branches.as_mut().expire(due, &mut clock) {
+                    break 'run Err(error);
+                }
+                all_done = this.branches.is_done();
+                // Re-armed at the next task's instant and polled again above, so that its
+                // waker is registered (or it fires at once if that instant has come too).
+                *this.own_due = this.branches.next_expiry();
+                this.own_timer.set(this.own_due.map(timer_at));
             }
             if !all_done {
                 if !this.watch.as_mut().poll_deadline(cx) {

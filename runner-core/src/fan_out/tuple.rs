@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use crate::criticality::Criticality;
 use crate::report::TaskRecord;
-use crate::slot::{Clock, Cuts, SlotOf, TaskSlot};
+use crate::slot::{Clock, Cuts, SharedTimer, SlotOf, TaskSlot};
 use crate::{FanOutError, Task};
 
 /// A tuple of [`Task`]s that a [`FanOut`](crate::FanOut) can run: implemented for tuples of 1 to
@@ -49,6 +49,16 @@ pub trait Branches: sealed::Sealed {
     fn cut(self: Pin<&mut Self>, cx: &mut Context<'_>, clock: &mut Clock, cuts: &mut Cuts);
     #[doc(hidden)]
     fn cancel(self: Pin<&mut Self>, clock: &mut Clock);
+    /// The earliest instant a task's own timer fires, among the running tasks.
+    #[doc(hidden)]
+    fn next_expiry(&self) -> Option<Instant>;
+    /// Times out every running task whose own timer's instant has come; stops at the first
+    /// critical one, in the order written.
+    #[doc(hidden)]
+    fn expire(self: Pin<&mut Self>, now: Instant, clock: &mut Clock) -> Result<(), FanOutError>;
+    /// `true` once no task runs.
+    #[doc(hidden)]
+    fn is_done(&self) -> bool;
     #[doc(hidden)]
     fn take_output(self: Pin<&mut Self>) -> Option<Self::Output>;
     #[doc(hidden)]
@@ -67,14 +77,14 @@ macro_rules! tuple_impls {
         where
             $($F: TryFuture, $F::Error: StdError + Send + Sync + 'static, $C: Criticality,)+
         {
-            type Branches = ($(TaskSlot<$F, $C>,)+);
+            type Branches = ($(TaskSlot<$F, $C, SharedTimer>,)+);
 
             fn into_branches(self) -> Self::Branches {
                 ($(TaskSlot::new(self.$idx),)+)
             }
         }
 
-        impl<$($F, $C),+> sealed::Sealed for ($(TaskSlot<$F, $C>,)+)
+        impl<$($F, $C),+> sealed::Sealed for ($(TaskSlot<$F, $C, SharedTimer>,)+)
         where
             $($F: TryFuture, $C: Criticality,)+
         {
@@ -84,7 +94,7 @@ macro_rules! tuple_impls {
         // slots are pinned structurally. A tuple has no `Drop` of its own that could move a
         // field, it is `Unpin` only when every slot is, and no method here moves a field out
         // or hands out an unpinned `&mut` to one: each is only ever re-pinned in place.
-        impl<$($F, $C),+> Branches for ($(TaskSlot<$F, $C>,)+)
+        impl<$($F, $C),+> Branches for ($(TaskSlot<$F, $C, SharedTimer>,)+)
         where
             $($F: TryFuture, $F::Error: StdError + Send + Sync + 'static, $C: Criticality,)+
         {
@@ -126,6 +136,22 @@ macro_rules! tuple_impls {
                 let this = unsafe { self.get_unchecked_mut() };
                 // SAFETY: see the impl.
                 $(unsafe { Pin::new_unchecked(&mut this.$idx) }.cancel(clock);)+
+            }
+
+            fn next_expiry(&self) -> Option<Instant> {
+                [$(self.$idx.fires_at(),)+].into_iter().flatten().min()
+            }
+
+            fn expire(self: Pin<&mut Self>, now: Instant, clock: &mut Clock) -> Result<(), FanOutError> {
+                // SAFETY: see the impl.
+                let this = unsafe { self.get_unchecked_mut() };
+                // SAFETY: see the impl.
+                $(unsafe { Pin::new_unchecked(&mut this.$idx) }.expire(now, clock)?;)+
+                Ok(())
+            }
+
+            fn is_done(&self) -> bool {
+                $(self.$idx.is_done())&&+
             }
 
             fn take_output(self: Pin<&mut Self>) -> Option<Self::Output> {
