@@ -154,37 +154,14 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# --- wrk ---------------------------------------------------------------------------------
+# --- wrk and the build ---------------------------------------------------------------
 
-if ! command -v wrk >/dev/null 2>&1; then
-    echo "== wrk not on PATH: installing Debian's package"
-    command -v apt-get >/dev/null 2>&1 || die "wrk is missing and there is no apt-get; install wrk"
-    sudo_cmd=()
-    if ((EUID != 0)); then
-        command -v sudo >/dev/null 2>&1 || die "wrk is missing; run as root or install wrk"
-        sudo_cmd=(sudo)
-    fi
-    "${sudo_cmd[@]}" apt-get update
-    "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk
-    command -v wrk >/dev/null 2>&1 || die "wrk still not on PATH after apt-get install"
-fi
-
-# --- build -----------------------------------------------------------------------------
-
-echo "== cargo build --release -p runner-example"
-cargo build --release -p runner-example
-bin="$target_dir/release/runner-example"
-[[ -x "$bin" ]] || die "no binary at $bin after the build"
+# shellcheck source=scripts/lib.sh
+source "$repo_root/scripts/lib.sh"
+ensure_wrk
+build_example
 
 # --- ports -----------------------------------------------------------------------------
-
-# True when something accepts connections on 127.0.0.1:$1 (a closed loopback port refuses
-# at once; the timeout only bounds the odd case).
-port_in_use() {
-    # $0 is expanded by the inner bash, on purpose.
-    # shellcheck disable=SC2016
-    timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"' "$1" 2>/dev/null
-}
 
 # Four ports of our own, clear of a developer's instance on 8080-8082. The check and the
 # bind are not atomic: if another process takes a port in between, our server fails to bind
