@@ -1,12 +1,13 @@
 //! Model-based property tests: random fan-outs on both engines against a small reference
 //! model of the rules, on tokio's paused clock.
 //!
-//! Each case is 1 to 16 tasks (at most 12 for the static engine, whose arity is fixed at
-//! compile time) with a random criticality, outcome (ok, error, panic, hang), latency and own
-//! timeout, an optional overall deadline and, for the dynamic engine, an optional
-//! concurrency limit. The model says what the fan-out returns (slots, or the error and the
-//! tasks it may name), the exact virtual time at which it returns, and each task's record;
-//! every case also checks that every task's future was dropped by the time it returned.
+//! Each case is 1 to 16 tasks (for the static engine, one of ten layouts of 1 to 16 tasks,
+//! its arity fixed at compile time) with a random criticality, outcome (ok, error, panic,
+//! hang), latency and own timeout, an optional overall deadline and, for the dynamic engine,
+//! an optional concurrency limit. The model says what the fan-out returns (slots, or the
+//! error and the tasks it may name), the exact virtual time at which it returns, and each
+//! task's record; every case also checks that every task's future was dropped by the time
+//! it returned.
 //!
 //! `PROPTEST_CASES` sets the number of cases per engine (default 10,000).
 
@@ -292,6 +293,7 @@ tuple_into_slots!(A 0, B 1, C 2);
 tuple_into_slots!(A 0, B 1, C 2, D 3, E 4);
 tuple_into_slots!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
 tuple_into_slots!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
+tuple_into_slots!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14, P 15);
 
 fn build<C: Criticality>(
     specs: &mut impl Iterator<Item = (usize, Spec)>,
@@ -333,9 +335,10 @@ layout!(three: BestEffort Critical BestEffort);
 layout!(five: Critical BestEffort BestEffort Critical BestEffort);
 layout!(eight: BestEffort Critical BestEffort BestEffort Critical BestEffort Critical BestEffort);
 layout!(twelve: Critical BestEffort BestEffort Critical BestEffort BestEffort Critical BestEffort BestEffort Critical BestEffort BestEffort);
+layout!(sixteen: BestEffort BestEffort Critical BestEffort BestEffort BestEffort Critical BestEffort BestEffort BestEffort BestEffort Critical BestEffort BestEffort BestEffort BestEffort);
 
 /// The layouts' criticalities, for the generator.
-const LAYOUTS: [&[bool]; 9] = [
+const LAYOUTS: [&[bool]; 10] = [
     &[true],
     &[false],
     &[true, false],
@@ -346,6 +349,10 @@ const LAYOUTS: [&[bool]; 9] = [
     &[false, true, false, false, true, false, true, false],
     &[
         true, false, false, true, false, false, true, false, false, true, false, false,
+    ],
+    &[
+        false, false, true, false, false, false, true, false, false, false, false, true, false,
+        false, false, false,
     ],
 ];
 
@@ -359,7 +366,8 @@ async fn run_static(layout: usize, case: &Case, probe: &Probe) -> Run {
         5 => three(case, probe).await,
         6 => five(case, probe).await,
         7 => eight(case, probe).await,
-        _ => twelve(case, probe).await,
+        8 => twelve(case, probe).await,
+        _ => sixteen(case, probe).await,
     }
 }
 
