@@ -17,6 +17,8 @@
 //! 65,534 bytes, valid header names and values): past that, hyper answers before the router
 //! runs, and `a_uri_past_the_http_limit_is_refused_before_the_router` pins what it does.
 
+mod support;
+
 use std::sync::{Mutex, Once, PoisonError};
 use std::time::Duration;
 
@@ -25,19 +27,13 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderName, HeaderValue};
 use runner_example::{
-    Budgets, DEADLINE_HEADER, Faults, Gateway, PARTIAL_HEADER, Scratch, Server, Wallet,
-    seeded_balance,
+    DEADLINE_HEADER, Faults, Gateway, PARTIAL_HEADER, Scratch, Server, Wallet, seeded_balance,
 };
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::runtime::Runtime;
 
-/// Budgets no loaded test machine can run out of: these tests are not about time.
-const GENEROUS: Budgets = Budgets {
-    balance: Some(Duration::from_secs(10)),
-    scratch_card: Some(Duration::from_secs(10)),
-    deadline: Duration::from_secs(20),
-};
+use support::GENEROUS;
 
 /// The most a single request may take before it counts as a hang.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);

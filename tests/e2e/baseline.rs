@@ -6,7 +6,8 @@
 //! scratch-card service. Tests that are not about timeouts use generous budgets, so a loaded
 //! machine cannot turn a 200 into a 504.
 
-use std::net::SocketAddr;
+mod support;
+
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -16,11 +17,7 @@ use runner_example::{
 };
 use serde_json::{Value, json};
 
-const GENEROUS: Budgets = Budgets {
-    balance: Some(Duration::from_secs(10)),
-    scratch_card: Some(Duration::from_secs(10)),
-    deadline: Duration::from_secs(20),
-};
+use support::{GENEROUS, loopback};
 
 /// The downstream services and both gateways in front of them.
 struct Stack {
@@ -80,10 +77,6 @@ impl Stack {
             .unwrap_or_else(|error| panic!("not JSON ({error}): {text:?}"));
         (status, partial, body)
     }
-}
-
-fn loopback() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
 fn set(faults: &Faults, config: FaultConfig) {

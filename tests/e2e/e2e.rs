@@ -6,9 +6,10 @@
 //! point is not a timeout run the gateway with generous budgets, so a loaded machine cannot
 //! turn their 200 into a 504. Every wait is a bounded poll.
 
+mod support;
+
 use std::future::Future;
 use std::io::Write;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -18,12 +19,7 @@ use runner_example::{
 };
 use serde_json::{Value, json};
 
-/// Budgets no loaded test machine can run out of, for tests that are not about timeouts.
-const GENEROUS: Budgets = Budgets {
-    balance: Some(Duration::from_secs(10)),
-    scratch_card: Some(Duration::from_secs(10)),
-    deadline: Duration::from_secs(20),
-};
+use support::{Answer, GENEROUS, loopback};
 
 /// Longest any poll in these tests waits before failing.
 const POLL_LIMIT: Duration = Duration::from_secs(10);
@@ -82,16 +78,8 @@ impl Stack {
     }
 }
 
-fn loopback() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
-}
-
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(POLL_LIMIT)
-        .build()
-        .expect("test client")
+    support::client(POLL_LIMIT)
 }
 
 fn faults(config: FaultConfig) -> FaultConfig {
@@ -99,33 +87,7 @@ fn faults(config: FaultConfig) -> FaultConfig {
     config
 }
 
-/// A response, read whole.
-#[derive(Debug)]
-struct Answer {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    json: Value,
-}
-
 impl Answer {
-    async fn from(response: reqwest::Result<reqwest::Response>) -> Self {
-        let response = response.expect("the server answers");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.expect("a body");
-        let json = serde_json::from_str(&text)
-            .unwrap_or_else(|error| panic!("body is not JSON ({error}): {text:?}"));
-        Self {
-            status,
-            headers,
-            json,
-        }
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|value| value.to_str().ok())
-    }
-
     /// Asserts an error answer: `status`, JSON content type, and `{"error": code, "detail"}`.
     fn assert_error(&self, status: StatusCode, code: &str) {
         assert_eq!(self.status, status, "{:?}", self.json);

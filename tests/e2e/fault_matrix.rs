@@ -27,6 +27,8 @@
 //! The last tests check the truncate, reset and error-status faults on the wire, straight at
 //! a service, so that the matrix's "truncated" and "reset" cells are what they say.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -39,12 +41,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-/// Budgets no loaded test machine can run out of, for cells that are not about timeouts.
-const GENEROUS: Budgets = Budgets {
-    balance: Some(Duration::from_secs(10)),
-    scratch_card: Some(Duration::from_secs(10)),
-    deadline: Duration::from_secs(20),
-};
+use support::{Answer, GENEROUS, loopback};
 
 /// The longest any request or read in these tests waits.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -199,16 +196,8 @@ impl Stack {
     }
 }
 
-fn loopback() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
-}
-
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(CLIENT_TIMEOUT)
-        .build()
-        .expect("test client")
+    support::client(CLIENT_TIMEOUT)
 }
 
 fn running(server: std::io::Result<Server>) -> (Downstream, String) {
@@ -224,33 +213,7 @@ fn closed_port() -> (Downstream, String) {
     (Downstream::Closed(socket), url)
 }
 
-/// A response, read whole.
-#[derive(Debug)]
-struct Answer {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    json: Value,
-}
-
 impl Answer {
-    async fn from(response: reqwest::Result<reqwest::Response>) -> Self {
-        let response = response.expect("the gateway answers");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.expect("a body");
-        let json = serde_json::from_str(&text)
-            .unwrap_or_else(|error| panic!("body is not JSON ({error}): {text:?}"));
-        Self {
-            status,
-            headers,
-            json,
-        }
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|value| value.to_str().ok())
-    }
-
     /// The `server-timing` entries: task name, duration in ms, outcome.
     fn timings(&self) -> Vec<(String, f64, String)> {
         let header = self
