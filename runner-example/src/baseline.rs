@@ -12,7 +12,6 @@
 //! Start it with `--gateway-impl baseline`; `scripts/http_bench.sh` compares the two.
 
 use std::error::Error as StdError;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -24,9 +23,7 @@ use axum::routing::get;
 use tokio::time::Instant;
 
 use crate::error::ApiError;
-use crate::gateway::{
-    Budgets, DownstreamClient, PARTIAL_HEADER, WalletError, routes, user_id_from_query,
-};
+use crate::gateway::{Budgets, Gateway, PARTIAL_HEADER, WalletError, user_id_from_query};
 use crate::metrics::Metrics;
 use crate::model::{BalancePage, Degraded};
 
@@ -36,12 +33,11 @@ const BALANCE_TIMEOUT: Duration = Duration::from_millis(200);
 /// The scratch-card call's own timeout: the one `#[task]` gives `get_scratch_card`.
 const SCRATCH_CARD_TIMEOUT: Duration = Duration::from_millis(150);
 
-/// The hand-written gateway: its downstream client, budgets and metrics.
+/// The hand-written gateway: the same downstream client, budgets and metrics as
+/// [`Gateway`], with its own handler.
 #[derive(Debug, Clone)]
 pub struct BaselineGateway {
-    client: Arc<DownstreamClient>,
-    budgets: Budgets,
-    metrics: Arc<Metrics>,
+    parts: Gateway,
 }
 
 /// How long one call may take: the tighter of its own timeout and the page's deadline (both
@@ -84,30 +80,25 @@ enum BalanceFailure {
 impl BaselineGateway {
     /// A gateway in front of the services at these base URLs.
     pub fn new(wallet_url: &str, scratch_url: &str) -> Result<Self, reqwest::Error> {
-        Ok(Self {
-            client: Arc::new(DownstreamClient::new(wallet_url, scratch_url)?),
-            budgets: Budgets::default(),
-            metrics: Arc::new(Metrics::new()),
-        })
+        Gateway::new(wallet_url, scratch_url).map(|parts| Self { parts })
     }
 
     /// The same gateway with other time budgets.
-    pub fn with_budgets(mut self, budgets: Budgets) -> Self {
-        self.budgets = budgets;
-        self
+    pub fn with_budgets(self, budgets: Budgets) -> Self {
+        Self {
+            parts: self.parts.with_budgets(budgets),
+        }
     }
 
     /// Its metrics (request counts and latencies; no per-task series).
     pub fn metrics(&self) -> &Metrics {
-        &self.metrics
+        self.parts.metrics()
     }
 
     /// The same routes as [`Gateway::router`](crate::Gateway::router).
     pub fn router(&self) -> Router {
-        routes(
-            get(get_balance_page).with_state(self.clone()),
-            &self.metrics,
-        )
+        self.parts
+            .routes(get(get_balance_page).with_state(self.clone()))
     }
 
     /// One balance page: both calls at once with `try_join!`, each under its timeout.
@@ -116,13 +107,14 @@ impl BaselineGateway {
     /// spawned, so a client hanging up drops both calls too.
     async fn page(&self, user_id: u64) -> Response {
         let started = Instant::now();
-        let deadline = self.budgets.deadline;
-        let balance_limit = Limit::new(self.budgets.balance.unwrap_or(BALANCE_TIMEOUT), deadline);
+        let budgets = self.parts.budgets();
+        let deadline = budgets.deadline;
+        let balance_limit = Limit::new(budgets.balance.unwrap_or(BALANCE_TIMEOUT), deadline);
         let card_limit = Limit::new(
-            self.budgets.scratch_card.unwrap_or(SCRATCH_CARD_TIMEOUT),
+            budgets.scratch_card.unwrap_or(SCRATCH_CARD_TIMEOUT),
             deadline,
         );
-        let client = &*self.client;
+        let client = self.parts.client();
 
         let balance = async {
             let left = balance_limit.left(started);
@@ -245,7 +237,9 @@ mod tests {
     /// The baseline's timeouts are the ones written on the tasks it stands in for.
     #[test]
     fn timeouts_match_the_tasks() {
-        let client = DownstreamClient::new("http://127.0.0.1:1", "http://127.0.0.1:2").unwrap();
+        let client =
+            crate::gateway::DownstreamClient::new("http://127.0.0.1:1", "http://127.0.0.1:2")
+                .unwrap();
         assert_eq!(client.get_balance(1).own_timeout(), Some(BALANCE_TIMEOUT));
         assert_eq!(
             client.get_scratch_card(1).own_timeout(),

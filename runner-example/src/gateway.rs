@@ -257,12 +257,24 @@ impl Gateway {
         &self.metrics
     }
 
+    /// Its time budgets.
+    pub(crate) fn budgets(&self) -> Budgets {
+        self.budgets
+    }
+
+    /// Its client for the downstream services.
+    pub(crate) fn client(&self) -> &DownstreamClient {
+        &self.client
+    }
+
     /// The HTTP routes: `/get_balance`, `/healthz`, `/metrics`; JSON 404 and 405 otherwise.
     pub fn router(&self) -> Router {
-        routes(
-            get(get_balance_page).with_state(self.clone()),
-            &self.metrics,
-        )
+        self.routes(get(get_balance_page).with_state(self.clone()))
+    }
+
+    /// The routes around a `/get_balance` handler, with this gateway's metrics.
+    pub(crate) fn routes(&self, get_balance: MethodRouter) -> Router {
+        routes(get_balance, &self.metrics)
     }
 
     /// One balance page: both calls at once, under the deadline.
