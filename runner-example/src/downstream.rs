@@ -10,7 +10,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use axum::{Extension, Json, Router};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -215,6 +215,12 @@ impl Downstream {
         self.stats.last_deadline_ms.store(millis, Ordering::SeqCst);
         self.stats.with_deadline.fetch_add(1, Ordering::SeqCst);
         Ok(Some(Duration::from_millis(millis)))
+    }
+
+    /// The service's own route, `GET path` (any other method: a JSON 405), beside the admin
+    /// routes.
+    pub(crate) fn router(&self, path: &str, get_route: MethodRouter<Self>) -> Router {
+        self.with_admin(Router::new().route(path, get_route.fallback(error::method_not_allowed)))
     }
 
     /// The admin routes: `GET`/`PUT /admin/faults`, `GET /admin/stats`, and JSON fallbacks.

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::downstream::{CallerConnection, Downstream, Stats};
-use crate::error::{self, ApiError};
+use crate::error::ApiError;
 use crate::faults::Faults;
 use crate::model::{Balance, CURRENCY, ScratchCard};
 use crate::user_id::parse_user_id;
@@ -65,13 +65,8 @@ impl Scratch {
 
     /// The HTTP routes: `GET /cards/{user_id}` and the admin routes.
     pub fn router(&self) -> Router {
-        let routes = Router::new().route(
-            "/cards/{user_id}",
-            get(get_card)
-                .with_state(self.clone())
-                .fallback(error::method_not_allowed),
-        );
-        self.downstream.with_admin(routes)
+        self.downstream
+            .router("/cards/{user_id}", get(get_card).with_state(self.clone()))
     }
 }
 

@@ -16,7 +16,7 @@ use axum::routing::get;
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::downstream::{CallerConnection, Downstream, Stats};
-use crate::error::{self, ApiError};
+use crate::error::ApiError;
 use crate::faults::Faults;
 use crate::model::{Balance, CURRENCY, WalletBalance};
 use crate::user_id::parse_user_id;
@@ -69,13 +69,10 @@ impl Wallet {
 
     /// The HTTP routes: `GET /balances/{user_id}` and the admin routes.
     pub fn router(&self) -> Router {
-        let routes = Router::new().route(
+        self.downstream.router(
             "/balances/{user_id}",
-            get(get_balance)
-                .with_state(self.clone())
-                .fallback(error::method_not_allowed),
-        );
-        self.downstream.with_admin(routes)
+            get(get_balance).with_state(self.clone()),
+        )
     }
 
     fn balance(&self, user_id: u64) -> Result<Option<Balance>, rusqlite::Error> {
