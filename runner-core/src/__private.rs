@@ -3,6 +3,7 @@
 //! depends on no name in the caller's scope.
 
 use std::error::Error as StdError;
+use std::future::Future;
 use std::time::Duration;
 
 use crate::CancellationToken;
@@ -18,11 +19,7 @@ pub fn new_task<C: Criticality, F>(
     timeout: Option<Duration>,
     future: F,
 ) -> Task<F, C> {
-    let task = Task::new(name, future);
-    match timeout {
-        Some(timeout) => task.timeout(timeout),
-        None => task,
-    }
+    with_timeout(Task::new(name, future), timeout)
 }
 
 /// What a `#[task]` fn must return.
@@ -108,4 +105,63 @@ where
 /// `fan_out!(cancel = token; ...)` takes a token or a reference to one.
 pub fn cancel_token(token: &CancellationToken) -> CancellationToken {
     token.clone()
+}
+
+pub use crate::policy::{Breaker, Budget, Limit, NoFallback, Options, Policy, Retry};
+
+/// The task a `#[task]` fn with retries or hedges builds: each attempt calls `attempt`.
+pub fn policy_task<C, A, F, T, E, FB, const HEDGES: usize>(
+    name: &'static str,
+    timeout: Option<Duration>,
+    policy: &'static Policy<HEDGES>,
+    options: Options<T, E, FB>,
+    attempt: A,
+) -> Task<impl Future<Output = Result<T, E>> + use<C, A, F, T, E, FB, HEDGES>, C>
+where
+    C: Criticality,
+    A: Fn() -> F,
+    F: Future<Output = Result<T, E>>,
+    FB: crate::policy::Fallback<T, E>,
+{
+    with_timeout(policy.task(name, attempt, options), timeout)
+}
+
+/// The task a `#[task]` fn with only a breaker, a limit or a fallback builds: one attempt.
+pub fn policy_task_once<C, F, T, E, FB, const HEDGES: usize>(
+    name: &'static str,
+    timeout: Option<Duration>,
+    policy: &'static Policy<HEDGES>,
+    options: Options<T, E, FB>,
+    future: F,
+) -> Task<impl Future<Output = Result<T, E>> + use<C, F, T, E, FB, HEDGES>, C>
+where
+    C: Criticality,
+    F: Future<Output = Result<T, E>>,
+    FB: crate::policy::Fallback<T, E>,
+{
+    with_timeout(policy.once(name, future, options), timeout)
+}
+
+fn with_timeout<F, C: Criticality>(task: Task<F, C>, timeout: Option<Duration>) -> Task<F, C> {
+    match timeout {
+        Some(timeout) => task.timeout(timeout),
+        None => task,
+    }
+}
+
+/// An argument of a `#[task]` fn with retries or hedges: each attempt gets its own copy.
+#[diagnostic::on_unimplemented(
+    message = "`retry` and `hedge` give each attempt its own copy of the arguments, and `{Self}` is not `Clone`",
+    label = "not `Clone`",
+    note = "take the argument by shared reference (`&T`), or wrap it in an `Arc`; a `&mut` argument cannot be shared by attempts that may run at once"
+)]
+pub trait AttemptArg: Sized {
+    /// A copy for the next attempt.
+    fn for_attempt(&self) -> Self;
+}
+
+impl<T: Clone> AttemptArg for T {
+    fn for_attempt(&self) -> Self {
+        self.clone()
+    }
 }

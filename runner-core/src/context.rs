@@ -9,8 +9,36 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::error::Rejection;
+
 thread_local! {
     static CURRENT: Cell<Option<Instant>> = const { Cell::new(None) };
+    static VERDICT: Cell<Option<Verdict>> = const { Cell::new(None) };
+}
+
+/// What a task's policy tells the engine polling it, beside the `Result<T, E>` its future
+/// yields: that the call was refused (which no `E` can say), or that its value is a
+/// fallback's (which the report records as degraded).
+///
+/// It travels the way the deadline does, through the task boundary, so that a policy needs
+/// no error type of its own and the engines keep theirs; the engine reads it right after the
+/// poll that posted it, before anything else runs on the thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// The call was refused: the future posts this and stays pending.
+    Rejected(Rejection),
+    /// The future's value came from its fallback.
+    Fallback,
+}
+
+/// Posts `verdict` for the engine polling the current task.
+pub(crate) fn post(verdict: Verdict) {
+    VERDICT.set(Some(verdict));
+}
+
+/// Takes what the task polled last posted, if anything.
+pub(crate) fn take_verdict() -> Option<Verdict> {
+    VERDICT.take()
 }
 
 /// The instant by which the running task must finish, if it has one.

@@ -22,6 +22,32 @@ pub enum TaskError<E> {
     /// The task panicked; the panic was caught at the task boundary.
     #[error("panicked: {0}")]
     Panicked(String),
+    /// A policy of the task refused the call before it ran: its circuit breaker was open, or
+    /// its concurrency limit was reached. Nothing was sent downstream.
+    #[error("rejected: {0}")]
+    Rejected(Rejection),
+}
+
+/// Why a task's policy refused a call (see [`Policy`](crate::Policy)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The task fn's circuit breaker is open (or half-open with its probe in flight).
+    #[error("circuit breaker open")]
+    BreakerOpen,
+    /// The task fn already has its limit of calls in flight, and is set to reject the excess.
+    #[error("concurrency limit reached")]
+    LimitReached,
+}
+
+impl Rejection {
+    /// A short, stable name, fit for a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BreakerOpen => "breaker_open",
+            Self::LimitReached => "limit_reached",
+        }
+    }
 }
 
 impl<E> TaskError<E> {
@@ -45,6 +71,7 @@ impl<E> TaskError<E> {
             Self::TimedOut(_) => "timed_out",
             Self::DeadlineExceeded => "deadline",
             Self::Panicked(_) => "panicked",
+            Self::Rejected(_) => "rejected",
         }
     }
 }
@@ -81,6 +108,15 @@ pub enum FanOutError {
         task: &'static str,
         /// The panic's message, or a placeholder if its payload was not a string.
         message: String,
+    },
+    /// A critical task's policy refused the call: its circuit breaker was open, or its
+    /// concurrency limit was reached.
+    #[error("critical task `{task}` rejected: {reason}")]
+    TaskRejected {
+        /// The task's name.
+        task: &'static str,
+        /// Why it was refused.
+        reason: Rejection,
     },
     /// The overall deadline passed while critical tasks were still pending.
     #[error("deadline passed after {elapsed:?} with critical tasks pending: {}", pending.join(", "))]
@@ -123,7 +159,8 @@ impl FanOutError {
         match self {
             Self::TaskFailed { task, .. }
             | Self::TaskTimedOut { task, .. }
-            | Self::TaskPanicked { task, .. } => Some(task),
+            | Self::TaskPanicked { task, .. }
+            | Self::TaskRejected { task, .. } => Some(task),
             Self::DeadlineExceeded { pending, .. } => pending.first().copied(),
             Self::Cancelled => None,
         }
@@ -143,6 +180,7 @@ impl FanOutError {
             Self::TaskFailed { .. } => "failed",
             Self::TaskTimedOut { .. } => "timed_out",
             Self::TaskPanicked { .. } => "panicked",
+            Self::TaskRejected { .. } => "rejected",
             Self::DeadlineExceeded { .. } => "deadline",
             Self::Cancelled => "cancelled",
         }
@@ -164,6 +202,7 @@ impl FanOutError {
             },
             TaskError::TimedOut(timeout) => Self::TaskTimedOut { task, timeout },
             TaskError::Panicked(message) => Self::TaskPanicked { task, message },
+            TaskError::Rejected(reason) => Self::TaskRejected { task, reason },
             TaskError::DeadlineExceeded => Self::DeadlineExceeded {
                 pending: vec![task],
                 elapsed,

@@ -91,6 +91,7 @@ mod context;
 mod criticality;
 mod error;
 mod fan_out;
+pub mod policy;
 mod report;
 mod runner;
 mod slot;
@@ -102,8 +103,12 @@ mod with_report;
 
 pub use crate::context::{deadline, remaining};
 pub use crate::criticality::{BestEffort, Critical, Criticality};
-pub use crate::error::{FanOutError, TaskError};
+pub use crate::error::{FanOutError, Rejection, TaskError};
 pub use crate::fan_out::{Branches, FanOut, IntoBranches};
+pub use crate::policy::{
+    Breaker, BreakerState, Budget, Fallback, Limit, NoFallback, Options, Policy, PolicyBuilder,
+    Retry,
+};
 pub use crate::report::{Outcome, Report, TaskRecord};
 pub use crate::runner::{Claim, Handle, Handles, Results, RunAll, TaskRunner};
 pub use crate::slot::TaskSlot;

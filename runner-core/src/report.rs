@@ -17,6 +17,10 @@ pub enum Outcome {
     DeadlineExceeded,
     /// It panicked.
     Panicked,
+    /// Its policy refused the call (circuit breaker open, or concurrency limit reached).
+    Rejected,
+    /// It failed, and its policy's fallback gave the value in its slot.
+    Fallback,
     /// The fan-out ended before it did (a critical failure elsewhere, or cancellation),
     /// so it was dropped, or never started.
     Cancelled,
@@ -31,11 +35,14 @@ impl Outcome {
             Self::TimedOut => "timed_out",
             Self::DeadlineExceeded => "deadline",
             Self::Panicked => "panicked",
+            Self::Rejected => "rejected",
+            Self::Fallback => "fallback",
             Self::Cancelled => "cancelled",
         }
     }
 
-    /// `true` unless the task returned a value.
+    /// `true` unless the task returned a value of its own: a fallback's value counts as a
+    /// failure (the response is degraded).
     pub fn is_failure(self) -> bool {
         self != Self::Ok
     }

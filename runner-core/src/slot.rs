@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use crate::timer::{self, Timer, timer_at};
 use tracing::Span;
 
-use crate::context;
+use crate::context::{self, Verdict};
 use crate::criticality::Criticality;
 use crate::report::{Outcome, TaskRecord};
 use crate::{FanOutError, Task, TaskError};
@@ -112,6 +112,8 @@ pin_project! {
         // Set once its fired timer has waited one poll for work starved of coop budget.
         deferred: bool,
         outcome: Option<Outcome>,
+        // Set when its value came from its policy's fallback.
+        fell_back: bool,
         elapsed: Duration,
         // The task's span while it runs; closed (`Span::none()`) once it has ended.
         span: Span,
@@ -175,6 +177,7 @@ where
             work_deadline: None,
             deferred: false,
             outcome: None,
+            fell_back: false,
             elapsed: Duration::ZERO,
             span: Span::none(),
             criticality: PhantomData,
@@ -262,7 +265,14 @@ where
         };
         // The future is polled before its timer, so work that finishes at the very instant
         // its timeout elapses counts as finished.
-        let result = match poll_task(future.as_mut(), cx, this.span, *this.work_deadline) {
+        let polled = poll_task(
+            future.as_mut(),
+            cx,
+            this.span,
+            *this.work_deadline,
+            this.fell_back,
+        );
+        let result = match polled {
             Poll::Ready(result) => result,
             Poll::Pending if timer.poll_fired(cx) && !timer::defer(this.deferred, cx) => {
                 Err(TaskError::TimedOut(this.timeout.unwrap_or_default()))
@@ -279,12 +289,12 @@ where
     pub(crate) fn cut(mut self: Pin<&mut Self>, cx: &mut Context<'_>, clock: &mut Clock) -> Cut {
         let this = self.as_mut().project();
         let started = *this.started;
-        let (span, deadline) = (&*this.span, *this.work_deadline);
+        let (span, deadline, fell_back) = (&*this.span, *this.work_deadline, this.fell_back);
         let StateProj::Running { future, .. } = this.state.project() else {
             return Cut::Filled;
         };
         let last = match started {
-            true => poll_task(future, cx, span, deadline),
+            true => poll_task(future, cx, span, deadline, fell_back),
             false => Poll::Pending,
         };
         let (result, by_deadline) = match last {
@@ -341,11 +351,13 @@ where
             .started_at
             .map_or(Duration::ZERO, |started| clock.now() - started);
         let outcome = match &result {
+            Ok(_) if *this.fell_back => Outcome::Fallback,
             Ok(_) => Outcome::Ok,
             Err(TaskError::Failed(_)) => Outcome::Failed,
             Err(TaskError::TimedOut(_)) => Outcome::TimedOut,
             Err(TaskError::DeadlineExceeded) => Outcome::DeadlineExceeded,
             Err(TaskError::Panicked(_)) => Outcome::Panicked,
+            Err(TaskError::Rejected(_)) => Outcome::Rejected,
         };
         *this.outcome = Some(outcome);
         *this.elapsed = elapsed;
@@ -375,12 +387,14 @@ where
 }
 
 /// Polls a task's future inside the task boundary: in its span, under its deadline, with a
-/// panic caught and turned into the task's error.
+/// panic caught and turned into the task's error, and with what its policy posted (a
+/// rejection, a fallback) read back; `fell_back` is set if its value is a fallback's.
 fn poll_task<F>(
     future: Pin<&mut F>,
     cx: &mut Context<'_>,
     span: &Span,
     deadline: Option<Instant>,
+    fell_back: &mut bool,
 ) -> Poll<Result<F::Ok, TaskError<F::Error>>>
 where
     F: TryFuture,
@@ -389,10 +403,16 @@ where
     let polled = context::with_deadline(deadline, || {
         panic::catch_unwind(AssertUnwindSafe(|| future.try_poll(cx)))
     });
-    match polled {
-        Ok(Poll::Pending) => Poll::Pending,
-        Ok(Poll::Ready(result)) => Poll::Ready(result.map_err(TaskError::Failed)),
-        Err(payload) => Poll::Ready(Err(TaskError::Panicked(panic_message(payload)))),
+    match (polled, context::take_verdict()) {
+        (Ok(Poll::Pending), Some(Verdict::Rejected(reason))) => {
+            Poll::Ready(Err(TaskError::Rejected(reason)))
+        }
+        (Ok(Poll::Pending), _) => Poll::Pending,
+        (Ok(Poll::Ready(result)), verdict) => {
+            *fell_back = result.is_ok() && verdict == Some(Verdict::Fallback);
+            Poll::Ready(result.map_err(TaskError::Failed))
+        }
+        (Err(payload), _) => Poll::Ready(Err(TaskError::Panicked(panic_message(payload)))),
     }
 }
 

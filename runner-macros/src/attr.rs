@@ -7,10 +7,12 @@ use syn::meta::ParseNestedMeta;
 use syn::{LitStr, Path};
 
 use crate::duration;
+use crate::policy::Policies;
 
 /// Every key `#[task(...)]` accepts, for the "unknown key" message.
-const KEYS: &str =
-    "`critical`, `best_effort`, `timeout = \"200ms\"`, `name = \"...\"`, `crate = \"...\"`";
+const KEYS: &str = "`critical`, `best_effort`, `timeout = \"200ms\"`, `name = \"...\"`, `crate = \"...\"`, \
+     `retry(attempts = 3, ...)`, `hedge = \"50ms\"`, `breaker(failures = 5, window = \"10s\", cooldown = \"5s\")`, \
+     `limit = 32`, `fallback = path::to_fn`";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Criticality {
@@ -33,6 +35,7 @@ pub(crate) struct TaskArgs {
     pub(crate) timeout: Option<Duration>,
     pub(crate) name: Option<LitStr>,
     pub(crate) krate: Option<Path>,
+    pub(crate) policies: Policies,
 }
 
 impl TaskArgs {
@@ -42,6 +45,7 @@ impl TaskArgs {
         let mut timeout = None;
         let mut name = None;
         let mut krate = None;
+        let mut policies = Policies::default();
         let parser = syn::meta::parser(|meta| {
             if meta.path.is_ident("critical") || meta.path.is_ident("best_effort") {
                 let kind = match meta.path.is_ident("critical") {
@@ -77,6 +81,8 @@ impl TaskArgs {
             } else if meta.path.is_ident("crate") {
                 let literal: LitStr = meta.value()?.parse()?;
                 set_once(&meta, &mut krate, literal.parse::<Path>()?)
+            } else if policies.parse_key(&meta)? {
+                Ok(())
             } else {
                 Err(meta.error(format!(
                     "unknown key `{}`; the keys are {KEYS}",
@@ -91,11 +97,13 @@ impl TaskArgs {
                 "a task needs its criticality: write `#[task(critical)]` or `#[task(best_effort)]`",
             ));
         };
+        policies.check(timeout)?;
         Ok(Self {
             criticality,
             timeout,
             name,
             krate,
+            policies,
         })
     }
 }
@@ -113,7 +121,7 @@ pub(crate) fn set_once<T>(
     Ok(())
 }
 
-fn path_name(meta: &ParseNestedMeta<'_>) -> String {
+pub(crate) fn path_name(meta: &ParseNestedMeta<'_>) -> String {
     quote::ToTokens::to_token_stream(&meta.path).to_string()
 }
 

@@ -7,6 +7,7 @@
 mod attr;
 mod duration;
 mod fan_out;
+mod policy;
 mod task;
 
 use proc_macro::TokenStream;

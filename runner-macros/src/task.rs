@@ -107,7 +107,11 @@ fn expand_fn(args: &TaskArgs, item: ItemFn) -> syn::Result<TokenStream> {
         }
         None => quote!(::core::option::Option::None),
     };
-    let rebinds = rebind_arguments(&mut sig);
+    let repeat_error = match args.policies.repeats() {
+        true => check_receiver(&sig, args.policies.repeat_span()),
+        false => None,
+    };
+    let (rebinds, names) = rebind_arguments(&mut sig);
     // An `impl Trait` in the return type can name no `let`'s type: such a fn goes without the
     // checks and the inference pin below, as a plain `async fn` would.
     let (checks, pin_output) = match contains_impl_trait(&ret) {
@@ -129,18 +133,100 @@ fn expand_fn(args: &TaskArgs, item: ItemFn) -> syn::Result<TokenStream> {
     sig.output = syn::parse_quote! {
         -> #private::Task<impl ::core::future::Future<Output = #ret>, #private::#criticality>
     };
+    let body = quote! {
+        #async_token move {
+            #(#rebinds)*
+            #pin_output
+            #block
+        }
+    };
+    let build = match args.policies.is_empty() {
+        true => quote! {
+            #private::new_task::<#private::#criticality, _>(#name, #timeout, #body)
+        },
+        false => policy_task(args, &private, &criticality, &name, &timeout, &names, body),
+    };
+    let repeat_error = repeat_error.map(|error| error.to_compile_error());
     Ok(quote! {
         #(#outer)*
         #(#inner)*
         #vis #sig {
             #checks
-            #private::new_task::<#private::#criticality, _>(#name, #timeout, #async_token move {
-                #(#rebinds)*
-                #pin_output
-                #block
-            })
+            #build
         }
+        #repeat_error
     })
+}
+
+/// The task of a fn with policies: a `static` policy shared by every call, and either the
+/// body as the one attempt or, with retries or hedges, a closure that starts the body anew
+/// for each attempt, with its own copy of the arguments.
+fn policy_task(
+    args: &TaskArgs,
+    private: &TokenStream,
+    criticality: &syn::Ident,
+    name: &TokenStream,
+    timeout: &TokenStream,
+    names: &[(Vec<syn::Attribute>, syn::Ident)],
+    body: TokenStream,
+) -> TokenStream {
+    let policies = &args.policies;
+    let policy = format_ident!("__TASK_POLICY", span = Span::mixed_site());
+    let hedges = policies.hedges();
+    let builder = policies.builder(private);
+    let options = policies.options(private);
+    let declare = quote! {
+        static #policy: #private::Policy<#hedges> = #builder;
+    };
+    if !policies.repeats() {
+        return quote! {{
+            #declare
+            #private::policy_task_once::<#private::#criticality, _, _, _, _, #hedges>(
+                #name, #timeout, &#policy, #options, #body,
+            )
+        }};
+    }
+    let copies = names.iter().map(|(attrs, name)| {
+        let at = private_at(args, name.span());
+        quote_spanned! {name.span()=>
+            #(#attrs)* let #name = #at::AttemptArg::for_attempt(&#name);
+        }
+    });
+    quote! {{
+        #declare
+        #private::policy_task::<#private::#criticality, _, _, _, _, _, #hedges>(
+            #name, #timeout, &#policy, #options,
+            move || {
+                #(#copies)*
+                #body
+            },
+        )
+    }}
+}
+
+/// Retries and hedges run the body once per attempt, and hedges run attempts at once: the
+/// receiver must be a shared reference that every attempt can hold.
+fn check_receiver(sig: &syn::Signature, policy_span: Span) -> Option<syn::Error> {
+    let receiver = sig.receiver()?;
+    let shared = match &receiver.kind {
+        syn::ReceiverKind::Reference(_, _, mutability) => mutability.is_none(),
+        syn::ReceiverKind::Typed(_, ty) => {
+            matches!(&**ty, Type::Reference(reference) if reference.mutability.is_none())
+        }
+        _ => false,
+    };
+    if shared {
+        return None;
+    }
+    let mut error = syn::Error::new_spanned(
+        receiver,
+        "`retry` and `hedge` run the body once per attempt, and hedged attempts run at once: a task fn with them takes `&self`",
+    );
+    error.combine(syn::Error::new(
+        policy_span,
+        "the body runs more than once because of this key",
+    ));
+    Some(error)
 }
 
 /// The checks of the return type, spanned at the user's tokens so that a wrong type is
@@ -185,8 +271,11 @@ fn private_at(args: &TaskArgs, span: Span) -> TokenStream {
 /// Rewrites the arguments so that the fn takes them by plain names, and returns the `let`s
 /// that move them all into the future, as an `async fn` does: an argument the body never uses,
 /// or the `_` part of a pattern, is dropped when the task ends, not when the fn is called.
-fn rebind_arguments(sig: &mut syn::Signature) -> Vec<TokenStream> {
+fn rebind_arguments(
+    sig: &mut syn::Signature,
+) -> (Vec<TokenStream>, Vec<(Vec<syn::Attribute>, syn::Ident)>) {
     let mut rebinds = Vec::new();
+    let mut names = Vec::new();
     for (index, input) in sig.inputs.iter_mut().enumerate() {
         match input {
             FnArg::Receiver(_) => rebinds.push(quote!(let _ = &self;)),
@@ -198,6 +287,7 @@ fn rebind_arguments(sig: &mut syn::Signature) -> Vec<TokenStream> {
                         let name = &ident.ident;
                         *typed.pat = syn::parse_quote!(#name);
                         rebinds.push(quote!(#(#attrs)* let #pattern = #name;));
+                        names.push((attrs.clone(), name.clone()));
                     }
                     _ => {
                         let name = format_ident!("__task_arg{}", index, span = Span::mixed_site());
@@ -206,12 +296,13 @@ fn rebind_arguments(sig: &mut syn::Signature) -> Vec<TokenStream> {
                             #(#attrs)* let #name = #name;
                             #(#attrs)* let #pattern = #name;
                         });
+                        names.push((attrs.clone(), name));
                     }
                 }
             }
         }
     }
-    rebinds
+    (rebinds, names)
 }
 
 /// `E` in a return type written `Result<T, E>` (under any path), to point the error check at.
@@ -250,6 +341,7 @@ impl TaskArgs {
             timeout: None,
             name: None,
             krate: None,
+            policies: Default::default(),
         }
     }
 }

@@ -1,0 +1,225 @@
+//! The circuit breaker: one per task fn, shared by every call of it in the process.
+
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::error::Rejection;
+use crate::policy::event;
+
+/// A circuit breaker's settings: it opens once `failures` attempts have failed within
+/// `window` of the first of them, refuses every call for `cooldown`, then lets one probe
+/// through (half-open): a success closes it, a failure opens it again.
+///
+/// An attempt counts as failed when it returns an error (one the optional predicate calls a
+/// failure, see [`Options::breaker_if`](crate::Options::breaker_if)) or when time runs out
+/// on it; an attempt dropped for another reason (a hedge that lost, a critical sibling that
+/// failed) counts as neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Breaker {
+    pub(crate) failures: u32,
+    pub(crate) window: Duration,
+    pub(crate) cooldown: Duration,
+}
+
+impl Breaker {
+    /// A breaker that opens after `failures` failures within `window`, for `cooldown`.
+    ///
+    /// # Panics
+    ///
+    /// If `failures` is zero, or `window` or `cooldown` is zero: in a `static`, at compile
+    /// time.
+    pub const fn new(failures: u32, window: Duration, cooldown: Duration) -> Self {
+        assert!(failures > 0, "a breaker needs at least one failure to open");
+        assert!(!window.is_zero(), "a breaker's window must be positive");
+        assert!(!cooldown.is_zero(), "a breaker's cooldown must be positive");
+        Self {
+            failures,
+            window,
+            cooldown,
+        }
+    }
+}
+
+/// Where a breaker stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BreakerState {
+    /// Calls go through; failures are counted.
+    Closed,
+    /// Calls are refused until the cooldown ends.
+    Open,
+    /// The cooldown has ended: one probe call goes through, the rest are refused.
+    HalfOpen,
+}
+
+impl BreakerState {
+    /// A short, stable name, fit for a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Open => "open",
+            Self::HalfOpen => "half_open",
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Inner {
+    Closed {
+        failures: u32,
+        // When the first failure counted in `failures` happened.
+        since: Option<Instant>,
+    },
+    Open {
+        until: Instant,
+    },
+    HalfOpen {
+        probing: bool,
+    },
+}
+
+/// A breaker's state, in the task fn's `static` policy.
+#[derive(Debug)]
+pub(crate) struct BreakerCell(Mutex<Inner>);
+
+impl BreakerCell {
+    pub(crate) const fn new() -> Self {
+        Self(Mutex::new(Inner::Closed {
+            failures: 0,
+            since: None,
+        }))
+    }
+
+    /// Where the breaker stands now (an open breaker whose cooldown has ended reads as
+    /// half-open: the next call will probe).
+    pub(crate) fn state(&self) -> BreakerState {
+        match *self.lock() {
+            Inner::Closed { .. } => BreakerState::Closed,
+            Inner::Open { until } if Instant::now() < until => BreakerState::Open,
+            Inner::Open { .. } | Inner::HalfOpen { .. } => BreakerState::HalfOpen,
+        }
+    }
+
+    /// Lets an attempt through, or refuses it. The permit records the attempt's outcome.
+    pub(crate) fn admit<'a>(
+        &'a self,
+        config: &'a Breaker,
+        task: &'static str,
+        deadline: Option<Instant>,
+    ) -> Result<Permit<'a>, Rejection> {
+        let mut inner = self.lock();
+        let probe = match *inner {
+            Inner::Closed { .. } => false,
+            Inner::Open { until } if Instant::now() < until => return Err(Rejection::BreakerOpen),
+            Inner::Open { .. } | Inner::HalfOpen { probing: false } => {
+                *inner = Inner::HalfOpen { probing: true };
+                drop(inner);
+                event::breaker(task, BreakerState::HalfOpen);
+                true
+            }
+            Inner::HalfOpen { probing: true } => return Err(Rejection::BreakerOpen),
+        };
+        Ok(Permit {
+            cell: self,
+            config,
+            task,
+            probe,
+            deadline,
+            settled: false,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // Nothing panics while holding the lock; if something ever did, the state is still
+        // a valid state.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One attempt let through by the breaker.
+#[derive(Debug)]
+pub(crate) struct Permit<'a> {
+    cell: &'a BreakerCell,
+    config: &'a Breaker,
+    task: &'static str,
+    probe: bool,
+    // When time runs out on the attempt: dropped at or after it, the attempt timed out.
+    deadline: Option<Instant>,
+    settled: bool,
+}
+
+impl Permit<'_> {
+    pub(crate) fn succeeded(mut self) {
+        self.settled = true;
+        if self.probe {
+            *self.cell.lock() = Inner::Closed {
+                failures: 0,
+                since: None,
+            };
+            event::breaker(self.task, BreakerState::Closed);
+        }
+    }
+
+    pub(crate) fn failed(mut self) {
+        self.settled = true;
+        self.record_failure();
+    }
+
+    /// Neither a success nor a failure (an error the predicate does not count).
+    pub(crate) fn ignored(mut self) {
+        self.settled = true;
+        self.release_probe();
+    }
+
+    fn record_failure(&self) {
+        let now = Instant::now();
+        let mut inner = self.cell.lock();
+        let opens = match &mut *inner {
+            _ if self.probe => true,
+            Inner::Closed { failures, since } => {
+                match since {
+                    Some(first) if now.saturating_duration_since(*first) < self.config.window => {
+                        *failures += 1;
+                    }
+                    _ => (*failures, *since) = (1, Some(now)),
+                }
+                *failures >= self.config.failures
+            }
+            // An attempt let through before the breaker opened: already counted as open.
+            Inner::Open { .. } | Inner::HalfOpen { .. } => false,
+        };
+        if opens {
+            // A cooldown too long to represent is "open for good", as with `sleep`.
+            let until = now
+                .checked_add(self.config.cooldown)
+                .unwrap_or(now + Duration::from_secs(86_400 * 365 * 30));
+            *inner = Inner::Open { until };
+            drop(inner);
+            event::breaker(self.task, BreakerState::Open);
+        }
+    }
+
+    fn release_probe(&self) {
+        if self.probe {
+            let mut inner = self.cell.lock();
+            if let Inner::HalfOpen { probing } = &mut *inner {
+                *probing = false;
+            }
+        }
+    }
+}
+
+impl Drop for Permit<'_> {
+    /// An attempt dropped before it settled either ran out of time (a failure: a hanging
+    /// dependency must open the breaker) or was no longer needed (neither).
+    fn drop(&mut self) {
+        if !self.settled {
+            match self.deadline {
+                Some(deadline) if Instant::now() >= deadline => self.record_failure(),
+                _ => self.release_probe(),
+            }
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Hedged requests: when an attempt is slow, start another beside it; the first success wins.
+
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio::time::{Instant, sleep_until};
+
+use crate::policy::{Failure, event};
+
+/// The attempts of one hedged round: the first, and up to `H` hedges. Each lives in place
+/// until it finishes or loses, so a round allocates nothing.
+struct Lanes<G, const H: usize> {
+    first: Option<G>,
+    hedges: [Option<G>; H],
+}
+
+impl<G, const H: usize> Lanes<G, H> {
+    fn new() -> Self {
+        Self {
+            first: None,
+            hedges: [const { None }; H],
+        }
+    }
+
+    /// Lane `i`: 0 is the first attempt, 1..=H the hedges. `None` past the last.
+    fn lane(self: Pin<&mut Self>, i: usize) -> Option<Pin<&mut Option<G>>> {
+        // SAFETY: the lanes are pinned structurally: `Lanes` is never moved out of its pin,
+        // has no `Drop` of its own and no `Unpin` impl, and a lane's future is only ever
+        // replaced in place through `Pin::set`, which drops it where it is.
+        unsafe {
+            let lanes = self.get_unchecked_mut();
+            let lane = match i {
+                0 => Some(&mut lanes.first),
+                i => lanes.hedges.get_mut(i - 1),
+            };
+            lane.map(|lane| Pin::new_unchecked(lane))
+        }
+    }
+}
+
+/// One round: starts an attempt, and another each `after` while none has finished, up to
+/// `H` hedges. The first success wins and the others are dropped at once; the round fails
+/// with the last error once every attempt it started has failed. A refused attempt (an open
+/// breaker) fails at once, so a refused first attempt ends the round without waiting.
+pub(crate) async fn round<A, G, T, E, const H: usize>(
+    after: Duration,
+    task: &'static str,
+    mut attempt: A,
+) -> Result<T, Failure<E>>
+where
+    A: FnMut() -> G,
+    G: Future<Output = Result<T, Failure<E>>>,
+{
+    let mut lanes = pin!(Lanes::<G, H>::new());
+    let mut timer = pin!(sleep_until(Instant::now() + after));
+    let mut started = 0;
+    let mut last_error = None;
+    if let Some(mut lane) = lanes.as_mut().lane(0) {
+        lane.set(Some(attempt()));
+        started = 1;
+    }
+    poll_fn(|cx| {
+        loop {
+            let mut running = 0;
+            for i in 0..started {
+                let Some(mut lane) = lanes.as_mut().lane(i) else {
+                    break;
+                };
+                let Some(future) = lane.as_mut().as_pin_mut() else {
+                    continue;
+                };
+                match future.poll(cx) {
+                    Poll::Ready(Ok(value)) => {
+                        // The losers are dropped here, before the round returns.
+                        for j in 0..started {
+                            if let Some(mut loser) = lanes.as_mut().lane(j) {
+                                loser.set(None);
+                            }
+                        }
+                        return Poll::Ready(Ok(value));
+                    }
+                    Poll::Ready(Err(error)) => {
+                        lane.set(None);
+                        last_error = Some(error);
+                    }
+                    Poll::Pending => running += 1,
+                }
+            }
+            if running == 0 {
+                return match last_error.take() {
+                    Some(error) => Poll::Ready(Err(error)),
+                    None => Poll::Pending,
+                };
+            }
+            if started <= H
+                && timer.as_mut().poll(cx).is_ready()
+                && let Some(mut lane) = lanes.as_mut().lane(started)
+            {
+                event::hedging(task, started);
+                lane.set(Some(attempt()));
+                started += 1;
+                timer.as_mut().reset(Instant::now() + after);
+                // Poll the new attempt (and arm the timer again) before sleeping.
+                continue;
+            }
+            return Poll::Pending;
+        }
+    })
+    .await
+}

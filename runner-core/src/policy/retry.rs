@@ -1,0 +1,190 @@
+//! Retries: exponential backoff with full jitter, never past the deadline, within a budget.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
+use tokio::time::Instant;
+use tower::retry::budget::{Budget as _, TpsBudget};
+
+use crate::policy::{Failure, event};
+
+/// A retry's settings: up to `attempts` attempts in all, sleeping between them a random time
+/// in `[0, min(max_backoff, backoff × 2ⁿ⁻¹))` before retry n ("full jitter", so that callers
+/// that failed together do not retry together), within a [`Budget`].
+///
+/// A retry is skipped, and the last error returned, when the error is not retryable (see
+/// [`Options::retry_if`](crate::Options::retry_if)), when the time left before the task's
+/// deadline cannot fit the backoff and another attempt as long as the last one, or when the
+/// budget is spent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Retry {
+    pub(crate) attempts: u32,
+    pub(crate) backoff: Duration,
+    pub(crate) max_backoff: Duration,
+    pub(crate) budget: Budget,
+}
+
+impl Retry {
+    /// Up to `attempts` attempts in all (the first and `attempts - 1` retries), with a 10 ms
+    /// backoff capped at 1 s and the default [`Budget`].
+    ///
+    /// # Panics
+    ///
+    /// If `attempts` is zero: in a `static`, at compile time.
+    pub const fn new(attempts: u32) -> Self {
+        assert!(attempts > 0, "a task needs at least one attempt");
+        Self {
+            attempts,
+            backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_secs(1),
+            budget: Budget::DEFAULT,
+        }
+    }
+
+    /// The backoff before the first retry, doubled for each one after (before jitter).
+    ///
+    /// # Panics
+    ///
+    /// If `backoff` is zero.
+    pub const fn backoff(self, backoff: Duration) -> Self {
+        assert!(!backoff.is_zero(), "a backoff must be positive");
+        Self { backoff, ..self }
+    }
+
+    /// The longest backoff (before jitter).
+    ///
+    /// # Panics
+    ///
+    /// If `max_backoff` is zero.
+    pub const fn max_backoff(self, max_backoff: Duration) -> Self {
+        assert!(!max_backoff.is_zero(), "a backoff must be positive");
+        Self {
+            max_backoff,
+            ..self
+        }
+    }
+
+    /// The retry budget, shared by every call of the task fn.
+    pub const fn budget(self, budget: Budget) -> Self {
+        Self { budget, ..self }
+    }
+}
+
+/// A retry budget: retries may be at most `share` of the calls made over the last `window`,
+/// plus `min_per_sec` retries a second for a task fn that is called rarely. When a dependency
+/// fails every call, its callers then add at most `share` to its load, instead of multiplying
+/// it by the number of attempts (the retry storm).
+///
+/// This is tower's `TpsBudget`, which keeps its counts in atomics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Budget {
+    pub(crate) share: f32,
+    pub(crate) window: Duration,
+    pub(crate) min_per_sec: u32,
+}
+
+impl Budget {
+    /// 20 % of calls over 10 s, plus 10 retries a second.
+    pub const DEFAULT: Self = Self {
+        share: 0.2,
+        window: Duration::from_secs(10),
+        min_per_sec: 10,
+    };
+
+    /// A budget of `share` retries per call over `window`, plus `min_per_sec` a second.
+    ///
+    /// # Panics
+    ///
+    /// If `share` is not within `0.0..=1000.0`, or `window` is not within 1 s to 60 s: in a
+    /// `static`, at compile time.
+    pub const fn new(share: f32, window: Duration, min_per_sec: u32) -> Self {
+        assert!(
+            share >= 0.0 && share <= 1000.0,
+            "a budget's share must be within 0.0..=1000.0"
+        );
+        assert!(
+            window.as_millis() >= 1000 && window.as_millis() <= 60_000,
+            "a budget's window must be within 1s..=60s"
+        );
+        assert!(
+            min_per_sec < i32::MAX as u32,
+            "a budget's min_per_sec is too large"
+        );
+        Self {
+            share,
+            window,
+            min_per_sec,
+        }
+    }
+
+    fn build(self) -> TpsBudget {
+        TpsBudget::new(self.window, self.min_per_sec, self.share)
+    }
+}
+
+/// Runs `round` until it succeeds or a retry is refused.
+pub(crate) async fn run<R, F, T, E>(
+    retry: &Retry,
+    budget: &OnceLock<TpsBudget>,
+    task: &'static str,
+    deadline: Option<Instant>,
+    retry_if: Option<fn(&E) -> bool>,
+    mut round: R,
+) -> Result<T, Failure<E>>
+where
+    R: FnMut() -> F,
+    F: Future<Output = Result<T, Failure<E>>>,
+{
+    // Built on the task fn's first call, once per process: its only allocation.
+    let budget = budget.get_or_init(|| retry.budget.build());
+    budget.deposit();
+    let began = Cell::new(Instant::now());
+    let attempt = Cell::new(1);
+    let schedule = ExponentialBuilder::new()
+        .with_min_delay(retry.backoff)
+        .with_max_delay(retry.max_backoff)
+        .with_factor(2.0)
+        .with_max_times(retry.attempts.saturating_sub(1) as usize)
+        .build()
+        .map(full_jitter as fn(Duration) -> Duration);
+    let attempt_once = || {
+        began.set(Instant::now());
+        round()
+    };
+    attempt_once
+        .retry(schedule)
+        .sleep(tokio::time::sleep)
+        .when(|failure| match failure {
+            Failure::Failed(error) => retry_if.is_none_or(|retryable| retryable(error)),
+            // A refusal is not retried: the breaker stays open through any backoff.
+            Failure::Rejected(_) => false,
+        })
+        .adjust(|_, delay| {
+            let delay = delay?;
+            let now = Instant::now();
+            // The next attempt is expected to take as long as the last one did.
+            let needs = delay + now.saturating_duration_since(began.get());
+            if deadline.is_some_and(|deadline| now + needs >= deadline) {
+                event::retry_refused(task, "deadline");
+                return None;
+            }
+            if !budget.withdraw() {
+                event::retry_refused(task, "budget");
+                return None;
+            }
+            Some(delay)
+        })
+        .notify(|_, delay| {
+            attempt.set(attempt.get() + 1);
+            event::retrying(task, attempt.get(), delay);
+        })
+        .await
+}
+
+/// "Full jitter": a uniformly random time in `[0, delay)`.
+pub(crate) fn full_jitter(delay: Duration) -> Duration {
+    delay.mul_f64(fastrand::f64())
+}
