@@ -222,3 +222,66 @@ fn a_dynamic_task_costs_two_allocations() {
         "{per_task} allocations per task"
     );
 }
+
+#[task(
+    critical,
+    timeout = "200ms",
+    retry(attempts = 3, backoff = "1ms"),
+    hedge = "50ms",
+    breaker(failures = 5, window = "10s", cooldown = "5s"),
+    limit = 32
+)]
+async fn guarded_balance(user_id: u64) -> Result<u64, Unavailable> {
+    tokio::task::yield_now().await;
+    Ok(user_id * 100)
+}
+
+fn no_card(_: &TaskError<Unavailable>) -> u64 {
+    0
+}
+
+#[task(best_effort, timeout = "150ms", breaker(failures = 5, window = "10s", cooldown = "5s"), fallback = no_card)]
+async fn guarded_card(_user_id: u64) -> Result<u64, Unavailable> {
+    Err(Unavailable)
+}
+
+/// Every policy at once, a fallback taken on every run: once the task fn's retry budget has
+/// been built (on its first call, in the warm-up), a call allocates nothing.
+#[test]
+fn a_fan_out_of_tasks_with_every_policy_allocates_nothing() {
+    let counted = measure(|| async {
+        let (balance, card) = fan_out!(deadline = "300ms"; guarded_balance(7), guarded_card(7))
+            .await
+            .unwrap();
+        assert_eq!((balance, card.unwrap()), (700, 0));
+    });
+    assert_eq!(counted, (0, 0), "(allocations, bytes) over {RUNS} runs");
+}
+
+/// A retried attempt and its backoff allocate nothing either.
+#[test]
+fn a_retry_allocates_nothing() {
+    static FLAKY: runner_core::Policy = runner_core::Policy::builder()
+        .retry(
+            runner_core::Retry::new(2)
+                .backoff(Duration::from_millis(1))
+                // One retry per call, every call: a budget that never runs dry.
+                .budget(runner_core::Budget::new(1.0, Duration::from_secs(10), 0)),
+        )
+        .build();
+    let counted = measure(|| async {
+        let attempt = Cell::new(0);
+        let task = FLAKY.critical("flaky", || {
+            attempt.set(attempt.get() + 1);
+            let fails = attempt.get() == 1;
+            async move {
+                match fails {
+                    true => Err(Unavailable),
+                    false => Ok(1_u64),
+                }
+            }
+        });
+        assert_eq!(task.await.unwrap(), 1);
+    });
+    assert_eq!(counted, (0, 0), "(allocations, bytes) over {RUNS} runs");
+}

@@ -316,52 +316,55 @@ impl<const HEDGES: usize> Policy<HEDGES> {
             None => None,
         };
         let breaker_if = options.breaker_if;
-        let attempt = |future: F| self.guarded(task, future, breaker_if, deadline);
         match (&mut attempts, self.rules.retry, self.rules.hedge_after) {
-            (Attempts::Repeat(make), Some(retry), hedge) => {
+            (Attempts::Repeat(make), retry, hedge) => {
+                let make = &*make;
+                // The attempt is made only once the breaker has let it through.
+                let attempt = || self.guarded(task, make, breaker_if, deadline);
                 let round = || async {
                     match hedge {
                         Some(after) => {
-                            hedge::round::<_, _, _, _, HEDGES>(after, task, || attempt(make()))
-                                .await
+                            hedge::round::<_, _, _, _, HEDGES>(after, task, &attempt).await
                         }
-                        None => attempt(make()).await,
+                        None => attempt().await,
                     }
                 };
-                retry::run(
-                    &retry,
-                    &self.budget,
-                    task,
-                    deadline,
-                    options.retry_if,
-                    round,
-                )
-                .await
+                match retry {
+                    Some(retry) => {
+                        retry::run(
+                            &retry,
+                            &self.budget,
+                            task,
+                            deadline,
+                            options.retry_if,
+                            round,
+                        )
+                        .await
+                    }
+                    None => round().await,
+                }
             }
-            (Attempts::Repeat(make), None, Some(after)) => {
-                hedge::round::<_, _, _, _, HEDGES>(after, task, || attempt(make())).await
-            }
-            (Attempts::Repeat(make), None, None) => attempt(make()).await,
             (Attempts::Once(future), ..) => match future.take() {
-                Some(future) => attempt(future).await,
+                Some(future) => self.guarded(task, || future, breaker_if, deadline).await,
                 None => unreachable_once(),
             },
         }
     }
 
     /// One attempt, through the breaker if there is one.
-    async fn guarded<F, T, E>(
+    async fn guarded<M, F, T, E>(
         &'static self,
         task: &'static str,
-        future: F,
+        make: M,
         breaker_if: Option<fn(&E) -> bool>,
         deadline: Option<Instant>,
     ) -> Result<T, Failure<E>>
     where
+        M: FnOnce() -> F,
         F: Future<Output = Result<T, E>>,
     {
         let Some(config) = &self.rules.breaker else {
-            return future.await.map_err(Failure::Failed);
+            return make().await.map_err(Failure::Failed);
         };
         let permit = match self.breaker_cell.admit(config, task, deadline) {
             Ok(permit) => permit,
@@ -370,7 +373,7 @@ impl<const HEDGES: usize> Policy<HEDGES> {
                 return Err(Failure::Rejected(reason));
             }
         };
-        let result = future.await;
+        let result = make().await;
         match &result {
             Ok(_) => permit.succeeded(),
             Err(error) if breaker_if.is_none_or(|counts| counts(error)) => permit.failed(),

@@ -1,0 +1,616 @@
+//! The policies' semantics, on tokio's paused clock: retry (attempts, full-jitter bounds, the
+//! deadline, the budget, the predicate), hedge (winner, losers dropped, the most hedges),
+//! breaker (every state change), limit (wait, reject, nothing leaked) and fallback.
+//!
+//! Each test has task fns of its own: a policy is shared by every call of its task fn.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use runner_core::{
+    Breaker, BreakerState, Budget, FanOutError, Limit, Options, Outcome, Policy, Rejection, Retry,
+    TaskError, fan_out, task,
+};
+use tokio::time::{Instant, sleep};
+
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+enum Error {
+    #[error("unavailable")]
+    Unavailable,
+    #[error("not found")]
+    NotFound,
+}
+
+const fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn is_transient(error: &Error) -> bool {
+    *error == Error::Unavailable
+}
+
+/// Counts a test's attempts and records when each started.
+#[derive(Default)]
+struct Attempts {
+    started: std::sync::Mutex<Vec<Instant>>,
+}
+
+impl Attempts {
+    fn start(&self) -> usize {
+        let mut started = self.started.lock().unwrap();
+        started.push(Instant::now());
+        started.len()
+    }
+
+    fn count(&self) -> usize {
+        self.started.lock().unwrap().len()
+    }
+
+    fn times(&self) -> Vec<Instant> {
+        self.started.lock().unwrap().clone()
+    }
+}
+
+/// Counts live futures, to see the losers and the timed-out dropped.
+struct Alive<'a>(&'a AtomicU32);
+
+impl<'a> Alive<'a> {
+    fn new(count: &'a AtomicU32) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for Alive<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// retry
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_runs_until_an_attempt_succeeds() {
+    static ATTEMPTS: Attempts = Attempts {
+        started: std::sync::Mutex::new(Vec::new()),
+    };
+    #[task(critical, timeout = "1s", retry(attempts = 3, backoff = "10ms"))]
+    async fn flaky(id: String) -> Result<String, Error> {
+        match ATTEMPTS.start() {
+            1 | 2 => Err(Error::Unavailable),
+            _ => Ok(id),
+        }
+    }
+    assert_eq!(flaky("x".to_owned()).await.unwrap(), "x");
+    assert_eq!(ATTEMPTS.count(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_stops_after_its_attempts_with_the_last_error() {
+    static ATTEMPTS: Attempts = Attempts {
+        started: std::sync::Mutex::new(Vec::new()),
+    };
+    #[task(critical, timeout = "1s", retry(attempts = 3, backoff = "10ms"))]
+    async fn down() -> Result<u32, Error> {
+        ATTEMPTS.start();
+        Err(Error::Unavailable)
+    }
+    let error = fan_out!(down()).await.unwrap_err();
+    assert_eq!(error.downcast_ref::<Error>(), Some(&Error::Unavailable));
+    assert_eq!(ATTEMPTS.count(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_skips_errors_its_predicate_does_not_retry() {
+    static ATTEMPTS: Attempts = Attempts {
+        started: std::sync::Mutex::new(Vec::new()),
+    };
+    #[task(best_effort, timeout = "1s", retry(attempts = 5, when = is_transient))]
+    async fn lookup() -> Result<u32, Error> {
+        ATTEMPTS.start();
+        Err(Error::NotFound)
+    }
+    assert!(matches!(
+        lookup().await,
+        Err(TaskError::Failed(Error::NotFound))
+    ));
+    assert_eq!(ATTEMPTS.count(), 1);
+}
+
+/// Backoff n is uniformly drawn from `[0, min(max_backoff, backoff × 2ⁿ⁻¹))`: in every one of
+/// 100 seeded runs each stays within its cap (tokio's timer rounds a sleep up to the next
+/// millisecond, hence `<=`), and the draws are spread, not all at the cap.
+#[tokio::test(start_paused = true)]
+async fn backoffs_have_full_jitter_under_an_exponential_cap() {
+    static POLICY: Policy = Policy::builder()
+        .retry(
+            Retry::new(6)
+                .backoff(Duration::from_millis(10))
+                .max_backoff(Duration::from_millis(40))
+                .budget(Budget::new(1000.0, Duration::from_secs(60), 1000)),
+        )
+        .build();
+    let caps = [ms(10), ms(20), ms(40), ms(40), ms(40)];
+    let mut below_half = 0;
+    for seed in 0..100 {
+        fastrand::seed(seed);
+        let attempts = Attempts::default();
+        let task = POLICY.best_effort("jitter", || {
+            attempts.start();
+            async { Err::<(), _>(Error::Unavailable) }
+        });
+        assert!(task.await.is_err());
+        let times = attempts.times();
+        assert_eq!(times.len(), 6);
+        for (n, (pair, cap)) in times.windows(2).zip(caps).enumerate() {
+            let backoff = pair[1] - pair[0];
+            assert!(
+                backoff <= cap,
+                "seed {seed}: backoff {} is {backoff:?}, cap {cap:?}",
+                n + 1
+            );
+            if backoff < cap / 2 {
+                below_half += 1;
+            }
+        }
+    }
+    // 500 uniform draws: about half fall below half their cap.
+    assert!(
+        (150..350).contains(&below_half),
+        "{below_half} of 500 below half the cap"
+    );
+}
+
+/// No attempt starts that the time left cannot fit: after an attempt that took 40 ms, at
+/// about 90 ms of a 100 ms timeout, the task returns its error instead of timing out.
+#[tokio::test(start_paused = true)]
+async fn a_retry_never_starts_an_attempt_the_deadline_cannot_fit() {
+    static ATTEMPTS: Attempts = Attempts {
+        started: std::sync::Mutex::new(Vec::new()),
+    };
+    #[task(best_effort, timeout = "100ms", retry(attempts = 5, backoff = "10ms"))]
+    async fn slow_failure() -> Result<u32, Error> {
+        ATTEMPTS.start();
+        sleep(ms(40)).await;
+        Err(Error::Unavailable)
+    }
+    let start = Instant::now();
+    assert!(matches!(
+        slow_failure().await,
+        Err(TaskError::Failed(Error::Unavailable))
+    ));
+    assert_eq!(ATTEMPTS.count(), 2);
+    assert!(start.elapsed() < ms(100));
+}
+
+/// The budget lets retries be half the calls (one deposit per call, two per retry) with no
+/// floor: of ten calls that each fail once, five are retried.
+#[tokio::test(start_paused = true)]
+async fn a_spent_retry_budget_refuses_retries() {
+    static POLICY: Policy = Policy::builder()
+        .retry(Retry::new(2).budget(Budget::new(0.5, Duration::from_secs(10), 0)))
+        .build();
+    let attempts = Attempts::default();
+    let mut retried = 0;
+    for _ in 0..10 {
+        let before = attempts.count();
+        let task = POLICY.best_effort("budgeted", || {
+            attempts.start();
+            async { Err::<(), _>(Error::Unavailable) }
+        });
+        assert!(task.await.is_err());
+        retried += attempts.count() - before - 1;
+    }
+    assert_eq!(retried, 5);
+}
+
+// ---------------------------------------------------------------------------------------
+// hedge
+
+/// The first attempt is slow; the hedge started at 20 ms answers at 30 ms and wins, and the
+/// first attempt is dropped there and then.
+#[tokio::test(start_paused = true)]
+async fn a_hedge_wins_and_the_slow_attempt_is_dropped() {
+    static ATTEMPTS: Attempts = Attempts {
+        started: std::sync::Mutex::new(Vec::new()),
+    };
+    static ALIVE: AtomicU32 = AtomicU32::new(0);
+    #[task(critical, timeout = "200ms", hedge = "20ms")]
+    async fn card(id: u32) -> Result<(u32, usize), Error> {
+        let attempt = ATTEMPTS.start();
+        let _alive = Alive::new(&ALIVE);
+        sleep(if attempt == 1 { ms(100) } else { ms(10) }).await;
+        Ok((id, attempt))
+    }
+    let start = Instant::now();
+    let (value,) = fan_out!(card(7)).await.unwrap();
+    assert_eq!(value, (7, 2));
+    assert_eq!(start.elapsed(), ms(30));
+    assert_eq!(
+        ALIVE.load(Ordering::SeqCst),
+        0,
+        "the losing attempt was dropped"
+    );
+    assert_eq!(ATTEMPTS.count(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fast_attempt_starts_no_hedge() {
+    static ATTEMPTS: Attempts = Attempts {
+        started: std::sync::Mutex::new(Vec::new()),
+    };
+    #[task(critical, timeout = "200ms", hedge = "20ms")]
+    async fn card() -> Result<u32, Error> {
+        ATTEMPTS.start();
+        sleep(ms(19)).await;
+        Ok(1)
+    }
+    assert_eq!(card().await.unwrap(), 1);
+    sleep(ms(100)).await;
+    assert_eq!(ATTEMPTS.count(), 1);
+}
+
+/// With `max = 2`, hedges start at 20 and 40 ms, and no more; the timeout drops all three.
+#[tokio::test(start_paused = true)]
+async fn hedges_stop_at_their_max_and_the_timeout_drops_them_all() {
+    static ATTEMPTS: Attempts = Attempts {
+        started: std::sync::Mutex::new(Vec::new()),
+    };
+    static ALIVE: AtomicU32 = AtomicU32::new(0);
+    #[task(best_effort, timeout = "100ms", hedge(after = "20ms", max = 2))]
+    async fn hanging() -> Result<u32, Error> {
+        ATTEMPTS.start();
+        let _alive = Alive::new(&ALIVE);
+        sleep(Duration::from_secs(10)).await;
+        Ok(1)
+    }
+    let start = Instant::now();
+    assert!(matches!(hanging().await, Err(TaskError::TimedOut(_))));
+    let offsets: Vec<_> = ATTEMPTS.times().iter().map(|at| *at - start).collect();
+    assert_eq!(offsets, [ms(0), ms(20), ms(40)]);
+    assert_eq!(ALIVE.load(Ordering::SeqCst), 0);
+}
+
+/// A round fails only once every attempt it started has failed; a hedge that succeeds
+/// after the first attempt failed still wins.
+#[tokio::test(start_paused = true)]
+async fn a_failed_attempt_leaves_the_hedge_running() {
+    static ATTEMPTS: Attempts = Attempts {
+        started: std::sync::Mutex::new(Vec::new()),
+    };
+    #[task(critical, timeout = "200ms", hedge = "20ms")]
+    async fn card() -> Result<usize, Error> {
+        let attempt = ATTEMPTS.start();
+        match attempt {
+            1 => {
+                sleep(ms(30)).await;
+                Err(Error::Unavailable)
+            }
+            _ => {
+                sleep(ms(30)).await;
+                Ok(attempt)
+            }
+        }
+    }
+    let start = Instant::now();
+    assert_eq!(card().await.unwrap(), 2);
+    assert_eq!(start.elapsed(), ms(50));
+}
+
+// ---------------------------------------------------------------------------------------
+// breaker
+
+/// Closed → open after two failures within the window → refuses at once → half-open after
+/// the cooldown → a failed probe opens it again → a good probe closes it.
+#[tokio::test(start_paused = true)]
+async fn a_breaker_goes_through_every_state() {
+    static POLICY: Policy = Policy::builder()
+        .breaker(Breaker::new(2, Duration::from_secs(1), ms(500)))
+        .build();
+    let attempts = &Attempts::default();
+    let call = |fail: bool| {
+        POLICY.best_effort("breaker", move || {
+            attempts.start();
+            async move {
+                sleep(ms(5)).await;
+                match fail {
+                    true => Err(Error::Unavailable),
+                    false => Ok(1),
+                }
+            }
+        })
+    };
+    assert_eq!(POLICY.breaker_state(), Some(BreakerState::Closed));
+    assert!(matches!(call(true).await, Err(TaskError::Failed(_))));
+    assert_eq!(POLICY.breaker_state(), Some(BreakerState::Closed));
+    assert!(matches!(call(true).await, Err(TaskError::Failed(_))));
+    assert_eq!(POLICY.breaker_state(), Some(BreakerState::Open));
+
+    // Open: refused at once, the attempt never made.
+    let start = Instant::now();
+    let refused = call(false).await;
+    assert!(matches!(
+        refused,
+        Err(TaskError::Rejected(Rejection::BreakerOpen))
+    ));
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert_eq!(attempts.count(), 2);
+
+    sleep(ms(500)).await;
+    assert_eq!(POLICY.breaker_state(), Some(BreakerState::HalfOpen));
+    assert!(
+        matches!(call(true).await, Err(TaskError::Failed(_))),
+        "the probe fails"
+    );
+    assert_eq!(POLICY.breaker_state(), Some(BreakerState::Open));
+    assert!(matches!(call(false).await, Err(TaskError::Rejected(_))));
+
+    sleep(ms(500)).await;
+    assert_eq!(call(false).await.unwrap(), 1, "the probe succeeds");
+    assert_eq!(POLICY.breaker_state(), Some(BreakerState::Closed));
+    assert_eq!(attempts.count(), 4);
+}
+
+/// Half-open lets one probe through; a call made while it is in flight is refused.
+#[tokio::test(start_paused = true)]
+async fn a_half_open_breaker_lets_one_probe_through() {
+    static POLICY: Policy = Policy::builder()
+        .breaker(Breaker::new(1, Duration::from_secs(1), ms(100)))
+        .build();
+    let fail = POLICY.best_effort("probe", || async { Err::<u32, _>(Error::Unavailable) });
+    assert!(fail.await.is_err());
+    sleep(ms(100)).await;
+    let slow = POLICY.best_effort("probe", || async {
+        sleep(ms(50)).await;
+        Ok::<u32, Error>(1)
+    });
+    let other = POLICY.best_effort("probe", || async { Ok::<u32, Error>(2) });
+    let (probe, refused) = fan_out!(slow, other).await.unwrap();
+    assert_eq!(probe.unwrap(), 1);
+    assert!(matches!(
+        refused,
+        Err(TaskError::Rejected(Rejection::BreakerOpen))
+    ));
+    assert_eq!(POLICY.breaker_state(), Some(BreakerState::Closed));
+}
+
+/// An attempt that runs out of time counts as a failure; one dropped because a critical
+/// sibling failed does not.
+#[tokio::test(start_paused = true)]
+async fn a_breaker_counts_timeouts_but_not_cancellations() {
+    static HANGS: Policy = Policy::builder()
+        .breaker(Breaker::new(
+            1,
+            Duration::from_secs(10),
+            Duration::from_secs(5),
+        ))
+        .build();
+    let hang = || async {
+        sleep(Duration::from_secs(10)).await;
+        Ok::<u32, Error>(1)
+    };
+    let wallet = runner_core::Task::critical("wallet", async { Err::<u32, _>(Error::Unavailable) });
+    let failed = fan_out!(wallet, HANGS.best_effort("card", hang)).await;
+    assert!(failed.is_err());
+    assert_eq!(
+        HANGS.breaker_state(),
+        Some(BreakerState::Closed),
+        "cancelled: not counted"
+    );
+
+    let timed_out = HANGS.best_effort("card", hang).timeout(ms(100)).await;
+    assert!(matches!(timed_out, Err(TaskError::TimedOut(_))));
+    assert_eq!(
+        HANGS.breaker_state(),
+        Some(BreakerState::Open),
+        "timed out: counted"
+    );
+}
+
+/// Failures further apart than the window do not add up; errors the predicate does not count
+/// are ignored.
+#[tokio::test(start_paused = true)]
+async fn a_breaker_counts_failures_within_its_window_only() {
+    static POLICY: Policy = Policy::builder()
+        .breaker(Breaker::new(
+            2,
+            Duration::from_secs(1),
+            Duration::from_secs(5),
+        ))
+        .build();
+    let fail = |error: Error| {
+        POLICY.task::<runner_core::BestEffort, _, _, _, _, _>(
+            "window",
+            move || async move { Err::<u32, _>(error) },
+            Options::new().breaker_if(is_transient),
+        )
+    };
+    assert!(fail(Error::Unavailable).await.is_err());
+    sleep(ms(1500)).await;
+    assert!(fail(Error::Unavailable).await.is_err());
+    assert!(fail(Error::NotFound).await.is_err());
+    assert_eq!(POLICY.breaker_state(), Some(BreakerState::Closed));
+    assert!(fail(Error::Unavailable).await.is_err());
+    assert_eq!(POLICY.breaker_state(), Some(BreakerState::Open));
+}
+
+/// A critical task refused by its breaker fails the fan-out with its own error kind.
+#[tokio::test(start_paused = true)]
+async fn a_critical_task_refused_fails_the_fan_out_as_rejected() {
+    static POLICY: Policy = Policy::builder()
+        .breaker(Breaker::new(
+            1,
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        ))
+        .build();
+    let fail = || async { Err::<u32, _>(Error::Unavailable) };
+    assert!(fan_out!(POLICY.critical("wallet", fail)).await.is_err());
+    let (error, report) = fan_out!(report; POLICY.critical("wallet", fail)).await;
+    let error = error.unwrap_err();
+    assert!(matches!(
+        error,
+        FanOutError::TaskRejected {
+            task: "wallet",
+            reason: Rejection::BreakerOpen
+        }
+    ));
+    assert_eq!(error.kind(), "rejected");
+    assert_eq!(report.tasks()[0].outcome, Outcome::Rejected);
+}
+
+// ---------------------------------------------------------------------------------------
+// limit
+
+/// With a limit of one, the second call waits for the first to finish.
+#[tokio::test(start_paused = true)]
+async fn a_limit_makes_excess_calls_wait() {
+    static ALIVE: AtomicU32 = AtomicU32::new(0);
+    static MAX: AtomicU32 = AtomicU32::new(0);
+    #[task(critical, timeout = "1s", limit = 1)]
+    async fn one_at_a_time() -> Result<(), Error> {
+        let _alive = Alive::new(&ALIVE);
+        MAX.fetch_max(ALIVE.load(Ordering::SeqCst), Ordering::SeqCst);
+        sleep(ms(50)).await;
+        Ok(())
+    }
+    let start = Instant::now();
+    fan_out!(one_at_a_time(), one_at_a_time(), one_at_a_time())
+        .await
+        .unwrap();
+    assert_eq!(start.elapsed(), ms(150));
+    assert_eq!(MAX.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rejecting_limit_refuses_excess_calls_at_once() {
+    #[task(best_effort, timeout = "1s", limit(max = 1, reject))]
+    async fn one_at_a_time() -> Result<u32, Error> {
+        sleep(ms(50)).await;
+        Ok(1)
+    }
+    let start = Instant::now();
+    let (first, second) = fan_out!(one_at_a_time(), one_at_a_time()).await.unwrap();
+    assert_eq!(first.unwrap(), 1);
+    assert!(matches!(
+        second,
+        Err(TaskError::Rejected(Rejection::LimitReached))
+    ));
+    assert_eq!(start.elapsed(), ms(50));
+}
+
+/// A call that waits past its timeout times out, and holds no place afterwards.
+#[tokio::test(start_paused = true)]
+async fn a_call_waiting_for_its_limit_times_out_and_leaks_nothing() {
+    static POLICY: Policy = Policy::builder().limit(Limit::new(1)).build();
+    let slow = POLICY.best_effort("slow", || async {
+        sleep(ms(200)).await;
+        Ok::<u32, Error>(1)
+    });
+    let waiting = POLICY
+        .best_effort("waiting", || async { Ok::<u32, Error>(2) })
+        .timeout(ms(100));
+    let (slow, waiting) = fan_out!(slow, waiting).await.unwrap();
+    assert_eq!(slow.unwrap(), 1);
+    assert!(matches!(waiting, Err(TaskError::TimedOut(_))));
+    assert_eq!(POLICY.in_flight(), 0);
+    let again = POLICY.best_effort("again", || async { Ok::<u32, Error>(3) });
+    assert_eq!(again.await.unwrap(), 3);
+}
+
+// ---------------------------------------------------------------------------------------
+// fallback
+
+fn cached_balance(error: &TaskError<Error>) -> u64 {
+    match error {
+        TaskError::Failed(_) => 1,
+        TaskError::TimedOut(_) => 2,
+        TaskError::Rejected(_) => 3,
+        _ => 4,
+    }
+}
+
+/// A critical task's fallback fills its slot; the report says so.
+#[tokio::test(start_paused = true)]
+async fn a_fallback_fills_the_slot_of_a_failed_task() {
+    #[task(critical, timeout = "1s", fallback = cached_balance)]
+    async fn balance() -> Result<u64, Error> {
+        Err(Error::Unavailable)
+    }
+    let (result, report) = fan_out!(report; balance()).await;
+    assert_eq!(result.unwrap(), (1,));
+    assert_eq!(report.tasks()[0].outcome, Outcome::Fallback);
+    assert!(report.tasks()[0].outcome.is_failure());
+}
+
+/// When time runs out, the fallback answers at that very instant, and wins over the timer.
+#[tokio::test(start_paused = true)]
+async fn a_fallback_answers_when_time_runs_out() {
+    #[task(critical, timeout = "100ms", fallback = cached_balance)]
+    async fn hanging_balance() -> Result<u64, Error> {
+        sleep(Duration::from_secs(10)).await;
+        Ok(0)
+    }
+    let start = Instant::now();
+    let (balance,) = fan_out!(hanging_balance()).await.unwrap();
+    assert_eq!(balance, 2);
+    assert_eq!(start.elapsed(), ms(100));
+
+    let start = Instant::now();
+    let (balance,) = fan_out!(deadline = "50ms"; hanging_balance())
+        .await
+        .unwrap();
+    assert_eq!(balance, 2);
+    assert_eq!(start.elapsed(), ms(50));
+}
+
+/// A refused call takes its fallback at once.
+#[tokio::test(start_paused = true)]
+async fn a_fallback_answers_a_refused_call_at_once() {
+    static POLICY: Policy = Policy::builder()
+        .breaker(Breaker::new(
+            1,
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        ))
+        .build();
+    let call = || {
+        POLICY.task::<runner_core::Critical, _, _, _, _, _>(
+            "balance",
+            || async { Err::<u64, _>(Error::Unavailable) },
+            Options::new().fallback(cached_balance),
+        )
+    };
+    assert_eq!(call().await.unwrap(), 1);
+    let start = Instant::now();
+    assert_eq!(call().await.unwrap(), 3);
+    assert_eq!(start.elapsed(), Duration::ZERO);
+}
+
+// ---------------------------------------------------------------------------------------
+// order and events
+
+/// Retry around hedged rounds, breaker around each attempt: once the breaker opens on the
+/// first round's failures, the retry is refused rather than sent.
+#[tokio::test(start_paused = true)]
+async fn an_open_breaker_stops_the_retries() {
+    static ATTEMPTS: Attempts = Attempts {
+        started: std::sync::Mutex::new(Vec::new()),
+    };
+    #[task(
+        best_effort,
+        timeout = "1s",
+        retry(attempts = 5, backoff = "1ms"),
+        breaker(failures = 2, window = "10s", cooldown = "10s")
+    )]
+    async fn down() -> Result<u32, Error> {
+        ATTEMPTS.start();
+        Err(Error::Unavailable)
+    }
+    assert!(matches!(
+        down().await,
+        Err(TaskError::Rejected(Rejection::BreakerOpen))
+    ));
+    assert_eq!(ATTEMPTS.count(), 2);
+}
