@@ -45,6 +45,15 @@
 //! them, and [`TaskRunner`] runs any number, added at run time. The [`task`] and [`fan_out!`]
 //! docs show each key and form next to its hand-written equivalent.
 //!
+//! # Policies
+//!
+//! `#[task(...)]` also takes resilience policies, each checked at compile time: `retry(...)`
+//! (exponential backoff with full jitter, a retry budget per fn, never past the deadline),
+//! `hedge = "50ms"`, `breaker(failures = 5, window = "10s", cooldown = "5s")`, `limit = 32`
+//! and `fallback = path`. A refused call (an open breaker, a full limit) fails at once with
+//! [`TaskError::Rejected`], so a best-effort slot degrades instantly. [`Policy`] gives the
+//! same by hand, and documents the order in which they apply.
+//!
 //! # Rules
 //!
 //! Both engines, the static [`FanOut`] and the dynamic [`TaskRunner`], follow the same rules:
@@ -83,7 +92,8 @@
 //! one re-armed at the earliest pending task timeout) live in the future itself (checked by a
 //! counting-allocator test). [`TaskRunner`] boxes each
 //! task's state and polls it through a `FuturesUnordered`, two allocations per task. Task
-//! spans cost nothing unless a `tracing` subscriber enables them.
+//! spans cost nothing unless a `tracing` subscriber enables them. Policies allocate nothing
+//! per call either; a fn with a retry budget builds it once, on its first call.
 //!
 //! [`CancellationToken`]: tokio_util::sync::CancellationToken
 

@@ -614,3 +614,30 @@ async fn an_open_breaker_stops_the_retries() {
     ));
     assert_eq!(ATTEMPTS.count(), 2);
 }
+
+/// A task with every policy is `Send` when its body is, so it can run in a spawned task, a
+/// `TaskRunner`, or an axum handler.
+#[test]
+fn a_task_with_every_policy_is_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    fn zero(_: &TaskError<Error>) -> u32 {
+        0
+    }
+    #[task(
+        critical,
+        timeout = "200ms",
+        retry(attempts = 3, when = is_transient),
+        hedge(after = "50ms", max = 2),
+        breaker(failures = 5, window = "10s", cooldown = "5s", when = is_transient),
+        limit = 8,
+        fallback = zero
+    )]
+    async fn everything(name: String) -> Result<u32, Error> {
+        sleep(ms(1)).await;
+        Ok(name.len() as u32)
+    }
+    let task = everything("x".to_owned());
+    assert_send(&task);
+    let future = std::future::IntoFuture::into_future(task);
+    assert_send(&future);
+}

@@ -165,6 +165,216 @@ use proc_macro::TokenStream;
 /// # let _ = get_balance(1);
 /// ```
 ///
+/// # Policies: `retry`, `hedge`, `breaker`, `limit`, `fallback`
+///
+/// Each key below puts a policy around every call of the fn. A fn with any of them gets a
+/// `static` [`Policy`](https://docs.rs/runner-core/latest/runner_core/struct.Policy.html)
+/// of its own, so its breaker, its limit and its retry budget are shared by every call of
+/// that fn in the process. From the outside in: the timeout and deadline, `fallback`,
+/// `limit` (once per call), `retry` (of whole rounds), `hedge` (within a round), `breaker`
+/// (around each attempt); the `Policy` docs give the reasons.
+///
+/// With `retry` or `hedge` the body runs once per attempt: each attempt gets its own clone
+/// of the arguments (so they must be `Clone`; pass big ones by reference or in an `Arc`),
+/// and a method takes `&self`. Every value is checked at compile time.
+///
+/// ## `retry(attempts = N, ...)`
+///
+/// Up to `attempts` attempts in all, with exponential backoff and full jitter:
+/// `backoff = "10ms"` (the first backoff's cap, doubled after each retry) and
+/// `max_backoff = "1s"`. No retry starts that the time left cannot fit. A retry budget per
+/// fn, `budget = 0.2` (a share of the calls) over `budget_window = "10s"` plus
+/// `min_per_sec = 10`, keeps a failing dependency from being hammered. `when = path` names
+/// a `fn(&E) -> bool` that says which errors are worth retrying.
+///
+/// ```
+/// # use std::sync::atomic::{AtomicU32, Ordering};
+/// # use std::time::Duration;
+/// # use runner_core::{task, Policy, Retry};
+/// #[derive(Debug, thiserror::Error)]
+/// enum WalletError {
+///     #[error("wallet unavailable")]
+///     Unavailable,
+///     #[error("no such user")]
+///     NotFound,
+/// }
+///
+/// fn is_transient(error: &WalletError) -> bool {
+///     matches!(error, WalletError::Unavailable)
+/// }
+///
+/// static CALLS: AtomicU32 = AtomicU32::new(0);
+///
+/// async fn fetch_balance(user_id: u64) -> Result<u64, WalletError> {
+///     match CALLS.fetch_add(1, Ordering::SeqCst) % 2 {
+///         0 => Err(WalletError::Unavailable), // every other call fails
+///         _ => Ok(user_id * 100),
+///     }
+/// }
+///
+/// #[task(critical, timeout = "200ms", retry(attempts = 3, backoff = "10ms", when = is_transient))]
+/// async fn get_balance(user_id: u64) -> Result<u64, WalletError> {
+///     fetch_balance(user_id).await
+/// }
+///
+/// // Without the macro: a `static` policy, and a closure that starts each attempt.
+/// static GET_BALANCE: Policy = Policy::builder()
+///     .retry(Retry::new(3).backoff(Duration::from_millis(10)))
+///     .build();
+///
+/// fn get_balance_by_hand(user_id: u64)
+///     -> runner_core::Task<impl Future<Output = Result<u64, WalletError>>, runner_core::Critical>
+/// {
+///     GET_BALANCE
+///         .task("get_balance", move || fetch_balance(user_id),
+///               runner_core::Options::new().retry_if(is_transient))
+///         .timeout(Duration::from_millis(200))
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// assert_eq!(get_balance(7).await.unwrap(), 700);
+/// assert_eq!(get_balance_by_hand(7).await.unwrap(), 700);
+/// assert_eq!(CALLS.load(Ordering::SeqCst), 4);
+/// # }
+/// ```
+///
+/// ## `hedge = "50ms"` or `hedge(after = "50ms", max = 2)`
+///
+/// When an attempt has not finished after the delay, another starts beside it (up to `max`
+/// hedges, 1 by default); the first success wins and the others are dropped at once. The
+/// delay must be below the timeout.
+///
+/// ```
+/// # use std::sync::atomic::{AtomicU32, Ordering};
+/// # use std::time::Duration;
+/// # use runner_core::{task, Policy};
+/// # #[derive(Debug, thiserror::Error)] #[error("no card")] struct CardError;
+/// static ATTEMPTS: AtomicU32 = AtomicU32::new(0);
+///
+/// async fn fetch_card(_user_id: u64) -> Result<u32, CardError> {
+///     let attempt = ATTEMPTS.fetch_add(1, Ordering::SeqCst);
+///     // The first attempt hits a slow replica.
+///     let delay = if attempt == 0 { 1_000 } else { 10 };
+///     tokio::time::sleep(Duration::from_millis(delay)).await;
+///     Ok(attempt)
+/// }
+///
+/// #[task(best_effort, timeout = "150ms", hedge = "50ms")]
+/// async fn get_scratch_card(user_id: u64) -> Result<u32, CardError> {
+///     fetch_card(user_id).await
+/// }
+///
+/// // Without the macro (`Policy<1>`: at most one hedge):
+/// static GET_SCRATCH_CARD: Policy<1> = Policy::builder()
+///     .hedge::<1>(Duration::from_millis(50))
+///     .build();
+/// # let _ = || GET_SCRATCH_CARD.best_effort("get_scratch_card", move || fetch_card(1));
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let start = tokio::time::Instant::now();
+/// assert_eq!(get_scratch_card(1).await.unwrap(), 1); // the hedge won
+/// assert_eq!(start.elapsed(), Duration::from_millis(60));
+/// # }
+/// ```
+///
+/// ## `breaker(failures = 5, window = "10s", cooldown = "5s")`
+///
+/// A circuit breaker for the fn: once `failures` attempts have failed (with an error, or by
+/// running out of time) within `window`, it opens, and for `cooldown` every call fails at
+/// once with `TaskError::Rejected(Rejection::BreakerOpen)`, so a best-effort slot degrades
+/// instantly instead of waiting out its timeout. Then one probe goes through: a success
+/// closes it, a failure opens it again. `when = path` names a `fn(&E) -> bool` that says
+/// which errors count.
+///
+/// ```
+/// # use std::time::Duration;
+/// # use runner_core::{task, Breaker, Policy, Rejection, TaskError};
+/// # #[derive(Debug, thiserror::Error)] #[error("no card")] struct CardError;
+/// #[task(best_effort, timeout = "150ms", breaker(failures = 2, window = "10s", cooldown = "5s"))]
+/// async fn get_scratch_card(_user_id: u64) -> Result<String, CardError> {
+///     Err(CardError)
+/// }
+///
+/// // Without the macro:
+/// static GET_SCRATCH_CARD: Policy = Policy::builder()
+///     .breaker(Breaker::new(2, Duration::from_secs(10), Duration::from_secs(5)))
+///     .build();
+/// # let _ = || GET_SCRATCH_CARD.best_effort("get_scratch_card", || async { Err::<String, _>(CardError) });
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// assert!(matches!(get_scratch_card(1).await, Err(TaskError::Failed(_))));
+/// assert!(matches!(get_scratch_card(1).await, Err(TaskError::Failed(_))));
+/// // Open: refused at once, nothing sent.
+/// let refused = get_scratch_card(1).await;
+/// assert!(matches!(refused, Err(TaskError::Rejected(Rejection::BreakerOpen))));
+/// # }
+/// ```
+///
+/// ## `limit = 32` or `limit(max = 32, reject)`
+///
+/// A bulkhead: at most `max` calls of the fn in flight in the process. An excess call waits
+/// for a place within its timeout, or with `reject` fails at once with
+/// `TaskError::Rejected(Rejection::LimitReached)`.
+///
+/// ```
+/// # use std::time::Duration;
+/// # use runner_core::{fan_out, task, Limit, Policy, Rejection, TaskError};
+/// # #[derive(Debug, thiserror::Error)] #[error("no card")] struct CardError;
+/// #[task(best_effort, timeout = "150ms", limit(max = 1, reject))]
+/// async fn get_scratch_card(_user_id: u64) -> Result<u32, CardError> {
+///     tokio::time::sleep(Duration::from_millis(10)).await;
+///     Ok(1)
+/// }
+///
+/// // Without the macro:
+/// static GET_SCRATCH_CARD: Policy = Policy::builder()
+///     .limit(Limit::new(1).reject_when_full())
+///     .build();
+/// # let _ = || GET_SCRATCH_CARD.best_effort("get_scratch_card", || async { Ok::<u32, CardError>(1) });
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), runner_core::FanOutError> {
+/// let (first, second) = fan_out!(get_scratch_card(1), get_scratch_card(2)).await?;
+/// assert_eq!(first.unwrap(), 1);
+/// assert!(matches!(second, Err(TaskError::Rejected(Rejection::LimitReached))));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// ## `fallback = path`
+///
+/// A `fn(&TaskError<E>) -> T` that gives the task's value when it fails: its error, a
+/// refusal, or time running out (it answers at that instant, as `TaskError::TimedOut`). The
+/// report records the task as `Outcome::Fallback`.
+///
+/// ```
+/// # use runner_core::{fan_out, task, Options, Outcome, TaskError};
+/// # #[derive(Debug, thiserror::Error)] #[error("wallet unavailable")] struct WalletError;
+/// fn cached_balance(_: &TaskError<WalletError>) -> u64 {
+///     42
+/// }
+///
+/// #[task(critical, timeout = "200ms", fallback = cached_balance)]
+/// async fn get_balance(_user_id: u64) -> Result<u64, WalletError> {
+///     Err(WalletError)
+/// }
+///
+/// // Without the macro, a fallback is a per-call option:
+/// static GET_BALANCE: runner_core::Policy = runner_core::Policy::builder().build();
+/// # let _ = || GET_BALANCE.task::<runner_core::Critical, _, _, _, _, _>(
+/// #     "get_balance", || async { Err::<u64, _>(WalletError) }, Options::new().fallback(cached_balance));
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let (result, report) = fan_out!(report; get_balance(1)).await;
+/// assert_eq!(result.unwrap(), (42,));
+/// assert_eq!(report.tasks()[0].outcome, Outcome::Fallback);
+/// # }
+/// ```
+///
 /// # Methods, generics and borrowed arguments
 ///
 /// ```

@@ -54,7 +54,7 @@ where
     G: Future<Output = Result<T, Failure<E>>>,
 {
     let mut lanes = pin!(Lanes::<G, H>::new());
-    let mut timer = pin!(sleep_until(Instant::now() + after));
+    let mut timer = pin!(sleep_until(later(after)));
     let mut started = 0;
     let mut last_error = None;
     if let Some(mut lane) = lanes.as_mut().lane(0) {
@@ -101,7 +101,7 @@ where
                 event::hedging(task, started);
                 lane.set(Some(attempt()));
                 started += 1;
-                timer.as_mut().reset(Instant::now() + after);
+                timer.as_mut().reset(later(after));
                 // Poll the new attempt (and arm the timer again) before sleeping.
                 continue;
             }
@@ -109,4 +109,11 @@ where
         }
     })
     .await
+}
+
+/// `after` from now; a delay too long to represent is "never", as with `sleep`.
+fn later(after: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(after)
+        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30))
 }

@@ -1,8 +1,8 @@
 //! Retries: exponential backoff with full jitter, never past the deadline, within a budget.
 
-use std::cell::Cell;
 use std::future::Future;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
@@ -141,8 +141,11 @@ where
     // Built on the task fn's first call, once per process: its only allocation.
     let budget = budget.get_or_init(|| retry.budget.build());
     budget.deposit();
-    let began = Cell::new(Instant::now());
-    let attempt = Cell::new(1);
+    // When the latest attempt began, as nanoseconds after the call began, and its number:
+    // shared by the closures below, in atomics so that the call's future stays `Send`.
+    let call_began = Instant::now();
+    let began = AtomicU64::new(0);
+    let attempt = AtomicU32::new(1);
     let schedule = ExponentialBuilder::new()
         .with_min_delay(retry.backoff)
         .with_max_delay(retry.max_backoff)
@@ -151,7 +154,8 @@ where
         .build()
         .map(full_jitter as fn(Duration) -> Duration);
     let attempt_once = || {
-        began.set(Instant::now());
+        let offset = call_began.elapsed().as_nanos();
+        began.store(u64::try_from(offset).unwrap_or(u64::MAX), Ordering::Relaxed);
         round()
     };
     attempt_once
@@ -166,8 +170,10 @@ where
             let delay = delay?;
             let now = Instant::now();
             // The next attempt is expected to take as long as the last one did.
-            let needs = delay + now.saturating_duration_since(began.get());
-            if deadline.is_some_and(|deadline| now + needs >= deadline) {
+            let last_began = call_began + Duration::from_nanos(began.load(Ordering::Relaxed));
+            let needs = delay.saturating_add(now.saturating_duration_since(last_began));
+            let fits = |deadline| now.checked_add(needs).is_some_and(|end| end < deadline);
+            if deadline.is_some_and(|deadline| !fits(deadline)) {
                 event::retry_refused(task, "deadline");
                 return None;
             }
@@ -178,8 +184,8 @@ where
             Some(delay)
         })
         .notify(|_, delay| {
-            attempt.set(attempt.get() + 1);
-            event::retrying(task, attempt.get(), delay);
+            let next = attempt.fetch_add(1, Ordering::Relaxed) + 1;
+            event::retrying(task, next, delay);
         })
         .await
 }
