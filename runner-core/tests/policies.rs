@@ -641,3 +641,32 @@ fn a_task_with_every_policy_is_send() {
     let future = std::future::IntoFuture::into_future(task);
     assert_send(&future);
 }
+
+/// The dynamic engine runs policy tasks too: a refusal fills the slot at once.
+#[tokio::test(start_paused = true)]
+async fn the_task_runner_runs_policy_tasks() {
+    static POLICY: Policy = Policy::builder()
+        .breaker(Breaker::new(
+            1,
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        ))
+        .limit(Limit::new(4))
+        .build();
+    let fail = || async { Err::<u32, _>(Error::Unavailable) };
+    let mut runner = runner_core::TaskRunner::new();
+    let first = runner.add(POLICY.best_effort("card", fail));
+    let mut results = runner.run_all().await.unwrap();
+    assert!(matches!(results.take(first), Err(TaskError::Failed(_))));
+
+    let mut runner = runner_core::TaskRunner::new();
+    let refused = runner.add(POLICY.best_effort("card", fail));
+    let start = Instant::now();
+    let mut results = runner.run_all().await.unwrap();
+    assert!(matches!(
+        results.take(refused),
+        Err(TaskError::Rejected(Rejection::BreakerOpen))
+    ));
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert_eq!(POLICY.in_flight(), 0);
+}
