@@ -31,10 +31,24 @@ pub fn new_task<C: Criticality, F>(
 pub trait TaskOutput {
     /// The task's error type.
     type Error;
+    /// The task's value type.
+    type Value;
 }
 
 impl<T, E> TaskOutput for Result<T, E> {
     type Error = E;
+    type Value = T;
+}
+
+/// Options pinned to the fn's `Result<T, E>`, so that a `when` or fallback of the wrong type
+/// is reported at its path.
+pub fn options_for<R: TaskOutput>() -> Options<R::Value, R::Error> {
+    Options::new()
+}
+
+/// A copy of an argument for one attempt (arguments whose type cannot be named).
+pub fn copy_for_attempt<T: AttemptArg>(value: &T) -> T {
+    value.for_attempt()
 }
 
 /// What a task's error must be.
@@ -160,6 +174,7 @@ pub trait AttemptArg: Sized {
     fn for_attempt(&self) -> Self;
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: Clone> AttemptArg for T {
     fn for_attempt(&self) -> Self {
         self.clone()

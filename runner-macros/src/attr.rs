@@ -40,12 +40,20 @@ pub(crate) struct TaskArgs {
 
 impl TaskArgs {
     /// Parses the attribute's arguments; `attr_span` is where a missing key is reported.
-    pub(crate) fn parse(args: proc_macro2::TokenStream, attr_span: Span) -> syn::Result<Self> {
+    ///
+    /// A policy key with a wrong value is returned beside the arguments rather than instead
+    /// of them: the fn then expands without its policies but with its criticality, timeout
+    /// and name, so that its callers see the slot types they expect and raise no second error.
+    pub(crate) fn parse(
+        args: proc_macro2::TokenStream,
+        attr_span: Span,
+    ) -> syn::Result<(Self, Option<syn::Error>)> {
         let mut criticality: Option<(Criticality, Span)> = None;
         let mut timeout = None;
         let mut name = None;
         let mut krate = None;
         let mut policies = Policies::default();
+        let mut policy_errors: Vec<syn::Error> = Vec::new();
         let parser = syn::meta::parser(|meta| {
             if meta.path.is_ident("critical") || meta.path.is_ident("best_effort") {
                 let kind = match meta.path.is_ident("critical") {
@@ -81,13 +89,20 @@ impl TaskArgs {
             } else if meta.path.is_ident("crate") {
                 let literal: LitStr = meta.value()?.parse()?;
                 set_once(&meta, &mut krate, literal.parse::<Path>()?)
-            } else if policies.parse_key(&meta)? {
-                Ok(())
             } else {
-                Err(meta.error(format!(
-                    "unknown key `{}`; the keys are {KEYS}",
-                    path_name(&meta)
-                )))
+                match policies.parse_key(&meta) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(meta.error(format!(
+                        "unknown key `{}`; the keys are {KEYS}",
+                        path_name(&meta)
+                    ))),
+                    // Parsing goes on past a wrong policy key.
+                    Err(error) => {
+                        crate::policy::skip_to_boundary(&meta)?;
+                        policy_errors.push(error);
+                        Ok(())
+                    }
+                }
             }
         });
         syn::parse::Parser::parse2(parser, args)?;
@@ -97,14 +112,24 @@ impl TaskArgs {
                 "a task needs its criticality: write `#[task(critical)]` or `#[task(best_effort)]`",
             ));
         };
-        policies.check(timeout)?;
-        Ok(Self {
+        if let Err(error) = policies.check(timeout) {
+            policy_errors.push(error);
+        }
+        let policy_error = policy_errors.into_iter().reduce(|mut all, error| {
+            all.combine(error);
+            all
+        });
+        if policy_error.is_some() {
+            policies = Policies::default();
+        }
+        let args = Self {
             criticality,
             timeout,
             name,
             krate,
             policies,
-        })
+        };
+        Ok((args, policy_error))
     }
 }
 

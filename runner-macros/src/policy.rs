@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::meta::ParseNestedMeta;
 use syn::spanned::Spanned;
-use syn::{LitFloat, LitInt, LitStr, Path};
+use syn::{LitInt, LitStr, Path};
 
 use crate::attr::{path_name, set_once};
 use crate::duration;
@@ -26,7 +26,6 @@ pub(crate) struct Policies {
 }
 
 pub(crate) struct RetryArgs {
-    pub(crate) span: Span,
     attempts: u32,
     backoff: Option<Duration>,
     max_backoff: Option<(Duration, LitStr)>,
@@ -37,7 +36,6 @@ pub(crate) struct RetryArgs {
 }
 
 pub(crate) struct HedgeArgs {
-    pub(crate) span: Span,
     after: Duration,
     after_literal: LitStr,
     max: usize,
@@ -67,15 +65,6 @@ impl Policies {
     /// `true` if the body runs more than once per call.
     pub(crate) fn repeats(&self) -> bool {
         self.retry.is_some() || self.hedge.is_some()
-    }
-
-    /// The span of the first key that makes the body run more than once.
-    pub(crate) fn repeat_span(&self) -> Span {
-        match (&self.retry, &self.hedge) {
-            (Some(retry), _) => retry.span,
-            (None, Some(hedge)) => hedge.span,
-            (None, None) => Span::call_site(),
-        }
     }
 
     pub(crate) fn hedges(&self) -> usize {
@@ -172,8 +161,11 @@ impl Policies {
 
     /// `Options::new()...` for each call, each fn spanned at the user's path so that a
     /// wrong type is reported there.
-    pub(crate) fn options(&self, private: &TokenStream) -> TokenStream {
-        let mut options = quote!(#private::Options::new());
+    pub(crate) fn options(&self, private: &TokenStream, ret: Option<&syn::Type>) -> TokenStream {
+        let mut options = match ret {
+            Some(ret) => quote!(#private::options_for::<#ret>()),
+            None => quote!(#private::Options::new()),
+        };
         if let Some(when) = self.retry.as_ref().and_then(|retry| retry.when.as_ref()) {
             options = quote_spanned!(when.span()=> #options.retry_if(#when));
         }
@@ -185,7 +177,7 @@ impl Policies {
             options = quote_spanned!(when.span()=> #options.breaker_if(#when));
         }
         if let Some(fallback) = &self.fallback {
-            options = quote_spanned!(fallback.span()=> #options.fallback(#fallback));
+            options = quote_spanned!(fallback.span()=> #options.fallback_fn(#fallback));
         }
         options
     }
@@ -196,7 +188,7 @@ fn parse_retry(meta: &ParseNestedMeta<'_>) -> syn::Result<RetryArgs> {
     let span = meta.path.span();
     let (mut attempts, mut backoff, mut max_backoff) = (None, None, None);
     let (mut budget, mut budget_window, mut min_per_sec, mut when) = (None, None, None, None);
-    meta.parse_nested_meta(|inner| {
+    parse_group(meta, |inner| {
         if inner.path.is_ident("attempts") {
             let literal: LitInt = inner.value()?.parse()?;
             let value: u32 = literal.base10_parse()?;
@@ -206,24 +198,33 @@ fn parse_retry(meta: &ParseNestedMeta<'_>) -> syn::Result<RetryArgs> {
                     "a task makes at least one attempt; `attempts` counts them all, the first included (`attempts = 3` is the first and two retries)",
                 ));
             }
-            set_once(&inner, &mut attempts, value)
+            set_once(inner, &mut attempts, value)
         } else if inner.path.is_ident("backoff") {
             let literal: LitStr = inner.value()?.parse()?;
-            set_once(&inner, &mut backoff, duration::parse(&literal, "backoff")?)
+            set_once(inner, &mut backoff, duration::parse(&literal, "backoff")?)
         } else if inner.path.is_ident("max_backoff") {
             let literal: LitStr = inner.value()?.parse()?;
             let value = duration::parse(&literal, "max_backoff")?;
-            set_once(&inner, &mut max_backoff, (value, literal))
+            set_once(inner, &mut max_backoff, (value, literal))
         } else if inner.path.is_ident("budget") {
-            let literal: LitFloat = inner.value()?.parse()?;
-            let value: f32 = literal.base10_parse()?;
+            let literal: syn::Lit = inner.value()?.parse()?;
+            let value: f32 = match &literal {
+                syn::Lit::Float(float) => float.base10_parse()?,
+                syn::Lit::Int(int) => int.base10_parse()?,
+                _ => {
+                    return Err(syn::Error::new_spanned(
+                        &literal,
+                        "a retry budget is a number: the share of calls that may be retried (0.2 is one retry per five calls)",
+                    ));
+                }
+            };
             if !(0.0..=1000.0).contains(&value) {
                 return Err(syn::Error::new_spanned(
                     &literal,
                     "a retry budget is the share of calls that may be retried, within 0.0..=1000.0 (0.2 is one retry per five calls)",
                 ));
             }
-            set_once(&inner, &mut budget, value)
+            set_once(inner, &mut budget, value)
         } else if inner.path.is_ident("budget_window") {
             let literal: LitStr = inner.value()?.parse()?;
             let value = duration::parse(&literal, "budget_window")?;
@@ -233,19 +234,22 @@ fn parse_retry(meta: &ParseNestedMeta<'_>) -> syn::Result<RetryArgs> {
                     "a retry budget's window must be within 1s to 60s",
                 ));
             }
-            set_once(&inner, &mut budget_window, value)
+            set_once(inner, &mut budget_window, value)
         } else if inner.path.is_ident("min_per_sec") {
             let literal: LitInt = inner.value()?.parse()?;
             let value: u32 = literal.base10_parse()?;
             if value >= i32::MAX as u32 {
-                return Err(syn::Error::new_spanned(&literal, "`min_per_sec` is too large"));
+                return Err(syn::Error::new_spanned(
+                    &literal,
+                    "`min_per_sec` is too large",
+                ));
             }
-            set_once(&inner, &mut min_per_sec, value)
+            set_once(inner, &mut min_per_sec, value)
         } else if inner.path.is_ident("when") {
             let path: Path = inner.value()?.parse()?;
-            set_once(&inner, &mut when, path)
+            set_once(inner, &mut when, path)
         } else {
-            Err(unknown(&inner, "retry", KEYS))
+            Err(unknown(inner, "retry", KEYS))
         }
     })?;
     let Some(attempts) = attempts else {
@@ -263,7 +267,6 @@ fn parse_retry(meta: &ParseNestedMeta<'_>) -> syn::Result<RetryArgs> {
         ));
     }
     Ok(RetryArgs {
-        span,
         attempts,
         backoff,
         max_backoff,
@@ -280,30 +283,29 @@ fn parse_hedge(meta: &ParseNestedMeta<'_>) -> syn::Result<HedgeArgs> {
         let literal: LitStr = meta.value()?.parse()?;
         let after = duration::parse(&literal, "hedge delay")?;
         return Ok(HedgeArgs {
-            span,
             after,
             after_literal: literal,
             max: 1,
         });
     }
     let (mut after, mut max) = (None, None);
-    meta.parse_nested_meta(|inner| {
+    parse_group(meta, |inner| {
         if inner.path.is_ident("after") {
             let literal: LitStr = inner.value()?.parse()?;
             let value = duration::parse(&literal, "hedge delay")?;
-            set_once(&inner, &mut after, (value, literal))
+            set_once(inner, &mut after, (value, literal))
         } else if inner.path.is_ident("max") {
             let literal: LitInt = inner.value()?.parse()?;
             let value: usize = literal.base10_parse()?;
             if !(1..=MAX_HEDGES).contains(&value) {
                 return Err(syn::Error::new_spanned(
                     &literal,
-                    format!("a call may start 1 to {MAX_HEDGES} hedges"),
+                    format!("`max` is the most hedges a call may start: 1 to {MAX_HEDGES}"),
                 ));
             }
-            set_once(&inner, &mut max, value)
+            set_once(inner, &mut max, value)
         } else {
-            Err(unknown(&inner, "hedge", "`after = \"50ms\"`, `max = 2`"))
+            Err(unknown(inner, "hedge", "`after = \"50ms\"`, `max = 2`"))
         }
     })?;
     let Some((after, after_literal)) = after else {
@@ -313,7 +315,6 @@ fn parse_hedge(meta: &ParseNestedMeta<'_>) -> syn::Result<HedgeArgs> {
         ));
     };
     Ok(HedgeArgs {
-        span,
         after,
         after_literal,
         max: max.unwrap_or(1),
@@ -325,7 +326,7 @@ fn parse_breaker(meta: &ParseNestedMeta<'_>) -> syn::Result<BreakerArgs> {
         "`failures = 5`, `window = \"10s\"`, `cooldown = \"5s\"`, `when = path::to_fn`";
     let span = meta.path.span();
     let (mut failures, mut window, mut cooldown, mut when) = (None, None, None, None);
-    meta.parse_nested_meta(|inner| {
+    parse_group(meta, |inner| {
         if inner.path.is_ident("failures") {
             let literal: LitInt = inner.value()?.parse()?;
             let value: u32 = literal.base10_parse()?;
@@ -335,26 +336,26 @@ fn parse_breaker(meta: &ParseNestedMeta<'_>) -> syn::Result<BreakerArgs> {
                     "a breaker that opens after zero failures would never close; give at least 1",
                 ));
             }
-            set_once(&inner, &mut failures, value)
+            set_once(inner, &mut failures, value)
         } else if inner.path.is_ident("window") {
             let literal: LitStr = inner.value()?.parse()?;
             set_once(
-                &inner,
+                inner,
                 &mut window,
                 duration::parse(&literal, "breaker window")?,
             )
         } else if inner.path.is_ident("cooldown") {
             let literal: LitStr = inner.value()?.parse()?;
             set_once(
-                &inner,
+                inner,
                 &mut cooldown,
                 duration::parse(&literal, "breaker cooldown")?,
             )
         } else if inner.path.is_ident("when") {
             let path: Path = inner.value()?.parse()?;
-            set_once(&inner, &mut when, path)
+            set_once(inner, &mut when, path)
         } else {
-            Err(unknown(&inner, "breaker", KEYS))
+            Err(unknown(inner, "breaker", KEYS))
         }
     })?;
     let missing = |key: &str| {
@@ -394,14 +395,14 @@ fn parse_limit(meta: &ParseNestedMeta<'_>) -> syn::Result<LimitArgs> {
         });
     }
     let (mut max, mut reject) = (None, None);
-    meta.parse_nested_meta(|inner| {
+    parse_group(meta, |inner| {
         if inner.path.is_ident("max") {
             let literal: LitInt = inner.value()?.parse()?;
-            set_once(&inner, &mut max, parse_max(literal)?)
+            set_once(inner, &mut max, parse_max(literal)?)
         } else if inner.path.is_ident("reject") {
-            set_once(&inner, &mut reject, true)
+            set_once(inner, &mut reject, true)
         } else {
-            Err(unknown(&inner, "limit", "`max = 32`, `reject`"))
+            Err(unknown(inner, "limit", "`max = 32`, `reject`"))
         }
     })?;
     let Some(max) = max else {
@@ -414,6 +415,39 @@ fn parse_limit(meta: &ParseNestedMeta<'_>) -> syn::Result<LimitArgs> {
         max,
         reject: reject.unwrap_or(false),
     })
+}
+
+/// Parses `key(...)`, reading it whole: a wrong value inside is kept and parsing goes on to
+/// the next inner key, so that every mistake in it is reported, and none as a stray token.
+fn parse_group(
+    meta: &ParseNestedMeta<'_>,
+    mut parse: impl FnMut(&ParseNestedMeta<'_>) -> syn::Result<()>,
+) -> syn::Result<()> {
+    let mut errors: Option<syn::Error> = None;
+    meta.parse_nested_meta(|inner| {
+        if let Err(error) = parse(&inner) {
+            skip_to_boundary(&inner)?;
+            match &mut errors {
+                Some(errors) => errors.combine(error),
+                None => errors = Some(error),
+            }
+        }
+        Ok(())
+    })?;
+    errors.map_or(Ok(()), Err)
+}
+
+/// Skips what is left of a key's value after an error in it.
+pub(crate) fn skip_to_boundary(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
+    while !at_boundary(meta) {
+        meta.input.parse::<proc_macro2::TokenTree>()?;
+    }
+    Ok(())
+}
+
+/// `true` once a key and its value have been read whole.
+pub(crate) fn at_boundary(meta: &ParseNestedMeta<'_>) -> bool {
+    meta.input.is_empty() || meta.input.peek(syn::Token![,])
 }
 
 fn unknown(meta: &ParseNestedMeta<'_>, within: &str, keys: &str) -> syn::Error {

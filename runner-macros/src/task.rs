@@ -24,7 +24,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let (args, args_error) = match TaskArgs::parse(args, Span::call_site()) {
-        Ok(args) => (args, None),
+        Ok((args, policy_error)) => (args, policy_error),
         Err(error) => (TaskArgs::fallback(), Some(error)),
     };
     let mut item_fn = item_fn;
@@ -108,7 +108,7 @@ fn expand_fn(args: &TaskArgs, item: ItemFn) -> syn::Result<TokenStream> {
         None => quote!(::core::option::Option::None),
     };
     let repeat_error = match args.policies.repeats() {
-        true => check_receiver(&sig, args.policies.repeat_span()),
+        true => check_receiver(&sig),
         false => None,
     };
     let (rebinds, names) = rebind_arguments(&mut sig);
@@ -133,18 +133,27 @@ fn expand_fn(args: &TaskArgs, item: ItemFn) -> syn::Result<TokenStream> {
     sig.output = syn::parse_quote! {
         -> #private::Task<impl ::core::future::Future<Output = #ret>, #private::#criticality>
     };
+    let stmts = &block.stmts;
     let body = quote! {
         #async_token move {
             #(#rebinds)*
             #pin_output
-            #block
+            #(#stmts)*
         }
     };
-    let build = match args.policies.is_empty() {
+    let build = match args.policies.is_empty() || repeat_error.is_some() {
         true => quote! {
             #private::new_task::<#private::#criticality, _>(#name, #timeout, #body)
         },
-        false => policy_task(args, &private, &criticality, &name, &timeout, &names, body),
+        false => policy_task(
+            args,
+            &criticality,
+            &name,
+            &timeout,
+            &names,
+            body,
+            (!contains_impl_trait(&ret)).then_some(&ret),
+        ),
     };
     let repeat_error = repeat_error.map(|error| error.to_compile_error());
     Ok(quote! {
@@ -163,18 +172,19 @@ fn expand_fn(args: &TaskArgs, item: ItemFn) -> syn::Result<TokenStream> {
 /// for each attempt, with its own copy of the arguments.
 fn policy_task(
     args: &TaskArgs,
-    private: &TokenStream,
     criticality: &syn::Ident,
     name: &TokenStream,
     timeout: &TokenStream,
-    names: &[(Vec<syn::Attribute>, syn::Ident)],
+    names: &[Argument],
     body: TokenStream,
+    ret: Option<&Type>,
 ) -> TokenStream {
+    let private = &private_at(args, Span::call_site());
     let policies = &args.policies;
     let policy = format_ident!("__TASK_POLICY", span = Span::mixed_site());
     let hedges = policies.hedges();
     let builder = policies.builder(private);
-    let options = policies.options(private);
+    let options = policies.options(private, ret);
     let declare = quote! {
         static #policy: #private::Policy<#hedges> = #builder;
     };
@@ -186,12 +196,19 @@ fn policy_task(
             )
         }};
     }
-    let copies = names.iter().map(|(attrs, name)| {
-        let at = private_at(args, name.span());
-        quote_spanned! {name.span()=>
-            #(#attrs)* let #name = #at::AttemptArg::for_attempt(&#name);
+    let copies = names.iter().map(|Argument { attrs, name, ty }| {
+        let at = private_at(args, ty.span());
+        if contains_impl_trait(ty) {
+            quote_spanned! {name.span()=>
+                #(#attrs)* let #name = #at::copy_for_attempt(&#name);
+            }
+        } else {
+            quote_spanned! {ty.span()=>
+                #(#attrs)* let #name = <#ty as #at::AttemptArg>::for_attempt(&#name);
+            }
         }
     });
+
     quote! {{
         #declare
         #private::policy_task::<#private::#criticality, _, _, _, _, _, #hedges>(
@@ -206,7 +223,7 @@ fn policy_task(
 
 /// Retries and hedges run the body once per attempt, and hedges run attempts at once: the
 /// receiver must be a shared reference that every attempt can hold.
-fn check_receiver(sig: &syn::Signature, policy_span: Span) -> Option<syn::Error> {
+fn check_receiver(sig: &syn::Signature) -> Option<syn::Error> {
     let receiver = sig.receiver()?;
     let shared = match &receiver.kind {
         syn::ReceiverKind::Reference(_, _, mutability) => mutability.is_none(),
@@ -218,15 +235,10 @@ fn check_receiver(sig: &syn::Signature, policy_span: Span) -> Option<syn::Error>
     if shared {
         return None;
     }
-    let mut error = syn::Error::new_spanned(
+    Some(syn::Error::new_spanned(
         receiver,
         "`retry` and `hedge` run the body once per attempt, and hedged attempts run at once: a task fn with them takes `&self`",
-    );
-    error.combine(syn::Error::new(
-        policy_span,
-        "the body runs more than once because of this key",
-    ));
-    Some(error)
+    ))
 }
 
 /// The checks of the return type, spanned at the user's tokens so that a wrong type is
@@ -268,12 +280,17 @@ fn private_at(args: &TaskArgs, span: Span) -> TokenStream {
     }
 }
 
+/// A typed argument under the plain name the fn takes it by.
+struct Argument {
+    attrs: Vec<syn::Attribute>,
+    name: syn::Ident,
+    ty: Type,
+}
+
 /// Rewrites the arguments so that the fn takes them by plain names, and returns the `let`s
 /// that move them all into the future, as an `async fn` does: an argument the body never uses,
 /// or the `_` part of a pattern, is dropped when the task ends, not when the fn is called.
-fn rebind_arguments(
-    sig: &mut syn::Signature,
-) -> (Vec<TokenStream>, Vec<(Vec<syn::Attribute>, syn::Ident)>) {
+fn rebind_arguments(sig: &mut syn::Signature) -> (Vec<TokenStream>, Vec<Argument>) {
     let mut rebinds = Vec::new();
     let mut names = Vec::new();
     for (index, input) in sig.inputs.iter_mut().enumerate() {
@@ -287,7 +304,11 @@ fn rebind_arguments(
                         let name = &ident.ident;
                         *typed.pat = syn::parse_quote!(#name);
                         rebinds.push(quote!(#(#attrs)* let #pattern = #name;));
-                        names.push((attrs.clone(), name.clone()));
+                        names.push(Argument {
+                            attrs: attrs.clone(),
+                            name: name.clone(),
+                            ty: (*typed.ty).clone(),
+                        });
                     }
                     _ => {
                         let name = format_ident!("__task_arg{}", index, span = Span::mixed_site());
@@ -296,7 +317,11 @@ fn rebind_arguments(
                             #(#attrs)* let #name = #name;
                             #(#attrs)* let #pattern = #name;
                         });
-                        names.push((attrs.clone(), name));
+                        names.push(Argument {
+                            attrs: attrs.clone(),
+                            name,
+                            ty: (*typed.ty).clone(),
+                        });
                     }
                 }
             }

@@ -450,6 +450,13 @@ impl<T, E, FB> Options<T, E, FB> {
         }
     }
 
+    /// `#[task(fallback = path)]`'s: the fn coerced to a pointer at the user's path, so that
+    /// one of the wrong type is one type mismatch there.
+    #[doc(hidden)]
+    pub fn fallback_fn(self, fallback: FallbackFn<T, E>) -> Options<T, E, FallbackFn<T, E>> {
+        self.fallback(fallback)
+    }
+
     /// Gives the task's value when it fails: its error, a refusal, or time running out
     /// (as [`TaskError::TimedOut`] with the time it ran). The report records the task as
     /// [`Outcome::Fallback`](crate::Outcome::Fallback).
@@ -473,6 +480,10 @@ impl<T, E, FB: std::fmt::Debug> std::fmt::Debug for Options<T, E, FB> {
     }
 }
 
+/// A fallback as a fn pointer, what `#[task(fallback = path)]` gives.
+#[doc(hidden)]
+pub type FallbackFn<T, E> = fn(&TaskError<E>) -> T;
+
 /// A task's fallback: a `fn(&TaskError<E>) -> T`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be the fallback of a task returning `Result<{T}, {E}>`",
@@ -487,6 +498,7 @@ pub trait Fallback<T, E> {
     fn value(&self, error: &TaskError<E>) -> Option<T>;
 }
 
+#[diagnostic::do_not_recommend]
 impl<T, E, G> Fallback<T, E> for G
 where
     G: Fn(&TaskError<E>) -> T,

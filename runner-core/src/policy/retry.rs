@@ -147,7 +147,8 @@ where
     let began = AtomicU64::new(0);
     let attempt = AtomicU32::new(1);
     let schedule = ExponentialBuilder::new()
-        .with_min_delay(retry.backoff)
+        // backon caps every backoff but the first at `max_delay`: cap the first here.
+        .with_min_delay(retry.backoff.min(retry.max_backoff))
         .with_max_delay(retry.max_backoff)
         .with_factor(2.0)
         .with_max_times(retry.attempts.saturating_sub(1) as usize)

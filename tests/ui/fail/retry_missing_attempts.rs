@@ -1,0 +1,12 @@
+use runner_core::task;
+
+#[derive(Debug, thiserror::Error)]
+#[error("wallet unavailable")]
+struct WalletError;
+
+#[task(critical, retry(backoff = "10ms"))]
+async fn get_balance(user_id: u64) -> Result<u64, WalletError> {
+    Ok(user_id)
+}
+
+fn main() {}
