@@ -162,6 +162,27 @@ async fn backoffs_have_full_jitter_under_an_exponential_cap() {
     );
 }
 
+/// A `max_backoff` below the default first backoff caps the first backoff too.
+#[tokio::test(start_paused = true)]
+async fn max_backoff_caps_the_first_backoff() {
+    static ATTEMPTS: Attempts = Attempts {
+        started: std::sync::Mutex::new(Vec::new()),
+    };
+    #[task(best_effort, timeout = "1s", retry(attempts = 2, max_backoff = "2ms"))]
+    async fn down() -> Result<u32, Error> {
+        ATTEMPTS.start();
+        Err(Error::Unavailable)
+    }
+    for seed in 0..20 {
+        fastrand::seed(seed);
+        let before = ATTEMPTS.count();
+        assert!(down().await.is_err());
+        let times = ATTEMPTS.times();
+        let backoff = times[before + 1] - times[before];
+        assert!(backoff <= ms(2), "seed {seed}: {backoff:?}");
+    }
+}
+
 /// No attempt starts that the time left cannot fit: after an attempt that took 40 ms, at
 /// about 90 ms of a 100 ms timeout, the task returns its error instead of timing out.
 #[tokio::test(start_paused = true)]
