@@ -636,8 +636,8 @@ async fn an_open_breaker_stops_the_retries() {
     assert_eq!(ATTEMPTS.count(), 2);
 }
 
-/// A task with every policy is `Send` when its body is, so it can run in a spawned task, a
-/// `TaskRunner`, or an axum handler.
+/// A task with every policy is `Send` when its body and arguments are, so it can run in a
+/// spawned task, a `TaskRunner`, or an axum handler.
 #[test]
 fn a_task_with_every_policy_is_send() {
     fn assert_send<T: Send>(_: &T) {}
@@ -661,6 +661,16 @@ fn a_task_with_every_policy_is_send() {
     assert_send(&task);
     let future = std::future::IntoFuture::into_future(task);
     assert_send(&future);
+
+    // An argument that is `Send` but not `Sync`: each attempt's copy is reached through
+    // `&mut` alone, so the task is still `Send`.
+    #[task(critical, retry(attempts = 2), hedge = "10ms")]
+    async fn counter(count: std::cell::Cell<u32>) -> Result<u32, Error> {
+        Ok(count.get())
+    }
+    assert_send(&std::future::IntoFuture::into_future(counter(
+        std::cell::Cell::new(1),
+    )));
 }
 
 /// The dynamic engine runs policy tasks too: a refusal fills the slot at once.
@@ -690,4 +700,79 @@ async fn the_task_runner_runs_policy_tasks() {
     ));
     assert_eq!(start.elapsed(), Duration::ZERO);
     assert_eq!(POLICY.in_flight(), 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// timers outside the coop budget; boundaries
+
+/// An attempt that spends the whole coop budget on every poll (draining a busy channel, say).
+async fn hungry() -> Result<u64, Error> {
+    loop {
+        tokio::task::consume_budget().await;
+    }
+}
+
+fn seven(_: &TaskError<Error>) -> u64 {
+    7
+}
+
+// These two run on the real clock: a task that wakes itself on every poll never lets the
+// paused clock advance. They assert outcomes, not times.
+
+/// The fallback's timer is outside the coop budget, like the engine's: it answers at the
+/// deadline even when the attempt spends the budget on every poll.
+#[tokio::test]
+async fn a_fallback_answers_even_when_the_attempt_spends_the_coop_budget() {
+    #[task(critical, timeout = "30ms", fallback = seven)]
+    async fn busy() -> Result<u64, Error> {
+        hungry().await
+    }
+    assert_eq!(busy().await.unwrap(), 7);
+}
+
+/// So is the hedge's.
+#[tokio::test]
+async fn a_hedge_starts_even_when_the_first_attempt_spends_the_coop_budget() {
+    static N: AtomicU32 = AtomicU32::new(0);
+    #[task(critical, timeout = "200ms", hedge = "10ms")]
+    async fn busy() -> Result<u64, Error> {
+        match N.fetch_add(1, Ordering::SeqCst) {
+            0 => hungry().await,
+            _ => Ok(1),
+        }
+    }
+    assert_eq!(busy().await.unwrap(), 1);
+}
+
+/// tower's budget takes windows up to exactly 60 s; so does ours, to the nanosecond.
+#[test]
+fn a_budget_window_over_sixty_seconds_is_refused() {
+    assert!(std::panic::catch_unwind(|| Budget::new(0.2, Duration::new(60, 500_000), 10)).is_err());
+    let _ = Budget::new(0.2, Duration::from_secs(60), 10);
+}
+
+/// A task refused inside a nested fan-out fills its own slot; the verdict does not leak to
+/// the task around it.
+#[tokio::test(start_paused = true)]
+async fn a_refusal_in_a_nested_fan_out_stays_inside() {
+    static INNER: Policy = Policy::builder()
+        .limit(Limit::new(1).reject_when_full())
+        .build();
+    #[task(best_effort)]
+    async fn outer() -> Result<u32, Error> {
+        let a = INNER.best_effort("a", || async {
+            sleep(Duration::from_secs(1)).await;
+            Ok::<u32, Error>(1)
+        });
+        let b = INNER.best_effort("b", || async { Ok::<u32, Error>(2) });
+        let (a, b) = fan_out!(a, b).await.unwrap();
+        assert_eq!(a.unwrap(), 1);
+        assert!(matches!(
+            b,
+            Err(TaskError::Rejected(Rejection::LimitReached))
+        ));
+        Ok(3)
+    }
+    let (outer,) = fan_out!(outer()).await.unwrap();
+    assert_eq!(outer.unwrap(), 3);
 }

@@ -5,7 +5,7 @@ use std::pin::{Pin, pin};
 use std::task::Poll;
 use std::time::Duration;
 
-use tokio::time::{Instant, sleep_until};
+use tokio::time::Instant;
 
 use crate::policy::{Failure, event};
 
@@ -40,11 +40,27 @@ impl<G, const H: usize> Lanes<G, H> {
     }
 }
 
-/// One round: starts an attempt, and another each `after` while none has finished, up to
+/// One round of attempts: hedged if `hedge` gives a delay, else a single attempt.
+pub(crate) async fn run<A, G, T, E, const H: usize>(
+    hedge: Option<Duration>,
+    task: &'static str,
+    attempt: &mut A,
+) -> Result<T, Failure<E>>
+where
+    A: FnMut() -> G,
+    G: Future<Output = Result<T, Failure<E>>>,
+{
+    match hedge {
+        Some(after) => round::<_, _, _, _, H>(after, task, attempt).await,
+        None => attempt().await,
+    }
+}
+
+/// One hedged round: starts an attempt, and another each `after` while none has finished, up to
 /// `H` hedges. The first success wins and the others are dropped at once; the round fails
 /// with the last error once every attempt it started has failed. A refused attempt (an open
 /// breaker) fails at once, so a refused first attempt ends the round without waiting.
-pub(crate) async fn round<A, G, T, E, const H: usize>(
+async fn round<A, G, T, E, const H: usize>(
     after: Duration,
     task: &'static str,
     mut attempt: A,
@@ -54,7 +70,7 @@ where
     G: Future<Output = Result<T, Failure<E>>>,
 {
     let mut lanes = pin!(Lanes::<G, H>::new());
-    let mut timer = pin!(sleep_until(later(after)));
+    let mut timer = pin!(crate::timer::timer_at(later(after)));
     let mut started = 0;
     let mut last_error = None;
     if let Some(mut lane) = lanes.as_mut().lane(0) {
@@ -101,7 +117,7 @@ where
                 event::hedging(task, started);
                 lane.set(Some(attempt()));
                 started += 1;
-                timer.as_mut().reset(later(after));
+                timer.set(crate::timer::timer_at(later(after)));
                 // Poll the new attempt (and arm the timer again) before sleeping.
                 continue;
             }

@@ -65,7 +65,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures::future::{Either, select};
-use tokio::time::{Instant, sleep_until};
+use tokio::time::Instant;
 use tower::retry::budget::TpsBudget;
 
 use crate::context::{self, Verdict};
@@ -77,7 +77,7 @@ pub use self::breaker::{Breaker, BreakerState};
 pub use self::limit::Limit;
 pub use self::retry::{Budget, Retry};
 
-use self::breaker::BreakerCell;
+use self::breaker::{BreakerCell, Permit};
 use self::limit::Gate;
 
 /// The resilience policy of a task fn: what to do around each call of it (see the
@@ -262,11 +262,13 @@ impl<const HEDGES: usize> Policy<HEDGES> {
         let failure = match (FB::PRESENT, deadline) {
             // The fallback answers when time runs out: at the deadline itself, which counts
             // as finishing in time.
-            (true, Some(deadline)) => match select(pin!(call), pin!(sleep_until(deadline))).await {
-                Either::Left((Ok(value), _)) => return Ok(value),
-                Either::Left((Err(failure), _)) => Some(failure),
-                Either::Right(_) => None,
-            },
+            (true, Some(deadline)) => {
+                match select(pin!(call), pin!(crate::timer::timer_at(deadline))).await {
+                    Either::Left((Ok(value), _)) => return Ok(value),
+                    Either::Left((Err(failure), _)) => Some(failure),
+                    Either::Right(_) => None,
+                }
+            }
             _ => match call.await {
                 Ok(value) => return Ok(value),
                 Err(failure) => Some(failure),
@@ -318,69 +320,81 @@ impl<const HEDGES: usize> Policy<HEDGES> {
         let breaker_if = options.breaker_if;
         match (&mut attempts, self.rules.retry, self.rules.hedge_after) {
             (Attempts::Repeat(make), retry, hedge) => {
-                let make = &*make;
-                // The attempt is made only once the breaker has let it through.
-                let attempt = || self.guarded(task, make, breaker_if, deadline);
-                let round = || async {
-                    match hedge {
-                        Some(after) => {
-                            hedge::round::<_, _, _, _, HEDGES>(after, task, &attempt).await
-                        }
-                        None => attempt().await,
-                    }
+                // The attempt is made only once the breaker has let it through. `make` is
+                // moved in as `&mut`, so that the call is `Send` whenever the arguments are,
+                // `Sync` or not.
+                let mut attempt = move || {
+                    let admitted = self.admit(task, deadline);
+                    settle(admitted.map(|permit| (permit, make())), breaker_if)
                 };
                 match retry {
                     Some(retry) => {
-                        retry::run(
+                        let retry_if = options.retry_if;
+                        let budget = &self.budget;
+                        retry::run::<_, _, _, _, HEDGES>(
                             &retry,
-                            &self.budget,
+                            budget,
                             task,
                             deadline,
-                            options.retry_if,
-                            round,
+                            retry_if,
+                            hedge,
+                            &mut attempt,
                         )
                         .await
                     }
-                    None => round().await,
+                    None => hedge::run::<_, _, _, _, HEDGES>(hedge, task, &mut attempt).await,
                 }
             }
             (Attempts::Once(future), ..) => match future.take() {
-                Some(future) => self.guarded(task, || future, breaker_if, deadline).await,
+                Some(future) => {
+                    let admitted = self.admit(task, deadline);
+                    settle(admitted.map(|permit| (permit, future)), breaker_if).await
+                }
                 None => unreachable_once(),
             },
         }
     }
 
-    /// One attempt, through the breaker if there is one.
-    async fn guarded<M, F, T, E>(
+    /// Asks the breaker, if there is one, to let an attempt through.
+    fn admit(
         &'static self,
         task: &'static str,
-        make: M,
-        breaker_if: Option<fn(&E) -> bool>,
         deadline: Option<Instant>,
-    ) -> Result<T, Failure<E>>
-    where
-        M: FnOnce() -> F,
-        F: Future<Output = Result<T, E>>,
-    {
+    ) -> Result<Option<Permit<'static>>, Rejection> {
         let Some(config) = &self.rules.breaker else {
-            return make().await.map_err(Failure::Failed);
+            return Ok(None);
         };
-        let permit = match self.breaker_cell.admit(config, task, deadline) {
-            Ok(permit) => permit,
+        match self.breaker_cell.admit(config, task, deadline) {
+            Ok(permit) => Ok(Some(permit)),
             Err(reason) => {
                 event::rejected(task, reason);
-                return Err(Failure::Rejected(reason));
+                Err(reason)
             }
-        };
-        let result = make().await;
-        match &result {
-            Ok(_) => permit.succeeded(),
-            Err(error) if breaker_if.is_none_or(|counts| counts(error)) => permit.failed(),
-            Err(_) => permit.ignored(),
         }
-        result.map_err(Failure::Failed)
     }
+}
+
+/// Runs an attempt the breaker let through (made only then), or reports its refusal, and
+/// tells the breaker how it went. A free fn of the attempt alone, so that its future borrows
+/// nothing of what made the attempt.
+async fn settle<F, T, E>(
+    attempt: Result<(Option<Permit<'static>>, F), Rejection>,
+    breaker_if: Option<fn(&E) -> bool>,
+) -> Result<T, Failure<E>>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    let (permit, future) = attempt.map_err(Failure::Rejected)?;
+    let result = future.await;
+    match (permit, &result) {
+        (None, _) => {}
+        (Some(permit), Ok(_)) => permit.succeeded(),
+        (Some(permit), Err(error)) if breaker_if.is_none_or(|counts| counts(error)) => {
+            permit.failed()
+        }
+        (Some(permit), Err(_)) => permit.ignored(),
+    }
+    result.map_err(Failure::Failed)
 }
 
 /// A `Once` is only taken by the one branch of `call` that runs it once.

@@ -2,14 +2,13 @@
 
 use std::future::Future;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
+use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::time::Instant;
 use tower::retry::budget::{Budget as _, TpsBudget};
 
-use crate::policy::{Failure, event};
+use crate::policy::{Failure, event, hedge};
 
 /// A retry's settings: up to `attempts` attempts in all, sleeping between them a random time
 /// in `[0, min(max_backoff, backoff × 2ⁿ⁻¹))` before retry n ("full jitter", so that callers
@@ -105,8 +104,9 @@ impl Budget {
             share >= 0.0 && share <= 1000.0,
             "a budget's share must be within 0.0..=1000.0"
         );
+        let (secs, nanos) = (window.as_secs(), window.subsec_nanos());
         assert!(
-            window.as_millis() >= 1000 && window.as_millis() <= 60_000,
+            secs >= 1 && (secs < 60 || (secs == 60 && nanos == 0)),
             "a budget's window must be within 1s..=60s"
         );
         assert!(
@@ -125,70 +125,66 @@ impl Budget {
     }
 }
 
-/// Runs `round` until it succeeds or a retry is refused.
-pub(crate) async fn run<R, F, T, E>(
+/// Runs rounds of `attempt` (hedged if `hedge` says so) until one succeeds or a retry is
+/// refused.
+///
+/// backon gives the schedule; the loop is ours, so that each round borrows the attempt maker
+/// through `&mut` (which keeps the call `Send` whenever the arguments are) and so that the
+/// deadline, the budget and the events sit in one place.
+pub(crate) async fn run<A, G, T, E, const H: usize>(
     retry: &Retry,
     budget: &OnceLock<TpsBudget>,
     task: &'static str,
     deadline: Option<Instant>,
     retry_if: Option<fn(&E) -> bool>,
-    mut round: R,
+    hedge: Option<Duration>,
+    attempt: &mut A,
 ) -> Result<T, Failure<E>>
 where
-    R: FnMut() -> F,
-    F: Future<Output = Result<T, Failure<E>>>,
+    A: FnMut() -> G,
+    G: Future<Output = Result<T, Failure<E>>>,
 {
     // Built on the task fn's first call, once per process: its only allocation.
     let budget = budget.get_or_init(|| retry.budget.build());
     budget.deposit();
-    // When the latest attempt began, as nanoseconds after the call began, and its number:
-    // shared by the closures below, in atomics so that the call's future stays `Send`.
-    let call_began = Instant::now();
-    let began = AtomicU64::new(0);
-    let attempt = AtomicU32::new(1);
-    let schedule = ExponentialBuilder::new()
+    let mut schedule = ExponentialBuilder::new()
         // backon caps every backoff but the first at `max_delay`: cap the first here.
         .with_min_delay(retry.backoff.min(retry.max_backoff))
         .with_max_delay(retry.max_backoff)
         .with_factor(2.0)
         .with_max_times(retry.attempts.saturating_sub(1) as usize)
-        .build()
-        .map(full_jitter as fn(Duration) -> Duration);
-    let attempt_once = || {
-        let offset = call_began.elapsed().as_nanos();
-        began.store(u64::try_from(offset).unwrap_or(u64::MAX), Ordering::Relaxed);
-        round()
-    };
-    attempt_once
-        .retry(schedule)
-        .sleep(tokio::time::sleep)
-        .when(|failure| match failure {
+        .build();
+    let mut number = 1;
+    loop {
+        let began = Instant::now();
+        let failure = match hedge::run::<_, _, _, _, H>(hedge, task, &mut *attempt).await {
+            Ok(value) => return Ok(value),
+            Err(failure) => failure,
+        };
+        let retryable = match &failure {
             Failure::Failed(error) => retry_if.is_none_or(|retryable| retryable(error)),
             // A refusal is not retried: the breaker stays open through any backoff.
             Failure::Rejected(_) => false,
-        })
-        .adjust(|_, delay| {
-            let delay = delay?;
-            let now = Instant::now();
-            // The next attempt is expected to take as long as the last one did.
-            let last_began = call_began + Duration::from_nanos(began.load(Ordering::Relaxed));
-            let needs = delay.saturating_add(now.saturating_duration_since(last_began));
-            let fits = |deadline| now.checked_add(needs).is_some_and(|end| end < deadline);
-            if deadline.is_some_and(|deadline| !fits(deadline)) {
-                event::retry_refused(task, "deadline");
-                return None;
-            }
-            if !budget.withdraw() {
-                event::retry_refused(task, "budget");
-                return None;
-            }
-            Some(delay)
-        })
-        .notify(|_, delay| {
-            let next = attempt.fetch_add(1, Ordering::Relaxed) + 1;
-            event::retrying(task, next, delay);
-        })
-        .await
+        };
+        let Some(delay) = schedule.next().filter(|_| retryable).map(full_jitter) else {
+            return Err(failure);
+        };
+        let now = Instant::now();
+        // The next attempt is expected to take as long as the last one did.
+        let needs = delay.saturating_add(now.saturating_duration_since(began));
+        let fits = |deadline| now.checked_add(needs).is_some_and(|end| end < deadline);
+        if deadline.is_some_and(|deadline| !fits(deadline)) {
+            event::retry_refused(task, "deadline");
+            return Err(failure);
+        }
+        if !budget.withdraw() {
+            event::retry_refused(task, "budget");
+            return Err(failure);
+        }
+        number += 1;
+        event::retrying(task, number, delay);
+        tokio::time::sleep(delay).await;
+    }
 }
 
 /// "Full jitter": a uniformly random time in `[0, delay)`.
