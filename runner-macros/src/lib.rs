@@ -170,7 +170,9 @@ use proc_macro::TokenStream;
 /// Each key below puts a policy around every call of the fn. A fn with any of them gets a
 /// `static` [`Policy`](https://docs.rs/runner-core/latest/runner_core/struct.Policy.html)
 /// of its own, so its breaker, its limit and its retry budget are shared by every call of
-/// that fn in the process. From the outside in: the timeout and deadline, `fallback`,
+/// that fn in the process (a generic fn, or a method of a generic type, has one for all its
+/// instantiations: give each backend a fn of its own if they must not share a breaker).
+/// From the outside in: the timeout and deadline, `fallback`,
 /// `limit` (once per call), `retry` (of whole rounds), `hedge` (within a round), `breaker`
 /// (around each attempt); the `Policy` docs give the reasons.
 ///
