@@ -4,16 +4,18 @@
 #
 #   bash scripts/http_bench.sh                          # 3 rounds of 10 s per gateway
 #   bash scripts/http_bench.sh --rounds 5 --duration 20
+#   bash scripts/http_bench.sh --fault scratch:latency=100ms@0.05   # a slow tail to hedge
 #
 # It builds runner-example in release and starts, on loopback ports of its own, one wallet
-# and one scratch-card service (no injected faults, zero latency) and two gateways in front
+# and one scratch-card service (no injected faults unless `--fault`) and two gateways in front
 # of them: one per implementation, both making the same downstream calls through the same
 # HTTP client code. It then alternates wrk runs between the two gateways, the order swapped
 # every round so that drift on the machine (thermal, other work) falls on both alike, with
 # the same wrk settings and user_id spread round-robin over 1..1000 by a Lua script.
 # For each run it reads requests/s and p99 latency from wrk's report (`--latency`) and the
 # gateway's CPU time from /proc; it prints a table per round, then the medians over the
-# rounds and the ratios runner/baseline.
+# rounds and the ratios runner/baseline, and what the runner gateway's resilience policies
+# did (its `gateway_policy_*` counters: the baseline has no retries, hedges or breakers).
 #
 # Caveat printed with the results: wrk, both gateways and both downstream services share the
 # machine's cores (2 on the reference machine). Only one gateway is under load at a time,
@@ -37,6 +39,7 @@ usage() {
     cat <<'EOF'
 Usage: bash scripts/http_bench.sh [--rounds N] [--duration SECONDS] [--connections N]
                                   [--threads N] [--warmup SECONDS] [--base-port PORT]
+                                  [--fault SPEC]...
 
   --rounds N         Measured rounds; each runs wrk once against each gateway (default 3).
   --duration SECS    Length of each measured wrk run (default 10).
@@ -46,6 +49,9 @@ Usage: bash scripts/http_bench.sh [--rounds N] [--duration SECONDS] [--connectio
   --base-port PORT   Wallet on PORT, scratch-card service on PORT+1, runner gateway on PORT+2,
                      baseline gateway on PORT+3 (default 19180, or HTTP_BENCH_BASE_PORT). If
                      taken, PORT+100, +200, ... are tried (10 candidates).
+  --fault SPEC       A fault for the downstream services, as runner-example's --fault (e.g.
+                     scratch:latency=100ms@0.05: 100 ms on 5 % of the card requests).
+                     Repeatable; none by default.
 
 CARGO_TARGET_DIR is honoured. wrk is installed with apt-get if it is not on PATH.
 EOF
@@ -68,6 +74,7 @@ connections=32
 threads=1
 warmup=2
 base_port="${HTTP_BENCH_BASE_PORT:-19180}"
+faults=()
 
 while (($# > 0)); do
     case "$1" in
@@ -81,6 +88,11 @@ while (($# > 0)); do
                 --warmup) warmup="${2%s}" ;;
                 --base-port) base_port="$2" ;;
             esac
+            shift
+            ;;
+        --fault)
+            (($# >= 2)) || die "$1 needs a value"
+            faults+=(--fault "$2")
             shift
             ;;
         -h | --help)
@@ -213,8 +225,10 @@ start() {
     names+=("$name")
 }
 
-start wallet --role wallet --wallet-listen "127.0.0.1:$first_port" --db "$tmp_dir/wallet.db"
-start scratch --role scratch --scratch-listen "127.0.0.1:$((first_port + 1))"
+# Each service takes the faults meant for it from the same flags.
+start wallet --role wallet --wallet-listen "127.0.0.1:$first_port" --db "$tmp_dir/wallet.db" \
+    "${faults[@]}"
+start scratch --role scratch --scratch-listen "127.0.0.1:$((first_port + 1))" "${faults[@]}"
 for impl in runner baseline; do
     start "gateway-$impl" --role gateway --gateway-impl "$impl" \
         --listen "127.0.0.1:${gateway_port[$impl]}" \
@@ -379,6 +393,7 @@ echo "   downstream services take CPU from it: the numbers compare the two imple
 echo "   on this machine; they are not the capacity of either."
 echo "== wrk -t $threads -c $connections --timeout $WRK_TIMEOUT -s bench.lua -d ${duration}s --latency, user_id round-robin over 1..1000"
 echo "   (wrk's latencies are corrected for coordinated omission); RUST_LOG=warn"
+echo "== faults: ${faults[*]:-none}"
 echo "== load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 if ((warmup > 0)); then
@@ -449,6 +464,11 @@ done
 echo "  (requests/s ratio above 1: the runner gateway is faster; p99 ratio above 1: its tail"
 echo "  is slower. 100 % CPU = one core.)"
 echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+# What the runner gateway's policies did over all its runs, warm-up included, beside how
+# many pages it answered (the baseline has no policies to count).
+echo "== runner gateway: pages answered, and its policy counters (all runs, warm-up included)"
+curl -fsS --max-time 2 "${gateway_url[runner]}/metrics" |
+    grep -E '^gateway_(http_requests_total\{route="/get_balance"|policy_)' | sed 's/^/  /' || true
 
 if ((bad_runs > 0)); then
     echo

@@ -70,7 +70,8 @@ pub struct Config {
     pub db: Option<PathBuf>,
 
     /// Inject a fault: `SERVICE:KIND=VALUE`, SERVICE `wallet` or `scratch`. KIND is `latency`
-    /// (a duration added to every request, e.g. `wallet:latency=300ms`) or the probability,
+    /// (a duration added to every request, e.g. `wallet:latency=300ms`, or to a share of
+    /// them, e.g. `scratch:latency=100ms@0.05` for 5 %) or the probability,
     /// 0 to 1, of `error` (answer an error status), `hang` (never answer), `garbage` (a 200
     /// that is not JSON), `truncate` (half the body, then the connection closes) or `reset`
     /// (half the body, then the connection is reset); `status` sets the error's status, 400 to
@@ -157,5 +158,25 @@ mod tests {
         assert_eq!((wallet.error_rate, wallet.error_status), (1.0, 500));
         let scratch = config.faults_for(Target::Scratch);
         assert_eq!((scratch.truncate_rate, scratch.reset_rate), (0.5, 1.0));
+    }
+
+    #[test]
+    fn a_latency_flag_sets_its_share_and_a_later_one_wins() {
+        let parse = |flags: &[&str]| {
+            let mut args = vec!["runner-example"];
+            for flag in flags {
+                args.extend(["--fault", flag]);
+            }
+            Config::try_parse_from(args)
+                .unwrap()
+                .faults_for(Target::Scratch)
+        };
+        let scratch = parse(&["scratch:latency=100ms@0.05"]);
+        assert_eq!((scratch.latency_ms, scratch.latency_rate), (100, 0.05));
+        let scratch = parse(&["scratch:latency=100ms@0.05", "scratch:latency=20ms"]);
+        assert_eq!((scratch.latency_ms, scratch.latency_rate), (20, 1.0));
+        assert!(
+            Config::try_parse_from(["runner-example", "--fault", "scratch:latency=1s@2"]).is_err()
+        );
     }
 }

@@ -1,5 +1,6 @@
-//! Fault injection for the downstream services: added latency, error statuses, hangs,
-//! garbage, and bodies cut short by a closed or a reset connection.
+//! Fault injection for the downstream services: added latency (on every request or on a
+//! share of them), error statuses, hangs, garbage, and bodies cut short by a closed or a
+//! reset connection.
 //!
 //! Faults are set at start (`--fault wallet:latency=300ms`) and changed at run time through
 //! `PUT /admin/faults`. Which requests fail is drawn from a seeded RNG, so a run with the same
@@ -16,12 +17,17 @@ use serde::{Deserialize, Serialize};
 
 /// The faults one downstream service injects. The JSON body of `/admin/faults`.
 ///
-/// A `PUT` replaces all of it; a field left out is off (zero), and `error_status` is 503.
+/// A `PUT` replaces all of it; a field left out is off (zero), `latency_rate` is 1 and
+/// `error_status` is 503.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaultConfig {
-    /// Added to every request before it is answered, in milliseconds.
+    /// Added to a request before it is answered, in milliseconds: to every request, or to
+    /// the share `latency_rate` of them.
     pub latency_ms: u64,
+    /// Probability (0 to 1) that a request gets `latency_ms`: 1 (every request) unless set.
+    /// Below 1 it makes a slow tail, which is what a hedge is for.
+    pub latency_rate: f64,
     /// Probability (0 to 1) of answering `error_status`.
     pub error_rate: f64,
     /// The status of an injected error: 400 to 599, [`DEFAULT_ERROR_STATUS`] by default.
@@ -45,6 +51,7 @@ impl Default for FaultConfig {
     fn default() -> Self {
         Self {
             latency_ms: 0,
+            latency_rate: 1.0,
             error_rate: 0.0,
             error_status: DEFAULT_ERROR_STATUS,
             hang_rate: 0.0,
@@ -59,6 +66,7 @@ impl FaultConfig {
     /// Checks that every probability is within 0 to 1 and that `error_status` is an error.
     pub fn validate(&self) -> Result<(), InvalidFault> {
         for (name, rate) in [
+            ("latency_rate", self.latency_rate),
             ("error_rate", self.error_rate),
             ("hang_rate", self.hang_rate),
             ("garbage_rate", self.garbage_rate),
@@ -80,7 +88,7 @@ impl FaultConfig {
         Ok(())
     }
 
-    /// The added latency.
+    /// The added latency, on the requests it hits.
     pub fn latency(&self) -> Duration {
         Duration::from_millis(self.latency_ms)
     }
@@ -88,8 +96,9 @@ impl FaultConfig {
     /// Sets the one fault `kind` names, leaving the others.
     pub fn apply(&mut self, kind: FaultKind) {
         match kind {
-            FaultKind::Latency(latency) => {
-                self.latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+            FaultKind::Latency { delay, rate } => {
+                self.latency_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+                self.latency_rate = rate;
             }
             FaultKind::Error(rate) => self.error_rate = rate,
             FaultKind::ErrorStatus(status) => self.error_status = status,
@@ -127,8 +136,13 @@ impl fmt::Display for Target {
 /// One fault and its setting.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FaultKind {
-    /// Added latency.
-    Latency(Duration),
+    /// Added latency, on the share `rate` of the requests (1 for all of them).
+    Latency {
+        /// How long each request it hits is held.
+        delay: Duration,
+        /// The probability, 0 to 1, that a request is held.
+        rate: f64,
+    },
     /// Probability of an error status.
     Error(f64),
     /// The status of an injected error (503 unless set).
@@ -143,7 +157,8 @@ pub enum FaultKind {
     Reset(f64),
 }
 
-/// A `--fault` flag: `TARGET:KIND=VALUE`, e.g. `wallet:latency=300ms`, `scratch:error=0.3`,
+/// A `--fault` flag: `TARGET:KIND=VALUE`, e.g. `wallet:latency=300ms`,
+/// `scratch:latency=100ms@0.05` (on 5 % of the requests), `scratch:error=0.3`,
 /// `scratch:status=500`, `scratch:hang=0.1`, `wallet:garbage=1`, `wallet:truncate=1`,
 /// `scratch:reset=0.2`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -161,7 +176,7 @@ impl FromStr for FaultSpec {
         let invalid = |why: &str| {
             InvalidFault(format!(
                 "bad fault `{spec}`: {why} (expected e.g. `wallet:latency=300ms`, \
-                 `scratch:error=0.3`, `scratch:status=500`, `scratch:hang=0.1`, \
+                 `scratch:latency=100ms@0.05`, `scratch:error=0.3`, `scratch:status=500`, `scratch:hang=0.1`, \
                  `wallet:garbage=1`, `wallet:truncate=1`, `scratch:reset=0.2`)"
             ))
         };
@@ -177,17 +192,24 @@ impl FromStr for FaultSpec {
             .split_once('=')
             .ok_or_else(|| invalid("no `=` before the value"))?;
         let value = value.trim();
-        let rate = || -> Result<f64, InvalidFault> {
-            match value.parse::<f64>() {
+        let probability = |value: &str| -> Result<f64, InvalidFault> {
+            match value.trim().parse::<f64>() {
                 Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
                 _ => Err(invalid("a probability is a number from 0 to 1")),
             }
         };
+        let rate = || probability(value);
         let kind = match kind.trim() {
-            "latency" => FaultKind::Latency(
-                humantime::parse_duration(value)
-                    .map_err(|_| invalid("a latency is a duration such as `300ms`"))?,
-            ),
+            "latency" => {
+                let (delay, rate) = match value.split_once('@') {
+                    Some((delay, rate)) => (delay.trim(), probability(rate)?),
+                    None => (value, 1.0),
+                };
+                let delay = humantime::parse_duration(delay).map_err(|_| {
+                    invalid("a latency is a duration such as `300ms`, or `300ms@0.1` for a share of the requests")
+                })?;
+                FaultKind::Latency { delay, rate }
+            }
             "error" => FaultKind::Error(rate()?),
             "status" => FaultKind::ErrorStatus(
                 value
@@ -282,7 +304,9 @@ impl Faults {
     }
 
     /// Draws what the next request suffers: each fault independently, in the order hang,
-    /// error, garbage, truncate, reset; the first that hits is the one.
+    /// error, garbage, truncate, reset; the first that hits is the one. Then the latency, if
+    /// it is on a share of the requests only (so that the draws of the other faults, for a
+    /// given seed, are the same as without it).
     pub(crate) fn roll(&self) -> Plan {
         let mut state = self.lock();
         let config = state.config;
@@ -301,8 +325,14 @@ impl Faults {
         } else {
             None
         };
+        let delayed =
+            config.latency_ms > 0 && (config.latency_rate >= 1.0 || hits(config.latency_rate));
         Plan {
-            latency: config.latency(),
+            latency: if delayed {
+                config.latency()
+            } else {
+                Duration::ZERO
+            },
             fault,
         }
     }
@@ -321,7 +351,30 @@ mod tests {
     fn parses_the_documented_flags() {
         let spec: FaultSpec = "wallet:latency=300ms".parse().unwrap();
         assert_eq!(spec.target, Target::Wallet);
-        assert_eq!(spec.kind, FaultKind::Latency(Duration::from_millis(300)));
+        assert_eq!(
+            spec.kind,
+            FaultKind::Latency {
+                delay: Duration::from_millis(300),
+                rate: 1.0
+            }
+        );
+        let spec: FaultSpec = "scratch:latency=400ms@0.1".parse().unwrap();
+        assert_eq!(spec.target, Target::Scratch);
+        assert_eq!(
+            spec.kind,
+            FaultKind::Latency {
+                delay: Duration::from_millis(400),
+                rate: 0.1
+            }
+        );
+        let spec: FaultSpec = "scratch:latency= 1s @ 1".parse().unwrap();
+        assert_eq!(
+            spec.kind,
+            FaultKind::Latency {
+                delay: Duration::from_secs(1),
+                rate: 1.0
+            }
+        );
         let spec: FaultSpec = "scratch:error=0.3".parse().unwrap();
         assert_eq!(spec.kind, FaultKind::Error(0.3));
         let spec: FaultSpec = "scratch:hang=0.1".parse().unwrap();
@@ -343,6 +396,11 @@ mod tests {
             "wallet:error=2",
             "wallet:error=-0.1",
             "wallet:latency=soon",
+            "wallet:latency=300ms@",
+            "wallet:latency=300ms@1.5",
+            "wallet:latency=300ms@-0.1",
+            "wallet:latency=@0.5",
+            "wallet:latency=300ms@0.1@0.2",
             "wallet:explode=1",
             "wallet:status=200",
             "wallet:status=600",
@@ -407,5 +465,56 @@ mod tests {
                 })
                 .is_err()
         );
+        assert!(
+            faults
+                .set(FaultConfig {
+                    latency_rate: 1.5,
+                    ..FaultConfig::default()
+                })
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn latency_on_a_share_of_the_requests() {
+        let slow = |latency_rate: f64| FaultConfig {
+            latency_ms: 100,
+            latency_rate,
+            ..FaultConfig::default()
+        };
+        let delayed = |config: FaultConfig, requests: usize| {
+            let faults = Faults::new(config, 7).unwrap();
+            (0..requests)
+                .filter(|_| faults.roll().latency == Duration::from_millis(100))
+                .count()
+        };
+        assert_eq!(delayed(slow(1.0), 100), 100);
+        assert_eq!(delayed(slow(0.0), 100), 0);
+        // A seeded draw: about a tenth, and the same count on every run.
+        let tenth = delayed(slow(0.1), 10_000);
+        assert!((800..1_200).contains(&tenth), "{tenth} of 10000");
+        assert_eq!(delayed(slow(0.1), 10_000), tenth);
+        // No latency set: no delay, whatever the rate.
+        let faults = Faults::new(FaultConfig::default(), 7).unwrap();
+        assert_eq!(faults.roll().latency, Duration::ZERO);
+    }
+
+    #[test]
+    fn a_latency_on_every_request_leaves_the_other_draws_alone() {
+        // The same seed draws the same errors with or without a latency on every request:
+        // `--fault-seed` runs recorded before latencies could be partial still replay.
+        let errors = FaultConfig {
+            error_rate: 0.5,
+            ..FaultConfig::default()
+        };
+        let with_latency = FaultConfig {
+            latency_ms: 5,
+            ..errors
+        };
+        let draws = |config: FaultConfig| {
+            let faults = Faults::new(config, 11).unwrap();
+            (0..64).map(|_| faults.roll().fault).collect::<Vec<_>>()
+        };
+        assert_eq!(draws(errors), draws(with_latency));
     }
 }

@@ -1,11 +1,17 @@
 //! The balance gateway: `GET /get_balance?user_id=N` fans out to the wallet (critical) and
 //! the scratch-card service (best effort) with `runner_core`'s `fan_out!`.
 //!
+//! Each call has resilience policies, written as keys of its `#[task]`: the wallet call is
+//! retried on transient errors and has a circuit breaker; the scratch-card call is hedged and
+//! has a circuit breaker (see [`DownstreamClient::get_balance`] and
+//! [`DownstreamClient::get_scratch_card`]). A breaker is one per task fn, for the whole
+//! process.
+//!
 //! Headers on a fan-out answer:
 //! - `Server-Timing`: each task's duration and outcome, e.g.
 //!   `get_balance;dur=3.1;desc="ok", get_scratch_card;dur=150.2;desc="timed_out"`.
 //! - `x-partial-response`: `false` when the answer is complete, `true` when a best-effort part
-//!   is missing (then `scratch_card` is `null` and `degraded` says why). Only on a 200.
+//!   is missing or a fallback's (then `degraded` says why). Only on a 200.
 
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -58,6 +64,22 @@ pub enum WalletError {
     BrokenBody(#[source] reqwest::Error),
 }
 
+impl WalletError {
+    /// `true` if another try could go otherwise: the wallet answered a 5xx (or its own 504
+    /// when our budget ran out), or the connection failed or broke. `false` for an unknown
+    /// user, another 4xx, or an answer that is not a balance: asking again gets the same.
+    ///
+    /// Decides both what `get_balance` retries and what its circuit breaker counts: a run of
+    /// 404s says nothing about the wallet's health. (A timeout counts for the breaker anyway.)
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::NotFound(_) | Self::Malformed(_) => false,
+            Self::Status(status) => status.is_server_error(),
+            Self::DeadlineExceeded | Self::Unreachable(_) | Self::BrokenBody(_) => true,
+        }
+    }
+}
+
 /// Why the scratch-card service gave no card.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -74,6 +96,18 @@ pub enum ScratchError {
     /// The connection broke in the middle of its answer.
     #[error("the scratch-card service's answer broke off")]
     BrokenBody(#[source] reqwest::Error),
+}
+
+impl ScratchError {
+    /// `true` for a 5xx or a connection that failed or broke: what `get_scratch_card`'s
+    /// circuit breaker counts. A 4xx or a body that is not a card is the same on every try.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Status(status) => status.is_server_error(),
+            Self::Malformed(_) => false,
+            Self::Unreachable(_) | Self::BrokenBody(_) => true,
+        }
+    }
 }
 
 /// The gateway's HTTP client for its two downstream services.
@@ -110,14 +144,44 @@ impl DownstreamClient {
     /// The user's balance from the wallet, as a task: [`fetch_balance`](Self::fetch_balance)
     /// under its own timeout, sending the budget the fan-out leaves it. Without it there is
     /// no page.
-    #[task(critical, timeout = "200ms")]
+    ///
+    /// Policies, for [transient](WalletError::is_transient) errors only:
+    /// - **retry**: up to 3 attempts, after a backoff drawn below 10 ms, then below 20 ms
+    ///   (capped at 50 ms): a blip costs a few milliseconds, and two retries plus their
+    ///   backoffs fit in the 200 ms timeout when the wallet is fast, which is when a retry is
+    ///   worth it. A retry that the time left cannot fit is not made; nor one past the retry
+    ///   budget (20 % of calls over 10 s, plus 10 a second), so a failing wallet sees about
+    ///   1.2 times its load, not 3 times, until the breaker opens.
+    /// - **breaker**: 5 failed attempts within 10 s open it for 5 s: calls then fail at once
+    ///   (the gateway answers 503) instead of waiting on a wallet that is down; one probe
+    ///   after the 5 s closes it again if the wallet answers.
+    #[task(
+        critical,
+        timeout = "200ms",
+        retry(attempts = 3, backoff = "10ms", max_backoff = "50ms", when = WalletError::is_transient),
+        breaker(failures = 5, window = "10s", cooldown = "5s", when = WalletError::is_transient)
+    )]
     pub async fn get_balance(&self, user_id: u64) -> Result<Balance, WalletError> {
         self.fetch_balance(user_id, runner_core::remaining()).await
     }
 
     /// The user's scratch card, as a task: [`fetch_scratch_card`](Self::fetch_scratch_card)
     /// under its own timeout. The page goes out without it if it fails or is slow.
-    #[task(best_effort, timeout = "150ms")]
+    ///
+    /// Policies:
+    /// - **hedge**: if no answer came within 50 ms, a second request goes out beside the
+    ///   first and the first answer wins. A healthy card service answers in a few
+    ///   milliseconds, so only the slow tail is hedged, and the hedge still has 100 ms of the
+    ///   150 ms timeout to answer in.
+    /// - **breaker**: 5 failed attempts ([transient](ScratchError::is_transient) errors and
+    ///   timeouts) within 10 s open it for 5 s: the page then goes out at once without the
+    ///   card (`degraded` says `rejected`) instead of waiting up to 150 ms for it.
+    #[task(
+        best_effort,
+        timeout = "150ms",
+        hedge = "50ms",
+        breaker(failures = 5, window = "10s", cooldown = "5s", when = ScratchError::is_transient)
+    )]
     pub async fn get_scratch_card(&self, user_id: u64) -> Result<ScratchCard, ScratchError> {
         self.fetch_scratch_card(user_id, runner_core::remaining())
             .await
@@ -291,18 +355,8 @@ impl Gateway {
 
         let mut response = match result {
             Ok((balance, card)) => {
-                let mut degraded = Vec::new();
-                let scratch_card = match card {
-                    Ok(card) => Some(card),
-                    Err(error) => {
-                        degraded.push(Degraded {
-                            task: "get_scratch_card".to_owned(),
-                            reason: error.kind().to_owned(),
-                        });
-                        log_degraded(&error);
-                        None
-                    }
-                };
+                let scratch_card = card.inspect_err(log_degraded).ok();
+                let degraded = degraded(report.tasks());
                 let partial = !degraded.is_empty();
                 let mut response = Json(BalancePage {
                     user_id,
@@ -330,8 +384,23 @@ fn log_degraded(error: &TaskError<ScratchError>) {
     tracing::debug!(error = %error, "answering without the scratch card");
 }
 
-/// The status for a failed fan-out: 404 for an unknown user, 504 when time ran out, 502 when
-/// the wallet failed. Never 500: the gateway itself did nothing wrong.
+/// The best-effort tasks of a page that went out without a value of their own, and why, as
+/// the report says: `failed`, `timed_out`, `deadline`, `panicked`, `rejected` (its breaker
+/// was open), or `fallback` (its slot holds its fallback's value).
+fn degraded(tasks: &[TaskRecord]) -> Vec<Degraded> {
+    tasks
+        .iter()
+        .filter(|record| !record.critical && record.outcome.is_failure())
+        .map(|record| Degraded {
+            task: record.name.to_owned(),
+            reason: record.outcome.as_str().to_owned(),
+        })
+        .collect()
+}
+
+/// The status for a failed fan-out: 404 for an unknown user, 503 when the wallet call was
+/// refused (its breaker is open), 504 when time ran out, 502 when the wallet failed. Never
+/// 500: the gateway itself did nothing wrong.
 fn failure(error: &FanOutError) -> ApiError {
     let wallet = error.downcast_ref::<WalletError>();
     if let Some(WalletError::NotFound(user_id)) = wallet {
@@ -339,6 +408,13 @@ fn failure(error: &FanOutError) -> ApiError {
             StatusCode::NOT_FOUND,
             "unknown_user",
             format!("no wallet for user {user_id}"),
+        );
+    }
+    if matches!(error, FanOutError::TaskRejected { .. }) {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "upstream_unavailable",
+            chain(error),
         );
     }
     if error.is_timeout() || matches!(wallet, Some(WalletError::DeadlineExceeded)) {
@@ -452,5 +528,56 @@ mod tests {
         assert_eq!(code("user_id"), "empty_user_id");
         assert_eq!(code("user_id=-3"), "negative_user_id");
         assert_eq!(code("user_id=abc"), "invalid_user_id");
+    }
+
+    #[test]
+    fn only_transient_errors_are_retried_and_counted_by_the_breakers() {
+        let status = |code: u16| StatusCode::from_u16(code).unwrap();
+        for transient in [
+            WalletError::Status(status(500)),
+            WalletError::Status(status(503)),
+            WalletError::DeadlineExceeded,
+        ] {
+            assert!(transient.is_transient(), "{transient:?}");
+        }
+        for permanent in [
+            WalletError::NotFound(1001),
+            WalletError::Status(status(400)),
+            WalletError::Status(status(429)),
+            WalletError::Malformed("not json".to_owned()),
+        ] {
+            assert!(!permanent.is_transient(), "{permanent:?}");
+        }
+        assert!(ScratchError::Status(status(502)).is_transient());
+        assert!(!ScratchError::Status(status(404)).is_transient());
+        assert!(!ScratchError::Malformed("not json".to_owned()).is_transient());
+    }
+
+    #[test]
+    fn degraded_lists_the_best_effort_tasks_without_a_value_of_their_own() {
+        use runner_core::Outcome;
+        let record = |name, critical, outcome| TaskRecord {
+            name,
+            critical,
+            outcome,
+            elapsed: Duration::ZERO,
+        };
+        let degraded = degraded(&[
+            record("get_balance", true, Outcome::Ok),
+            record("get_scratch_card", false, Outcome::Rejected),
+            record("card_ok", false, Outcome::Ok),
+            record("card_fallback", false, Outcome::Fallback),
+        ]);
+        let reasons: Vec<(&str, &str)> = degraded
+            .iter()
+            .map(|entry| (entry.task.as_str(), entry.reason.as_str()))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                ("get_scratch_card", "rejected"),
+                ("card_fallback", "fallback")
+            ]
+        );
     }
 }

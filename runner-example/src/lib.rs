@@ -57,7 +57,9 @@ pub use crate::gateway::{
     Budgets, DEADLINE, DownstreamClient, Gateway, PARTIAL_HEADER, ScratchError, WalletError,
     user_id_from_query,
 };
-pub use crate::metrics::{CLIENT_CLOSED, Metrics};
+pub use crate::metrics::{
+    CLIENT_CLOSED, Metrics, PolicyEventLayer, PolicyMetrics, policy_metrics_layer,
+};
 pub use crate::model::{Balance, BalancePage, CURRENCY, Degraded, ScratchCard, WalletBalance};
 pub use crate::scratch::{Scratch, card_for};
 pub use crate::server::Server;

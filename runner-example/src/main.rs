@@ -5,18 +5,25 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use runner_example::{Config, run, shutdown};
-use tracing_subscriber::EnvFilter;
+use runner_example::{Config, policy_metrics_layer, run, shutdown};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    // `RUST_LOG` filters the logs only: as a global filter it would also hide the policies'
+    // `debug` events from the layer that counts them for `/metrics`.
+    let log_filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                // Colours only for a person watching, not in files and log collectors.
+                .with_ansi(std::io::stdout().is_terminal())
+                .with_filter(log_filter),
         )
-        // Colours only for a person watching, not in files and log collectors.
-        .with_ansi(std::io::stdout().is_terminal())
+        .with(policy_metrics_layer())
         .init();
     match run(config, shutdown::signal()).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,8 +1,12 @@
-//! The gateway's Prometheus metrics: requests by route and status, latency histograms, and
-//! per-task outcomes taken from the fan-out's `Report`.
+//! The gateway's Prometheus metrics: requests by route and status, latency histograms,
+//! per-task outcomes taken from the fan-out's `Report`, and what the tasks' resilience
+//! policies did ([`policy_events`]: retries, hedges, breaker changes, rejections).
 //!
 //! Each gateway has its own registry (no global recorder), so several gateways can run in one
-//! process, as the end-to-end tests do.
+//! process, as the end-to-end tests do. The policy counters are the exception: the policies
+//! themselves are per process, and so are their counters, which every registry shows.
+
+mod policy_events;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,6 +22,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use runner_core::TaskRecord;
+
+pub use self::policy_events::{PolicyEventLayer, PolicyMetrics, policy_metrics_layer};
 
 /// The content type of the OpenMetrics text that `/metrics` answers (Prometheus reads it).
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -70,7 +76,8 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// A fresh registry with every series the gateway exports.
+    /// A fresh registry with every series the gateway exports, the process's
+    /// [`PolicyMetrics::global`] among them.
     pub fn new() -> Self {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
@@ -90,7 +97,8 @@ impl Metrics {
         );
         registry.register(
             "gateway_task_outcomes",
-            "Fan-out tasks by name and outcome (ok, failed, timed_out, deadline, panicked, cancelled)",
+            "Fan-out tasks by name and outcome (ok, failed, timed_out, deadline, panicked, \
+             rejected, fallback, cancelled)",
             task_outcomes.clone(),
         );
         registry.register(
@@ -98,6 +106,7 @@ impl Metrics {
             "Time each fan-out task ran, by task",
             task_seconds.clone(),
         );
+        PolicyMetrics::global().register(&mut registry);
         Self {
             registry,
             requests,

@@ -42,7 +42,8 @@ pub struct ScratchCard {
 pub struct Degraded {
     /// The task's name, e.g. `get_scratch_card`.
     pub task: String,
-    /// `TaskError::kind()`: `failed`, `timed_out`, `deadline` or `panicked`.
+    /// The task's outcome in the fan-out's report: `failed`, `timed_out`, `deadline`,
+    /// `panicked`, `rejected` (its circuit breaker was open) or `fallback`.
     pub reason: String,
 }
 

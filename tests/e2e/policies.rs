@@ -1,0 +1,424 @@
+//! The gateway's resilience policies over loopback: the wallet call's retries and circuit
+//! breaker, the scratch-card call's hedge and circuit breaker, and what `/metrics` counts of
+//! them.
+//!
+//! A breaker and a retry budget are per task fn and per process, so each test runs in a
+//! process of its own ([`support::ran_in_own_process`]) and starts with closed breakers. The
+//! counters on `/metrics` come from a `tracing` layer, installed here as the `main` binary
+//! installs it.
+//!
+//! Nothing here asserts a time. A breaker opens after 5 failed attempts within 10 s: the
+//! few requests that open it take milliseconds on loopback. "Refused at once" is shown by the
+//! downstream service never seeing the request, and by the outcome strings.
+
+mod support;
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use runner_example::{
+    FaultConfig, Faults, Gateway, PARTIAL_HEADER, Scratch, Server, Wallet, card_for,
+    policy_metrics_layer, seeded_balance,
+};
+use serde_json::json;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use support::{Answer, GENEROUS, loopback};
+
+/// The longest any request in these tests waits.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many requests a test sends, at most, waiting for a breaker to open.
+const MAX_REQUESTS: usize = 20;
+
+/// The three services, with these faults, and the policy counters fed.
+struct Stack {
+    wallet: Wallet,
+    scratch: Scratch,
+    gateway: Server,
+    http: reqwest::Client,
+    _downstream: [Server; 2],
+}
+
+impl Stack {
+    /// Budgets no machine runs out of: only the faults decide the answers.
+    async fn start(wallet: Faults, scratch: Faults) -> Self {
+        // Once per process, which is once per test here.
+        let _ = tracing_subscriber::registry()
+            .with(policy_metrics_layer())
+            .try_init();
+        let wallet = Wallet::in_memory(wallet).expect("in-memory wallet");
+        let scratch = Scratch::new(scratch);
+        let wallet_server = Server::bind(loopback(), wallet.router())
+            .await
+            .expect("bind");
+        let scratch_server = Server::bind(loopback(), scratch.router())
+            .await
+            .expect("bind");
+        let gateway = Gateway::new(&wallet_server.url(), &scratch_server.url())
+            .expect("client")
+            .with_budgets(GENEROUS);
+        let gateway = Server::bind(loopback(), gateway.router())
+            .await
+            .expect("bind");
+        Self {
+            wallet,
+            scratch,
+            gateway,
+            http: support::client(CLIENT_TIMEOUT),
+            _downstream: [wallet_server, scratch_server],
+        }
+    }
+
+    async fn balance(&self, user_id: u64) -> Answer {
+        let url = format!("{}/get_balance?user_id={user_id}", self.gateway.url());
+        Answer::from(self.http.get(url).send().await).await
+    }
+
+    async fn metrics(&self) -> Metrics {
+        let url = format!("{}/metrics", self.gateway.url());
+        let response = self.http.get(url).send().await.expect("metrics");
+        assert_eq!(response.status(), StatusCode::OK);
+        Metrics(response.text().await.expect("metrics text"))
+    }
+
+    /// Requests the wallet has answered, failed attempts included.
+    fn wallet_served(&self) -> u64 {
+        self.wallet.stats().snapshot().served
+    }
+
+    /// Requests that reached the scratch-card service (counted as they arrive).
+    fn scratch_reached(&self) -> u64 {
+        self.scratch.stats().snapshot().with_deadline
+    }
+}
+
+fn faults(config: FaultConfig, seed: u64) -> Faults {
+    Faults::new(config, seed).expect("valid faults")
+}
+
+fn failing(rate: f64) -> FaultConfig {
+    FaultConfig {
+        error_rate: rate,
+        ..FaultConfig::default()
+    }
+}
+
+/// `/metrics` as text.
+struct Metrics(String);
+
+impl Metrics {
+    /// The value of `series` (name and labels, as rendered), 0 if it has none yet.
+    fn value(&self, series: &str) -> u64 {
+        self.0
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map_or(0, |value| {
+                value
+                    .parse()
+                    .unwrap_or_else(|_| panic!("`{series}` is not a count: {value}"))
+            })
+    }
+}
+
+impl Answer {
+    /// The outcome `server-timing` gives `task`.
+    fn outcome(&self, task: &str) -> String {
+        let timing = self
+            .header("server-timing")
+            .expect("a Server-Timing header");
+        timing
+            .split(", ")
+            .find(|entry| entry.starts_with(&format!("{task};")))
+            .and_then(|entry| entry.rsplit_once(";desc=\""))
+            .and_then(|(_, desc)| desc.strip_suffix('"'))
+            .unwrap_or_else(|| panic!("no outcome for {task} in {timing:?}"))
+            .to_owned()
+    }
+}
+
+#[tokio::test]
+async fn a_failing_scratch_service_opens_its_breaker_and_the_card_is_refused_at_once() {
+    if support::ran_in_own_process() {
+        return;
+    }
+    let stack = Stack::start(Faults::none(), faults(failing(1.0), 1)).await;
+
+    let mut failed = 0;
+    let mut rejected = 0;
+    for _ in 0..MAX_REQUESTS {
+        let reached_before = stack.scratch_reached();
+        let answer = stack.balance(7).await;
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.json);
+        assert_eq!(answer.header(PARTIAL_HEADER), Some("true"));
+        assert_eq!(answer.outcome("get_balance"), "ok");
+        let reason = answer.json["degraded"][0]["reason"]
+            .as_str()
+            .expect("a reason")
+            .to_owned();
+        assert_eq!(
+            answer.json,
+            json!({
+                "user_id": 7,
+                "balance": { "amount_minor": seeded_balance(7), "currency": "EUR" },
+                "scratch_card": null,
+                "degraded": [{ "task": "get_scratch_card", "reason": reason }]
+            })
+        );
+        assert_eq!(answer.outcome("get_scratch_card"), reason);
+        match reason.as_str() {
+            "failed" => {
+                assert_eq!(rejected, 0, "a failure after the breaker opened");
+                failed += 1;
+            }
+            "rejected" => {
+                // Refused before it ran: nothing went to the scratch-card service.
+                assert_eq!(stack.scratch_reached(), reached_before, "{:?}", answer.json);
+                rejected += 1;
+                if rejected == 3 {
+                    break;
+                }
+            }
+            other => panic!("degraded for {other}"),
+        }
+    }
+    assert_eq!(rejected, 3, "the breaker never opened ({failed} failures)");
+    // Five failed attempts open it: five requests, or fewer if a slow one was hedged (and
+    // one more attempt if a hedge was still on its way when the fifth failed).
+    assert!(
+        (1..=5).contains(&failed),
+        "{failed} failures before it opened"
+    );
+    let served = stack.scratch.stats().snapshot().served;
+    assert!((5..=6).contains(&served), "{served} failed attempts");
+
+    let metrics = stack.metrics().await;
+    let series = |name: &str, labels: &str| metrics.value(&format!("{name}{{{labels}}}"));
+    assert_eq!(
+        series(
+            "gateway_policy_breaker_transitions_total",
+            r#"task="get_scratch_card",state="open""#
+        ),
+        1
+    );
+    assert_eq!(
+        series(
+            "gateway_policy_rejections_total",
+            r#"task="get_scratch_card",reason="breaker_open""#
+        ),
+        rejected
+    );
+    assert_eq!(
+        series(
+            "gateway_task_outcomes_total",
+            r#"task="get_scratch_card",outcome="rejected""#
+        ),
+        rejected
+    );
+    assert_eq!(
+        series(
+            "gateway_task_outcomes_total",
+            r#"task="get_scratch_card",outcome="failed""#
+        ),
+        failed
+    );
+    // The wallet's breaker is its own, and stayed closed.
+    assert_eq!(
+        series(
+            "gateway_policy_breaker_transitions_total",
+            r#"task="get_balance",state="open""#
+        ),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_transient_wallet_error_is_retried_and_the_page_succeeds() {
+    if support::ran_in_own_process() {
+        return;
+    }
+    // Every other wallet request fails, at random; with seed 3 the first fails and the
+    // second does not. The loop does not depend on that: it stops at the first page that
+    // needed a retry.
+    let stack = Stack::start(faults(failing(0.5), 3), Faults::none()).await;
+
+    let mut retries = 0;
+    let mut retried_page = None;
+    for _ in 0..5 {
+        let before = stack.wallet_served();
+        let answer = stack.balance(42).await;
+        let attempts = stack.wallet_served() - before;
+        assert!((1..=3).contains(&attempts), "{attempts} attempts");
+        retries += attempts - 1;
+        if answer.status != StatusCode::OK {
+            // Only when every attempt failed.
+            assert_eq!(answer.status, StatusCode::BAD_GATEWAY, "{:?}", answer.json);
+            assert_eq!(attempts, 3);
+            continue;
+        }
+        if attempts > 1 {
+            retried_page = Some(answer);
+            break;
+        }
+    }
+    let answer = retried_page.expect("a page that needed a retry");
+    assert_eq!(
+        answer.json,
+        json!({
+            "user_id": 42,
+            "balance": { "amount_minor": seeded_balance(42), "currency": "EUR" },
+            "scratch_card": serde_json::to_value(card_for(42)).expect("a card"),
+            "degraded": []
+        })
+    );
+    assert_eq!(answer.header(PARTIAL_HEADER), Some("false"));
+    assert_eq!(answer.outcome("get_balance"), "ok");
+
+    let metrics = stack.metrics().await;
+    assert!(retries >= 1);
+    assert_eq!(
+        metrics.value(r#"gateway_policy_retries_total{task="get_balance"}"#),
+        retries
+    );
+    assert_eq!(
+        metrics
+            .value(r#"gateway_policy_breaker_transitions_total{task="get_balance",state="open"}"#),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_failing_wallet_opens_its_breaker_and_the_gateway_answers_503() {
+    if support::ran_in_own_process() {
+        return;
+    }
+    let stack = Stack::start(faults(failing(1.0), 1), Faults::none()).await;
+
+    // Three attempts, all failed (failures 1 to 3): a 502.
+    let answer = stack.balance(7).await;
+    assert_eq!(answer.status, StatusCode::BAD_GATEWAY, "{:?}", answer.json);
+    assert_eq!(answer.json["error"], "upstream_failed");
+    assert_eq!(stack.wallet_served(), 3);
+
+    let assert_refused = |answer: &Answer| {
+        assert_eq!(
+            answer.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{:?}",
+            answer.json
+        );
+        assert_eq!(answer.header("content-type"), Some("application/json"));
+        assert_eq!(
+            answer.json,
+            json!({
+                "error": "upstream_unavailable",
+                "detail": "critical task `get_balance` rejected: circuit breaker open"
+            })
+        );
+        assert_eq!(answer.header(PARTIAL_HEADER), None);
+        assert_eq!(answer.outcome("get_balance"), "rejected");
+    };
+
+    // Two more failed attempts (4 and 5) open the breaker; the third is refused: a 503.
+    assert_refused(&stack.balance(7).await);
+    assert_eq!(stack.wallet_served(), 5);
+    // While it is open, a page fails at once: the wallet is not asked.
+    assert_refused(&stack.balance(7).await);
+    assert_eq!(stack.wallet_served(), 5);
+
+    let metrics = stack.metrics().await;
+    let count = |series: &str| metrics.value(series);
+    // Two retries for each of the first two pages (the second page's last one refused).
+    assert_eq!(
+        count(r#"gateway_policy_retries_total{task="get_balance"}"#),
+        4
+    );
+    assert_eq!(
+        count(r#"gateway_policy_breaker_transitions_total{task="get_balance",state="open"}"#),
+        1
+    );
+    assert_eq!(
+        count(r#"gateway_policy_rejections_total{task="get_balance",reason="breaker_open"}"#),
+        2
+    );
+    assert_eq!(
+        count(r#"gateway_task_outcomes_total{task="get_balance",outcome="rejected"}"#),
+        2
+    );
+    assert_eq!(
+        count(r#"gateway_http_requests_total{route="/get_balance",method="GET",status="503"}"#),
+        2
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_user_is_neither_retried_nor_counted_by_the_breaker() {
+    if support::ran_in_own_process() {
+        return;
+    }
+    let stack = Stack::start(Faults::none(), Faults::none()).await;
+    for attempt in 1..=10 {
+        let answer = stack.balance(1001).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{:?}", answer.json);
+        assert_eq!(answer.json["error"], "unknown_user");
+        // One wallet request per page: a 404 is not retried.
+        assert_eq!(stack.wallet_served(), attempt);
+    }
+    // Ten 404s in a row, and the breaker is still closed.
+    let answer = stack.balance(7).await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.json);
+
+    let metrics = stack.metrics().await;
+    assert_eq!(
+        metrics.value(r#"gateway_policy_retries_total{task="get_balance"}"#),
+        0
+    );
+    assert_eq!(
+        metrics
+            .value(r#"gateway_policy_breaker_transitions_total{task="get_balance",state="open"}"#),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_slow_scratch_service_is_hedged_and_the_card_still_comes() {
+    if support::ran_in_own_process() {
+        return;
+    }
+    // Every card takes 100 ms: past the 50 ms hedge delay, within the (generous) timeout.
+    let slow = FaultConfig {
+        latency_ms: 100,
+        ..FaultConfig::default()
+    };
+    let stack = Stack::start(Faults::none(), faults(slow, 1)).await;
+    const PAGES: u64 = 3;
+    for _ in 0..PAGES {
+        let answer = stack.balance(42).await;
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.json);
+        assert_eq!(answer.header(PARTIAL_HEADER), Some("false"));
+        assert_eq!(
+            answer.json["scratch_card"],
+            serde_json::to_value(card_for(42)).expect("a card")
+        );
+        assert_eq!(answer.outcome("get_scratch_card"), "ok");
+    }
+    let metrics = stack.metrics().await;
+    // Exactly one hedge per card: the first attempt cannot answer before 100 ms, and one is
+    // the most `hedge = "50ms"` starts.
+    assert_eq!(
+        metrics.value(r#"gateway_policy_hedges_total{task="get_scratch_card"}"#),
+        PAGES
+    );
+    // The losing attempt was dropped, not failed: the breaker counted nothing.
+    assert_eq!(
+        metrics.value(
+            r#"gateway_policy_breaker_transitions_total{task="get_scratch_card",state="open"}"#
+        ),
+        0
+    );
+    assert_eq!(
+        metrics.value(r#"gateway_task_outcomes_total{task="get_scratch_card",outcome="ok"}"#),
+        PAGES
+    );
+}
