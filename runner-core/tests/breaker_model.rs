@@ -1,7 +1,8 @@
 //! A property test of the circuit breaker against a small reference model, on tokio's paused
 //! clock: random sequences of calls (succeeding, failing with an error the breaker counts or
 //! one it ignores, taking a random time) and pauses, through a fresh breaker per case. After
-//! every step the call's outcome and the breaker's state must be the model's.
+//! every step the call's outcome and the breaker's state must be the model's. Once with a
+//! count alone, once with a rate too.
 //!
 //! `PROPTEST_CASES` sets the number of cases (default 2,000).
 
@@ -59,6 +60,8 @@ enum Expected {
 enum Model {
     Closed {
         failures: u32,
+        // Attempts settled since the first failure counted, that one included.
+        calls: u32,
         since: Option<Instant>,
     },
     Open {
@@ -66,38 +69,61 @@ enum Model {
     },
 }
 
+const CLOSED: Model = Model::Closed {
+    failures: 0,
+    calls: 0,
+    since: None,
+};
+
 impl Model {
     /// Runs a call that starts at `start` and ends `latency` later.
-    fn call(&mut self, start: Instant, result: Result<(), Error>, latency: Duration) -> Expected {
+    fn call(
+        &mut self,
+        rate: Option<f32>,
+        start: Instant,
+        result: Result<(), Error>,
+        latency: Duration,
+    ) -> Expected {
         let probe = match *self {
             Model::Open { until } if start < until => return Expected::Refused,
             Model::Open { .. } => true,
             Model::Closed { .. } => false,
         };
         let end = start + latency;
-        match (result, probe) {
-            (Ok(()), true) => {
-                *self = Model::Closed {
-                    failures: 0,
-                    since: None,
-                }
-            }
-            (Err(Error::Counted), true) => {
+        match (result, probe, &mut *self) {
+            (Ok(()), true, _) => *self = CLOSED,
+            (Err(Error::Counted), true, _) => {
                 *self = Model::Open {
                     until: end + COOLDOWN,
                 }
             }
             // Ignored by the breaker: a probe gives its place back, the breaker stays half-open.
-            (Err(Error::Ignored), true) | (Ok(()), false) | (Err(Error::Ignored), false) => {}
-            (Err(Error::Counted), false) => {
-                let Model::Closed { failures, since } = self else {
-                    unreachable!()
-                };
-                match since {
-                    Some(first) if end - *first < WINDOW => *failures += 1,
-                    _ => (*failures, *since) = (1, Some(end)),
+            (Err(Error::Ignored), ..) | (_, _, Model::Open { .. }) => {}
+            (Ok(()), false, Model::Closed { calls, since, .. }) => {
+                // A success counts towards the rate within a window a failure began.
+                if since.is_some_and(|first| end - first < WINDOW) {
+                    *calls += 1;
                 }
-                if *failures >= FAILURES {
+            }
+            (
+                Err(Error::Counted),
+                false,
+                Model::Closed {
+                    failures,
+                    calls,
+                    since,
+                },
+            ) => {
+                match since {
+                    Some(first) if end - *first < WINDOW => {
+                        (*failures, *calls) = (*failures + 1, *calls + 1)
+                    }
+                    _ => (*failures, *calls, *since) = (1, 1, Some(end)),
+                }
+                // The share, as written: 0.6 is 3 in 5.
+                let share = f64::from(*failures) / f64::from(*calls);
+                let rate = rate.map(|rate| (f64::from(rate) * 1000.0).round() / 1000.0);
+                if *failures >= FAILURES && rate.is_none_or(|rate| share >= rate - 1e-9) {
                     *self = Model::Open {
                         until: end + COOLDOWN,
                     };
@@ -120,29 +146,27 @@ fn counts(error: &Error) -> bool {
     *error == Error::Counted
 }
 
-fn run_case(steps: &[Step]) -> Result<(), TestCaseError> {
+fn run_case(rate: Option<f32>, steps: &[Step]) -> Result<(), TestCaseError> {
+    let breaker = Breaker::new(FAILURES, WINDOW, COOLDOWN);
+    let breaker = match rate {
+        Some(rate) => breaker.rate(rate),
+        None => breaker,
+    };
     // A breaker of its own per case: a policy lives in a `static` in real code.
-    let policy: &'static Policy = Box::leak(Box::new(
-        Policy::builder()
-            .breaker(Breaker::new(FAILURES, WINDOW, COOLDOWN))
-            .build(),
-    ));
+    let policy: &'static Policy = Box::leak(Box::new(Policy::builder().breaker(breaker).build()));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
         .unwrap();
     runtime.block_on(async {
-        let mut model = Model::Closed {
-            failures: 0,
-            since: None,
-        };
+        let mut model = CLOSED;
         for (i, step) in steps.iter().enumerate() {
             match *step {
                 Step::Pause(ms) => sleep(Duration::from_millis(ms)).await,
                 Step::Call { result, latency } => {
                     let latency = Duration::from_millis(latency);
-                    let expected = model.call(Instant::now(), result, latency);
+                    let expected = model.call(rate, Instant::now(), result, latency);
                     let task = policy.task::<runner_core::BestEffort, _, _, _, _, _>(
                         "call",
                         move || async move {
@@ -172,8 +196,7 @@ fn run_case(steps: &[Step]) -> Result<(), TestCaseError> {
     })
 }
 
-#[test]
-fn the_breaker_follows_its_model() {
+fn check(rate: Option<f32>) {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|cases| cases.parse().ok())
@@ -184,7 +207,17 @@ fn the_breaker_follows_its_model() {
     });
     runner
         .run(&prop::collection::vec(step(), 1..40), |steps| {
-            run_case(&steps)
+            run_case(rate, &steps)
         })
         .unwrap();
+}
+
+#[test]
+fn the_breaker_follows_its_model() {
+    check(None);
+}
+
+#[test]
+fn the_breaker_with_a_rate_follows_its_model() {
+    check(Some(0.6));
 }

@@ -456,6 +456,33 @@ async fn a_breaker_counts_failures_within_its_window_only() {
     assert_eq!(POLICY.breaker_state(), Some(BreakerState::Open));
 }
 
+/// With a rate, failures must also be that share of the attempts since the first of them.
+#[tokio::test(start_paused = true)]
+async fn a_breaker_with_a_rate_opens_on_a_failing_share_only() {
+    #[task(
+        best_effort,
+        breaker(failures = 2, window = "10s", cooldown = "5s", rate = 0.5)
+    )]
+    async fn call(fail: bool) -> Result<(), Error> {
+        match fail {
+            true => Err(Error::Unavailable),
+            false => Ok(()),
+        }
+    }
+    // 2 failures in 5 attempts: 40 %, still closed.
+    for fail in [true, false, false, false, true] {
+        let _ = call(fail).await;
+    }
+    assert!(call(false).await.is_ok(), "closed");
+    // 3 failures in 7 attempts: 43 %; then 4 in 8: 50 %, open.
+    assert!(matches!(call(true).await, Err(TaskError::Failed(_))));
+    assert!(matches!(call(true).await, Err(TaskError::Failed(_))));
+    assert!(matches!(
+        call(false).await,
+        Err(TaskError::Rejected(Rejection::BreakerOpen))
+    ));
+}
+
 /// A critical task refused by its breaker fails the fan-out with its own error kind.
 #[tokio::test(start_paused = true)]
 async fn a_critical_task_refused_fails_the_fan_out_as_rejected() {
@@ -613,7 +640,8 @@ async fn a_fallback_answers_a_refused_call_at_once() {
 // order and events
 
 /// Retry around hedged rounds, breaker around each attempt: once the breaker opens on the
-/// first round's failures, the retry is refused rather than sent.
+/// first round's failures, no retry is made, and none is slept for: the call returns its
+/// last error at once.
 #[tokio::test(start_paused = true)]
 async fn an_open_breaker_stops_the_retries() {
     static ATTEMPTS: Attempts = Attempts {
@@ -622,18 +650,29 @@ async fn an_open_breaker_stops_the_retries() {
     #[task(
         best_effort,
         timeout = "1s",
-        retry(attempts = 5, backoff = "1ms"),
+        retry(attempts = 5, backoff = "100ms"),
         breaker(failures = 2, window = "10s", cooldown = "10s")
     )]
     async fn down() -> Result<u32, Error> {
         ATTEMPTS.start();
         Err(Error::Unavailable)
     }
+    let start = Instant::now();
+    assert!(matches!(
+        down().await,
+        Err(TaskError::Failed(Error::Unavailable))
+    ));
+    assert_eq!(ATTEMPTS.count(), 2);
+    let times = ATTEMPTS.times();
+    assert_eq!(
+        start.elapsed(),
+        times[1] - times[0],
+        "no backoff after the breaker opened"
+    );
     assert!(matches!(
         down().await,
         Err(TaskError::Rejected(Rejection::BreakerOpen))
     ));
-    assert_eq!(ATTEMPTS.count(), 2);
 }
 
 /// A task with every policy is `Send` when its body and arguments are, so it can run in a

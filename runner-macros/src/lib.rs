@@ -284,7 +284,9 @@ use proc_macro::TokenStream;
 /// ## `breaker(failures = 5, window = "10s", cooldown = "5s")`
 ///
 /// A circuit breaker for the fn: once `failures` attempts have failed (with an error, or by
-/// running out of time) within `window`, it opens, and for `cooldown` every call fails at
+/// running out of time) within `window` (and, with `rate = 0.5`, once they are also at least
+/// that share of the attempts made since the first of them: give one under heavy traffic,
+/// where a count alone trips on a healthy error rate), it opens, and for `cooldown` every call fails at
 /// once with `TaskError::Rejected(Rejection::BreakerOpen)`, so a best-effort slot degrades
 /// instantly instead of waiting out its timeout. Then one probe goes through: a success
 /// closes it, a failure opens it again. `when = path` names a `fn(&E) -> bool` that says

@@ -45,6 +45,7 @@ pub(crate) struct BreakerArgs {
     failures: u32,
     window: Duration,
     cooldown: Duration,
+    rate: Option<f32>,
     when: Option<Path>,
 }
 
@@ -146,7 +147,9 @@ impl Policies {
             let failures = breaker.failures;
             let window = duration::to_tokens(breaker.window);
             let cooldown = duration::to_tokens(breaker.cooldown);
-            calls.push(quote!(.breaker(#private::Breaker::new(#failures, #window, #cooldown))));
+            let rate = breaker.rate.map(|rate| quote!(.rate(#rate)));
+            calls
+                .push(quote!(.breaker(#private::Breaker::new(#failures, #window, #cooldown)#rate)));
         }
         if let Some(limit) = &self.limit {
             let max = limit.max;
@@ -208,16 +211,7 @@ fn parse_retry(meta: &ParseNestedMeta<'_>) -> syn::Result<RetryArgs> {
             set_once(inner, &mut max_backoff, (value, literal))
         } else if inner.path.is_ident("budget") {
             let literal: syn::Lit = inner.value()?.parse()?;
-            let value: f32 = match &literal {
-                syn::Lit::Float(float) => float.base10_parse()?,
-                syn::Lit::Int(int) => int.base10_parse()?,
-                _ => {
-                    return Err(syn::Error::new_spanned(
-                        &literal,
-                        "a retry budget is a number: the share of calls that may be retried (0.2 is one retry per five calls)",
-                    ));
-                }
-            };
+            let value = number(&literal)?;
             if !(0.0..=1000.0).contains(&value) {
                 return Err(syn::Error::new_spanned(
                     &literal,
@@ -322,10 +316,10 @@ fn parse_hedge(meta: &ParseNestedMeta<'_>) -> syn::Result<HedgeArgs> {
 }
 
 fn parse_breaker(meta: &ParseNestedMeta<'_>) -> syn::Result<BreakerArgs> {
-    const KEYS: &str =
-        "`failures = 5`, `window = \"10s\"`, `cooldown = \"5s\"`, `when = path::to_fn`";
+    const KEYS: &str = "`failures = 5`, `window = \"10s\"`, `cooldown = \"5s\"`, `rate = 0.5`, `when = path::to_fn`";
     let span = meta.path.span();
     let (mut failures, mut window, mut cooldown, mut when) = (None, None, None, None);
+    let mut rate = None;
     parse_group(meta, |inner| {
         if inner.path.is_ident("failures") {
             let literal: LitInt = inner.value()?.parse()?;
@@ -351,6 +345,16 @@ fn parse_breaker(meta: &ParseNestedMeta<'_>) -> syn::Result<BreakerArgs> {
                 &mut cooldown,
                 duration::parse(&literal, "breaker cooldown")?,
             )
+        } else if inner.path.is_ident("rate") {
+            let literal: syn::Lit = inner.value()?.parse()?;
+            let value = number(&literal)?;
+            if !(value > 0.0 && value <= 1.0) {
+                return Err(syn::Error::new_spanned(
+                    &literal,
+                    "a breaker's rate is the share of failed attempts that opens it, within (0.0, 1.0] (0.5 is half of them)",
+                ));
+            }
+            set_once(inner, &mut rate, value)
         } else if inner.path.is_ident("when") {
             let path: Path = inner.value()?.parse()?;
             set_once(inner, &mut when, path)
@@ -370,6 +374,7 @@ fn parse_breaker(meta: &ParseNestedMeta<'_>) -> syn::Result<BreakerArgs> {
         failures: failures.ok_or_else(|| missing("failures"))?,
         window: window.ok_or_else(|| missing("window"))?,
         cooldown: cooldown.ok_or_else(|| missing("cooldown"))?,
+        rate,
         when,
     })
 }
@@ -415,6 +420,18 @@ fn parse_limit(meta: &ParseNestedMeta<'_>) -> syn::Result<LimitArgs> {
         max,
         reject: reject.unwrap_or(false),
     })
+}
+
+/// A number written `0.5` or `1`.
+fn number(literal: &syn::Lit) -> syn::Result<f32> {
+    match literal {
+        syn::Lit::Float(float) => float.base10_parse(),
+        syn::Lit::Int(int) => int.base10_parse(),
+        _ => Err(syn::Error::new_spanned(
+            literal,
+            "expected a number such as `0.5`",
+        )),
+    }
 }
 
 /// Parses `key(...)`, reading it whole: a wrong value inside is kept and parsing goes on to

@@ -9,18 +9,25 @@ use crate::error::Rejection;
 use crate::policy::event;
 
 /// A circuit breaker's settings: it opens once `failures` attempts have failed within
-/// `window` of the first of them, refuses every call for `cooldown`, then lets one probe
-/// through (half-open): a success closes it, a failure opens it again.
+/// `window` of the first of them (and, with [`rate`](Self::rate), once they are at least
+/// that share of the attempts made since the first), refuses every call for `cooldown`, then
+/// lets one probe through (half-open): a success closes it, a failure opens it again.
+///
+/// A count alone suits a dependency called a few times a second; under heavy traffic, where
+/// five failures in ten seconds can be a healthy error rate, give a `rate` too.
 ///
 /// An attempt counts as failed when it returns an error (one the optional predicate calls a
 /// failure, see [`Options::breaker_if`](crate::Options::breaker_if)) or when time runs out
 /// on it; an attempt dropped for another reason (a hedge that lost, a critical sibling that
 /// failed) counts as neither.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Breaker {
     pub(crate) failures: u32,
     pub(crate) window: Duration,
     pub(crate) cooldown: Duration,
+    // The rate in thousandths, so that `failures / calls >= rate` is exact in integers
+    // (`rate(0.6)` opens at 3 failures in 5 calls, as written, not at f32's 0.600000024).
+    pub(crate) rate_permille: Option<u32>,
 }
 
 impl Breaker {
@@ -38,6 +45,24 @@ impl Breaker {
             failures,
             window,
             cooldown,
+            rate_permille: None,
+        }
+    }
+
+    /// Opens only when the failures are also at least `rate` of the attempts made since the
+    /// first of them within the window (`0.5`: half of them).
+    ///
+    /// # Panics
+    ///
+    /// If `rate` is not within `0.0..=1.0` (exclusive of 0): in a `static`, at compile time.
+    pub const fn rate(self, rate: f32) -> Self {
+        assert!(
+            rate > 0.0 && rate <= 1.0,
+            "a breaker's rate must be within (0.0, 1.0]"
+        );
+        Self {
+            rate_permille: Some((rate * 1000.0 + 0.5) as u32),
+            ..self
         }
     }
 }
@@ -69,6 +94,8 @@ impl BreakerState {
 enum Inner {
     Closed {
         failures: u32,
+        // Attempts settled since the first failure counted in `failures`, that one included.
+        calls: u32,
         // When the first failure counted in `failures` happened.
         since: Option<Instant>,
     },
@@ -88,6 +115,7 @@ impl BreakerCell {
     pub(crate) const fn new() -> Self {
         Self(Mutex::new(Inner::Closed {
             failures: 0,
+            calls: 0,
             since: None,
         }))
     }
@@ -131,6 +159,15 @@ impl BreakerCell {
         })
     }
 
+    /// `true` if a call made at `at` would be refused, as far as can be told now.
+    pub(crate) fn refuses_at(&self, at: Instant) -> bool {
+        match *self.lock() {
+            Inner::Open { until } => at < until,
+            Inner::HalfOpen { probing } => probing,
+            Inner::Closed { .. } => false,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // Nothing panics while holding the lock; if something ever did, the state is still
         // a valid state.
@@ -153,12 +190,25 @@ pub(crate) struct Permit<'a> {
 impl Permit<'_> {
     pub(crate) fn succeeded(mut self) {
         self.settled = true;
-        if self.probe {
-            *self.cell.lock() = Inner::Closed {
-                failures: 0,
-                since: None,
-            };
-            event::breaker(self.task, BreakerState::Closed);
+        let mut inner = self.cell.lock();
+        match &mut *inner {
+            _ if self.probe => {
+                *inner = Inner::Closed {
+                    failures: 0,
+                    calls: 0,
+                    since: None,
+                };
+                drop(inner);
+                event::breaker(self.task, BreakerState::Closed);
+            }
+            Inner::Closed {
+                calls,
+                since: Some(first),
+                ..
+            } if Instant::now().saturating_duration_since(*first) < self.config.window => {
+                *calls += 1;
+            }
+            _ => {}
         }
     }
 
@@ -178,14 +228,21 @@ impl Permit<'_> {
         let mut inner = self.cell.lock();
         let opens = match &mut *inner {
             _ if self.probe => true,
-            Inner::Closed { failures, since } => {
+            Inner::Closed {
+                failures,
+                calls,
+                since,
+            } => {
                 match since {
                     Some(first) if now.saturating_duration_since(*first) < self.config.window => {
                         *failures += 1;
+                        *calls += 1;
                     }
-                    _ => (*failures, *since) = (1, Some(now)),
+                    _ => (*failures, *calls, *since) = (1, 1, Some(now)),
                 }
+                let permille = u64::from(self.config.rate_permille.unwrap_or(0));
                 *failures >= self.config.failures
+                    && u64::from(*failures) * 1000 >= permille * u64::from(*calls)
             }
             // An attempt let through before the breaker opened: already counted as open.
             Inner::Open { .. } | Inner::HalfOpen { .. } => false,

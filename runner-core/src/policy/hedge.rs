@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::policy::{Failure, event};
+use crate::policy::{Failure, Round, event};
 
 /// The attempts of one hedged round: the first, and up to `H` hedges. Each lives in place
 /// until it finishes or loses, so a round allocates nothing.
@@ -40,18 +40,17 @@ impl<G, const H: usize> Lanes<G, H> {
     }
 }
 
-/// One round of attempts: hedged if `hedge` gives a delay, else a single attempt.
+/// One round of attempts: hedged if the round has a hedge delay, else a single attempt.
 pub(crate) async fn run<A, G, T, E, const H: usize>(
-    hedge: Option<Duration>,
-    task: &'static str,
+    round: Round,
     attempt: &mut A,
 ) -> Result<T, Failure<E>>
 where
     A: FnMut() -> G,
     G: Future<Output = Result<T, Failure<E>>>,
 {
-    match hedge {
-        Some(after) => round::<_, _, _, _, H>(after, task, attempt).await,
+    match round.hedge {
+        Some(after) => hedged::<_, _, _, _, H>(after, round.task, attempt).await,
         None => attempt().await,
     }
 }
@@ -60,7 +59,7 @@ where
 /// `H` hedges. The first success wins and the others are dropped at once; the round fails
 /// with the last error once every attempt it started has failed. A refused attempt (an open
 /// breaker) fails at once, so a refused first attempt ends the round without waiting.
-async fn round<A, G, T, E, const H: usize>(
+async fn hedged<A, G, T, E, const H: usize>(
     after: Duration,
     task: &'static str,
     mut attempt: A,

@@ -327,22 +327,27 @@ impl<const HEDGES: usize> Policy<HEDGES> {
                     let admitted = self.admit(task, deadline);
                     settle(admitted.map(|permit| (permit, make())), breaker_if)
                 };
+                let round = Round {
+                    task,
+                    deadline,
+                    hedge,
+                };
                 match retry {
                     Some(retry) => {
-                        let retry_if = options.retry_if;
-                        let budget = &self.budget;
+                        let refuses_at =
+                            |at| self.rules.breaker.is_some() && self.breaker_cell.refuses_at(at);
+                        let (budget, retry_if) = (&self.budget, options.retry_if);
                         retry::run::<_, _, _, _, HEDGES>(
                             &retry,
                             budget,
-                            task,
-                            deadline,
+                            round,
                             retry_if,
-                            hedge,
+                            refuses_at,
                             &mut attempt,
                         )
                         .await
                     }
-                    None => hedge::run::<_, _, _, _, HEDGES>(hedge, task, &mut attempt).await,
+                    None => hedge::run::<_, _, _, _, HEDGES>(round, &mut attempt).await,
                 }
             }
             (Attempts::Once(future), ..) => match future.take() {
@@ -409,6 +414,15 @@ enum Attempts<A, F> {
     Repeat(A),
     /// The one attempt, already built.
     Once(Option<F>),
+}
+
+/// What a call's rounds of attempts go by.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Round {
+    task: &'static str,
+    deadline: Option<Instant>,
+    // The hedge delay, if the rounds are hedged.
+    hedge: Option<Duration>,
 }
 
 /// Why a call failed, inside the policy.

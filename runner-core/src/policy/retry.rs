@@ -8,7 +8,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::time::Instant;
 use tower::retry::budget::{Budget as _, TpsBudget};
 
-use crate::policy::{Failure, event, hedge};
+use crate::policy::{Failure, Round, event, hedge};
 
 /// A retry's settings: up to `attempts` attempts in all, sleeping between them a random time
 /// in `[0, min(max_backoff, backoff × 2ⁿ⁻¹))` before retry n ("full jitter", so that callers
@@ -16,8 +16,8 @@ use crate::policy::{Failure, event, hedge};
 ///
 /// A retry is skipped, and the last error returned, when the error is not retryable (see
 /// [`Options::retry_if`](crate::Options::retry_if)), when the time left before the task's
-/// deadline cannot fit the backoff and another attempt as long as the last one, or when the
-/// budget is spent.
+/// deadline cannot fit the backoff and another attempt as long as the last one, when the
+/// task's circuit breaker would refuse it, or when the budget is spent.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Retry {
     pub(crate) attempts: u32,
@@ -125,7 +125,7 @@ impl Budget {
     }
 }
 
-/// Runs rounds of `attempt` (hedged if `hedge` says so) until one succeeds or a retry is
+/// Runs rounds of `attempt` (hedged if `round` says so) until one succeeds or a retry is
 /// refused.
 ///
 /// backon gives the schedule; the loop is ours, so that each round borrows the attempt maker
@@ -134,10 +134,9 @@ impl Budget {
 pub(crate) async fn run<A, G, T, E, const H: usize>(
     retry: &Retry,
     budget: &OnceLock<TpsBudget>,
-    task: &'static str,
-    deadline: Option<Instant>,
+    round: Round,
     retry_if: Option<fn(&E) -> bool>,
-    hedge: Option<Duration>,
+    breaker_refuses_at: impl Fn(Instant) -> bool,
     attempt: &mut A,
 ) -> Result<T, Failure<E>>
 where
@@ -145,6 +144,7 @@ where
     G: Future<Output = Result<T, Failure<E>>>,
 {
     // Built on the task fn's first call, once per process: its only allocation.
+    let Round { task, deadline, .. } = round;
     let budget = budget.get_or_init(|| retry.budget.build());
     budget.deposit();
     let mut schedule = ExponentialBuilder::new()
@@ -157,7 +157,7 @@ where
     let mut number = 1;
     loop {
         let began = Instant::now();
-        let failure = match hedge::run::<_, _, _, _, H>(hedge, task, &mut *attempt).await {
+        let failure = match hedge::run::<_, _, _, _, H>(round, &mut *attempt).await {
             Ok(value) => return Ok(value),
             Err(failure) => failure,
         };
@@ -175,6 +175,11 @@ where
         let fits = |deadline| now.checked_add(needs).is_some_and(|end| end < deadline);
         if deadline.is_some_and(|deadline| !fits(deadline)) {
             event::retry_refused(task, "deadline");
+            return Err(failure);
+        }
+        // Nor one the breaker, opened by this very failure perhaps, would refuse.
+        if now.checked_add(delay).is_some_and(&breaker_refuses_at) {
+            event::retry_refused(task, "breaker");
             return Err(failure);
         }
         if !budget.withdraw() {

@@ -53,7 +53,7 @@ static BALANCE_CALLS: AtomicU32 = AtomicU32::new(0);
         when = rules::retryable,
     ),
     hedge = "50ms",
-    breaker(failures = 5, window = "10s", cooldown = "5s", when = rules::counts_against_wallet),
+    breaker(failures = 5, window = "10s", cooldown = "5s", rate = 0.5, when = rules::counts_against_wallet),
     limit = 32,
     fallback = zero_balance,
 )]
