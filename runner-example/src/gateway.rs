@@ -152,14 +152,16 @@ impl DownstreamClient {
     ///   worth it. A retry that the time left cannot fit is not made; nor one past the retry
     ///   budget (20 % of calls over 10 s, plus 10 a second), so a failing wallet sees about
     ///   1.2 times its load, not 3 times, until the breaker opens.
-    /// - **breaker**: 5 failed attempts within 10 s open it for 5 s: calls then fail at once
-    ///   (the gateway answers 503) instead of waiting on a wallet that is down; one probe
-    ///   after the 5 s closes it again if the wallet answers.
+    /// - **breaker**: 5 failed attempts within 10 s, if they are also half the attempts since
+    ///   the first of them (a count alone would trip on a healthy error rate under load),
+    ///   open it for 5 s: calls then fail at once (the gateway answers 503) instead of
+    ///   waiting on a wallet that is down; one probe after the 5 s closes it again if the
+    ///   wallet answers.
     #[task(
         critical,
         timeout = "200ms",
         retry(attempts = 3, backoff = "10ms", max_backoff = "50ms", when = WalletError::is_transient),
-        breaker(failures = 5, window = "10s", cooldown = "5s", when = WalletError::is_transient)
+        breaker(failures = 5, window = "10s", cooldown = "5s", rate = 0.5, when = WalletError::is_transient)
     )]
     pub async fn get_balance(&self, user_id: u64) -> Result<Balance, WalletError> {
         self.fetch_balance(user_id, runner_core::remaining()).await
@@ -174,13 +176,14 @@ impl DownstreamClient {
     ///   milliseconds, so only the slow tail is hedged, and the hedge still has 100 ms of the
     ///   150 ms timeout to answer in.
     /// - **breaker**: 5 failed attempts ([transient](ScratchError::is_transient) errors and
-    ///   timeouts) within 10 s open it for 5 s: the page then goes out at once without the
-    ///   card (`degraded` says `rejected`) instead of waiting up to 150 ms for it.
+    ///   timeouts) within 10 s, if they are also half the attempts since the first of them,
+    ///   open it for 5 s: the page then goes out at once without the card (`degraded` says
+    ///   `rejected`) instead of waiting up to 150 ms for it.
     #[task(
         best_effort,
         timeout = "150ms",
         hedge = "50ms",
-        breaker(failures = 5, window = "10s", cooldown = "5s", when = ScratchError::is_transient)
+        breaker(failures = 5, window = "10s", cooldown = "5s", rate = 0.5, when = ScratchError::is_transient)
     )]
     pub async fn get_scratch_card(&self, user_id: u64) -> Result<ScratchCard, ScratchError> {
         self.fetch_scratch_card(user_id, runner_core::remaining())

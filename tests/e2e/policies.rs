@@ -320,19 +320,27 @@ async fn a_failing_wallet_opens_its_breaker_and_the_gateway_answers_503() {
         assert_eq!(answer.outcome("get_balance"), "rejected");
     };
 
-    // Two more failed attempts (4 and 5) open the breaker; the third is refused: a 503.
-    assert_refused(&stack.balance(7).await);
+    // Two more failed attempts (4 and 5) open the breaker, and the retry it would refuse is
+    // not made: a 502 again.
+    let answer = stack.balance(7).await;
+    assert_eq!(answer.status, StatusCode::BAD_GATEWAY, "{:?}", answer.json);
     assert_eq!(stack.wallet_served(), 5);
-    // While it is open, a page fails at once: the wallet is not asked.
+    // While it is open, a page fails at once with a 503: the wallet is not asked.
+    assert_refused(&stack.balance(7).await);
     assert_refused(&stack.balance(7).await);
     assert_eq!(stack.wallet_served(), 5);
 
     let metrics = stack.metrics().await;
     let count = |series: &str| metrics.value(series);
-    // Two retries for each of the first two pages (the second page's last one refused).
+    // Two retries for the first page, one for the second, whose next one the breaker
+    // would have refused.
     assert_eq!(
         count(r#"gateway_policy_retries_total{task="get_balance"}"#),
-        4
+        3
+    );
+    assert_eq!(
+        count(r#"gateway_policy_retries_refused_total{task="get_balance",why="breaker"}"#),
+        1
     );
     assert_eq!(
         count(r#"gateway_policy_breaker_transitions_total{task="get_balance",state="open"}"#),

@@ -78,7 +78,8 @@ impl PolicyMetrics {
         registry.register(
             "gateway_policy_retries_refused",
             "Failed calls that could have been retried but were not, by task and why \
-             (deadline: no time left for another attempt; budget: the retry budget is spent)",
+             (deadline: no time left for another attempt; breaker: the breaker would refuse it; \
+             budget: the retry budget is spent)",
             self.retries_refused.clone(),
         );
         registry.register(
