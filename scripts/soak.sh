@@ -28,9 +28,8 @@ export LC_ALL=C
 # --- constants -------------------------------------------------------------------------
 
 # The best-effort (scratch-card) task's timeout in runner-example: with hang=0.1, one request
-# in ten that reaches the card service waits for it, at 150 ms plus overhead. (The card's
-# circuit breaker, open most of the run under these faults, refuses most cards at once, so
-# p99 usually lands far below: the limit bounds both cases.)
+# in ten that reaches the card service waits for it, at 150 ms plus overhead. (When the card's
+# circuit breaker opens, it refuses cards at once, and p99 lands below: the limit bounds both.)
 readonly BEST_EFFORT_TIMEOUT_MS=150
 # Margin on top of it for p99: covers timer granularity, HTTP/JSON work and scheduling on a
 # 2-core machine shared with the load generator. 50 ms keeps the limit (200 ms) at the
