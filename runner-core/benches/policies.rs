@@ -1,0 +1,122 @@
+//! What each resilience policy costs on the success path, against the bare task in the same
+//! run: one attempt that succeeds, so no retry, hedge, refusal or fallback ever happens and
+//! what is measured is the bookkeeping each policy does around a call that needs none of it.
+//!
+//! The work is ready at once or yields once; the task is awaited on its own, or two such
+//! tasks run in one `fan_out!`; and, with yields, awaited under a 1 s timeout, which gives the
+//! task a deadline (the only case in which a fallback arms its timer).
+
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use runner_core::{Breaker, Critical, Limit, Options, Policy, Retry, Task, TaskError, fan_out};
+use runner_core_benches::{BenchError, TIMEOUT, ready, runtime, time, yielding};
+
+/// Longer than any bench's attempt: the hedge is armed, never started.
+const HEDGE_AFTER: Duration = Duration::from_millis(50);
+/// Never opens: every attempt succeeds.
+const BREAKER: Breaker = Breaker::new(5, Duration::from_secs(10), Duration::from_secs(5));
+/// Never full: at most two calls are in flight.
+const LIMIT: Limit = Limit::new(32);
+
+/// A policy with no rules: what going through `Policy` costs by itself.
+static EMPTY: Policy = Policy::builder().build();
+static RETRY: Policy = Policy::builder().retry(Retry::new(3)).build();
+static HEDGE: Policy<1> = Policy::builder().hedge::<1>(HEDGE_AFTER).build();
+static BREAKER_ONLY: Policy = Policy::builder().breaker(BREAKER).build();
+static LIMIT_ONLY: Policy = Policy::builder().limit(LIMIT).build();
+static ALL: Policy<1> = Policy::builder()
+    .retry(Retry::new(3))
+    .hedge::<1>(HEDGE_AFTER)
+    .breaker(BREAKER)
+    .limit(LIMIT)
+    .build();
+
+/// Never called: every attempt succeeds.
+fn fallback(_: &TaskError<BenchError>) -> u64 {
+    0
+}
+
+/// A critical task named `t` doing `$work`, under the policy `$policy`.
+macro_rules! task {
+    (bare, $work:expr) => {
+        Task::critical("t", $work)
+    };
+    (empty_policy, $work:expr) => {
+        EMPTY.critical("t", move || $work)
+    };
+    (retry, $work:expr) => {
+        RETRY.critical("t", move || $work)
+    };
+    (hedge, $work:expr) => {
+        HEDGE.critical("t", move || $work)
+    };
+    (breaker, $work:expr) => {
+        BREAKER_ONLY.critical("t", move || $work)
+    };
+    (limit, $work:expr) => {
+        LIMIT_ONLY.critical("t", move || $work)
+    };
+    (fallback, $work:expr) => {
+        EMPTY.task::<Critical, _, _, _, _, _>("t", move || $work, Options::new().fallback(fallback))
+    };
+    (all, $work:expr) => {
+        ALL.task::<Critical, _, _, _, _, _>("t", move || $work, Options::new().fallback(fallback))
+    };
+}
+
+macro_rules! policies {
+    ($c:expr, $rt:expr, $($policy:ident)+) => {{
+        for (scenario, yields) in [("ready", false), ("yield_once", true)] {
+            let mut group = $c.benchmark_group(format!("policy/{scenario}/await"));
+            $(
+                group.bench_function(stringify!($policy), |b| {
+                    time(b, $rt, || async move {
+                        let value = match yields {
+                            false => task!($policy, ready(1)).await,
+                            true => task!($policy, yielding(1)).await,
+                        };
+                        black_box(value.unwrap());
+                    })
+                });
+            )+
+            group.finish();
+
+            let mut group = $c.benchmark_group(format!("policy/{scenario}/fan_out_2"));
+            $(
+                group.bench_function(stringify!($policy), |b| {
+                    time(b, $rt, || async move {
+                        let slots = match yields {
+                            false => fan_out!(task!($policy, ready(0)), task!($policy, ready(1))).await,
+                            true => fan_out!(task!($policy, yielding(0)), task!($policy, yielding(1))).await,
+                        };
+                        black_box(slots.unwrap());
+                    })
+                });
+            )+
+            group.finish();
+        }
+
+        let mut group = $c.benchmark_group("policy/yield_once_timeout/await");
+        $(
+            group.bench_function(stringify!($policy), |b| {
+                time(b, $rt, || async {
+                    let value = task!($policy, yielding(1)).timeout(TIMEOUT).await;
+                    black_box(value.unwrap());
+                })
+            });
+        )+
+        group.finish();
+    }};
+}
+
+fn policies(c: &mut Criterion) {
+    let rt = &runtime();
+    policies!(c, rt, bare empty_policy retry hedge breaker limit fallback all);
+}
+
+criterion_group!(benches, policies);
+criterion_main!(benches);
