@@ -256,28 +256,24 @@ impl<const HEDGES: usize> Policy<HEDGES> {
         F: Future<Output = Result<T, E>>,
         FB: Fallback<T, E>,
     {
-        let started = Instant::now();
         let deadline = context::deadline();
         let call = self.call(task, attempts, &options, deadline);
-        let failure = match (FB::PRESENT, deadline) {
+        let error = match (FB::PRESENT, deadline) {
             // The fallback answers when time runs out: at the deadline itself, which counts
             // as finishing in time.
             (true, Some(deadline)) => {
+                // Read only here: a clock read is a good share of a policy's cost.
+                let started = Instant::now();
                 match select(pin!(call), pin!(crate::timer::timer_at(deadline))).await {
                     Either::Left((Ok(value), _)) => return Ok(value),
-                    Either::Left((Err(failure), _)) => Some(failure),
-                    Either::Right(_) => None,
+                    Either::Left((Err(failure), _)) => failure.into_task_error(),
+                    Either::Right(_) => TaskError::TimedOut(started.elapsed()),
                 }
             }
             _ => match call.await {
                 Ok(value) => return Ok(value),
-                Err(failure) => Some(failure),
+                Err(failure) => failure.into_task_error(),
             },
-        };
-        let error = match failure {
-            Some(Failure::Failed(error)) => TaskError::Failed(error),
-            Some(Failure::Rejected(reason)) => TaskError::Rejected(reason),
-            None => TaskError::TimedOut(started.elapsed()),
         };
         if let Some(value) = options.fallback.value(&error) {
             event::fallback(task, error.kind());
@@ -429,6 +425,15 @@ pub(crate) struct Round {
 pub(crate) enum Failure<E> {
     Failed(E),
     Rejected(Rejection),
+}
+
+impl<E> Failure<E> {
+    fn into_task_error(self) -> TaskError<E> {
+        match self {
+            Self::Failed(error) => TaskError::Failed(error),
+            Self::Rejected(reason) => TaskError::Rejected(reason),
+        }
+    }
 }
 
 /// Per-call options of a policy task: which errors are retried, which the breaker counts,

@@ -77,7 +77,8 @@ impl Retry {
 /// fails every call, its callers then add at most `share` to its load, instead of multiplying
 /// it by the number of attempts (the retry storm).
 ///
-/// This is tower's `TpsBudget`, which keeps its counts in atomics.
+/// This is tower's `TpsBudget`: its counts are atomics, and each deposit and withdrawal takes
+/// a mutex and reads the clock to roll its window.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Budget {
     pub(crate) share: f32,
