@@ -23,7 +23,7 @@ use runner_example::{
 };
 use serde_json::{Value, json};
 
-use support::{Answer, GENEROUS, loopback};
+use support::{Answer, GENEROUS, Services, loopback};
 
 /// Longest any poll in these tests waits before failing.
 const POLL_LIMIT: Duration = Duration::from_secs(10);
@@ -45,27 +45,14 @@ impl Stack {
     }
 
     async fn with_budgets(budgets: Budgets) -> Self {
-        let wallet = Wallet::in_memory(Faults::none()).expect("in-memory wallet");
-        let scratch = Scratch::new(Faults::none());
-        let wallet_server = Server::bind(loopback(), wallet.router())
-            .await
-            .expect("bind");
-        let scratch_server = Server::bind(loopback(), scratch.router())
-            .await
-            .expect("bind");
-        let gateway = Gateway::new(&wallet_server.url(), &scratch_server.url())
-            .expect("client")
-            .with_budgets(budgets);
-        let gateway_server = Server::bind(loopback(), gateway.router())
-            .await
-            .expect("bind");
+        let services = Services::start(Faults::none(), Faults::none(), budgets).await;
         Self {
-            wallet,
-            scratch,
-            wallet_server,
-            gateway_server,
+            wallet: services.wallet,
+            scratch: services.scratch,
+            wallet_server: services.wallet_server,
+            gateway_server: services.gateway_server,
             http: client(),
-            _scratch_server: scratch_server,
+            _scratch_server: services.scratch_server,
         }
     }
 

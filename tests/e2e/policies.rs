@@ -17,14 +17,14 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use runner_example::{
-    FaultConfig, Faults, Gateway, PARTIAL_HEADER, Scratch, Server, Wallet, card_for,
-    policy_metrics_layer, seeded_balance,
+    FaultConfig, Faults, PARTIAL_HEADER, Scratch, Server, Wallet, card_for, policy_metrics_layer,
+    seeded_balance,
 };
 use serde_json::json;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use support::{Answer, GENEROUS, loopback};
+use support::{Answer, GENEROUS, Services};
 
 /// The longest any request in these tests waits.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -48,26 +48,13 @@ impl Stack {
         let _ = tracing_subscriber::registry()
             .with(policy_metrics_layer())
             .try_init();
-        let wallet = Wallet::in_memory(wallet).expect("in-memory wallet");
-        let scratch = Scratch::new(scratch);
-        let wallet_server = Server::bind(loopback(), wallet.router())
-            .await
-            .expect("bind");
-        let scratch_server = Server::bind(loopback(), scratch.router())
-            .await
-            .expect("bind");
-        let gateway = Gateway::new(&wallet_server.url(), &scratch_server.url())
-            .expect("client")
-            .with_budgets(GENEROUS);
-        let gateway = Server::bind(loopback(), gateway.router())
-            .await
-            .expect("bind");
+        let services = Services::start(wallet, scratch, GENEROUS).await;
         Self {
-            wallet,
-            scratch,
-            gateway,
+            wallet: services.wallet,
+            scratch: services.scratch,
+            gateway: services.gateway_server,
             http: support::client(CLIENT_TIMEOUT),
-            _downstream: [wallet_server, scratch_server],
+            _downstream: [services.wallet_server, services.scratch_server],
         }
     }
 

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use runner_example::Budgets;
+use runner_example::{Budgets, Faults, Gateway, Scratch, Server, Wallet};
 use serde_json::Value;
 
 /// Budgets no loaded test machine can run out of, for tests that are not about timeouts.
@@ -21,6 +21,42 @@ pub(crate) const GENEROUS: Budgets = Budgets {
 /// An ephemeral port on loopback.
 pub(crate) fn loopback() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// The wallet (in memory) and the scratch-card service with these faults, and a gateway with
+/// these budgets in front of them, each on its own loopback port.
+pub(crate) struct Services {
+    pub(crate) wallet: Wallet,
+    pub(crate) scratch: Scratch,
+    pub(crate) wallet_server: Server,
+    pub(crate) scratch_server: Server,
+    pub(crate) gateway_server: Server,
+}
+
+impl Services {
+    pub(crate) async fn start(wallet: Faults, scratch: Faults, budgets: Budgets) -> Self {
+        let wallet = Wallet::in_memory(wallet).expect("in-memory wallet");
+        let scratch = Scratch::new(scratch);
+        let wallet_server = Server::bind(loopback(), wallet.router())
+            .await
+            .expect("bind");
+        let scratch_server = Server::bind(loopback(), scratch.router())
+            .await
+            .expect("bind");
+        let gateway = Gateway::new(&wallet_server.url(), &scratch_server.url())
+            .expect("client")
+            .with_budgets(budgets);
+        let gateway_server = Server::bind(loopback(), gateway.router())
+            .await
+            .expect("bind");
+        Self {
+            wallet,
+            scratch,
+            wallet_server,
+            scratch_server,
+            gateway_server,
+        }
+    }
 }
 
 /// An HTTP client that gives up on a request after `timeout`.
