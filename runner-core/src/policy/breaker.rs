@@ -67,6 +67,13 @@ impl Breaker {
     }
 }
 
+impl Breaker {
+    /// `true` if `now` is within the window that a failure at `first` began.
+    fn in_window(&self, first: Instant, now: Instant) -> bool {
+        now.saturating_duration_since(first) < self.window
+    }
+}
+
 /// Where a breaker stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -107,17 +114,22 @@ enum Inner {
     },
 }
 
+impl Inner {
+    /// Closed, with nothing counted.
+    const CLOSED: Self = Self::Closed {
+        failures: 0,
+        calls: 0,
+        since: None,
+    };
+}
+
 /// A breaker's state, in the task fn's `static` policy.
 #[derive(Debug)]
 pub(crate) struct BreakerCell(Mutex<Inner>);
 
 impl BreakerCell {
     pub(crate) const fn new() -> Self {
-        Self(Mutex::new(Inner::Closed {
-            failures: 0,
-            calls: 0,
-            since: None,
-        }))
+        Self(Mutex::new(Inner::CLOSED))
     }
 
     /// Where the breaker stands now (an open breaker whose cooldown has ended reads as
@@ -197,11 +209,7 @@ impl Permit<'_> {
         let mut inner = self.cell.lock();
         match &mut *inner {
             _ if self.probe => {
-                *inner = Inner::Closed {
-                    failures: 0,
-                    calls: 0,
-                    since: None,
-                };
+                *inner = Inner::CLOSED;
                 drop(inner);
                 event::breaker(self.task, BreakerState::Closed);
             }
@@ -209,7 +217,7 @@ impl Permit<'_> {
                 calls,
                 since: Some(first),
                 ..
-            } if Instant::now().saturating_duration_since(*first) < self.config.window => {
+            } if self.config.in_window(*first, Instant::now()) => {
                 *calls += 1;
             }
             _ => {}
@@ -238,7 +246,7 @@ impl Permit<'_> {
                 since,
             } => {
                 match since {
-                    Some(first) if now.saturating_duration_since(*first) < self.config.window => {
+                    Some(first) if self.config.in_window(*first, now) => {
                         *failures += 1;
                         *calls += 1;
                     }

@@ -240,7 +240,7 @@ impl<const HEDGES: usize> Policy<HEDGES> {
     {
         Task::new(
             name,
-            self.run(name, Attempts::<fn() -> F, F>::Once(Some(future)), options),
+            self.run(name, Attempts::<fn() -> F, F>::Once(future), options),
         )
     }
 
@@ -296,7 +296,7 @@ impl<const HEDGES: usize> Policy<HEDGES> {
     async fn call<A, F, T, E, FB>(
         &'static self,
         task: &'static str,
-        mut attempts: Attempts<A, F>,
+        attempts: Attempts<A, F>,
         options: &Options<T, E, FB>,
         deadline: Option<Instant>,
     ) -> Result<T, Failure<E>>
@@ -314,11 +314,12 @@ impl<const HEDGES: usize> Policy<HEDGES> {
             None => None,
         };
         let breaker_if = options.breaker_if;
-        match (&mut attempts, self.rules.retry, self.rules.hedge_after) {
-            (Attempts::Repeat(make), retry, hedge) => {
+        match (attempts, self.rules.retry, self.rules.hedge_after) {
+            (Attempts::Repeat(mut make), retry, hedge) => {
                 // The attempt is made only once the breaker has let it through. `make` is
                 // moved in as `&mut`, so that the call is `Send` whenever the arguments are,
                 // `Sync` or not.
+                let make = &mut make;
                 let mut attempt = move || {
                     let admitted = self.admit(task, deadline);
                     settle(admitted.map(|permit| (permit, make())), breaker_if)
@@ -346,13 +347,10 @@ impl<const HEDGES: usize> Policy<HEDGES> {
                     None => hedge::run::<_, _, _, _, HEDGES>(round, &mut attempt).await,
                 }
             }
-            (Attempts::Once(future), ..) => match future.take() {
-                Some(future) => {
-                    let admitted = self.admit(task, deadline);
-                    settle(admitted.map(|permit| (permit, future)), breaker_if).await
-                }
-                None => unreachable_once(),
-            },
+            (Attempts::Once(future), ..) => {
+                let admitted = self.admit(task, deadline);
+                settle(admitted.map(|permit| (permit, future)), breaker_if).await
+            }
         }
     }
 
@@ -398,18 +396,12 @@ where
     result.map_err(Failure::Failed)
 }
 
-/// A `Once` is only taken by the one branch of `call` that runs it once.
-#[cold]
-fn unreachable_once() -> ! {
-    unreachable!("a single-attempt task is run once")
-}
-
 /// Where a call's attempts come from.
 enum Attempts<A, F> {
     /// Each attempt is `A()`: retries and hedges.
     Repeat(A),
     /// The one attempt, already built.
-    Once(Option<F>),
+    Once(F),
 }
 
 /// What a call's rounds of attempts go by.
