@@ -14,16 +14,15 @@
 use std::error::Error as StdError;
 use std::time::Duration;
 
-use axum::Json;
 use axum::Router;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::time::Instant;
 
 use crate::error::ApiError;
-use crate::gateway::{Budgets, Gateway, PARTIAL_HEADER, WalletError, user_id_from_query};
+use crate::gateway::{Budgets, Gateway, WalletError, page_response, user_id_from_query};
 use crate::metrics::Metrics;
 use crate::model::{BalancePage, Degraded};
 
@@ -160,19 +159,12 @@ impl BaselineGateway {
                         None
                     }
                 };
-                let partial = !degraded.is_empty();
-                let mut response = Json(BalancePage {
+                page_response(BalancePage {
                     user_id,
                     balance,
                     scratch_card,
                     degraded,
                 })
-                .into_response();
-                response.headers_mut().insert(
-                    PARTIAL_HEADER,
-                    HeaderValue::from_static(if partial { "true" } else { "false" }),
-                );
-                response
             }
             Err(failure) => failure_response(failure, deadline).into_response(),
         }

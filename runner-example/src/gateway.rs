@@ -359,20 +359,12 @@ impl Gateway {
         let mut response = match result {
             Ok((balance, card)) => {
                 let scratch_card = card.inspect_err(log_degraded).ok();
-                let degraded = degraded(report.tasks());
-                let partial = !degraded.is_empty();
-                let mut response = Json(BalancePage {
+                page_response(BalancePage {
                     user_id,
                     balance,
                     scratch_card,
-                    degraded,
+                    degraded: degraded(report.tasks()),
                 })
-                .into_response();
-                response.headers_mut().insert(
-                    PARTIAL_HEADER,
-                    HeaderValue::from_static(if partial { "true" } else { "false" }),
-                );
-                response
             }
             Err(error) => failure(&error).into_response(),
         };
@@ -381,6 +373,18 @@ impl Gateway {
         }
         response
     }
+}
+
+/// A page as JSON, with `x-partial-response` saying whether anything in it is degraded.
+/// Shared with the baseline gateway, which must answer the same.
+pub(crate) fn page_response(page: BalancePage) -> Response {
+    let partial = !page.degraded.is_empty();
+    let mut response = Json(page).into_response();
+    response.headers_mut().insert(
+        PARTIAL_HEADER,
+        HeaderValue::from_static(if partial { "true" } else { "false" }),
+    );
+    response
 }
 
 fn log_degraded(error: &TaskError<ScratchError>) {
