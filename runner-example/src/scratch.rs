@@ -10,10 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::downstream::{CallerConnection, Downstream, Stats};
-use crate::error::ApiError;
 use crate::faults::Faults;
 use crate::model::{Balance, CURRENCY, ScratchCard};
-use crate::user_id::parse_user_id;
+use crate::user_id::user_id_from_path;
 
 /// The card of `user_id`: every third user wins something, deterministically.
 pub fn card_for(user_id: u64) -> ScratchCard {
@@ -77,14 +76,7 @@ async fn get_card(
     raw: Result<UrlPath<String>, PathRejection>,
 ) -> Response {
     let work = async {
-        let UrlPath(raw) = match raw {
-            Ok(raw) => raw,
-            Err(rejection) => {
-                return ApiError::bad_request("invalid_path", rejection.body_text())
-                    .into_response();
-            }
-        };
-        match parse_user_id(&raw) {
+        match user_id_from_path(raw) {
             Ok(user_id) => Json(card_for(user_id)).into_response(),
             Err(error) => error.into_response(),
         }

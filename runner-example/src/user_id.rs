@@ -1,6 +1,19 @@
 //! Strict parsing of a user id, shared by the gateway's query and the services' paths.
 
+use axum::extract::Path as UrlPath;
+use axum::extract::rejection::PathRejection;
+
 use crate::error::ApiError;
+
+/// The user id in a service's path (`/balances/{user_id}`, `/cards/{user_id}`): a path axum
+/// could not read is an `invalid_path`, the rest as [`parse_user_id`] says.
+pub(crate) fn user_id_from_path(
+    raw: Result<UrlPath<String>, PathRejection>,
+) -> Result<u64, ApiError> {
+    let UrlPath(raw) =
+        raw.map_err(|rejection| ApiError::bad_request("invalid_path", rejection.body_text()))?;
+    parse_user_id(&raw)
+}
 
 /// Parses `raw` as a user id: ASCII digits only, at most `i64::MAX` because the wallet keeps
 /// ids in SQLite's signed 64-bit integers. `+7`, ` 7` and `7.0` are refused, not guessed at.

@@ -19,7 +19,7 @@ use crate::downstream::{CallerConnection, Downstream, Stats};
 use crate::error::ApiError;
 use crate::faults::Faults;
 use crate::model::{Balance, CURRENCY, WalletBalance};
-use crate::user_id::parse_user_id;
+use crate::user_id::user_id_from_path;
 
 /// The users the database is seeded with.
 pub const SEEDED_USERS: std::ops::RangeInclusive<u64> = 1..=1000;
@@ -127,14 +127,7 @@ async fn get_balance(
     raw: Result<UrlPath<String>, PathRejection>,
 ) -> Response {
     let work = async {
-        let UrlPath(raw) = match raw {
-            Ok(raw) => raw,
-            Err(rejection) => {
-                return ApiError::bad_request("invalid_path", rejection.body_text())
-                    .into_response();
-            }
-        };
-        let user_id = match parse_user_id(&raw) {
+        let user_id = match user_id_from_path(raw) {
             Ok(user_id) => user_id,
             Err(error) => return error.into_response(),
         };
