@@ -175,25 +175,8 @@ build_example
 
 # --- ports -----------------------------------------------------------------------------
 
-# Four ports of our own, clear of a developer's instance on 8080-8082. The check and the
-# bind are not atomic: if another process takes a port in between, our server fails to bind
-# and exits, which the health check below reports.
-first_port=""
-for ((attempt = 0; attempt < 10; attempt++)); do
-    candidate=$((base_port + attempt * 100))
-    free=true
-    for offset in 0 1 2 3; do
-        if port_in_use "$((candidate + offset))"; then
-            free=false
-            break
-        fi
-    done
-    if $free; then
-        first_port=$candidate
-        break
-    fi
-done
-[[ -n "$first_port" ]] || die "no four free ports from $base_port in 10 tries"
+# Four ports of our own, clear of a developer's instance on 8080-8082.
+first_port="$(free_ports "$base_port" 4)" || die "no four free ports from $base_port in 10 tries"
 wallet_url="http://127.0.0.1:$first_port"
 scratch_url="http://127.0.0.1:$((first_port + 1))"
 declare -A gateway_port=([runner]=$((first_port + 2)) [baseline]=$((first_port + 3)))

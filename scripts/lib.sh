@@ -37,3 +37,26 @@ port_in_use() {
     # shellcheck disable=SC2016
     timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"' "$1" 2>/dev/null
 }
+
+# Prints the first of `$2` consecutive free loopback ports, trying `$1`, `$1 + 100`, ... ten
+# times; fails if none is free. The check and the caller's bind are not atomic: if another
+# process takes a port in between, the server fails to bind and exits, which the caller's
+# health check reports.
+free_ports() {
+    local base=$1 count=$2 attempt candidate offset free
+    for ((attempt = 0; attempt < 10; attempt++)); do
+        candidate=$((base + attempt * 100))
+        free=true
+        for ((offset = 0; offset < count; offset++)); do
+            if port_in_use "$((candidate + offset))"; then
+                free=false
+                break
+            fi
+        done
+        if $free; then
+            echo "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}

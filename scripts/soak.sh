@@ -204,19 +204,8 @@ build_example
 
 # --- ports -----------------------------------------------------------------------------
 
-# Ports of our own, so as not to collide with a developer's instance on 8080-8082. The
-# check and the bind are not atomic: if another process takes a port in between, the
-# server fails to bind and exits, which the health check below reports.
-gateway_port=""
-for ((attempt = 0; attempt < 10; attempt++)); do
-    candidate=$((base_port + attempt * 100))
-    if ! port_in_use "$candidate" && ! port_in_use "$((candidate + 1))" &&
-        ! port_in_use "$((candidate + 2))"; then
-        gateway_port=$candidate
-        break
-    fi
-done
-[[ -n "$gateway_port" ]] || die "no free port triple from $base_port in 10 tries"
+# Ports of our own, so as not to collide with a developer's instance on 8080-8082.
+gateway_port="$(free_ports "$base_port" 3)" || die "no free port triple from $base_port in 10 tries"
 wallet_port=$((gateway_port + 1))
 scratch_port=$((gateway_port + 2))
 base_url="http://127.0.0.1:$gateway_port"
