@@ -1,11 +1,137 @@
 //! What is particular to the dynamic engine, `TaskRunner`: typed handles, bulk adds,
-//! the concurrency limit, and polling only what woke, at 100,000 tasks.
+//! the concurrency limit (and what it admits after the deadline or a cancellation), a panic
+//! in a task's `Drop` when the run is dropped, and polling only what woke, at 100,000 tasks.
 
 mod support;
 
-use runner_core::{FanOutError, Outcome, Task, TaskError, TaskRunner};
+use std::future::{Future, pending};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use runner_core::{
+    Breaker, BreakerState, CancellationToken, FanOutError, Limit, Outcome, Policy, Task, TaskError,
+    TaskRunner,
+};
 use support::{Act, Boom, Probe, elapsed_ms, ms};
 use tokio::time::Instant;
+
+/// Takes `ms` of virtual time in one poll, as a task that blocks its thread would.
+async fn blocks_for(ms: u64) -> Result<u32, Boom> {
+    tokio::time::advance(Duration::from_millis(ms)).await;
+    Ok(0)
+}
+
+/// A task queued behind one that overran the deadline never starts: its slot says the
+/// deadline cut it, and it never ran with no time left.
+#[tokio::test(start_paused = true)]
+async fn no_queued_task_starts_at_or_after_the_deadline() {
+    let probe = Probe::new();
+    let mut runner = TaskRunner::new().concurrency_limit(1).deadline(ms(10));
+    let _blocks = runner.add(Task::best_effort("blocks", blocks_for(30)));
+    let queued = runner.add(Task::best_effort("queued", probe.task(0, Act::Ok, 2)));
+    let left = runner.add(Task::best_effort("left", async {
+        Ok::<_, Boom>(runner_core::remaining())
+    }));
+    let mut results = runner.run_all().await.unwrap();
+    assert!(matches!(
+        results.take(queued),
+        Err(TaskError::DeadlineExceeded)
+    ));
+    assert!(matches!(
+        results.take(left),
+        Err(TaskError::DeadlineExceeded)
+    ));
+    assert_eq!(probe.started(), 0);
+
+    // Critical, it fails the run, named.
+    let mut runner = TaskRunner::new().concurrency_limit(1).deadline(ms(10));
+    let _blocks = runner.add(Task::best_effort("blocks", blocks_for(30)));
+    let _queued = runner.add(Task::critical("queued", probe.task(0, Act::Ok, 2)));
+    let error = runner.run_all().await.unwrap_err();
+    assert!(
+        matches!(error, FanOutError::DeadlineExceeded { ref pending, .. } if pending == &["queued"]),
+        "{error:?}"
+    );
+    assert_eq!(probe.started(), 0);
+}
+
+/// A task that cancels the run's token and completes: no queued task starts after it.
+#[tokio::test(start_paused = true)]
+async fn no_queued_task_starts_after_a_cancel() {
+    let probe = Probe::new();
+    let token = CancellationToken::new();
+    let mut runner = TaskRunner::new()
+        .concurrency_limit(1)
+        .cancel_on(token.clone());
+    let _cancels = runner.add(Task::best_effort("cancels", async move {
+        token.cancel();
+        Ok::<u32, Boom>(1)
+    }));
+    let _queued =
+        runner.add_all((0..3).map(|n| Task::best_effort("queued", probe.task(0, Act::Ok, n))));
+    let result = runner.run_all().await;
+    assert!(matches!(result, Err(FanOutError::Cancelled)), "{result:?}");
+    assert_eq!(probe.started(), 0);
+}
+
+/// Pending for ever; panics when dropped.
+struct PanicsOnDrop;
+
+impl Future for PanicsOnDrop {
+    type Output = Result<u32, Boom>;
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+        Poll::Pending
+    }
+}
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("dropped");
+    }
+}
+
+/// A run dropped while one of its tasks panics in `Drop` still drops the others, so what
+/// they hold is given back: a place under a limit, a breaker's half-open probe.
+#[tokio::test(start_paused = true)]
+async fn a_panic_in_one_tasks_drop_leaks_none_of_the_others() {
+    static LIMITED: Policy = Policy::builder().limit(Limit::new(1)).build();
+    static PROBED: Policy = Policy::builder()
+        .breaker(Breaker::new(
+            1,
+            Duration::from_secs(10),
+            Duration::from_secs(5),
+        ))
+        .build();
+    // Open the breaker, and let its cooldown pass: the next call is the half-open probe.
+    let failed = PROBED
+        .best_effort("probed", || async { Err::<u32, Boom>(Boom(0)) })
+        .await;
+    assert!(failed.is_err());
+    tokio::time::advance(Duration::from_secs(5)).await;
+
+    let mut runner = TaskRunner::new();
+    let _limited = runner.add(LIMITED.best_effort("limited", pending::<Result<u32, Boom>>));
+    let _panics = runner.add(Task::best_effort("panics", PanicsOnDrop));
+    let _probe = runner.add(PROBED.best_effort("probed", pending::<Result<u32, Boom>>));
+    assert!(
+        tokio::time::timeout(ms(10), runner.run_all())
+            .await
+            .is_err()
+    );
+    assert_eq!(LIMITED.in_flight(), 0, "the limit's place was given back");
+    assert_eq!(PROBED.breaker_state(), Some(BreakerState::HalfOpen));
+    let probe = PROBED
+        .best_effort("probed", || async { Ok::<u32, Boom>(1) })
+        .await;
+    assert_eq!(
+        probe.unwrap(),
+        1,
+        "the next call is let through as the probe"
+    );
+    assert_eq!(PROBED.breaker_state(), Some(BreakerState::Closed));
+}
 
 #[tokio::test(start_paused = true)]
 async fn slots_come_back_by_handle_and_in_input_order() {

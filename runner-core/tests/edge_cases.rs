@@ -1,15 +1,18 @@
 //! Edge cases on both engines: ties with a spent coop budget, equal timeout and deadline,
-//! durations too long to represent, a panic in a future's `Drop`.
+//! durations too long to represent, a panic in a future's `Drop`, a cancellation made
+//! inside a task's poll.
 
 mod support;
 
-use std::future::{Future, pending};
+use std::future::{Future, pending, poll_fn};
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use runner_core::{FanOutError, Task, TaskError};
-use support::{Boom, Config, Engine, elapsed_ms, ms};
+use runner_core::{CancellationToken, FanOutError, Task, TaskError};
+use support::{Act, Boom, Config, Engine, Probe, elapsed_ms, ms};
 use tokio::time::Instant;
 
 /// Spends the whole coop budget on every poll, forever.
@@ -126,7 +129,121 @@ async fn a_panic_in_a_futures_drop_stays_inside_the_task<E: Engine>() {
     assert!(matches!(card, Err(TaskError::TimedOut(_))));
 }
 
+/// Dropped mid-run, the run drops every task, even when one of them panics in its `Drop`,
+/// and that panic stays inside the task: the caller's drop returns normally.
+async fn dropping_a_run_drops_every_task_even_when_one_panics_in_its_drop<E: Engine>() {
+    let probe = Probe::new();
+    let run = E::run3(
+        Task::best_effort("first", probe.task(0, Act::Hang, 1)),
+        Task::best_effort("card", PanicsOnDrop),
+        Task::critical("last", probe.task(0, Act::Hang, 3)),
+        Config::default(),
+    );
+    // Every task has started when the run is dropped.
+    assert!(tokio::time::timeout(ms(10), run).await.is_err());
+    assert_eq!(probe.started(), 2);
+    assert_eq!(probe.alive(), 0, "every task was dropped");
+}
+
+/// Completes at once, after cancelling `token`.
+fn cancels(token: &CancellationToken) -> impl Future<Output = Result<u32, Boom>> + use<> {
+    let token = token.clone();
+    async move {
+        token.cancel();
+        Ok(1)
+    }
+}
+
+/// Completes on its first poll, counting its polls in `polls`.
+fn counted(polls: &Arc<AtomicUsize>) -> impl Future<Output = Result<u32, Boom>> + use<> {
+    let polls = polls.clone();
+    poll_fn(move |_| {
+        polls.fetch_add(1, Ordering::SeqCst);
+        Poll::Ready(Ok(2))
+    })
+}
+
+/// A task that cancels the run's token inside its poll: no task is polled after it, and the
+/// run is cancelled, although every task completed.
+async fn a_cancel_inside_a_task_stops_the_tasks_polled_after_it<E: Engine>() {
+    let token = CancellationToken::new();
+    let polls = Arc::new(AtomicUsize::new(0));
+    let (result, _) = E::run3(
+        Task::best_effort("cancels", cancels(&token)),
+        Task::best_effort("after", counted(&polls)),
+        Task::critical("last", counted(&polls)),
+        Config::cancel(&token),
+    )
+    .await;
+    assert!(matches!(result, Err(FanOutError::Cancelled)), "{result:?}");
+    assert_eq!(
+        polls.load(Ordering::SeqCst),
+        0,
+        "no task polled after the cancel"
+    );
+}
+
+/// A panic payload that panics again when dropped.
+struct PayloadPanicsOnDrop;
+
+impl Drop for PayloadPanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("payload dropped");
+    }
+}
+
+/// The payload of a caught panic is dropped inside the task boundary too.
+async fn a_panic_whose_payload_panics_when_dropped_stays_inside_the_task<E: Engine>() {
+    let (result, _) = E::run2(
+        Task::best_effort("card", async {
+            std::panic::panic_any(PayloadPanicsOnDrop);
+        }),
+        Task::critical("balance", async { Ok(1) }),
+        Config::default(),
+    )
+    .await;
+    let (card, balance) = result.unwrap();
+    assert_eq!(balance, 1);
+    assert!(matches!(card, Err(TaskError::Panicked(_))), "{card:?}");
+}
+
+/// A run whose deadline has already come when it is first polled starts no task: a zero
+/// deadline, or one inherited from a task whose time is up.
+async fn a_run_past_its_deadline_starts_no_task<E: Engine>() {
+    let probe = Probe::new();
+    let (result, records) = E::run2(
+        Task::best_effort("card", probe.task(0, Act::Ok, 1)),
+        Task::best_effort("offer", probe.task(0, Act::Ok, 2)),
+        Config::deadline(0),
+    )
+    .await;
+    let (card, offer) = result.unwrap();
+    assert!(matches!(card, Err(TaskError::DeadlineExceeded)), "{card:?}");
+    assert!(
+        matches!(offer, Err(TaskError::DeadlineExceeded)),
+        "{offer:?}"
+    );
+    assert_eq!(probe.started(), 0);
+    assert!(records.iter().all(|r| r.elapsed == Duration::ZERO));
+
+    let (result, _) = E::run2(
+        Task::best_effort("card", probe.task(0, Act::Ok, 1)),
+        Task::critical("balance", probe.task(0, Act::Ok, 2)),
+        Config::deadline(0),
+    )
+    .await;
+    assert!(
+        matches!(result, Err(FanOutError::DeadlineExceeded { ref pending, .. }) if pending == &["balance"]),
+        "{result:?}"
+    );
+    assert_eq!(probe.started(), 0);
+}
+
 on_both_engines!(
+    a_panic_whose_payload_panics_when_dropped_stays_inside_the_task,
+    a_run_past_its_deadline_starts_no_task,
+    dropping_a_run_drops_every_task_even_when_one_panics_in_its_drop,
+    a_cancel_inside_a_task_stops_the_tasks_polled_after_it,
     work_ready_at_the_deadline_wins_even_when_the_budget_is_spent,
     work_ready_at_the_deadline_wins_among_tasks_that_wake_themselves,
     a_timeout_equal_to_the_deadline_names_every_pending_critical_task,

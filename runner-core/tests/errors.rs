@@ -30,7 +30,7 @@ fn fan_out_errors_say_what_failed_and_classify() {
     let rows: [(&FanOutError, &str, &str, bool, bool); 5] = [
         (
             &failed,
-            "critical task `wallet` failed",
+            "critical task `wallet` failed: boom 1",
             "failed",
             false,
             true,
@@ -51,7 +51,7 @@ fn fan_out_errors_say_what_failed_and_classify() {
         ),
         (
             &deadline,
-            "deadline passed after 300ms with critical tasks pending: wallet, ledger",
+            "deadline passed after 300ms with 2 critical tasks pending: wallet, ledger",
             "deadline",
             true,
             false,
@@ -69,6 +69,64 @@ fn fan_out_errors_say_what_failed_and_classify() {
     assert_eq!(deadline.task(), Some("wallet"));
     assert_eq!(cancelled.task(), None);
     assert_eq!(timed_out.downcast_ref::<Boom>(), None);
+}
+
+/// The one-line message carries the failed task's own error; `source()` still gives it, typed.
+#[test]
+fn a_task_failure_says_why_on_one_line() {
+    let failed = FanOutError::TaskFailed {
+        task: "balance",
+        source: Box::new(Boom(503)),
+    };
+    assert_eq!(
+        failed.to_string(),
+        "critical task `balance` failed: boom 503"
+    );
+    let source = failed.source().expect("the task's error is the source");
+    assert_eq!(source.downcast_ref::<Boom>(), Some(&Boom(503)));
+    assert_eq!(failed.downcast_ref::<Boom>(), Some(&Boom(503)));
+}
+
+/// A deadline that cuts hundreds of critical tasks says how many, and which, in a bounded
+/// message; the whole list is still there as data.
+#[test]
+fn a_deadline_over_many_tasks_has_a_bounded_message() {
+    let one_fn = FanOutError::DeadlineExceeded {
+        pending: vec!["profile"; 500],
+        elapsed: ms(300),
+    };
+    assert_eq!(
+        one_fn.to_string(),
+        "deadline passed after 300ms with 500 critical tasks pending: profile ×500"
+    );
+
+    let mut pending = vec!["wallet", "ledger", "wallet"];
+    let names: Vec<&'static str> = (0..400)
+        .map(|n| &*Box::leak(format!("shard_{n}").into_boxed_str()))
+        .collect();
+    pending.extend(&names);
+    let many = FanOutError::DeadlineExceeded {
+        pending,
+        elapsed: ms(300),
+    };
+    assert_eq!(
+        many.to_string(),
+        "deadline passed after 300ms with 403 critical tasks pending: \
+         wallet ×2, ledger, shard_0, shard_1, shard_2, and 397 more"
+    );
+    match &many {
+        FanOutError::DeadlineExceeded { pending, .. } => assert_eq!(pending.len(), 403),
+        _ => unreachable!(),
+    }
+
+    let single = FanOutError::DeadlineExceeded {
+        pending: vec!["wallet"],
+        elapsed: ms(300),
+    };
+    assert_eq!(
+        single.to_string(),
+        "deadline passed after 300ms with 1 critical task pending: wallet"
+    );
 }
 
 #[test]

@@ -226,6 +226,33 @@ async fn a_spent_retry_budget_refuses_retries() {
     assert_eq!(retried, 5);
 }
 
+/// A retry refused by a breaker that another call opened meanwhile returns the failure of the
+/// attempt that was made, not the refusal: something was sent downstream.
+#[tokio::test(start_paused = true)]
+async fn a_refused_retry_returns_the_last_real_failure() {
+    #[task(
+        best_effort,
+        retry(attempts = 3, backoff = "10ms"),
+        breaker(failures = 2, window = "10s", cooldown = "5s")
+    )]
+    async fn call() -> Result<u32, Error> {
+        sleep(ms(10)).await;
+        Err(Error::Unavailable)
+    }
+    for _ in 0..20 {
+        tokio::time::advance(Duration::from_secs(10)).await;
+        // Both first attempts fail at 10 ms; the second failure opens the breaker, after the
+        // first call has already decided to retry.
+        let (a, b) = fan_out!(call(), call()).await.unwrap();
+        for slot in [a, b] {
+            assert!(
+                matches!(slot, Err(TaskError::Failed(Error::Unavailable))),
+                "{slot:?}"
+            );
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // hedge
 
@@ -317,6 +344,90 @@ async fn a_failed_attempt_leaves_the_hedge_running() {
     let start = Instant::now();
     assert_eq!(card().await.unwrap(), 2);
     assert_eq!(start.elapsed(), ms(50));
+}
+
+/// A hedge that lost counts as neither success nor failure, even when the winner lands at
+/// the very instant time runs out on the call.
+#[tokio::test(start_paused = true)]
+async fn a_hedge_that_lost_at_the_timeout_does_not_open_the_breaker() {
+    static POLICY: Policy<1> = Policy::builder()
+        .hedge::<1>(ms(10))
+        .breaker(Breaker::new(
+            1,
+            Duration::from_secs(10),
+            Duration::from_secs(5),
+        ))
+        .build();
+    static N: AtomicU32 = AtomicU32::new(0);
+    let card = POLICY
+        .critical("card", || {
+            let n = N.fetch_add(1, Ordering::SeqCst);
+            async move {
+                match n {
+                    0 => sleep(ms(30)).await,
+                    _ => std::future::pending().await,
+                }
+                Ok::<u32, Error>(1)
+            }
+        })
+        .timeout(ms(30));
+    assert_eq!(card.await.unwrap(), 1);
+    assert_eq!(N.load(Ordering::SeqCst), 2, "the hedge started");
+    assert_eq!(POLICY.breaker_state(), Some(BreakerState::Closed));
+}
+
+/// No hedge starts once time has run out on the call: at the fan-out's deadline, the hedge
+/// due at that instant is not sent.
+#[tokio::test(start_paused = true)]
+async fn no_hedge_starts_at_the_deadline() {
+    static ATTEMPTS: Attempts = Attempts {
+        started: std::sync::Mutex::new(Vec::new()),
+    };
+    #[task(best_effort, timeout = "100ms", hedge = "20ms")]
+    async fn card() -> Result<u32, Error> {
+        ATTEMPTS.start();
+        std::future::pending().await
+    }
+    let (card,) = fan_out!(deadline = ms(20); card()).await.unwrap();
+    assert!(matches!(card, Err(TaskError::DeadlineExceeded)));
+    assert_eq!(ATTEMPTS.count(), 1);
+}
+
+/// A hedge the breaker refuses does not hide the failure of the attempt that was sent.
+#[tokio::test(start_paused = true)]
+async fn a_refused_hedge_keeps_the_real_failure() {
+    static POLICY: Policy<1> = Policy::builder()
+        .hedge::<1>(ms(10))
+        .breaker(Breaker::new(
+            1,
+            Duration::from_secs(10),
+            Duration::from_secs(5),
+        ))
+        .build();
+    static N: AtomicU32 = AtomicU32::new(0);
+    // The first call's failure at 5 ms opens the breaker; the second call's hedge, due at
+    // 10 ms, is refused; its first attempt fails at 20 ms.
+    let opens = POLICY.best_effort("card", || async {
+        sleep(ms(5)).await;
+        Err::<u32, _>(Error::Unavailable)
+    });
+    let refused = POLICY.best_effort("card", || {
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        async move {
+            sleep(ms(20)).await;
+            match n {
+                0 => Err::<u32, _>(Error::NotFound),
+                _ => Ok(1),
+            }
+        }
+    });
+    let (opens, refused) = fan_out!(opens, refused).await.unwrap();
+    assert!(matches!(opens, Err(TaskError::Failed(Error::Unavailable))));
+    assert!(
+        matches!(refused, Err(TaskError::Failed(Error::NotFound))),
+        "{refused:?}"
+    );
+    assert_eq!(N.load(Ordering::SeqCst), 1, "the hedge was never made");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -634,6 +745,42 @@ async fn a_fallback_answers_a_refused_call_at_once() {
     let start = Instant::now();
     assert_eq!(call().await.unwrap(), 3);
     assert_eq!(start.elapsed(), Duration::ZERO);
+}
+
+/// What a fallback is told when time runs out, as a number: the timeout in ms for
+/// `TimedOut`, 1 for `DeadlineExceeded`.
+fn time_ran_out(error: &TaskError<Error>) -> u64 {
+    match error {
+        TaskError::TimedOut(timeout) => timeout.as_millis() as u64,
+        TaskError::DeadlineExceeded => 1,
+        _ => 0,
+    }
+}
+
+/// A fallback is told why time ran out exactly as the slot of the same task without one
+/// would say: the task's own timeout, as configured, or the fan-out's deadline.
+#[tokio::test(start_paused = true)]
+async fn a_fallback_is_told_what_the_slot_would_say() {
+    #[task(best_effort, timeout = "50ms", fallback = time_ran_out)]
+    async fn with_fallback() -> Result<u64, Error> {
+        std::future::pending().await
+    }
+    #[task(best_effort, timeout = "50ms")]
+    async fn without() -> Result<u64, Error> {
+        std::future::pending().await
+    }
+    // The fan-out's deadline comes first.
+    let (fell_back, cut) = fan_out!(deadline = ms(30); with_fallback(), without())
+        .await
+        .unwrap();
+    assert!(matches!(cut, Err(TaskError::DeadlineExceeded)));
+    assert_eq!(fell_back.unwrap(), 1, "told DeadlineExceeded");
+    // The task's own timeout comes first.
+    let (fell_back, timed_out) = fan_out!(deadline = ms(80); with_fallback(), without())
+        .await
+        .unwrap();
+    assert!(matches!(timed_out, Err(TaskError::TimedOut(t)) if t == ms(50)));
+    assert_eq!(fell_back.unwrap(), 50, "told TimedOut(50ms)");
 }
 
 // ---------------------------------------------------------------------------------------

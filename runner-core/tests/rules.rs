@@ -58,7 +58,7 @@ async fn b_critical_error_fails_at_once_and_drops_the_rest<E: Engine>() {
     assert_eq!(error.downcast_ref::<Boom>(), Some(&Boom(2)));
     let source = std::error::Error::source(&error).unwrap();
     assert_eq!(source.downcast_ref::<Boom>(), Some(&Boom(2)));
-    assert_eq!(error.to_string(), "critical task `fails` failed");
+    assert_eq!(error.to_string(), "critical task `fails` failed: boom 2");
 }
 
 async fn b_critical_timeout_fails_at_its_timeout<E: Engine>() {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 
-use runner_core::Task;
+use runner_core::{Task, TaskError};
 use support::{Act, Config, Engine, Probe};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -85,6 +85,18 @@ impl Capture {
     }
 }
 
+impl Capture {
+    /// The WARN events, with the fields of the span each happened in.
+    fn warnings(&self) -> Vec<(Fields, Option<Fields>)> {
+        let events = self.events.lock().unwrap();
+        events
+            .iter()
+            .filter(|(level, _, _)| *level == Level::WARN)
+            .map(|(_, fields, span)| (fields.clone(), span.clone()))
+            .collect()
+    }
+}
+
 fn fields(pairs: &[(&str, &str)]) -> Fields {
     pairs
         .iter()
@@ -139,17 +151,137 @@ async fn j_tasks_run_in_spans_and_degradation_warns<E: Engine>() {
         .expect("the task's own event was captured");
     assert_eq!(*level, Level::INFO);
     assert_eq!(span.as_ref().unwrap()["task"], "balance");
-    // The degraded best-effort task is a WARN event that says why.
-    let warnings: Vec<_> = events
+    // The degraded best-effort task is a DEBUG event in its span that says why...
+    let degraded: Vec<_> = events
         .iter()
-        .filter(|(level, _, _)| *level == Level::WARN)
+        .filter(|(_, fields, _)| {
+            fields.get("message").map(String::as_str) == Some("best-effort task degraded")
+        })
         .collect();
-    assert_eq!(warnings.len(), 1);
-    let (_, warning, span) = warnings[0];
-    assert_eq!(warning["message"], "best-effort task degraded");
-    assert_eq!(warning["task"], "card");
-    assert_eq!(warning["error"], "boom 2");
+    assert_eq!(degraded.len(), 1);
+    let (level, event, span) = degraded[0];
+    assert_eq!(*level, Level::DEBUG);
+    assert_eq!(event["task"], "card");
+    assert_eq!(event["error"], "boom 2");
     assert_eq!(span.as_ref().unwrap()["task"], "card");
+    // ...and the run's one WARN sums up what degraded, in the caller's span.
+    let warnings = capture.warnings();
+    assert_eq!(warnings.len(), 1);
+    let (warning, span) = &warnings[0];
+    assert_eq!(warning["message"], "fan-out degraded");
+    assert_eq!(
+        (
+            &*warning["degraded"],
+            &*warning["failed"],
+            &*warning["tasks"]
+        ),
+        ("1", "1", "card")
+    );
+    assert!(span.is_none());
 }
 
-on_both_engines!(j_tasks_run_in_spans_and_degradation_warns);
+/// However many tasks degraded, a run logs one WARN: the counts per outcome, and the names.
+async fn one_warn_sums_up_every_degraded_task_of_a_run<E: Engine>() {
+    let capture = Capture::default();
+    let _guard = tracing_subscriber::registry()
+        .with(capture.clone())
+        .set_default();
+    let probe = Probe::new();
+    let (result, _) = E::run3(
+        Task::best_effort("card", probe.task(5, Act::Err, 1)),
+        Task::best_effort("offer", probe.task(0, Act::Hang, 2)).timeout(support::ms(10)),
+        Task::best_effort("offer", probe.task(0, Act::Hang, 3)),
+        Config::deadline(20),
+    )
+    .await;
+    assert!(result.is_ok());
+    let warnings = capture.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let warning = &warnings[0].0;
+    let counts: Vec<_> = [
+        "degraded",
+        "failed",
+        "timed_out",
+        "deadline",
+        "panicked",
+        "rejected",
+        "fallback",
+    ]
+    .iter()
+    .map(|field| warning[*field].as_str())
+    .collect();
+    assert_eq!(counts, ["3", "1", "1", "1", "0", "0", "0"]);
+    assert_eq!(warning["tasks"], "card, offer ×2");
+}
+
+/// A run whose tasks all did their work logs no WARN.
+async fn a_run_without_degraded_tasks_does_not_warn<E: Engine>() {
+    let capture = Capture::default();
+    let _guard = tracing_subscriber::registry()
+        .with(capture.clone())
+        .set_default();
+    let probe = Probe::new();
+    let (result, _) = E::run1(
+        Task::best_effort("card", probe.task(5, Act::Ok, 1)),
+        Config::default(),
+    )
+    .await;
+    assert!(result.is_ok());
+    assert!(capture.warnings().is_empty());
+}
+
+/// An error whose `Display` panics.
+#[derive(Debug)]
+struct Unprintable;
+
+impl std::fmt::Display for Unprintable {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        panic!("cannot print");
+    }
+}
+
+impl std::error::Error for Unprintable {}
+
+/// Logging a task's error runs the error's own `Display`: a panic there stays inside the
+/// engine, on both.
+#[tokio::test(start_paused = true)]
+async fn an_error_whose_display_panics_is_logged_without_unwinding() {
+    let capture = Capture::default();
+    let _guard = tracing_subscriber::registry()
+        .with(capture.clone())
+        .set_default();
+    let unprintable = || Task::best_effort("card", async { Err::<u32, _>(Unprintable) });
+    let mut runner = runner_core::TaskRunner::new();
+    let card = runner.add(unprintable());
+    let mut results = runner.run_all().await.unwrap();
+    assert!(matches!(
+        results.take(card),
+        Err(TaskError::Failed(Unprintable))
+    ));
+    let (card,) = runner_core::FanOut::new((unprintable(),)).await.unwrap();
+    assert!(matches!(card, Err(TaskError::Failed(Unprintable))));
+}
+
+/// 400 best-effort tasks cut by one deadline: one WARN, not 400.
+#[tokio::test(start_paused = true)]
+async fn four_hundred_degraded_tasks_log_one_warn() {
+    let capture = Capture::default();
+    let _guard = tracing_subscriber::registry()
+        .with(capture.clone())
+        .set_default();
+    let probe = Probe::new();
+    let mut runner = runner_core::TaskRunner::new().deadline(support::ms(10));
+    let _profiles =
+        runner.add_all((0..400).map(|n| Task::best_effort("profile", probe.task(0, Act::Hang, n))));
+    assert!(runner.run_all().await.is_ok());
+    let warnings = capture.warnings();
+    assert_eq!(warnings.len(), 1);
+    assert_eq!(warnings[0].0["deadline"], "400");
+    assert_eq!(warnings[0].0["tasks"], "profile ×400");
+}
+
+on_both_engines!(
+    j_tasks_run_in_spans_and_degradation_warns,
+    one_warn_sums_up_every_degraded_task_of_a_run,
+    a_run_without_degraded_tasks_does_not_warn,
+);
