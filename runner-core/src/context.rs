@@ -1,6 +1,7 @@
-//! The deadline a running task works under, so it can pass it downstream.
+//! What travels through the task boundary: the deadline a running task works under, so
+//! it can pass it downstream, and what its poll tells the engine beside its result.
 //!
-//! The engines set it around every poll of a task's future, in a thread-local: a task runs
+//! The engines set both around every poll of a task's future, in thread-locals: a task runs
 //! inside the caller's task, on the thread that polls it, so nothing needs to allocate or
 //! be `'static`.
 
@@ -9,36 +10,58 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::error::Rejection;
+use crate::error::{Rejection, TaskError};
 
 thread_local! {
-    static CURRENT: Cell<Option<Instant>> = const { Cell::new(None) };
+    static CURRENT: Cell<Option<Cutoff>> = const { Cell::new(None) };
     static VERDICT: Cell<Option<Verdict>> = const { Cell::new(None) };
 }
 
-/// What a task's policy tells the engine polling it, beside the `Result<T, E>` its future
-/// yields: that the call was refused (which no `E` can say), or that its value is a
-/// fallback's (which the report records as degraded).
+/// When a running task is stopped, and why then: its own timeout, or a deadline around it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cutoff {
+    /// The instant it is stopped at.
+    pub(crate) at: Instant,
+    /// Its own timeout, as configured, when that is what `at` is (it comes before the
+    /// deadline of the fan-out it runs in); `None` when a deadline is.
+    pub(crate) own_timeout: Option<Duration>,
+}
+
+impl Cutoff {
+    /// The error of a task stopped at this cutoff: [`TaskError::TimedOut`] with its own
+    /// timeout, or [`TaskError::DeadlineExceeded`].
+    pub(crate) fn error<E>(self) -> TaskError<E> {
+        match self.own_timeout {
+            Some(timeout) => TaskError::TimedOut(timeout),
+            None => TaskError::DeadlineExceeded,
+        }
+    }
+}
+
+/// What a task's poll tells the engine polling it, beside the `Result<T, E>` its future
+/// yields: that the call was refused (which no `E` can say), that its value is a fallback's
+/// (which the report records as degraded), or that the error it returns is time running out
+/// on it (which its own `E` may not say).
 ///
 /// It travels the way the deadline does, through the task boundary, so that a policy needs
-/// no error type of its own and the engines keep theirs; the engine reads it right after the
-/// poll that posted it, before anything else runs on the thread.
+/// no error type of its own and the engines keep theirs. Each poll of a task starts with
+/// none posted, and the engine reads what it posted right after it; a run nested in the task
+/// reads its own tasks' verdicts the same way, and leaves the outer one as it found it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
     /// The call was refused: the future posts this and stays pending.
     Rejected(Rejection),
     /// The future's value came from its fallback.
     Fallback,
+    /// A run inside the task (a fan-out, a runner, a task awaited on its own) failed because
+    /// the deadline it inherited from the task passed: if the task now fails, time ran out
+    /// on it, whatever its error says.
+    Expired,
 }
 
 /// Posts `verdict` for the engine polling the current task.
 pub(crate) fn post(verdict: Verdict) {
     VERDICT.set(Some(verdict));
-}
-
-/// Takes what the task polled last posted, if anything.
-pub(crate) fn take_verdict() -> Option<Verdict> {
-    VERDICT.take()
 }
 
 /// The instant by which the running task must finish, if it has one.
@@ -64,7 +87,7 @@ pub(crate) fn take_verdict() -> Option<Verdict> {
 /// # }
 /// ```
 pub fn deadline() -> Option<Instant> {
-    CURRENT.with(Cell::get)
+    cutoff().map(|cutoff| cutoff.at)
 }
 
 /// The time left before [`deadline()`], zero once it has passed; `None` without a deadline.
@@ -72,17 +95,23 @@ pub fn remaining() -> Option<Duration> {
     deadline().map(|deadline| deadline.saturating_duration_since(Instant::now()))
 }
 
-/// Runs `f` with `deadline` as the current deadline, restoring the previous one after.
+/// The cutoff of the running task, if it has one.
+pub(crate) fn cutoff() -> Option<Cutoff> {
+    CURRENT.with(Cell::get)
+}
+
+/// Runs `f`, one poll or drop of a task's future, with `cutoff` as the current one, and
+/// returns what it posted; the previous cutoff and verdict are restored after.
 ///
 /// `f` must not unwind: the callers catch panics inside it, which keeps this free of a
 /// drop guard.
-pub(crate) fn with_deadline<R>(deadline: Option<Instant>, f: impl FnOnce() -> R) -> R {
-    let previous = CURRENT.replace(deadline);
+pub(crate) fn enter<R>(cutoff: Option<Cutoff>, f: impl FnOnce() -> R) -> (R, Option<Verdict>) {
+    let previous = CURRENT.replace(cutoff);
+    let outer = VERDICT.take();
     let result = f();
-    if previous != deadline {
-        CURRENT.set(previous);
-    }
-    result
+    let verdict = VERDICT.replace(outer);
+    CURRENT.set(previous);
+    (result, verdict)
 }
 
 /// The earlier of two optional instants; `None` is "no limit".

@@ -3,6 +3,8 @@
 use std::error::Error as StdError;
 use std::time::Duration;
 
+use crate::names::{Count, Names};
+
 /// Why a task produced no value.
 ///
 /// A best-effort slot holds it; awaiting a [`Task`](crate::Task) on its own returns it.
@@ -13,10 +15,20 @@ pub enum TaskError<E> {
     /// The task returned an error of its own.
     #[error(transparent)]
     Failed(E),
-    /// The task's own timeout elapsed; its future was dropped.
+    /// The task's own timeout elapsed, before any deadline around it; its future was
+    /// dropped. The duration is the timeout as configured.
+    ///
+    /// This is what its slot, its fallback and its critical failure
+    /// ([`FanOutError::TaskTimedOut`]) say alike, also when a run inside the task ran out of
+    /// the time it inherited from that timeout.
     #[error("timed out after {0:?}")]
     TimedOut(Duration),
-    /// The fan-out's overall deadline passed first; the task's future was dropped.
+    /// A deadline around the task passed first: the fan-out's (or one it inherited from an
+    /// enclosing task), at or before the task's own timeout. Its future was dropped, or it
+    /// never started.
+    ///
+    /// Again the same in its slot, to its fallback, and as a critical failure (the task is
+    /// then named in [`FanOutError::DeadlineExceeded`]).
     #[error("cut by the fan-out deadline")]
     DeadlineExceeded,
     /// The task panicked; the panic was caught at the task boundary.
@@ -81,11 +93,16 @@ impl<E> TaskError<E> {
 /// Not generic, so that fan-outs over different error types meet in one type; the failed
 /// task's own error is boxed and stays reachable through
 /// [`source()`](std::error::Error::source) and [`FanOutError::downcast_ref`].
+///
+/// The one-line message says what failed and why, for logs and for the `detail` of an HTTP
+/// answer: `` critical task `balance` failed: the wallet answered 503 ``. It carries the
+/// task's own error's message (not that error's sources), so a formatter that walks
+/// `source()` and joins every message repeats that one.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FanOutError {
     /// A critical task returned an error.
-    #[error("critical task `{task}` failed")]
+    #[error("critical task `{task}` failed: {source}")]
     TaskFailed {
         /// The task's name.
         task: &'static str,
@@ -119,9 +136,17 @@ pub enum FanOutError {
         reason: Rejection,
     },
     /// The overall deadline passed while critical tasks were still pending.
-    #[error("deadline passed after {elapsed:?} with critical tasks pending: {}", pending.join(", "))]
+    ///
+    /// Its message stays short however many there are (`with 500 critical tasks pending:
+    /// profile ×500`): how many, and the first few names, each with its count.
+    #[error(
+        "deadline passed after {elapsed:?} with {} pending: {}",
+        Count(pending.len(), "critical task"),
+        Names(pending.iter().copied())
+    )]
     DeadlineExceeded {
-        /// The critical tasks still pending, in the order they were written.
+        /// The critical tasks still pending (or never started), every one, in the order they
+        /// were written.
         pending: Vec<&'static str>,
         /// How long the fan-out had run.
         elapsed: Duration,

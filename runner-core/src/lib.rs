@@ -97,10 +97,12 @@
 //!
 //! [`CancellationToken`]: tokio_util::sync::CancellationToken
 
+mod boundary;
 mod context;
 mod criticality;
 mod error;
 mod fan_out;
+mod names;
 pub mod policy;
 mod report;
 mod runner;

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::names::Names;
+
 /// How one task of a fan-out ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -27,6 +29,16 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// What a task of a run that succeeded may end with, short of a value of its own.
+    const DEGRADED: [Self; 6] = [
+        Self::Failed,
+        Self::TimedOut,
+        Self::DeadlineExceeded,
+        Self::Panicked,
+        Self::Rejected,
+        Self::Fallback,
+    ];
+
     /// A short, stable name, fit for a metric label.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -107,5 +119,45 @@ impl<R: AsRef<[TaskRecord]>> Report<R> {
     /// The records, handing over their storage.
     pub fn into_tasks(self) -> R {
         self.tasks
+    }
+}
+
+/// `true` if a subscriber would take [`warn_degraded`]'s event.
+pub(crate) fn warns() -> bool {
+    tracing::enabled!(tracing::Level::WARN)
+}
+
+/// Logs the one WARN of a run that succeeded with degraded tasks (an error, a timeout, the
+/// deadline, a panic, a refusal, or a fallback's value): how many, per outcome, and their
+/// names, in the caller's span. Each task's own event is at DEBUG, so that a deadline that
+/// cuts 400 tasks is one line, not 400.
+///
+/// The engines ask [`warns`] first, so that no record is gathered for a subscriber that
+/// would not take the event.
+pub(crate) fn warn_degraded<I>(records: I)
+where
+    I: Iterator<Item = TaskRecord> + Clone,
+{
+    let degraded = records.filter(|record| record.outcome.is_failure());
+    let mut counts = [0_usize; Outcome::DEGRADED.len()];
+    for record in degraded.clone() {
+        if let Some(i) = Outcome::DEGRADED.iter().position(|o| *o == record.outcome) {
+            counts[i] += 1;
+        }
+    }
+    let [failed, timed_out, deadline, panicked, rejected, fallback] = counts;
+    let total: usize = counts.iter().sum();
+    if total > 0 {
+        tracing::warn!(
+            degraded = total,
+            failed,
+            timed_out,
+            deadline,
+            panicked,
+            rejected,
+            fallback,
+            tasks = %Names(degraded.map(|record| record.name)),
+            "fan-out degraded",
+        );
     }
 }

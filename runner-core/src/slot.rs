@@ -6,7 +6,6 @@
 use std::any::Any;
 use std::error::Error as StdError;
 use std::marker::PhantomData;
-use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -14,14 +13,15 @@ use std::time::Duration;
 use futures::TryFuture;
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
-
-use crate::timer::{self, Timer, timer_at};
 use tracing::Span;
 
-use crate::context::{self, Verdict};
+use crate::boundary::{self, Polled, Shielded};
+use crate::context::Cutoff;
 use crate::criticality::Criticality;
+use crate::error::{FanOutError, TaskError};
 use crate::report::{Outcome, TaskRecord};
-use crate::{FanOutError, Task, TaskError};
+use crate::task::Task;
+use crate::timer::{Refill, Timer, timer_at};
 
 /// The slot type of a task future `F` with criticality `C`.
 pub(crate) type SlotOf<F, C> =
@@ -58,8 +58,8 @@ impl OwnTimer for TaskTimer {
 }
 
 /// No timer in the task: the static engine keeps one timer for all its tasks' timeouts
-/// (see `TaskSlot::expire`), which keeps each task's state 112 bytes smaller and registers
-/// one timer per fan-out instead of one per task.
+/// (see `TaskSlot::expire`), which keeps each task's state smaller and registers one timer
+/// per fan-out instead of one per task.
 #[doc(hidden)]
 #[derive(Debug, Default)]
 pub struct SharedTimer;
@@ -75,7 +75,9 @@ impl OwnTimer for SharedTimer {
 pin_project! {
     #[project = StateProj]
     enum State<F, S, T> {
-        Running { #[pin] future: F, #[pin] timer: T },
+        // `future` is `None` once a run inside it expired: the task then waits, pending, for
+        // the timer or the deadline that expired, which settles it.
+        Running { #[pin] future: Option<F>, #[pin] timer: T },
         // `None` once the slot has been taken.
         Done { result: Option<S> },
         // The future was dropped without a slot: a critical failure, or cancellation.
@@ -87,7 +89,8 @@ pin_project! {
     /// One task inside a fan-out: runs it, then holds its slot until it is taken.
     ///
     /// Built by [`FanOut::new`](crate::FanOut::new); it appears in the fan-out's type but has
-    /// no public methods.
+    /// no public methods. Dropped, it drops the task's future (or its value) inside the task
+    /// boundary: a panic in their `Drop` stays there.
     pub struct TaskSlot<F, C, T = TaskTimer>
     where
         F: TryFuture,
@@ -103,14 +106,8 @@ pin_project! {
         started: bool,
         // When it started, if anything needs its elapsed time.
         started_at: Option<Instant>,
-        // When the task's own timeout elapses.
-        own_deadline: Option<Instant>,
-        // When its own timer fires: `own_deadline`, if that is before the fan-out's deadline.
-        fires_at: Option<Instant>,
-        // The tighter of `own_deadline` and the fan-out's deadline: what `deadline()` says.
-        work_deadline: Option<Instant>,
-        // Set once its fired timer has waited one poll for work starved of coop budget.
-        deferred: bool,
+        // When, and why then, it is stopped: what `deadline()` says inside it.
+        cutoff: Option<Cutoff>,
         outcome: Option<Outcome>,
         // Set when its value came from its policy's fallback.
         fell_back: bool,
@@ -119,8 +116,20 @@ pin_project! {
         span: Span,
         criticality: PhantomData<fn() -> C>,
     }
-}
 
+    impl<F, C, T> PinnedDrop for TaskSlot<F, C, T>
+    where
+        F: TryFuture,
+        C: Criticality,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if !matches!(*this.state, State::Dropped) {
+                boundary::replace(this.state, State::Dropped, this.span, *this.cutoff);
+            }
+        }
+    }
+}
 /// What a deadline did to a slot that was still pending.
 pub(crate) enum Cut {
     /// The slot is filled (or the task had finished already).
@@ -164,7 +173,7 @@ where
     ) -> Self {
         Self {
             state: State::Running {
-                future,
+                future: Some(future),
                 timer: T::default(),
             },
             name,
@@ -172,10 +181,7 @@ where
             timeout,
             started: false,
             started_at: None,
-            own_deadline: None,
-            fires_at: None,
-            work_deadline: None,
-            deferred: false,
+            cutoff: None,
             outcome: None,
             fell_back: false,
             elapsed: Duration::ZERO,
@@ -206,18 +212,27 @@ where
             *this.started_at = Some(clock.now());
         }
         // A timeout too long to represent is no limit, as with `tokio::time::sleep`.
-        *this.own_deadline = this
+        let own = this
             .timeout
             .zip(*this.started_at)
-            .and_then(|(timeout, now)| now.checked_add(timeout));
-        *this.work_deadline = context::earliest(*this.own_deadline, deadline);
-        // The own timer is armed only if it would fire before the deadline. At or after
-        // it, the deadline is what stops the task, and a critical one is named together
-        // with every other critical task still pending.
-        *this.fires_at = this
-            .own_deadline
-            .filter(|own| deadline.is_none_or(|deadline| *own < deadline));
-        if let (Some(at), StateProj::Running { timer, .. }) = (*this.fires_at, this.state.project())
+            .and_then(|(timeout, now)| now.checked_add(timeout).map(|at| (timeout, at)));
+        // The own timeout counts only if it comes before the deadline. At or after it, the
+        // deadline is what stops the task, and a critical one is named together with every
+        // other critical task still pending.
+        *this.cutoff = match (own, deadline) {
+            (Some((timeout, at)), deadline) if deadline.is_none_or(|deadline| at < deadline) => {
+                Some(Cutoff {
+                    at,
+                    own_timeout: Some(timeout),
+                })
+            }
+            (_, deadline) => deadline.map(|at| Cutoff {
+                at,
+                own_timeout: None,
+            }),
+        };
+        if let (Some(at), StateProj::Running { timer, .. }) =
+            (own_timer_at(*this.cutoff), this.state.project())
         {
             timer.arm(at);
         }
@@ -226,22 +241,26 @@ where
     /// When its own timer fires, while it runs.
     pub(crate) fn fires_at(&self) -> Option<Instant> {
         match self.state {
-            State::Running { .. } => self.fires_at,
+            State::Running { .. } => own_timer_at(self.cutoff),
             _ => None,
         }
     }
 
-    /// With a [`SharedTimer`]: times the task out if its own timer's instant has come. The
-    /// fan-out calls this after polling the task in the same poll, so work that finished at
-    /// that very instant has already won.
+    /// With a [`SharedTimer`]: times the task out if its own timer's instant has come, after
+    /// a last chance to finish (see [`Refill`]). The fan-out calls this after polling the
+    /// task in the same poll, so work that finished at that very instant wins.
     pub(crate) fn expire(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         now: Instant,
+        cx: &mut Context<'_>,
         clock: &mut Clock,
+        refill: &mut Refill,
     ) -> Result<(), FanOutError> {
-        match (self.fires_at(), self.timeout) {
-            (Some(at), Some(timeout)) if at <= now => {
-                self.finish(Err(TaskError::TimedOut(timeout)), clock)
+        match self.fires_at() {
+            Some(at) if at <= now => {
+                let result = self.as_mut().last_poll(cx, refill);
+                let result = result.unwrap_or_else(|| Err(self.timed_out()));
+                self.finish(result, clock)
             }
             _ => Ok(()),
         }
@@ -258,6 +277,7 @@ where
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         clock: &mut Clock,
+        refill: &mut Refill,
     ) -> Poll<Result<(), FanOutError>> {
         let this = self.as_mut().project();
         let StateProj::Running { mut future, timer } = this.state.project() else {
@@ -265,41 +285,52 @@ where
         };
         // The future is polled before its timer, so work that finishes at the very instant
         // its timeout elapses counts as finished.
-        let polled = poll_task(
-            future.as_mut(),
-            cx,
-            this.span,
-            *this.work_deadline,
-            this.fell_back,
-        );
+        let polled = match future.as_mut().as_pin_mut() {
+            Some(running) => boundary::poll(running, cx, this.span, *this.cutoff),
+            None => Polled::Pending,
+        };
         let result = match polled {
-            Poll::Ready(result) => result,
-            Poll::Pending if timer.poll_fired(cx) && !timer::defer(this.deferred, cx) => {
-                Err(TaskError::TimedOut(this.timeout.unwrap_or_default()))
+            Polled::Done { result, fell_back } => {
+                *this.fell_back = fell_back;
+                result
             }
-            Poll::Pending => return Poll::Pending,
+            Polled::Expired => {
+                boundary::replace(future, None, this.span, *this.cutoff);
+                return match timer.poll_fired(cx) {
+                    true => Poll::Ready(self.time_out(clock)),
+                    false => Poll::Pending,
+                };
+            }
+            Polled::Pending if timer.poll_fired(cx) => match self.as_mut().last_poll(cx, refill) {
+                Some(result) => result,
+                None => return Poll::Ready(self.time_out(clock)),
+            },
+            Polled::Pending => return Poll::Pending,
         };
         Poll::Ready(self.finish(result, clock))
     }
 
-    /// Settles a task still pending when the fan-out's deadline passed: one last poll, so that
-    /// work ready at this very instant wins even if the engine had not polled it since it
-    /// woke; then, if it is still pending, its future is dropped and its slot says the
-    /// deadline cut it. A task that never started is not polled.
-    pub(crate) fn cut(mut self: Pin<&mut Self>, cx: &mut Context<'_>, clock: &mut Clock) -> Cut {
-        let this = self.as_mut().project();
-        let started = *this.started;
-        let (span, deadline, fell_back) = (&*this.span, *this.work_deadline, this.fell_back);
-        let StateProj::Running { future, .. } = this.state.project() else {
+    /// Settles a task still pending when the fan-out's deadline passed: a last chance to
+    /// finish (see [`Refill`]), so that work ready at this very instant wins even if the
+    /// engine had not polled it since it woke, or the coop budget was spent; then, if it is
+    /// still pending, its future is dropped and its slot says the deadline cut it. A task
+    /// that never started is not polled.
+    pub(crate) fn cut(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        clock: &mut Clock,
+        refill: &mut Refill,
+    ) -> Cut {
+        if self.is_done() {
             return Cut::Filled;
-        };
-        let last = match started {
-            true => poll_task(future, cx, span, deadline, fell_back),
-            false => Poll::Pending,
+        }
+        let last = match self.started {
+            true => self.as_mut().last_poll(cx, refill),
+            false => None,
         };
         let (result, by_deadline) = match last {
-            Poll::Ready(result) => (result, false),
-            Poll::Pending => (Err(TaskError::DeadlineExceeded), true),
+            Some(result) => (result, false),
+            None => (Err(TaskError::DeadlineExceeded), true),
         };
         let name = self.name;
         match self.finish(result, clock) {
@@ -318,7 +349,7 @@ where
                 .map_or(Duration::ZERO, |started| clock.now() - started);
             *this.outcome = Some(Outcome::Cancelled);
             *this.elapsed = elapsed;
-            settle(this.state, State::Dropped, *this.work_deadline, this.span);
+            boundary::replace(this.state, State::Dropped, this.span, *this.cutoff);
             end_span(this.span, Outcome::Cancelled, elapsed);
         }
     }
@@ -341,6 +372,38 @@ where
         }
     }
 
+    /// The task's last chance at its timer's instant: one more poll, with the budget the
+    /// engine was polled with, if its future is still there. `None` if it is still pending.
+    fn last_poll(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        refill: &mut Refill,
+    ) -> Option<Result<F::Ok, TaskError<F::Error>>> {
+        let this = self.project();
+        let StateProj::Running { future, .. } = this.state.project() else {
+            return None;
+        };
+        let running = future.as_pin_mut()?;
+        let (span, cutoff) = (&*this.span, *this.cutoff);
+        match refill.last_chance(cx, |cx| boundary::poll(running, cx, span, cutoff)) {
+            Polled::Done { result, fell_back } => {
+                *this.fell_back = fell_back;
+                Some(result)
+            }
+            Polled::Pending | Polled::Expired => None,
+        }
+    }
+
+    /// What its own timeout says, in its slot.
+    fn timed_out(&self) -> TaskError<F::Error> {
+        TaskError::TimedOut(self.timeout.unwrap_or_default())
+    }
+
+    fn time_out(self: Pin<&mut Self>, clock: &mut Clock) -> Result<(), FanOutError> {
+        let error = self.timed_out();
+        self.finish(Err(error), clock)
+    }
+
     fn finish(
         self: Pin<&mut Self>,
         result: Result<F::Ok, TaskError<F::Error>>,
@@ -361,11 +424,16 @@ where
         };
         *this.outcome = Some(outcome);
         *this.elapsed = elapsed;
+        // One event per task, at DEBUG: the run sums up the degraded ones in one WARN.
         if let Err(error) = &result {
-            if *this.critical {
-                tracing::debug!(parent: &*this.span, task = *this.name, %error, "critical task failed");
-            } else {
-                tracing::warn!(parent: &*this.span, task = *this.name, %error, "best-effort task degraded");
+            let error = Shielded(error);
+            match *this.critical {
+                true => {
+                    tracing::debug!(parent: &*this.span, task = *this.name, %error, "critical task failed")
+                }
+                false => {
+                    tracing::debug!(parent: &*this.span, task = *this.name, %error, "best-effort task degraded")
+                }
             }
         }
         let (next, verdict) = match result {
@@ -380,56 +448,15 @@ where
                 Ok(()),
             ),
         };
-        settle(this.state, next, *this.work_deadline, this.span);
+        boundary::replace(this.state, next, this.span, *this.cutoff);
         end_span(this.span, outcome, elapsed);
         verdict
     }
 }
 
-/// Polls a task's future inside the task boundary: in its span, under its deadline, with a
-/// panic caught and turned into the task's error, and with what its policy posted (a
-/// rejection, a fallback) read back; `fell_back` is set if its value is a fallback's.
-fn poll_task<F>(
-    future: Pin<&mut F>,
-    cx: &mut Context<'_>,
-    span: &Span,
-    deadline: Option<Instant>,
-    fell_back: &mut bool,
-) -> Poll<Result<F::Ok, TaskError<F::Error>>>
-where
-    F: TryFuture,
-{
-    let _entered = span.enter();
-    let polled = context::with_deadline(deadline, || {
-        panic::catch_unwind(AssertUnwindSafe(|| future.try_poll(cx)))
-    });
-    match (polled, context::take_verdict()) {
-        (Ok(Poll::Pending), Some(Verdict::Rejected(reason))) => {
-            Poll::Ready(Err(TaskError::Rejected(reason)))
-        }
-        (Ok(Poll::Pending), _) => Poll::Pending,
-        (Ok(Poll::Ready(result)), verdict) => {
-            *fell_back = result.is_ok() && verdict == Some(Verdict::Fallback);
-            Poll::Ready(result.map_err(TaskError::Failed))
-        }
-        (Err(payload), _) => Poll::Ready(Err(TaskError::Panicked(panic_message(payload)))),
-    }
-}
-
-/// Moves a slot's state on, dropping the task's future (if it still has one) inside the task
-/// boundary: in its span, under its deadline, and with a panic in its `Drop` caught rather
-/// than unwinding into the engine.
-fn settle<F, S, T>(
-    mut state: Pin<&mut State<F, S, T>>,
-    next: State<F, S, T>,
-    deadline: Option<Instant>,
-    span: &Span,
-) {
-    let _entered = span.enter();
-    context::with_deadline(deadline, || {
-        // On unwinding, assignment still writes `next`: the state moves on either way.
-        let _ = panic::catch_unwind(AssertUnwindSafe(|| state.set(next)));
-    });
+/// When a task's own timer fires: its cutoff's instant, if that is its own timeout's.
+fn own_timer_at(cutoff: Option<Cutoff>) -> Option<Instant> {
+    cutoff.and_then(|cutoff| cutoff.own_timeout.map(|_| cutoff.at))
 }
 
 /// Records how the task ended on its span and closes it, so that the span's lifetime is the
@@ -447,8 +474,14 @@ pub(crate) trait ErasedSlot: Send {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         clock: &mut Clock,
+        refill: &mut Refill,
     ) -> Poll<Result<(), FanOutError>>;
-    fn cut(self: Pin<&mut Self>, cx: &mut Context<'_>, clock: &mut Clock) -> Cut;
+    fn cut(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        clock: &mut Clock,
+        refill: &mut Refill,
+    ) -> Cut;
     fn cancel(self: Pin<&mut Self>, clock: &mut Clock);
     fn record(&self) -> TaskRecord;
     /// Moves the slot into `out` if `out` is an `Option` of this slot's type.
@@ -470,12 +503,18 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         clock: &mut Clock,
+        refill: &mut Refill,
     ) -> Poll<Result<(), FanOutError>> {
-        TaskSlot::poll_slot(self, cx, clock)
+        TaskSlot::poll_slot(self, cx, clock, refill)
     }
 
-    fn cut(self: Pin<&mut Self>, cx: &mut Context<'_>, clock: &mut Clock) -> Cut {
-        TaskSlot::cut(self, cx, clock)
+    fn cut(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        clock: &mut Clock,
+        refill: &mut Refill,
+    ) -> Cut {
+        TaskSlot::cut(self, cx, clock, refill)
     }
 
     fn cancel(self: Pin<&mut Self>, clock: &mut Clock) {
@@ -521,15 +560,5 @@ impl Cuts {
             pending: self.pending,
             elapsed,
         })
-    }
-}
-
-fn panic_message(payload: Box<dyn Any + Send>) -> String {
-    match payload.downcast::<String>() {
-        Ok(message) => *message,
-        Err(payload) => match payload.downcast_ref::<&'static str>() {
-            Some(message) => (*message).to_owned(),
-            None => "panic payload is not a string".to_owned(),
-        },
     }
 }

@@ -8,14 +8,12 @@ use std::time::Duration;
 
 use futures::TryFuture;
 use pin_project_lite::pin_project;
-use tokio::time::Instant;
 
-use crate::timer::{self, Timer, timer_at};
-
-use crate::TaskError;
-use crate::context;
+use crate::context::{self, Verdict};
 use crate::criticality::BestEffort;
+use crate::error::TaskError;
 use crate::slot::{Clock, TaskSlot};
+use crate::timer::{Refill, Timer, timer_at};
 
 pin_project! {
     /// The future of a [`Task`](crate::Task) awaited on its own.
@@ -30,10 +28,9 @@ pin_project! {
         // Run as best-effort: its result is the task's slot, whatever its criticality.
         #[pin]
         slot: TaskSlot<F, BestEffort>,
+        // The deadline of the task awaiting it, if any.
         #[pin]
         inherited: Option<Timer>,
-        inherited_at: Option<Instant>,
-        deferred: bool,
         started: bool,
     }
 }
@@ -52,8 +49,6 @@ where
         Self {
             slot: TaskSlot::from_parts(name, timeout, future, critical),
             inherited: None,
-            inherited_at: None,
-            deferred: false,
             started: false,
         }
     }
@@ -69,28 +64,45 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let mut clock = Clock::default();
+        let mut refill = Refill::none();
         if !*this.started {
             *this.started = true;
-            *this.inherited_at = context::deadline();
-            this.slot
-                .as_mut()
-                .start(&mut clock, *this.inherited_at, false);
-            this.inherited.set(this.inherited_at.map(timer_at));
+            let inherited = context::deadline();
+            // Once the deadline it would inherit has come, the task never starts.
+            if inherited.is_some_and(|at| clock.now() >= at) {
+                this.slot.as_mut().cut(cx, &mut clock, &mut refill);
+            } else {
+                this.slot.as_mut().start(&mut clock, inherited, false);
+                this.inherited.set(inherited.map(timer_at));
+            }
         }
-        if this.slot.as_mut().poll_slot(cx, &mut clock).is_pending() {
+        // Only a task with a timer to tie with needs a last chance's budget.
+        if this.inherited.is_some() || this.slot.fires_at().is_some() {
+            refill = Refill::note(cx);
+        }
+        if this
+            .slot
+            .as_mut()
+            .poll_slot(cx, &mut clock, &mut refill)
+            .is_pending()
+        {
             match this.inherited.as_pin_mut().map(|timer| timer.poll(cx)) {
-                Some(Poll::Ready(())) if !timer::defer(this.deferred, cx) => {
-                    this.slot.as_mut().cut(cx, &mut clock);
+                Some(Poll::Ready(())) => {
+                    this.slot.as_mut().cut(cx, &mut clock, &mut refill);
                 }
                 _ => return Poll::Pending,
             }
         }
         // A best-effort slot is filled whenever the task finished or was cut; it is empty
         // only if this future is polled again after it returned.
-        Poll::Ready(
-            this.slot
-                .take()
-                .expect("`TaskFuture` polled after completion"),
-        )
+        let output = this
+            .slot
+            .take()
+            .expect("`TaskFuture` polled after completion");
+        // Only the deadline it inherited cuts it: time ran out on the task awaiting it.
+        if matches!(output, Err(TaskError::DeadlineExceeded)) {
+            context::post(Verdict::Expired);
+        }
+        Poll::Ready(output)
     }
 }

@@ -7,26 +7,28 @@ use std::time::Duration;
 
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
-
-use crate::timer::{self, Timer, timer_at};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use crate::context;
+use crate::context::{self, Verdict};
+use crate::error::FanOutError;
 use crate::slot::Clock;
+use crate::timer::{Timer, timer_at};
 
 pin_project! {
     pub(crate) struct Watch {
         #[pin]
         timer: Option<Timer>,
+        // Wakes the run when the token is cancelled; `token` is checked between task polls.
         #[pin]
         cancelled: Option<WaitForCancellationFutureOwned>,
+        token: Option<CancellationToken>,
         deadline: Option<Duration>,
         deadline_at: Option<Instant>,
+        // The deadline in force is the one the run inherited from the task it runs in.
+        inherited: bool,
         started: bool,
         // When it started, if anything needs its elapsed time.
         started_at: Option<Instant>,
-        // Set once the fired deadline has waited one poll for work starved of coop budget.
-        deferred: bool,
     }
 }
 
@@ -35,11 +37,12 @@ impl Watch {
         Self {
             timer: None,
             cancelled: None,
+            token: None,
             deadline: None,
             deadline_at: None,
+            inherited: false,
             started: false,
             started_at: None,
-            deferred: false,
         }
     }
 
@@ -48,16 +51,19 @@ impl Watch {
     }
 
     pub(crate) fn set_cancel(&mut self, token: CancellationToken) {
-        self.cancelled = Some(token.cancelled_owned());
+        self.cancelled = Some(token.clone().cancelled_owned());
+        self.token = Some(token);
     }
 
     /// On the first poll: fixes the deadline (the tighter of this fan-out's own, counted from
     /// now, and the one it runs under) and arms its timer. Returns it. `timed` asks for the
-    /// run's elapsed time; a deadline asks for it too.
+    /// run's elapsed time; a deadline asks for it too, so that a deadline error says how long
+    /// the run ran.
     pub(crate) fn start(self: Pin<&mut Self>, clock: &mut Clock, timed: bool) -> Option<Instant> {
         let mut this = self.project();
         *this.started = true;
-        if timed || this.deadline.is_some() {
+        let inherited = context::deadline();
+        if timed || this.deadline.is_some() || inherited.is_some() {
             *this.started_at = Some(clock.now());
         }
         // A deadline too far off to represent is no deadline, as with `tokio::time::sleep`.
@@ -65,7 +71,8 @@ impl Watch {
             .deadline
             .zip(*this.started_at)
             .and_then(|(deadline, now)| now.checked_add(deadline));
-        *this.deadline_at = context::earliest(own, context::deadline());
+        *this.inherited = inherited.is_some_and(|inherited| own.is_none_or(|own| inherited <= own));
+        *this.deadline_at = context::earliest(own, inherited);
         this.timer.set(this.deadline_at.map(timer_at));
         *this.deadline_at
     }
@@ -78,11 +85,17 @@ impl Watch {
         self.deadline_at
     }
 
+    /// `true` once the deadline has come, by the clock: no task starts then.
+    pub(crate) fn has_passed(&self, clock: &mut Clock) -> bool {
+        self.deadline_at.is_some_and(|at| clock.now() >= at)
+    }
+
     pub(crate) fn elapsed(&self, clock: &mut Clock) -> Duration {
         self.started_at
             .map_or(Duration::ZERO, |started| clock.now() - started)
     }
 
+    /// `true` once the token is cancelled; registers the run to be woken when it is.
     pub(crate) fn poll_cancelled(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
         self.project()
             .cancelled
@@ -90,13 +103,38 @@ impl Watch {
             .is_some_and(|cancelled| cancelled.poll(cx).is_ready())
     }
 
+    /// `true` once the token is cancelled: checked before each task poll, so that a cancel
+    /// made inside one task's poll stops the tasks after it.
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.token
+            .as_ref()
+            .is_some_and(CancellationToken::is_cancelled)
+    }
+
+    /// The token, lent out while the dynamic engine's tasks are polled.
+    pub(crate) fn token(self: Pin<&mut Self>) -> &mut Option<CancellationToken> {
+        self.project().token
+    }
+
     /// `true` once the deadline has passed.
     pub(crate) fn poll_deadline(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
-        let this = self.project();
-        let fired = this
+        self.project()
             .timer
             .as_pin_mut()
-            .is_some_and(|timer| timer.poll(cx).is_ready());
-        fired && !timer::defer(this.deferred, cx)
+            .is_some_and(|timer| timer.poll(cx).is_ready())
+    }
+
+    /// The run's result as it ends: a cancel made meanwhile (inside a task's poll, or on
+    /// another thread) ends it cancelled, whatever it came to; and a deadline error on the
+    /// deadline the run inherited tells the engine polling the enclosing task that time ran
+    /// out on that task (see [`Verdict::Expired`]).
+    pub(crate) fn conclude<T>(&self, result: Result<T, FanOutError>) -> Result<T, FanOutError> {
+        if self.is_cancelled() {
+            return Err(FanOutError::Cancelled);
+        }
+        if self.inherited && matches!(result, Err(FanOutError::DeadlineExceeded { .. })) {
+            context::post(Verdict::Expired);
+        }
+        result
     }
 }

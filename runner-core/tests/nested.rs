@@ -83,7 +83,7 @@ async fn an_inherited_deadline_is_the_outer_runs_deadline<E: Engine>() {
             "{inner:?}: {error:?}"
         );
         assert!(error.is_timeout(), "{inner:?}");
-        assert_eq!(records[0].outcome, Outcome::Cancelled, "{inner:?}");
+        assert_eq!(records[0].outcome, Outcome::DeadlineExceeded, "{inner:?}");
         let (kind, elapsed) = seen.lock().unwrap().clone().expect("the inner run failed");
         match inner {
             Inner::Standalone => assert_eq!(kind, "deadline", "{inner:?}"),

@@ -164,6 +164,7 @@ async fn j_tasks_run_in_spans_and_degradation_warns<E: Engine>() {
     assert_eq!(event["task"], "card");
     assert_eq!(event["error"], "boom 2");
     assert_eq!(span.as_ref().unwrap()["task"], "card");
+    drop(events);
     // ...and the run's one WARN sums up what degraded, in the caller's span.
     let warnings = capture.warnings();
     assert_eq!(warnings.len(), 1);

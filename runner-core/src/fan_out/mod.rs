@@ -21,10 +21,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use self::tuple::{Branches, IntoBranches};
-use crate::FanOutError;
-use crate::report::Report;
+use crate::error::FanOutError;
+use crate::report::{self, Report};
 use crate::slot::{Clock, Cuts};
-use crate::timer::{self, Timer, timer_at};
+use crate::timer::{Refill, Timer, timer_at};
 use crate::watch::Watch;
 use crate::with_report::{Run, WithReport, sealed};
 
@@ -68,7 +68,6 @@ pin_project! {
         #[pin]
         own_timer: Option<Timer>,
         own_due: Option<Instant>,
-        own_deferred: bool,
         // The branch polled first on the next poll.
         next: usize,
         // Whether the tasks' elapsed times are wanted (for a report).
@@ -88,7 +87,6 @@ impl<B: Branches> FanOut<B> {
             watch: Watch::new(),
             own_timer: None,
             own_due: None,
-            own_deferred: false,
             next: 0,
             timed: false,
             finished: false,
@@ -133,36 +131,56 @@ impl<B: Branches> Run for FanOut<B> {
         let mut this = self.project();
         assert!(!*this.finished, "`FanOut` polled after completion");
         let mut clock = Clock::default();
-        if !this.watch.is_started() {
-            let deadline = this.watch.as_mut().start(&mut clock, *this.timed);
-            this.branches
-                .as_mut()
-                .start(&mut clock, deadline, *this.timed);
-            *this.own_due = this.branches.next_expiry();
-            this.own_timer.set(this.own_due.map(timer_at));
-        }
-
+        let mut refill = Refill::none();
         let result = 'run: {
             if this.watch.as_mut().poll_cancelled(cx) {
                 break 'run Err(FanOutError::Cancelled);
             }
+            if !this.watch.is_started() {
+                let deadline = this.watch.as_mut().start(&mut clock, *this.timed);
+                // No task starts at or after the deadline (a zero one, or one inherited
+                // from a task whose time is up): the deadline settles them all unstarted.
+                if this.watch.has_passed(&mut clock) {
+                    let branches = this.branches.as_mut();
+                    break 'run cut(branches, &this.watch, cx, &mut clock, &mut refill);
+                }
+                this.branches
+                    .as_mut()
+                    .start(&mut clock, deadline, *this.timed);
+                *this.own_due = this.branches.next_expiry();
+                this.own_timer.set(this.own_due.map(timer_at));
+            }
+            // What a last chance at a timer's instant is given: only a run with a timer needs
+            // it, and noting it costs a unit of the budget.
+            if this.own_due.is_some() || this.watch.deadline_at().is_some() {
+                refill = Refill::note(cx);
+            }
+
             let first = *this.next;
             *this.next = if first + 1 == B::LEN { 0 } else { first + 1 };
             let mut all_done = true;
             for offset in 0..B::LEN {
+                // A cancel made inside an earlier task's poll stops the ones after it.
+                if offset > 0 && this.watch.is_cancelled() {
+                    break 'run Err(FanOutError::Cancelled);
+                }
                 let index = if first + offset < B::LEN {
                     first + offset
                 } else {
                     first + offset - B::LEN
                 };
-                match this.branches.as_mut().poll_branch(index, cx, &mut clock) {
+                let polled = this
+                    .branches
+                    .as_mut()
+                    .poll_branch(index, cx, &mut clock, &mut refill);
+                match polled {
                     Poll::Ready(Ok(())) => {}
                     Poll::Ready(Err(error)) => break 'run Err(error),
                     Poll::Pending => all_done = false,
                 }
             }
             // The tasks were polled first: work that finished at the instant its own timer
-            // fires has already won.
+            // fires has already won, and the rest get a last chance as they time out.
             while !all_done
                 && this
                     .own_timer
@@ -170,15 +188,23 @@ impl<B: Branches> Run for FanOut<B> {
                     .as_pin_mut()
                     .is_some_and(|timer| timer.poll(cx).is_ready())
             {
-                if timer::defer(this.own_deferred, cx) {
-                    break;
-                }
-                *this.own_deferred = false;
                 // Every task due at the instant the timer was armed for times out; none is
                 // due later, so the next instant is strictly later and this loop ends.
                 let Some(due) = *this.own_due else { break };
-                if let Err(error) = this.branches.as_mut().expire(due, &mut clock) {
-                    break 'run Err(error);
+                for index in 0..B::LEN {
+                    if this.watch.is_cancelled() {
+                        break 'run Err(FanOutError::Cancelled);
+                    }
+                    let expired = this.branches.as_mut().expire_branch(
+                        index,
+                        due,
+                        cx,
+                        &mut clock,
+                        &mut refill,
+                    );
+                    if let Err(error) = expired {
+                        break 'run Err(error);
+                    }
                 }
                 all_done = this.branches.is_done();
                 // Re-armed at the next task's instant and polled again above, so that its
@@ -190,27 +216,29 @@ impl<B: Branches> Run for FanOut<B> {
                 if !this.watch.as_mut().poll_deadline(cx) {
                     return Poll::Pending;
                 }
-                let mut cuts = Cuts::default();
-                this.branches.as_mut().cut(cx, &mut clock, &mut cuts);
-                if let Some(error) = cuts.into_error(this.watch.elapsed(&mut clock)) {
-                    break 'run Err(error);
-                }
+                let branches = this.branches.as_mut();
+                break 'run cut(branches, &this.watch, cx, &mut clock, &mut refill);
             }
             Ok(())
         };
 
         *this.finished = true;
-        Poll::Ready(match result {
-            Ok(()) => Ok(this
-                .branches
-                .take_output()
-                .expect("every slot is filled once every task is done")),
+        match this.watch.conclude(result) {
+            Ok(()) => {
+                if report::warns() {
+                    report::warn_degraded(this.branches.records().as_ref().iter().copied());
+                }
+                Poll::Ready(Ok(this
+                    .branches
+                    .take_output()
+                    .expect("every slot is filled once every task is done")))
+            }
             Err(error) => {
                 // Nothing keeps running once the fan-out has failed.
                 this.branches.cancel(&mut clock);
-                Err(error)
+                Poll::Ready(Err(error))
             }
-        })
+        }
     }
 
     fn report(self: Pin<&mut Self>) -> Report<B::Records> {
@@ -219,6 +247,27 @@ impl<B: Branches> Run for FanOut<B> {
             self.watch.elapsed(&mut Clock::default()),
         )
     }
+}
+
+/// Settles every task still pending at the deadline, in the order written, each after a last
+/// chance to finish; the run fails if a critical one was still pending.
+fn cut<B: Branches>(
+    mut branches: Pin<&mut B>,
+    watch: &Watch,
+    cx: &mut Context<'_>,
+    clock: &mut Clock,
+    refill: &mut Refill,
+) -> Result<(), FanOutError> {
+    let mut cuts = Cuts::default();
+    for index in 0..B::LEN {
+        if watch.is_cancelled() {
+            return Err(FanOutError::Cancelled);
+        }
+        branches
+            .as_mut()
+            .cut_branch(index, cx, clock, refill, &mut cuts);
+    }
+    cuts.into_error(watch.elapsed(clock)).map_or(Ok(()), Err)
 }
 
 impl<B: Branches> Future for FanOut<B> {

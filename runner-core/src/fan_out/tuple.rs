@@ -8,9 +8,11 @@ use futures::TryFuture;
 use tokio::time::Instant;
 
 use crate::criticality::Criticality;
+use crate::error::FanOutError;
 use crate::report::TaskRecord;
 use crate::slot::{Clock, Cuts, SharedTimer, SlotOf, TaskSlot};
-use crate::{FanOutError, Task};
+use crate::task::Task;
+use crate::timer::Refill;
 
 /// A tuple of [`Task`]s that a [`FanOut`](crate::FanOut) can run: implemented for tuples of 1 to
 /// 16 tasks whose errors are `std::error::Error + Send + Sync + 'static`.
@@ -44,18 +46,33 @@ pub trait Branches: sealed::Sealed {
         index: usize,
         cx: &mut Context<'_>,
         clock: &mut Clock,
+        refill: &mut Refill,
     ) -> Poll<Result<(), FanOutError>>;
+    /// Settles task `index` at the deadline, adding what the deadline did to it to `cuts`.
     #[doc(hidden)]
-    fn cut(self: Pin<&mut Self>, cx: &mut Context<'_>, clock: &mut Clock, cuts: &mut Cuts);
+    fn cut_branch(
+        self: Pin<&mut Self>,
+        index: usize,
+        cx: &mut Context<'_>,
+        clock: &mut Clock,
+        refill: &mut Refill,
+        cuts: &mut Cuts,
+    );
     #[doc(hidden)]
     fn cancel(self: Pin<&mut Self>, clock: &mut Clock);
     /// The earliest instant a task's own timer fires, among the running tasks.
     #[doc(hidden)]
     fn next_expiry(&self) -> Option<Instant>;
-    /// Times out every running task whose own timer's instant has come; stops at the first
-    /// critical one, in the order written.
+    /// Times out task `index` if it is running and its own timer's instant has come.
     #[doc(hidden)]
-    fn expire(self: Pin<&mut Self>, now: Instant, clock: &mut Clock) -> Result<(), FanOutError>;
+    fn expire_branch(
+        self: Pin<&mut Self>,
+        index: usize,
+        now: Instant,
+        cx: &mut Context<'_>,
+        clock: &mut Clock,
+        refill: &mut Refill,
+    ) -> Result<(), FanOutError>;
     /// `true` once no task runs.
     #[doc(hidden)]
     fn is_done(&self) -> bool;
@@ -114,21 +131,32 @@ macro_rules! tuple_impls {
                 index: usize,
                 cx: &mut Context<'_>,
                 clock: &mut Clock,
+                refill: &mut Refill,
             ) -> Poll<Result<(), FanOutError>> {
                 // SAFETY: see the impl.
                 let this = unsafe { self.get_unchecked_mut() };
                 match index {
                     // SAFETY: see the impl.
-                    $($idx => unsafe { Pin::new_unchecked(&mut this.$idx) }.poll_slot(cx, clock),)+
+                    $($idx => unsafe { Pin::new_unchecked(&mut this.$idx) }.poll_slot(cx, clock, refill),)+
                     _ => Poll::Ready(Ok(())),
                 }
             }
 
-            fn cut(self: Pin<&mut Self>, cx: &mut Context<'_>, clock: &mut Clock, cuts: &mut Cuts) {
+            fn cut_branch(
+                self: Pin<&mut Self>,
+                index: usize,
+                cx: &mut Context<'_>,
+                clock: &mut Clock,
+                refill: &mut Refill,
+                cuts: &mut Cuts,
+            ) {
                 // SAFETY: see the impl.
                 let this = unsafe { self.get_unchecked_mut() };
-                // SAFETY: see the impl.
-                $(cuts.add(unsafe { Pin::new_unchecked(&mut this.$idx) }.cut(cx, clock));)+
+                match index {
+                    // SAFETY: see the impl.
+                    $($idx => cuts.add(unsafe { Pin::new_unchecked(&mut this.$idx) }.cut(cx, clock, refill)),)+
+                    _ => {}
+                }
             }
 
             fn cancel(self: Pin<&mut Self>, clock: &mut Clock) {
@@ -142,12 +170,21 @@ macro_rules! tuple_impls {
                 [$(self.$idx.fires_at(),)+].into_iter().flatten().min()
             }
 
-            fn expire(self: Pin<&mut Self>, now: Instant, clock: &mut Clock) -> Result<(), FanOutError> {
+            fn expire_branch(
+                self: Pin<&mut Self>,
+                index: usize,
+                now: Instant,
+                cx: &mut Context<'_>,
+                clock: &mut Clock,
+                refill: &mut Refill,
+            ) -> Result<(), FanOutError> {
                 // SAFETY: see the impl.
                 let this = unsafe { self.get_unchecked_mut() };
-                // SAFETY: see the impl.
-                $(unsafe { Pin::new_unchecked(&mut this.$idx) }.expire(now, clock)?;)+
-                Ok(())
+                match index {
+                    // SAFETY: see the impl.
+                    $($idx => unsafe { Pin::new_unchecked(&mut this.$idx) }.expire(now, cx, clock, refill),)+
+                    _ => Ok(()),
+                }
             }
 
             fn is_done(&self) -> bool {

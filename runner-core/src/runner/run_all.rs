@@ -1,5 +1,6 @@
 //! The future of a [`TaskRunner`] run.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -7,11 +8,13 @@ use std::task::{Context, Poll};
 use futures::future::FusedFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use pin_project_lite::pin_project;
+use tokio_util::sync::CancellationToken;
 
 use super::{Results, TaskRunner};
-use crate::FanOutError;
-use crate::report::Report;
+use crate::error::FanOutError;
+use crate::report::{self, Report};
 use crate::slot::{Clock, Cuts, ErasedSlot};
+use crate::timer::Refill;
 use crate::watch::Watch;
 use crate::with_report::{Run, WithReport, sealed};
 
@@ -79,19 +82,27 @@ impl<'a> Run for RunAll<'a> {
         let mut this = self.project();
         assert!(!*this.finished, "`RunAll` polled after completion");
         let mut clock = Clock::default();
-        if !this.watch.is_started() {
-            // Always timed: a successful run's `Results` can give its report.
-            this.watch.as_mut().start(&mut clock, true);
-        }
-
+        // What a last chance at a timer's instant is given; any task may have a timeout.
+        let mut refill = Refill::note(cx);
         let result = 'run: {
             if this.watch.as_mut().poll_cancelled(cx) {
                 break 'run Err(FanOutError::Cancelled);
             }
+            if !this.watch.is_started() {
+                // Always timed: a successful run's `Results` can give its report.
+                this.watch.as_mut().start(&mut clock, true);
+            }
+            // Set when the clock says the deadline has come before its timer has fired.
+            let mut passed = false;
             loop {
-                // Tasks admitted after others finished start now, not at the poll's start.
+                // Tasks admitted after others finished start now, not at the poll's start;
+                // none starts at or after the deadline, or after a cancel.
                 let mut admitted = Clock::default();
                 while *this.next < this.slots.len() && this.running.len() < *this.limit {
+                    if this.watch.has_passed(&mut admitted) {
+                        passed = true;
+                        break;
+                    }
                     let index = *this.next;
                     *this.next += 1;
                     if let Some(mut slot) = this.slots[index].take() {
@@ -103,7 +114,11 @@ impl<'a> Run for RunAll<'a> {
                         });
                     }
                 }
-                match this.running.poll_next_unpin(cx) {
+                if passed {
+                    break;
+                }
+                let token = this.watch.as_mut().token();
+                match poll_running(this.running, token, &mut refill, cx) {
                     Poll::Ready(Some((index, slot, done))) => {
                         this.slots[index] = Some(slot);
                         if let Err(error) = done {
@@ -115,8 +130,11 @@ impl<'a> Run for RunAll<'a> {
                     Poll::Ready(None) => {}
                     Poll::Pending => break,
                 }
+                if this.watch.is_cancelled() {
+                    break 'run Err(FanOutError::Cancelled);
+                }
             }
-            if !this.watch.as_mut().poll_deadline(cx) {
+            if !passed && !this.watch.as_mut().poll_deadline(cx) {
                 return Poll::Pending;
             }
             // Back in `slots`, the tasks are cut in the order they were added, which is the
@@ -125,15 +143,17 @@ impl<'a> Run for RunAll<'a> {
             return_running(this.running, this.slots);
             let mut cuts = Cuts::default();
             for slot in this.slots.iter_mut().flatten() {
-                cuts.add(slot.as_mut().cut(cx, &mut clock));
+                if this.watch.is_cancelled() {
+                    break 'run Err(FanOutError::Cancelled);
+                }
+                cuts.add(slot.as_mut().cut(cx, &mut clock, &mut refill));
             }
-            match cuts.into_error(this.watch.elapsed(&mut clock)) {
-                Some(error) => Err(error),
-                None => Ok(()),
-            }
+            cuts.into_error(this.watch.elapsed(&mut clock))
+                .map_or(Ok(()), Err)
         };
 
         *this.finished = true;
+        let result = this.watch.conclude(result);
         return_running(this.running, this.slots);
         let mut slots: Vec<BoxedSlot<'a>> =
             std::mem::take(this.slots).into_iter().flatten().collect();
@@ -141,6 +161,8 @@ impl<'a> Run for RunAll<'a> {
             for slot in &mut slots {
                 slot.as_mut().cancel(&mut clock);
             }
+        } else if report::warns() {
+            report::warn_degraded(slots.iter().map(|slot| slot.record()));
         }
         let elapsed = this.watch.elapsed(&mut clock);
         if *this.want_report {
@@ -186,6 +208,44 @@ fn return_running<'a>(
     }
 }
 
+/// What a run lends its tasks while `FuturesUnordered` polls them: its token, which each
+/// task checks before it is polled, so that a cancel made inside one task's poll stops the
+/// others `FuturesUnordered` would poll after it in the same pass; and the budget the run
+/// was polled with, for a task's last chance as its own timer fires.
+#[derive(Default)]
+struct Lent {
+    token: Option<CancellationToken>,
+    refill: Option<Refill>,
+}
+
+thread_local! {
+    /// What the run whose tasks are being polled lent them. Lent, not cloned: a clone of a
+    /// token takes its lock twice.
+    static LENT: Cell<Option<Lent>> = const { Cell::new(None) };
+}
+
+/// Polls the running tasks, with the run's `token` and `refill` lent to them.
+fn poll_running<'a>(
+    running: &mut FuturesUnordered<Running<'a>>,
+    token: &mut Option<CancellationToken>,
+    refill: &mut Refill,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Finished<'a>>> {
+    let lent = Lent {
+        token: token.take(),
+        refill: Some(std::mem::replace(refill, Refill::none())),
+    };
+    let outer = LENT.replace(Some(lent));
+    let polled = running.poll_next_unpin(cx);
+    let lent = LENT.replace(outer).unwrap_or_default();
+    *token = lent.token;
+    *refill = lent.refill.unwrap_or_else(Refill::none);
+    polled
+}
+
+/// A task handed back by `FuturesUnordered`: its index, its slot, and how it ended.
+type Finished<'a> = (usize, BoxedSlot<'a>, Result<(), FanOutError>);
+
 /// A started task, inside `FuturesUnordered`; it hands its slot back when it is done.
 struct Running<'a> {
     index: usize,
@@ -194,13 +254,26 @@ struct Running<'a> {
 }
 
 impl<'a> Future for Running<'a> {
-    type Output = (usize, BoxedSlot<'a>, Result<(), FanOutError>);
+    type Output = Finished<'a>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let Some(slot) = self.slot.as_mut() else {
             return Poll::Pending;
         };
-        let done = std::task::ready!(slot.as_mut().poll_slot(cx, &mut Clock::default()));
+        let mut lent = LENT.take().unwrap_or_default();
+        let cancelled = lent
+            .token
+            .as_ref()
+            .is_some_and(CancellationToken::is_cancelled);
+        let polled = match cancelled {
+            true => Poll::Ready(Err(FanOutError::Cancelled)),
+            false => {
+                let refill = lent.refill.get_or_insert_with(Refill::none);
+                slot.as_mut().poll_slot(cx, &mut Clock::default(), refill)
+            }
+        };
+        LENT.set(Some(lent));
+        let done = std::task::ready!(polled);
         match self.slot.take() {
             Some(slot) => Poll::Ready((self.index, slot, done)),
             None => Poll::Pending,

@@ -1,0 +1,122 @@
+//! The task boundary: where a task's own code runs (a poll of its future) or ends (the drop
+//! of its future, its value, its error), under its span and its cutoff, with a panic caught
+//! there rather than unwinding into the engine and the caller.
+
+use std::any::Any;
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::TryFuture;
+use tracing::Span;
+
+use crate::context::{self, Cutoff, Verdict};
+use crate::error::TaskError;
+
+/// What one poll of a task's future came to.
+pub(crate) enum Polled<T, E> {
+    /// It finished: its value (a fallback's, if `fell_back`), its error, a refusal by its
+    /// policy, or a panic.
+    Done {
+        result: Result<T, TaskError<E>>,
+        fell_back: bool,
+    },
+    Pending,
+    /// It failed because a run inside it ran out of the time it inherited from the task:
+    /// time ran out on the task itself, whatever its error said.
+    Expired,
+}
+
+impl<T, E> Polled<T, E> {
+    fn done(result: Result<T, TaskError<E>>) -> Self {
+        Self::Done {
+            result,
+            fell_back: false,
+        }
+    }
+}
+
+/// Polls a task's future inside the boundary, and reads back what its policy or a run
+/// inside it posted (see [`Verdict`]).
+pub(crate) fn poll<F: TryFuture>(
+    future: Pin<&mut F>,
+    cx: &mut Context<'_>,
+    span: &Span,
+    cutoff: Option<Cutoff>,
+) -> Polled<F::Ok, F::Error> {
+    let _entered = span.enter();
+    let (polled, verdict) = context::enter(cutoff, || catch(|| future.try_poll(cx)));
+    match (polled, verdict) {
+        (Ok(Poll::Pending), Some(Verdict::Rejected(reason))) => {
+            Polled::done(Err(TaskError::Rejected(reason)))
+        }
+        (Ok(Poll::Pending), _) => Polled::Pending,
+        // Only a task with a cutoff has a deadline to hand down, and a timer that settles it.
+        (Ok(Poll::Ready(Err(error))), Some(Verdict::Expired)) if cutoff.is_some() => {
+            drop_caught(error);
+            Polled::Expired
+        }
+        (Ok(Poll::Ready(result)), verdict) => Polled::Done {
+            fell_back: result.is_ok() && verdict == Some(Verdict::Fallback),
+            result: result.map_err(TaskError::Failed),
+        },
+        (Err(message), _) => Polled::done(Err(TaskError::Panicked(message))),
+    }
+}
+
+/// Replaces what `place` holds with `next`, dropping the old contents (a task's future, its
+/// value) inside the boundary: in its span, under its cutoff, with a panic in their `Drop`
+/// caught.
+pub(crate) fn replace<T>(mut place: Pin<&mut T>, next: T, span: &Span, cutoff: Option<Cutoff>) {
+    let _entered = span.enter();
+    context::enter(cutoff, || {
+        // On unwinding, the assignment still writes `next`: the place moves on either way.
+        let _ = catch(|| place.set(next));
+    });
+}
+
+/// Drops `value`, a value of the task's own, with a panic in its `Drop` caught.
+pub(crate) fn drop_caught<T>(value: T) {
+    let _ = catch(move || drop(value));
+}
+
+/// Runs `f`, catching a panic as its message.
+pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(message)
+}
+
+fn message(payload: Box<dyn Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(message) => *message,
+        Err(payload) => {
+            let message = match payload.downcast_ref::<&'static str>() {
+                Some(message) => (*message).to_owned(),
+                None => "panic payload is not a string".to_owned(),
+            };
+            drop_payload(payload);
+            message
+        }
+    }
+}
+
+/// Drops a caught panic's payload. A payload whose own `Drop` panics again is leaked rather
+/// than let that second panic unwind (`catch_unwind`'s documented pitfall).
+fn drop_payload(payload: Box<dyn Any + Send>) {
+    if let Err(again) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
+    }
+}
+
+/// Shows a value of the task's own (its error) in a log event, with a panic in its `Display`
+/// caught: the event then says so instead.
+pub(crate) struct Shielded<'a, T: ?Sized>(pub(crate) &'a T);
+
+impl<T: fmt::Display + ?Sized> fmt::Display for Shielded<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match catch(|| fmt::Display::fmt(self.0, f)) {
+            Ok(written) => written,
+            Err(_) => f.write_str("<its Display panicked>"),
+        }
+    }
+}
