@@ -230,26 +230,40 @@ async fn a_spent_retry_budget_refuses_retries() {
 /// attempt that was made, not the refusal: something was sent downstream.
 #[tokio::test(start_paused = true)]
 async fn a_refused_retry_returns_the_last_real_failure() {
-    #[task(
-        best_effort,
-        retry(attempts = 3, backoff = "10ms"),
-        breaker(failures = 2, window = "10s", cooldown = "5s")
-    )]
-    async fn call() -> Result<u32, Error> {
+    static POLICY: Policy = Policy::builder()
+        .retry(Retry::new(3).backoff(ms(10)))
+        .breaker(Breaker::new(
+            2,
+            Duration::from_secs(10),
+            Duration::from_secs(5),
+        ))
+        .build();
+    let fails = || async {
         sleep(ms(10)).await;
-        Err(Error::Unavailable)
-    }
+        Err::<u32, _>(Error::Unavailable)
+    };
     for _ in 0..20 {
-        tokio::time::advance(Duration::from_secs(10)).await;
         // Both first attempts fail at 10 ms; the second failure opens the breaker, after the
         // first call has already decided to retry.
-        let (a, b) = fan_out!(call(), call()).await.unwrap();
+        let (a, b) = fan_out!(
+            POLICY.best_effort("a", fails),
+            POLICY.best_effort("b", fails)
+        )
+        .await
+        .unwrap();
         for slot in [a, b] {
             assert!(
                 matches!(slot, Err(TaskError::Failed(Error::Unavailable))),
                 "{slot:?}"
             );
         }
+        // Past the cooldown, a probe that succeeds closes the breaker for the next round.
+        tokio::time::advance(Duration::from_secs(5)).await;
+        let probe = POLICY
+            .best_effort("probe", || async { Ok::<u32, Error>(1) })
+            .await;
+        assert_eq!(probe.unwrap(), 1);
+        assert_eq!(POLICY.breaker_state(), Some(BreakerState::Closed));
     }
 }
 
@@ -686,7 +700,8 @@ fn cached_balance(error: &TaskError<Error>) -> u64 {
         TaskError::Failed(_) => 1,
         TaskError::TimedOut(_) => 2,
         TaskError::Rejected(_) => 3,
-        _ => 4,
+        TaskError::DeadlineExceeded => 4,
+        _ => 5,
     }
 }
 
@@ -716,11 +731,12 @@ async fn a_fallback_answers_when_time_runs_out() {
     assert_eq!(balance, 2);
     assert_eq!(start.elapsed(), ms(100));
 
+    // Cut by the fan-out's deadline, it is told so.
     let start = Instant::now();
     let (balance,) = fan_out!(deadline = "50ms"; hanging_balance())
         .await
         .unwrap();
-    assert_eq!(balance, 2);
+    assert_eq!(balance, 4);
     assert_eq!(start.elapsed(), ms(50));
 }
 

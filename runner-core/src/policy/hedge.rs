@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::policy::guarded::Guarded;
 use crate::policy::{Failure, Round, event};
 
 /// The attempts of one hedged round: the first, and up to `H` hedges. Each lives in place
@@ -41,34 +42,37 @@ impl<G, const H: usize> Lanes<G, H> {
 }
 
 /// One round of attempts: hedged if the round has a hedge delay, else a single attempt.
-pub(crate) async fn run<A, G, T, E, const H: usize>(
+pub(crate) async fn run<A, F, T, E, const H: usize>(
     round: Round,
     attempt: &mut A,
 ) -> Result<T, Failure<E>>
 where
-    A: FnMut() -> G,
-    G: Future<Output = Result<T, Failure<E>>>,
+    A: FnMut() -> Guarded<F, E>,
+    F: Future<Output = Result<T, E>>,
 {
     match round.hedge {
-        Some(after) => hedged::<_, _, _, _, H>(after, round.task, attempt).await,
+        Some(after) => hedged::<_, _, _, _, H>(after, round, attempt).await,
         None => attempt().await,
     }
 }
 
 /// One hedged round: starts an attempt, and another each `after` while none has finished, up to
-/// `H` hedges. The first success wins and the others are dropped at once; the round fails
-/// with the last error once every attempt it started has failed. A refused attempt (an open
-/// breaker) fails at once, so a refused first attempt ends the round without waiting.
-async fn hedged<A, G, T, E, const H: usize>(
+/// `H` hedges, and none once time has run out on the call. The first success wins and the
+/// others are dropped at once, as losers; the round fails with the last error once every
+/// attempt it started has failed (a refusal, by an open breaker, fails at once: a refused
+/// first attempt ends the round without waiting, and a refused hedge leaves the round to the
+/// attempts already made).
+async fn hedged<A, F, T, E, const H: usize>(
     after: Duration,
-    task: &'static str,
+    round: Round,
     mut attempt: A,
 ) -> Result<T, Failure<E>>
 where
-    A: FnMut() -> G,
-    G: Future<Output = Result<T, Failure<E>>>,
+    A: FnMut() -> Guarded<F, E>,
+    F: Future<Output = Result<T, E>>,
 {
-    let mut lanes = pin!(Lanes::<G, H>::new());
+    let Round { task, deadline, .. } = round;
+    let mut lanes = pin!(Lanes::<Guarded<F, E>, H>::new());
     let mut timer = pin!(crate::timer::timer_at(later(after)));
     let mut started = 0;
     let mut last_error = None;
@@ -91,6 +95,9 @@ where
                         // The losers are dropped here, before the round returns.
                         for j in 0..started {
                             if let Some(mut loser) = lanes.as_mut().lane(j) {
+                                if let Some(lost) = loser.as_mut().as_pin_mut() {
+                                    lost.lose();
+                                }
                                 loser.set(None);
                             }
                         }
@@ -98,7 +105,10 @@ where
                     }
                     Poll::Ready(Err(error)) => {
                         lane.set(None);
-                        last_error = Some(error);
+                        // A refusal never hides the failure of an attempt that was made.
+                        if last_error.is_none() || !matches!(error, Failure::Rejected(_)) {
+                            last_error = Some(error);
+                        }
                     }
                     Poll::Pending => running += 1,
                 }
@@ -111,6 +121,7 @@ where
             }
             if started <= H
                 && timer.as_mut().poll(cx).is_ready()
+                && deadline.is_none_or(|deadline| Instant::now() < deadline)
                 && let Some(mut lane) = lanes.as_mut().lane(started)
             {
                 event::hedging(task, started);

@@ -54,17 +54,18 @@
 
 mod breaker;
 mod event;
+mod guarded;
 mod hedge;
 mod limit;
 mod retry;
 
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::marker::PhantomData;
 use std::pin::pin;
 use std::sync::OnceLock;
+use std::task::Poll;
 use std::time::Duration;
 
-use futures::future::{Either, select};
 use tokio::time::Instant;
 use tower::retry::budget::TpsBudget;
 
@@ -72,12 +73,14 @@ use crate::context::{self, Verdict};
 use crate::criticality::{BestEffort, Critical, Criticality};
 use crate::error::{Rejection, TaskError};
 use crate::task::Task;
+use crate::timer::{Refill, timer_at};
 
 pub use self::breaker::{Breaker, BreakerState};
 pub use self::limit::Limit;
 pub use self::retry::{Budget, Retry};
 
 use self::breaker::{BreakerCell, Permit};
+use self::guarded::Guarded;
 use self::limit::Gate;
 
 /// The resilience policy of a task fn: what to do around each call of it (see the
@@ -256,20 +259,16 @@ impl<const HEDGES: usize> Policy<HEDGES> {
         F: Future<Output = Result<T, E>>,
         FB: Fallback<T, E>,
     {
-        let deadline = context::deadline();
-        let call = self.call(task, attempts, &options, deadline);
-        let error = match (FB::PRESENT, deadline) {
-            // The fallback answers when time runs out: at the deadline itself, which counts
-            // as finishing in time.
-            (true, Some(deadline)) => {
-                // Read only here: a clock read is a good share of a policy's cost.
-                let started = Instant::now();
-                match select(pin!(call), pin!(crate::timer::timer_at(deadline))).await {
-                    Either::Left((Ok(value), _)) => return Ok(value),
-                    Either::Left((Err(failure), _)) => failure.into_task_error(),
-                    Either::Right(_) => TaskError::TimedOut(started.elapsed()),
-                }
-            }
+        let cutoff = context::cutoff();
+        let call = self.call(task, attempts, &options, cutoff.map(|cutoff| cutoff.at));
+        let error = match (FB::PRESENT, cutoff) {
+            // The fallback answers when time runs out: at the cutoff itself, which counts
+            // as finishing in time. It is told what the task's slot would say then.
+            (true, Some(cutoff)) => match before(call, cutoff.at).await {
+                Some(Ok(value)) => return Ok(value),
+                Some(Err(failure)) => failure.into_task_error(),
+                None => cutoff.error(),
+            },
             _ => match call.await {
                 Ok(value) => return Ok(value),
                 Err(failure) => failure.into_task_error(),
@@ -322,7 +321,7 @@ impl<const HEDGES: usize> Policy<HEDGES> {
                 let make = &mut make;
                 let mut attempt = move || {
                     let admitted = self.admit(task, deadline);
-                    settle(admitted.map(|permit| (permit, make())), breaker_if)
+                    Guarded::new(admitted.map(|permit| (permit, make())), breaker_if)
                 };
                 let round = Round {
                     task,
@@ -349,7 +348,7 @@ impl<const HEDGES: usize> Policy<HEDGES> {
             }
             (Attempts::Once(future), ..) => {
                 let admitted = self.admit(task, deadline);
-                settle(admitted.map(|permit| (permit, future)), breaker_if).await
+                Guarded::new(admitted.map(|permit| (permit, future)), breaker_if).await
             }
         }
     }
@@ -373,27 +372,28 @@ impl<const HEDGES: usize> Policy<HEDGES> {
     }
 }
 
-/// Runs an attempt the breaker let through (made only then), or reports its refusal, and
-/// tells the breaker how it went. A free fn of the attempt alone, so that its future borrows
-/// nothing of what made the attempt.
-async fn settle<F, T, E>(
-    attempt: Result<(Option<Permit<'static>>, F), Rejection>,
-    breaker_if: Option<fn(&E) -> bool>,
-) -> Result<T, Failure<E>>
-where
-    F: Future<Output = Result<T, E>>,
-{
-    let (permit, future) = attempt.map_err(Failure::Rejected)?;
-    let result = future.await;
-    match (permit, &result) {
-        (None, _) => {}
-        (Some(permit), Ok(_)) => permit.succeeded(),
-        (Some(permit), Err(error)) if breaker_if.is_none_or(|counts| counts(error)) => {
-            permit.failed()
+/// `call`'s outcome if it comes before `at`, or at that instant; `None` if time ran out.
+///
+/// The timer is polled after the call, and when it fires the call gets a last chance with
+/// the budget it was polled with (see [`Refill`]), so a call that finishes at the very
+/// instant wins, as in the engines.
+async fn before<F: Future>(call: F, at: Instant) -> Option<F::Output> {
+    let mut call = pin!(call);
+    let mut timer = pin!(timer_at(at));
+    poll_fn(|cx| {
+        let mut refill = Refill::note(cx);
+        if let Poll::Ready(output) = call.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
         }
-        (Some(permit), Err(_)) => permit.ignored(),
-    }
-    result.map_err(Failure::Failed)
+        if timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        match refill.last_chance(cx, |cx| call.as_mut().poll(cx)) {
+            Poll::Ready(output) => Poll::Ready(Some(output)),
+            Poll::Pending => Poll::Ready(None),
+        }
+    })
+    .await
 }
 
 /// Where a call's attempts come from.

@@ -8,6 +8,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::time::Instant;
 use tower::retry::budget::{Budget as _, TpsBudget};
 
+use crate::policy::guarded::Guarded;
 use crate::policy::{Failure, Round, event, hedge};
 
 /// A retry's settings: up to `attempts` attempts in all, sleeping between them a random time
@@ -17,7 +18,9 @@ use crate::policy::{Failure, Round, event, hedge};
 /// A retry is skipped, and the last error returned, when the error is not retryable (see
 /// [`Options::retry_if`](crate::Options::retry_if)), when the time left before the task's
 /// deadline cannot fit the backoff and another attempt as long as the last one, when the
-/// task's circuit breaker would refuse it, or when the budget is spent.
+/// task's circuit breaker would refuse it, or when the budget is spent. A retry the breaker
+/// refuses after the backoff (another call opened it meanwhile) returns the last attempt's
+/// error too: the refusal is a policy event, not the call's outcome.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Retry {
     pub(crate) attempts: u32,
@@ -132,7 +135,7 @@ impl Budget {
 /// backon gives the schedule; the loop is ours, so that each round borrows the attempt maker
 /// through `&mut` (which keeps the call `Send` whenever the arguments are) and so that the
 /// deadline, the budget and the events sit in one place.
-pub(crate) async fn run<A, G, T, E, const H: usize>(
+pub(crate) async fn run<A, F, T, E, const H: usize>(
     retry: &Retry,
     budget: &OnceLock<TpsBudget>,
     round: Round,
@@ -141,8 +144,8 @@ pub(crate) async fn run<A, G, T, E, const H: usize>(
     attempt: &mut A,
 ) -> Result<T, Failure<E>>
 where
-    A: FnMut() -> G,
-    G: Future<Output = Result<T, Failure<E>>>,
+    A: FnMut() -> Guarded<F, E>,
+    F: Future<Output = Result<T, E>>,
 {
     // Built on the task fn's first call, once per process: its only allocation.
     let Round { task, deadline, .. } = round;
@@ -156,12 +159,18 @@ where
         .with_max_times(retry.attempts.saturating_sub(1) as usize)
         .build();
     let mut number = 1;
+    // The failure of the round before a retry, the call's outcome if the retry is refused.
+    let mut last: Option<Failure<E>> = None;
     loop {
         let began = Instant::now();
         let failure = match hedge::run::<_, _, _, _, H>(round, &mut *attempt).await {
             Ok(value) => return Ok(value),
             Err(failure) => failure,
         };
+        if let (Failure::Rejected(_), Some(last)) = (&failure, last.take()) {
+            event::retry_refused(task, "breaker");
+            return Err(last);
+        }
         let retryable = match &failure {
             Failure::Failed(error) => retry_if.is_none_or(|retryable| retryable(error)),
             // A refusal is not retried: the breaker stays open through any backoff.
@@ -189,6 +198,7 @@ where
         }
         number += 1;
         event::retrying(task, number, delay);
+        last = Some(failure);
         tokio::time::sleep(delay).await;
     }
 }
