@@ -11,7 +11,6 @@
 //!
 //! Start it with `--gateway-impl baseline`; `scripts/http_bench.sh` compares the two.
 
-use std::error::Error as StdError;
 use std::time::Duration;
 
 use axum::Router;
@@ -182,12 +181,12 @@ fn failure_response(failure: BalanceFailure, deadline: Duration) -> ApiError {
         BalanceFailure::Wallet(error @ WalletError::DeadlineExceeded) => ApiError::new(
             StatusCode::GATEWAY_TIMEOUT,
             "upstream_timeout",
-            format!("`get_balance` failed: {}", chain(&error)),
+            format!("`get_balance` failed: {error}"),
         ),
         BalanceFailure::Wallet(error) => ApiError::new(
             StatusCode::BAD_GATEWAY,
             "upstream_failed",
-            format!("`get_balance` failed: {}", chain(&error)),
+            format!("`get_balance` failed: {error}"),
         ),
         BalanceFailure::OutOfTime(limit) => {
             let detail = if limit.reason == "deadline" {
@@ -198,18 +197,6 @@ fn failure_response(failure: BalanceFailure, deadline: Duration) -> ApiError {
             ApiError::new(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", detail)
         }
     }
-}
-
-/// The error and its sources, joined with `: `.
-fn chain(error: &dyn StdError) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 async fn get_balance_page(

@@ -13,7 +13,6 @@
 //! - `x-partial-response`: `false` when the answer is complete, `true` when a best-effort part
 //!   is missing or a fallback's (then `degraded` says why). Only on a 200.
 
-use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -421,29 +420,19 @@ fn failure(error: &FanOutError) -> ApiError {
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "upstream_unavailable",
-            chain(error),
+            error.to_string(),
         );
     }
     if error.is_timeout() || matches!(wallet, Some(WalletError::DeadlineExceeded)) {
         return ApiError::new(
             StatusCode::GATEWAY_TIMEOUT,
             "upstream_timeout",
-            chain(error),
+            error.to_string(),
         );
     }
-    ApiError::new(StatusCode::BAD_GATEWAY, "upstream_failed", chain(error))
-}
-
-/// The error and its sources, joined: `critical task ... failed: the wallet answered 503`.
-fn chain(error: &FanOutError) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    // The message carries the wallet's own error: `critical task ... failed: the wallet
+    // answered 503`.
+    ApiError::new(StatusCode::BAD_GATEWAY, "upstream_failed", error.to_string())
 }
 
 /// `get_balance;dur=3.1;desc="ok", get_scratch_card;dur=150.2;desc="timed_out"`.

@@ -66,12 +66,12 @@ pub use crate::server::Server;
 pub use crate::user_id::parse_user_id;
 pub use crate::wallet::{SEEDED_USERS, Wallet, seeded_balance};
 
-/// Why the services could not start.
+/// Why the services could not start. Each message carries its cause, on one line.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartError {
     /// A listening address could not be bound.
-    #[error("the {service} cannot listen on {addr}")]
+    #[error("the {service} cannot listen on {addr}: {source}")]
     Bind {
         /// Which service.
         service: &'static str,
@@ -82,10 +82,10 @@ pub enum StartError {
         source: std::io::Error,
     },
     /// The wallet's database could not be opened or seeded.
-    #[error("the wallet database cannot be opened")]
+    #[error("the wallet database cannot be opened: {0}")]
     Database(#[from] rusqlite::Error),
     /// The gateway's HTTP client could not be built.
-    #[error("the gateway's HTTP client cannot be built")]
+    #[error("the gateway's HTTP client cannot be built: {0}")]
     Client(#[from] reqwest::Error),
     /// A fault setting is invalid.
     #[error(transparent)]

@@ -28,14 +28,8 @@ async fn main() -> ExitCode {
     match run(config, shutdown::signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            let mut text = error.to_string();
-            let mut source = std::error::Error::source(&error);
-            while let Some(cause) = source {
-                text.push_str(": ");
-                text.push_str(&cause.to_string());
-                source = cause.source();
-            }
-            tracing::error!("{text}");
+            // The message carries its cause: `the gateway cannot listen on ...: Address in use`.
+            tracing::error!("{error}");
             ExitCode::FAILURE
         }
     }
