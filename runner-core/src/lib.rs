@@ -56,35 +56,75 @@
 //!
 //! # Rules
 //!
-//! Both engines, the static [`FanOut`] and the dynamic [`TaskRunner`], follow the same rules:
+//! Both engines, the static [`FanOut`] and the dynamic [`TaskRunner`], follow the same rules.
 //!
-//! - Every task starts on the first poll; slots come back in the order written.
-//! - A critical task's failure (its error, its timeout, a panic) ends the run at once with a
-//!   [`FanOutError`], and every other task's future is dropped before it returns.
-//! - A best-effort task's failure never fails the run; its slot holds the [`TaskError`].
-//! - A timeout drops the task's future: the work is cancelled, not abandoned.
-//! - When the optional overall deadline passes, the run fails if a critical task is still
-//!   pending, naming them; otherwise the pending best-effort tasks are dropped, their slots
-//!   say [`TaskError::DeadlineExceeded`], and the run succeeds. A task stops at the earlier of
-//!   its own timeout and the deadline.
-//! - Inside a task, [`deadline()`] and [`remaining()`] tell how long it has, to pass
-//!   downstream; a fan-out nested in a task inherits the tighter deadline.
-//! - A panic in a task is caught at the task boundary and becomes a `TaskError`.
-//! - Dropping the run's future drops every task; a [`CancellationToken`] given to
-//!   `cancel_on` ends it with [`FanOutError::Cancelled`].
-//! - A [`Report`] (per task: name, criticality, [`Outcome`], elapsed time) comes from
-//!   `with_report()`, for `Server-Timing` headers and metrics.
-//! - Each task runs inside a `tracing` span named `task` with the fields `task`, `critical`,
-//!   `outcome` and `elapsed_ms`; a degraded best-effort task logs a `WARN` event.
+//! - **Start.** A fan-out starts every task on its first poll; a runner starts them in the
+//!   order added, as many at once as its concurrency limit lets, the rest as others finish.
+//!   No task starts at or after the deadline: a task still queued then, or every task of a
+//!   run first polled past its deadline (a zero one, or one inherited from a task whose time
+//!   is up), never runs; its slot says [`TaskError::DeadlineExceeded`], and a critical one
+//!   is named in the run's error. Slots come back in the order written.
+//! - **Critical failure.** A critical task's failure (its error, its timeout, a panic, a
+//!   refusal by its policy) ends the run at once with a [`FanOutError`], and every other
+//!   task's future is dropped before it returns.
+//! - **Best effort.** A best-effort task's failure never fails the run; its slot holds the
+//!   [`TaskError`], with the task's own error type.
+//! - **Timeout.** A task's own timeout counts from its start; when it elapses the task's
+//!   future is dropped (cancelled, not abandoned) and it has timed out. An own timeout that
+//!   is not earlier than the deadline never fires: the deadline stops the task, and a
+//!   critical one is named with every other critical task still pending.
+//! - **Deadline.** When the optional overall deadline passes, the run fails if a critical
+//!   task is still pending, naming every one in the order written; otherwise the pending
+//!   best-effort tasks are dropped, their slots say [`TaskError::DeadlineExceeded`], and the
+//!   run succeeds.
+//! - **One meaning per error.** [`TaskError::TimedOut`] is the task's own timeout, with the
+//!   duration configured; [`TaskError::DeadlineExceeded`] is a deadline around it. A task
+//!   stopped by either says so alike in its slot, to its fallback, and in the run's error
+//!   ([`FanOutError::TaskTimedOut`], or named in [`FanOutError::DeadlineExceeded`]).
+//! - **Nesting.** Inside a task, [`deadline()`] and [`remaining()`] tell how long it has, to
+//!   pass downstream. A fan-out, a runner or a task awaited inside a task inherits the
+//!   tighter of its own deadline and the task's. When such a run fails because the deadline
+//!   it inherited passed, time ran out on the task around it: that task has timed out, or
+//!   the deadline cut it, whatever error it returns (a best-effort task's slot and record
+//!   say so; a critical one is named with the others still pending, and
+//!   [`FanOutError::is_timeout`] is `true`). A run inside with a tighter deadline of its own
+//!   fails the task like any other error of the task's.
+//! - **Panics.** A panic in a task's code is caught at the task boundary: in a poll of its
+//!   future (its policy's predicates and fallback included) it becomes
+//!   [`TaskError::Panicked`] (a critical one fails the run with
+//!   [`FanOutError::TaskPanicked`]); in the `Drop` of its future, its value or its error,
+//!   and in the `Display` of its error when it is logged, it is swallowed, and the engine
+//!   goes on (dropping the other tasks, say). A panic payload that panics again when dropped
+//!   is leaked rather than unwound. No panic of a task reaches the caller.
+//! - **Drop and cancellation.** Dropping the run's future drops every task, whatever one of
+//!   them does in its `Drop`. A [`CancellationToken`] given to `cancel_on` is checked before
+//!   every task poll: once it is cancelled, whether by another task in the middle of the
+//!   same poll or from anywhere else, no task is polled or started again, and the run
+//!   returns [`FanOutError::Cancelled`], whatever it would have returned otherwise.
+//! - **Reports.** A [`Report`] (per task: name, criticality, [`Outcome`], elapsed time)
+//!   comes from `with_report()`, for `Server-Timing` headers and metrics. A task's elapsed
+//!   time runs from its start to its end (zero if it never started); a run's, and the one in
+//!   a deadline error, from the run's first poll.
+//! - **Tracing.** Each task runs inside a `tracing` span named `task` with the fields
+//!   `task`, `critical`, `outcome` and `elapsed_ms`; each task that fails logs one `DEBUG`
+//!   event in it, with its error. A run that succeeds with degraded tasks (an error, a
+//!   timeout, the deadline, a panic, a refusal, a fallback's value) logs one `WARN`, in the
+//!   caller's span: `fan-out degraded`, with a count per outcome and the tasks' names, so
+//!   that a deadline that cuts 400 tasks is one line.
 //!
-//! At the same instant, work that finishes wins over a timer that elapses: a task that
-//! completes exactly at its timeout or at the deadline counts as complete (if tokio's
-//! cooperative budget was spent when the timer fired, the engine waits one more poll, with a
-//! fresh budget, before it counts the timer). An own timeout that is not earlier than the
-//! deadline never fires: the deadline stops the task, and a critical one is named with the
-//! others still pending. Cancellation is checked before the tasks are polled, so once the
-//! token is cancelled no task is polled again. If several critical tasks fail in the same
-//! poll, the error names the first one polled (the first polled rotates, for fairness).
+//! ## Ties
+//!
+//! - At the same instant, work that finishes wins over a timer that elapses: a task that
+//!   completes exactly at its timeout or at the deadline has completed. Before a timer
+//!   counts, the task it would stop gets a last chance: one more poll, with tokio's
+//!   cooperative budget as the engine had it when it was polled, however the tasks polled
+//!   before spent it. (An engine polled with its budget already spent, inside a task whose
+//!   siblings spent it, has none to give back.)
+//! - A critical task that fails in that last chance fails the run with its own error, not
+//!   the deadline's.
+//! - If several critical tasks fail in the same poll, the error names the first one polled
+//!   (the first polled rotates, for fairness).
+//! - A cancellation made at any point of a poll wins over whatever else that poll came to.
 //!
 //! # Costs
 //!

@@ -105,7 +105,8 @@ impl<B: Branches> FanOut<B> {
     }
 
     /// Ends the fan-out with [`FanOutError::Cancelled`] when `token` is cancelled, dropping
-    /// every task.
+    /// every task. The token is checked before every task poll, so a cancel made inside one
+    /// task's poll stops the tasks after it.
     pub fn cancel_on(mut self, token: CancellationToken) -> Self {
         self.watch.set_cancel(token);
         self

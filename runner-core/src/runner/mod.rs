@@ -78,15 +78,16 @@ impl<'a> TaskRunner<'a> {
     }
 
     /// Runs at most `limit` tasks at once, in the order they were added; the rest start as
-    /// others finish. A task's own timeout starts when it starts. A `limit` of 0 is taken
-    /// as 1.
+    /// others finish, but none at or after the deadline (its slot then says the deadline cut
+    /// it). A task's own timeout starts when it starts. A `limit` of 0 is taken as 1.
     pub fn concurrency_limit(mut self, limit: usize) -> Self {
         self.limit = limit.max(1);
         self
     }
 
     /// Ends the run with [`FanOutError::Cancelled`](crate::FanOutError::Cancelled) when
-    /// `token` is cancelled, dropping every task.
+    /// `token` is cancelled, dropping every task. The token is checked before every task
+    /// poll and every start, so a cancel made inside one task's poll stops the others.
     pub fn cancel_on(mut self, token: CancellationToken) -> Self {
         self.cancel = Some(token);
         self
