@@ -4,16 +4,14 @@
 
 mod support;
 
-use std::future::{Future, pending};
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::future::pending;
 use std::time::Duration;
 
 use runner_core::{
     Breaker, BreakerState, CancellationToken, FanOutError, Limit, Outcome, Policy, Task, TaskError,
     TaskRunner,
 };
-use support::{Act, Boom, Probe, elapsed_ms, ms};
+use support::{Act, Boom, PanicsOnDrop, Probe, elapsed_ms, ms};
 use tokio::time::Instant;
 
 /// Takes `ms` of virtual time in one poll, as a task that blocks its thread would.
@@ -73,23 +71,6 @@ async fn no_queued_task_starts_after_a_cancel() {
     let result = runner.run_all().await;
     assert!(matches!(result, Err(FanOutError::Cancelled)), "{result:?}");
     assert_eq!(probe.started(), 0);
-}
-
-/// Pending for ever; panics when dropped.
-struct PanicsOnDrop;
-
-impl Future for PanicsOnDrop {
-    type Output = Result<u32, Boom>;
-
-    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
-        Poll::Pending
-    }
-}
-
-impl Drop for PanicsOnDrop {
-    fn drop(&mut self) {
-        panic!("dropped");
-    }
 }
 
 /// A run dropped while one of its tasks panics in `Drop` still drops the others, so what

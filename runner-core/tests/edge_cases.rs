@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use runner_core::{CancellationToken, FanOutError, Task, TaskError};
-use support::{Act, Boom, Config, Engine, Probe, elapsed_ms, ms};
+use support::{Act, Boom, Config, Engine, PanicsOnDrop, Probe, elapsed_ms, ms};
 use tokio::time::Instant;
 
 /// Spends the whole coop budget on every poll, forever.
@@ -95,23 +95,6 @@ async fn durations_too_long_to_represent_are_no_limit<E: Engine>() {
     )
     .await;
     assert_eq!(result.unwrap().0, 1);
-}
-
-/// Panics when dropped.
-struct PanicsOnDrop;
-
-impl Future for PanicsOnDrop {
-    type Output = Result<u32, Boom>;
-
-    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
-        Poll::Pending
-    }
-}
-
-impl Drop for PanicsOnDrop {
-    fn drop(&mut self) {
-        panic!("dropped");
-    }
 }
 
 async fn a_panic_in_a_futures_drop_stays_inside_the_task<E: Engine>() {

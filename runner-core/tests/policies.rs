@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use runner_core::{
-    Breaker, BreakerState, Budget, FanOutError, Limit, Options, Outcome, Policy, Rejection, Retry,
-    TaskError, fan_out, task,
+    Breaker, BreakerState, Budget, FanOutError, Limit, Options, Outcome, Policy, PolicyBuilder,
+    Rejection, Retry, TaskError, fan_out, task,
 };
 use tokio::time::{Instant, sleep};
 
@@ -360,18 +360,16 @@ async fn a_failed_attempt_leaves_the_hedge_running() {
     assert_eq!(start.elapsed(), ms(50));
 }
 
+/// A hedge after 10 ms, behind a breaker that opens on one failure.
+const HEDGED_BEHIND_A_BREAKER: PolicyBuilder<1> = Policy::builder().hedge::<1>(ms(10)).breaker(
+    Breaker::new(1, Duration::from_secs(10), Duration::from_secs(5)),
+);
+
 /// A hedge that lost counts as neither success nor failure, even when the winner lands at
 /// the very instant time runs out on the call.
 #[tokio::test(start_paused = true)]
 async fn a_hedge_that_lost_at_the_timeout_does_not_open_the_breaker() {
-    static POLICY: Policy<1> = Policy::builder()
-        .hedge::<1>(ms(10))
-        .breaker(Breaker::new(
-            1,
-            Duration::from_secs(10),
-            Duration::from_secs(5),
-        ))
-        .build();
+    static POLICY: Policy<1> = HEDGED_BEHIND_A_BREAKER.build();
     static N: AtomicU32 = AtomicU32::new(0);
     let card = POLICY
         .critical("card", || {
@@ -410,14 +408,7 @@ async fn no_hedge_starts_at_the_deadline() {
 /// A hedge the breaker refuses does not hide the failure of the attempt that was sent.
 #[tokio::test(start_paused = true)]
 async fn a_refused_hedge_keeps_the_real_failure() {
-    static POLICY: Policy<1> = Policy::builder()
-        .hedge::<1>(ms(10))
-        .breaker(Breaker::new(
-            1,
-            Duration::from_secs(10),
-            Duration::from_secs(5),
-        ))
-        .build();
+    static POLICY: Policy<1> = HEDGED_BEHIND_A_BREAKER.build();
     static N: AtomicU32 = AtomicU32::new(0);
     // The first call's failure at 5 ms opens the breaker; the second call's hedge, due at
     // 10 ms, is refused; its first attempt fails at 20 ms.

@@ -18,13 +18,16 @@ use std::sync::Once;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::TestRunner;
 use runner_core::{
     BestEffort, Critical, Criticality, FanOutError, Handle, Outcome, Task, TaskError, TaskRecord,
     TaskRunner, fan_out,
 };
 use support::{Act, Boom, Probe, ms};
 use tokio::time::Instant;
+
+/// Cases per engine, unless `PROPTEST_CASES` says otherwise.
+const DEFAULT_CASES: u32 = 10_000;
 
 const NAMES: [&str; 16] = [
     "t0", "t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8", "t9", "t10", "t11", "t12", "t13", "t14",
@@ -502,18 +505,6 @@ fn dynamic_case() -> impl Strategy<Value = Case> {
         })
 }
 
-fn config() -> Config {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|cases| cases.parse().ok())
-        .unwrap_or(10_000);
-    Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
-
 /// The scripted panics are expected by the thousand; any other panic still reports.
 fn quiet_scripted_panics() {
     static ONCE: Once = Once::new();
@@ -536,7 +527,7 @@ fn quiet_scripted_panics() {
 #[test]
 fn static_engine_matches_the_model() {
     quiet_scripted_panics();
-    TestRunner::new(config())
+    TestRunner::new(support::proptest_config(DEFAULT_CASES))
         .run(&static_case(), |(layout, case)| {
             let probe = Probe::new();
             let observed = observe(&probe, run_static(layout, &case, &probe));
@@ -548,7 +539,7 @@ fn static_engine_matches_the_model() {
 #[test]
 fn dynamic_engine_matches_the_model() {
     quiet_scripted_panics();
-    TestRunner::new(config())
+    TestRunner::new(support::proptest_config(DEFAULT_CASES))
         .run(&dynamic_case(), |case| {
             let probe = Probe::new();
             let observed = observe(&probe, run_dynamic(&case, &probe));

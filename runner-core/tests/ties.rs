@@ -18,9 +18,12 @@ use std::pin::Pin;
 use std::task::Poll;
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::TestRunner;
 use runner_core::{BestEffort, FanOut, FanOutError, Task, TaskError, TaskRunner};
 use support::{Boom, ms};
+
+/// Cases per engine and timer kind, unless `PROPTEST_CASES` says otherwise.
+const DEFAULT_CASES: u32 = 256;
 
 type BoxedWork = Pin<Box<dyn Future<Output = Result<u32, Boom>> + Send>>;
 type Slot = Result<u32, TaskError<Boom>>;
@@ -256,22 +259,10 @@ fn case(critical: impl Strategy<Value = bool>) -> impl Strategy<Value = Case> {
         })
 }
 
-fn config() -> Config {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|cases| cases.parse().ok())
-        .unwrap_or(256);
-    Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
-
 #[test]
 fn the_static_engine_lets_work_tied_with_its_timer_win() {
     for kind in [Kind::OwnTimeout, Kind::Deadline] {
-        TestRunner::new(config())
+        TestRunner::new(support::proptest_config(DEFAULT_CASES))
             .run(&case(Just(false)), |case| {
                 let result = drive(&case, kind, run_static(&case, kind));
                 check(&case, result).map_err(|e| TestCaseError::fail(format!("{kind:?}: {e}")))
@@ -283,7 +274,7 @@ fn the_static_engine_lets_work_tied_with_its_timer_win() {
 #[test]
 fn the_dynamic_engine_lets_work_tied_with_its_timer_win() {
     for kind in [Kind::OwnTimeout, Kind::Deadline] {
-        TestRunner::new(config())
+        TestRunner::new(support::proptest_config(DEFAULT_CASES))
             .run(&case(any::<bool>()), |case| {
                 let result = drive(&case, kind, run_dynamic(&case, kind));
                 check(&case, result).map_err(|e| TestCaseError::fail(format!("{kind:?}: {e}")))

@@ -86,6 +86,15 @@ impl Capture {
 }
 
 impl Capture {
+    /// A capture, set as the thread's default subscriber until the guard is dropped.
+    fn install() -> (Self, tracing::subscriber::DefaultGuard) {
+        let capture = Self::default();
+        let guard = tracing_subscriber::registry()
+            .with(capture.clone())
+            .set_default();
+        (capture, guard)
+    }
+
     /// The WARN events, with the fields of the span each happened in.
     fn warnings(&self) -> Vec<(Fields, Option<Fields>)> {
         let events = self.events.lock().unwrap();
@@ -105,10 +114,7 @@ fn fields(pairs: &[(&str, &str)]) -> Fields {
 }
 
 async fn j_tasks_run_in_spans_and_degradation_warns<E: Engine>() {
-    let capture = Capture::default();
-    let _guard = tracing_subscriber::registry()
-        .with(capture.clone())
-        .set_default();
+    let (capture, _guard) = Capture::install();
     let probe = Probe::new();
     let (result, _) = E::run2(
         Task::critical("balance", async {
@@ -183,10 +189,7 @@ async fn j_tasks_run_in_spans_and_degradation_warns<E: Engine>() {
 
 /// However many tasks degraded, a run logs one WARN: the counts per outcome, and the names.
 async fn one_warn_sums_up_every_degraded_task_of_a_run<E: Engine>() {
-    let capture = Capture::default();
-    let _guard = tracing_subscriber::registry()
-        .with(capture.clone())
-        .set_default();
+    let (capture, _guard) = Capture::install();
     let probe = Probe::new();
     let (result, _) = E::run3(
         Task::best_effort("card", probe.task(5, Act::Err, 1)),
@@ -217,10 +220,7 @@ async fn one_warn_sums_up_every_degraded_task_of_a_run<E: Engine>() {
 
 /// A run whose tasks all did their work logs no WARN.
 async fn a_run_without_degraded_tasks_does_not_warn<E: Engine>() {
-    let capture = Capture::default();
-    let _guard = tracing_subscriber::registry()
-        .with(capture.clone())
-        .set_default();
+    let (capture, _guard) = Capture::install();
     let probe = Probe::new();
     let (result, _) = E::run1(
         Task::best_effort("card", probe.task(5, Act::Ok, 1)),
@@ -247,10 +247,7 @@ impl std::error::Error for Unprintable {}
 /// engine, on both.
 #[tokio::test(start_paused = true)]
 async fn an_error_whose_display_panics_is_logged_without_unwinding() {
-    let capture = Capture::default();
-    let _guard = tracing_subscriber::registry()
-        .with(capture.clone())
-        .set_default();
+    let (capture, _guard) = Capture::install();
     let unprintable = || Task::best_effort("card", async { Err::<u32, _>(Unprintable) });
     let mut runner = runner_core::TaskRunner::new();
     let card = runner.add(unprintable());
@@ -261,15 +258,18 @@ async fn an_error_whose_display_panics_is_logged_without_unwinding() {
     ));
     let (card,) = runner_core::FanOut::new((unprintable(),)).await.unwrap();
     assert!(matches!(card, Err(TaskError::Failed(Unprintable))));
+    let events = capture.events.lock().unwrap();
+    let logged: Vec<_> = events
+        .iter()
+        .filter_map(|(_, fields, _)| fields.get("error"))
+        .collect();
+    assert_eq!(logged, ["<its Display panicked>"; 2]);
 }
 
 /// 400 best-effort tasks cut by one deadline: one WARN, not 400.
 #[tokio::test(start_paused = true)]
 async fn four_hundred_degraded_tasks_log_one_warn() {
-    let capture = Capture::default();
-    let _guard = tracing_subscriber::registry()
-        .with(capture.clone())
-        .set_default();
+    let (capture, _guard) = Capture::install();
     let probe = Probe::new();
     let mut runner = runner_core::TaskRunner::new().deadline(support::ms(10));
     let _profiles =

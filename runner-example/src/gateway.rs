@@ -432,7 +432,11 @@ fn failure(error: &FanOutError) -> ApiError {
     }
     // The message carries the wallet's own error: `critical task ... failed: the wallet
     // answered 503`.
-    ApiError::new(StatusCode::BAD_GATEWAY, "upstream_failed", error.to_string())
+    ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        "upstream_failed",
+        error.to_string(),
+    )
 }
 
 /// `get_balance;dur=3.1;desc="ok", get_scratch_card;dur=150.2;desc="timed_out"`.

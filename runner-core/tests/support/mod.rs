@@ -140,6 +140,40 @@ impl<F: Future> Future for Counted<F> {
     }
 }
 
+/// Pending for ever; panics when dropped.
+pub struct PanicsOnDrop;
+
+impl Future for PanicsOnDrop {
+    type Output = Result<u32, Boom>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::task::Poll::Pending
+    }
+}
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("dropped");
+    }
+}
+
+/// A proptest config of `PROPTEST_CASES` cases (`default` without it), not persisting
+/// failures: a failing case is printed, and a test's cases stay what the seed makes them.
+pub fn proptest_config(default: u32) -> proptest::test_runner::Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(default);
+    proptest::test_runner::Config {
+        cases,
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    }
+}
+
 pub fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
