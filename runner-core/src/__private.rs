@@ -12,7 +12,7 @@ pub use crate::criticality::{BestEffort, Critical};
 pub use crate::fan_out::FanOut;
 pub use crate::slot::{Clock, Cuts, OwnTimer, SharedTimer, TaskTimer};
 pub use crate::task::Task;
-pub use crate::timer::Refill;
+pub use crate::turn::Turn;
 
 /// The task a `#[task]` fn builds.
 pub fn new_task<C: Criticality, F>(

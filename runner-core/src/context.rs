@@ -110,8 +110,16 @@ pub(crate) fn enter<R>(cutoff: Option<Cutoff>, f: impl FnOnce() -> R) -> (R, Opt
     let outer = VERDICT.take();
     let result = f();
     let verdict = VERDICT.replace(outer);
-    CURRENT.set(previous);
+    if previous != cutoff {
+        CURRENT.set(previous);
+    }
     (result, verdict)
+}
+
+/// `true` if a run inside the task being polled has posted [`Verdict::Expired`] in this
+/// poll: the error the task is about to see is time running out on it.
+pub(crate) fn expired() -> bool {
+    VERDICT.get() == Some(Verdict::Expired)
 }
 
 /// The earlier of two optional instants; `None` is "no limit".

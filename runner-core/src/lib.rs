@@ -84,9 +84,10 @@
 //! - **Nesting.** Inside a task, [`deadline()`] and [`remaining()`] tell how long it has, to
 //!   pass downstream. A fan-out, a runner or a task awaited inside a task inherits the
 //!   tighter of its own deadline and the task's. When such a run fails because the deadline
-//!   it inherited passed, time ran out on the task around it: that task has timed out, or
-//!   the deadline cut it, whatever error it returns (a best-effort task's slot and record
-//!   say so; a critical one is named with the others still pending, and
+//!   it inherited passed, time ran out on the task around it: if the task returns an error
+//!   in that same poll (as `?` does), whatever the error, the task has timed out, or the
+//!   deadline cut it (a best-effort task's slot and record say so, its fallback is told so;
+//!   a critical one is named with the others still pending, and
 //!   [`FanOutError::is_timeout`] is `true`). A run inside with a tighter deadline of its own
 //!   fails the task like any other error of the task's.
 //! - **Panics.** A panic in a task's code is caught at the task boundary: in a poll of its
@@ -95,7 +96,9 @@
 //!   [`FanOutError::TaskPanicked`]); in the `Drop` of its future, its value or its error,
 //!   and in the `Display` of its error when it is logged, it is swallowed, and the engine
 //!   goes on (dropping the other tasks, say). A panic payload that panics again when dropped
-//!   is leaked rather than unwound. No panic of a task reaches the caller.
+//!   is leaked rather than unwound. No panic of a task's code reaches the caller while the
+//!   run runs or is dropped. (A [`FanOutError`]'s message shows the task's error: the caller
+//!   who formats it runs that error's `Display`.)
 //! - **Drop and cancellation.** Dropping the run's future drops every task, whatever one of
 //!   them does in its `Drop`. A [`CancellationToken`] given to `cancel_on` is checked before
 //!   every task poll: once it is cancelled, whether by another task in the middle of the
@@ -117,9 +120,10 @@
 //! - At the same instant, work that finishes wins over a timer that elapses: a task that
 //!   completes exactly at its timeout or at the deadline has completed. Before a timer
 //!   counts, the task it would stop gets a last chance: one more poll, with tokio's
-//!   cooperative budget as the engine had it when it was polled, however the tasks polled
-//!   before spent it. (An engine polled with its budget already spent, inside a task whose
-//!   siblings spent it, has none to give back.)
+//!   cooperative budget as the engine had it when it was polled (less a unit), however the
+//!   tasks polled before spent it; the budget is then put back as it was. (An engine polled
+//!   with its budget already spent, inside a task whose siblings spent it, has none to give
+//!   back.)
 //! - A critical task that fails in that last chance fails the run with its own error, not
 //!   the deadline's.
 //! - If several critical tasks fail in the same poll, the error names the first one polled
@@ -150,6 +154,7 @@ mod slot;
 mod standalone;
 mod task;
 mod timer;
+mod turn;
 mod watch;
 mod with_report;
 

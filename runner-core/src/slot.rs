@@ -21,7 +21,8 @@ use crate::criticality::Criticality;
 use crate::error::{FanOutError, TaskError};
 use crate::report::{Outcome, TaskRecord};
 use crate::task::Task;
-use crate::timer::{Refill, Timer, timer_at};
+use crate::timer::{Timer, timer_at};
+use crate::turn::Turn;
 
 /// The slot type of a task future `F` with criticality `C`.
 pub(crate) type SlotOf<F, C> =
@@ -247,18 +248,18 @@ where
     }
 
     /// With a [`SharedTimer`]: times the task out if its own timer's instant has come, after
-    /// a last chance to finish (see [`Refill`]). The fan-out calls this after polling the
+    /// a last chance to finish (see [`Turn`]). The fan-out calls this after polling the
     /// task in the same poll, so work that finished at that very instant wins.
     pub(crate) fn expire(
         mut self: Pin<&mut Self>,
         now: Instant,
         cx: &mut Context<'_>,
         clock: &mut Clock,
-        refill: &mut Refill,
+        turn: &mut Turn,
     ) -> Result<(), FanOutError> {
         match self.fires_at() {
             Some(at) if at <= now => {
-                let result = self.as_mut().last_poll(cx, refill);
+                let result = self.as_mut().last_poll(cx, turn);
                 let result = result.unwrap_or_else(|| Err(self.timed_out()));
                 self.finish(result, clock)
             }
@@ -277,7 +278,7 @@ where
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         clock: &mut Clock,
-        refill: &mut Refill,
+        turn: &mut Turn,
     ) -> Poll<Result<(), FanOutError>> {
         let this = self.as_mut().project();
         let StateProj::Running { mut future, timer } = this.state.project() else {
@@ -301,7 +302,7 @@ where
                     false => Poll::Pending,
                 };
             }
-            Polled::Pending if timer.poll_fired(cx) => match self.as_mut().last_poll(cx, refill) {
+            Polled::Pending if timer.poll_fired(cx) => match self.as_mut().last_poll(cx, turn) {
                 Some(result) => result,
                 None => return Poll::Ready(self.time_out(clock)),
             },
@@ -311,7 +312,7 @@ where
     }
 
     /// Settles a task still pending when the fan-out's deadline passed: a last chance to
-    /// finish (see [`Refill`]), so that work ready at this very instant wins even if the
+    /// finish (see [`Turn`]), so that work ready at this very instant wins even if the
     /// engine had not polled it since it woke, or the coop budget was spent; then, if it is
     /// still pending, its future is dropped and its slot says the deadline cut it. A task
     /// that never started is not polled.
@@ -319,13 +320,13 @@ where
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         clock: &mut Clock,
-        refill: &mut Refill,
+        turn: &mut Turn,
     ) -> Cut {
         if self.is_done() {
             return Cut::Filled;
         }
         let last = match self.started {
-            true => self.as_mut().last_poll(cx, refill),
+            true => self.as_mut().last_poll(cx, turn),
             false => None,
         };
         let (result, by_deadline) = match last {
@@ -373,11 +374,12 @@ where
     }
 
     /// The task's last chance at its timer's instant: one more poll, with the budget the
-    /// engine was polled with, if its future is still there. `None` if it is still pending.
+    /// engine was polled with, if its future is still there and the run was not cancelled
+    /// meanwhile (see [`Turn`]). `None` if it is still pending.
     fn last_poll(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        refill: &mut Refill,
+        turn: &mut Turn,
     ) -> Option<Result<F::Ok, TaskError<F::Error>>> {
         let this = self.project();
         let StateProj::Running { future, .. } = this.state.project() else {
@@ -385,12 +387,12 @@ where
         };
         let running = future.as_pin_mut()?;
         let (span, cutoff) = (&*this.span, *this.cutoff);
-        match refill.last_chance(cx, |cx| boundary::poll(running, cx, span, cutoff)) {
-            Polled::Done { result, fell_back } => {
+        match turn.last_chance(cx, |cx| boundary::poll(running, cx, span, cutoff)) {
+            Some(Polled::Done { result, fell_back }) => {
                 *this.fell_back = fell_back;
                 Some(result)
             }
-            Polled::Pending | Polled::Expired => None,
+            Some(Polled::Pending | Polled::Expired) | None => None,
         }
     }
 
@@ -474,14 +476,9 @@ pub(crate) trait ErasedSlot: Send {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         clock: &mut Clock,
-        refill: &mut Refill,
+        turn: &mut Turn,
     ) -> Poll<Result<(), FanOutError>>;
-    fn cut(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        clock: &mut Clock,
-        refill: &mut Refill,
-    ) -> Cut;
+    fn cut(self: Pin<&mut Self>, cx: &mut Context<'_>, clock: &mut Clock, turn: &mut Turn) -> Cut;
     fn cancel(self: Pin<&mut Self>, clock: &mut Clock);
     fn record(&self) -> TaskRecord;
     /// Moves the slot into `out` if `out` is an `Option` of this slot's type.
@@ -503,18 +500,13 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         clock: &mut Clock,
-        refill: &mut Refill,
+        turn: &mut Turn,
     ) -> Poll<Result<(), FanOutError>> {
-        TaskSlot::poll_slot(self, cx, clock, refill)
+        TaskSlot::poll_slot(self, cx, clock, turn)
     }
 
-    fn cut(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        clock: &mut Clock,
-        refill: &mut Refill,
-    ) -> Cut {
-        TaskSlot::cut(self, cx, clock, refill)
+    fn cut(self: Pin<&mut Self>, cx: &mut Context<'_>, clock: &mut Clock, turn: &mut Turn) -> Cut {
+        TaskSlot::cut(self, cx, clock, turn)
     }
 
     fn cancel(self: Pin<&mut Self>, clock: &mut Clock) {
@@ -545,9 +537,11 @@ impl Cuts {
         match cut {
             Cut::Filled => {}
             Cut::CriticalPending(name) => self.pending.push(name),
-            Cut::CriticalFailed(error) => {
-                self.failed.get_or_insert(error);
-            }
+            // The first failure is the run's; a later one holds a task's error, its to drop.
+            Cut::CriticalFailed(error) => match self.failed {
+                Some(_) => boundary::drop_caught(error),
+                None => self.failed = Some(error),
+            },
         }
     }
 

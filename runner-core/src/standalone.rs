@@ -13,7 +13,8 @@ use crate::context::{self, Verdict};
 use crate::criticality::BestEffort;
 use crate::error::TaskError;
 use crate::slot::{Clock, TaskSlot};
-use crate::timer::{Refill, Timer, timer_at};
+use crate::timer::{Timer, timer_at};
+use crate::turn::Turn;
 
 pin_project! {
     /// The future of a [`Task`](crate::Task) awaited on its own.
@@ -64,13 +65,13 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let mut clock = Clock::default();
-        let mut refill = Refill::none();
+        let mut turn = Turn::default();
         if !*this.started {
             *this.started = true;
             let inherited = context::deadline();
             // Once the deadline it would inherit has come, the task never starts.
             if inherited.is_some_and(|at| clock.now() >= at) {
-                this.slot.as_mut().cut(cx, &mut clock, &mut refill);
+                this.slot.as_mut().cut(cx, &mut clock, &mut turn);
             } else {
                 this.slot.as_mut().start(&mut clock, inherited, false);
                 this.inherited.set(inherited.map(timer_at));
@@ -78,17 +79,17 @@ where
         }
         // Only a task with a timer to tie with needs a last chance's budget.
         if this.inherited.is_some() || this.slot.fires_at().is_some() {
-            refill = Refill::note(cx);
+            turn.note_budget(cx);
         }
         if this
             .slot
             .as_mut()
-            .poll_slot(cx, &mut clock, &mut refill)
+            .poll_slot(cx, &mut clock, &mut turn)
             .is_pending()
         {
             match this.inherited.as_pin_mut().map(|timer| timer.poll(cx)) {
                 Some(Poll::Ready(())) => {
-                    this.slot.as_mut().cut(cx, &mut clock, &mut refill);
+                    this.slot.as_mut().cut(cx, &mut clock, &mut turn);
                 }
                 _ => return Poll::Pending,
             }

@@ -9,6 +9,7 @@ use pin_project_lite::pin_project;
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
+use crate::boundary;
 use crate::context::{self, Verdict};
 use crate::error::FanOutError;
 use crate::slot::Clock;
@@ -130,6 +131,8 @@ impl Watch {
     /// out on that task (see [`Verdict::Expired`]).
     pub(crate) fn conclude<T>(&self, result: Result<T, FanOutError>) -> Result<T, FanOutError> {
         if self.is_cancelled() {
+            // What it came to holds the tasks' values or a task's error: theirs to drop.
+            boundary::drop_caught(result);
             return Err(FanOutError::Cancelled);
         }
         if self.inherited && matches!(result, Err(FanOutError::DeadlineExceeded { .. })) {

@@ -166,6 +166,45 @@ async fn a_cancel_inside_a_task_stops_the_tasks_polled_after_it<E: Engine>() {
     );
 }
 
+/// An error that panics when dropped.
+#[derive(Debug, thiserror::Error)]
+#[error("loud")]
+struct Loud;
+
+impl Drop for Loud {
+    fn drop(&mut self) {
+        panic!("error dropped");
+    }
+}
+
+/// A critical task that cancels the run's token and fails in the same poll: the run is
+/// cancelled, and the engine drops the task's error, which panics, inside the boundary.
+#[tokio::test(start_paused = true)]
+async fn an_error_the_engine_drops_is_dropped_inside_the_boundary() {
+    fn fails_after_cancelling(
+        token: &CancellationToken,
+    ) -> Task<impl Future<Output = Result<u32, Loud>> + use<>, runner_core::Critical> {
+        let token = token.clone();
+        Task::critical("fails", async move {
+            token.cancel();
+            Err(Loud)
+        })
+    }
+    let token = CancellationToken::new();
+    let result = runner_core::FanOut::new((fails_after_cancelling(&token),))
+        .cancel_on(token)
+        .await;
+    assert!(matches!(result, Err(FanOutError::Cancelled)));
+
+    let token = CancellationToken::new();
+    let mut runner = runner_core::TaskRunner::new().cancel_on(token.clone());
+    let _fails = runner.add(fails_after_cancelling(&token));
+    assert!(matches!(
+        runner.run_all().await,
+        Err(FanOutError::Cancelled)
+    ));
+}
+
 /// A panic payload that panics again when dropped.
 struct PayloadPanicsOnDrop;
 
@@ -222,7 +261,44 @@ async fn a_run_past_its_deadline_starts_no_task<E: Engine>() {
     assert_eq!(probe.started(), 0);
 }
 
+/// Cancels `token` once its 10 ms are up, then stays pending, counting its polls from then.
+fn cancels_at_10_ms(
+    token: &CancellationToken,
+    polls: &Arc<AtomicUsize>,
+) -> impl Future<Output = Result<u32, Boom>> + use<> {
+    let (token, polls) = (token.clone(), polls.clone());
+    async move {
+        tokio::time::sleep(ms(10)).await;
+        token.cancel();
+        poll_fn(|_| {
+            polls.fetch_add(1, Ordering::SeqCst);
+            Poll::<Result<u32, Boom>>::Pending
+        })
+        .await
+    }
+}
+
+/// A task that cancels the run's token at the instant its own timeout fires gets no last
+/// chance after that: no task is polled once the token is cancelled.
+async fn no_last_chance_after_a_cancel<E: Engine>() {
+    let token = CancellationToken::new();
+    let polls = Arc::new(AtomicUsize::new(0));
+    let (result, _) = E::run2(
+        Task::best_effort("cancels", cancels_at_10_ms(&token, &polls)).timeout(ms(10)),
+        Task::best_effort("other", pending::<Result<u32, Boom>>()),
+        Config::cancel(&token),
+    )
+    .await;
+    assert!(matches!(result, Err(FanOutError::Cancelled)), "{result:?}");
+    assert_eq!(
+        polls.load(Ordering::SeqCst),
+        1,
+        "polled only in the poll that cancelled"
+    );
+}
+
 on_both_engines!(
+    no_last_chance_after_a_cancel,
     a_panic_whose_payload_panics_when_dropped_stays_inside_the_task,
     a_run_past_its_deadline_starts_no_task,
     dropping_a_run_drops_every_task_even_when_one_panics_in_its_drop,

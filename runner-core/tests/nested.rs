@@ -170,3 +170,29 @@ on_both_engines!(
     an_inherited_timeout_is_the_outer_tasks_timeout,
     a_tighter_inner_deadline_is_a_failure_of_the_task,
 );
+
+/// A fallback around a run that ran out of the time it inherited is told that time ran
+/// out, as the slot would say without it, not the error the run's failure became.
+#[tokio::test(start_paused = true)]
+async fn a_fallback_around_a_run_that_expired_is_told_time_ran_out() {
+    fn told(error: &TaskError<Boom>) -> u32 {
+        match error {
+            TaskError::TimedOut(timeout) => timeout.as_millis() as u32,
+            TaskError::DeadlineExceeded => 1,
+            _ => 0,
+        }
+    }
+    #[runner_core::task(best_effort, timeout = "40ms", fallback = told)]
+    async fn fans_out_inside() -> Result<u32, Boom> {
+        let seen = Seen::default();
+        fans_out_again(Inner::Static, &seen).await
+    }
+    let (slot,) = runner_core::fan_out!(deadline = "100ms"; fans_out_inside())
+        .await
+        .unwrap();
+    assert_eq!(slot.unwrap(), 40, "told TimedOut(40ms)");
+    let (slot,) = runner_core::fan_out!(deadline = "30ms"; fans_out_inside())
+        .await
+        .unwrap();
+    assert_eq!(slot.unwrap(), 1, "told DeadlineExceeded");
+}

@@ -24,7 +24,8 @@ pub use self::tuple::{Branches, IntoBranches};
 use crate::error::FanOutError;
 use crate::report::{self, Report};
 use crate::slot::{Clock, Cuts};
-use crate::timer::{Refill, Timer, timer_at};
+use crate::timer::{Timer, timer_at};
+use crate::turn::Turn;
 use crate::watch::Watch;
 use crate::with_report::{Run, WithReport, sealed};
 
@@ -106,7 +107,9 @@ impl<B: Branches> FanOut<B> {
 
     /// Ends the fan-out with [`FanOutError::Cancelled`] when `token` is cancelled, dropping
     /// every task. The token is checked before every task poll, so a cancel made inside one
-    /// task's poll stops the tasks after it.
+    /// task's poll stops the tasks after it. Each check takes the token's lock: give each
+    /// run a token of its own (`token.child_token()`), not a clone of one that every request
+    /// shares.
     pub fn cancel_on(mut self, token: CancellationToken) -> Self {
         self.watch.set_cancel(token);
         self
@@ -132,7 +135,7 @@ impl<B: Branches> Run for FanOut<B> {
         let mut this = self.project();
         assert!(!*this.finished, "`FanOut` polled after completion");
         let mut clock = Clock::default();
-        let mut refill = Refill::none();
+        let mut turn = Turn::default();
         let result = 'run: {
             if this.watch.as_mut().poll_cancelled(cx) {
                 break 'run Err(FanOutError::Cancelled);
@@ -143,7 +146,7 @@ impl<B: Branches> Run for FanOut<B> {
                 // from a task whose time is up): the deadline settles them all unstarted.
                 if this.watch.has_passed(&mut clock) {
                     let branches = this.branches.as_mut();
-                    break 'run cut(branches, &this.watch, cx, &mut clock, &mut refill);
+                    break 'run cut(branches, &this.watch, cx, &mut clock, &mut turn);
                 }
                 this.branches
                     .as_mut()
@@ -154,7 +157,7 @@ impl<B: Branches> Run for FanOut<B> {
             // What a last chance at a timer's instant is given: only a run with a timer needs
             // it, and noting it costs a unit of the budget.
             if this.own_due.is_some() || this.watch.deadline_at().is_some() {
-                refill = Refill::note(cx);
+                turn.note_budget(cx);
             }
 
             let first = *this.next;
@@ -173,7 +176,7 @@ impl<B: Branches> Run for FanOut<B> {
                 let polled = this
                     .branches
                     .as_mut()
-                    .poll_branch(index, cx, &mut clock, &mut refill);
+                    .poll_branch(index, cx, &mut clock, &mut turn);
                 match polled {
                     Poll::Ready(Ok(())) => {}
                     Poll::Ready(Err(error)) => break 'run Err(error),
@@ -196,13 +199,10 @@ impl<B: Branches> Run for FanOut<B> {
                     if this.watch.is_cancelled() {
                         break 'run Err(FanOutError::Cancelled);
                     }
-                    let expired = this.branches.as_mut().expire_branch(
-                        index,
-                        due,
-                        cx,
-                        &mut clock,
-                        &mut refill,
-                    );
+                    let expired = this
+                        .branches
+                        .as_mut()
+                        .expire_branch(index, due, cx, &mut clock, &mut turn);
                     if let Err(error) = expired {
                         break 'run Err(error);
                     }
@@ -218,7 +218,7 @@ impl<B: Branches> Run for FanOut<B> {
                     return Poll::Pending;
                 }
                 let branches = this.branches.as_mut();
-                break 'run cut(branches, &this.watch, cx, &mut clock, &mut refill);
+                break 'run cut(branches, &this.watch, cx, &mut clock, &mut turn);
             }
             Ok(())
         };
@@ -257,7 +257,7 @@ fn cut<B: Branches>(
     watch: &Watch,
     cx: &mut Context<'_>,
     clock: &mut Clock,
-    refill: &mut Refill,
+    turn: &mut Turn,
 ) -> Result<(), FanOutError> {
     let mut cuts = Cuts::default();
     for index in 0..B::LEN {
@@ -266,7 +266,7 @@ fn cut<B: Branches>(
         }
         branches
             .as_mut()
-            .cut_branch(index, cx, clock, refill, &mut cuts);
+            .cut_branch(index, cx, clock, turn, &mut cuts);
     }
     cuts.into_error(watch.elapsed(clock)).map_or(Ok(()), Err)
 }

@@ -12,7 +12,7 @@ use crate::error::FanOutError;
 use crate::report::TaskRecord;
 use crate::slot::{Clock, Cuts, SharedTimer, SlotOf, TaskSlot};
 use crate::task::Task;
-use crate::timer::Refill;
+use crate::turn::Turn;
 
 /// A tuple of [`Task`]s that a [`FanOut`](crate::FanOut) can run: implemented for tuples of 1 to
 /// 16 tasks whose errors are `std::error::Error + Send + Sync + 'static`.
@@ -46,7 +46,7 @@ pub trait Branches: sealed::Sealed {
         index: usize,
         cx: &mut Context<'_>,
         clock: &mut Clock,
-        refill: &mut Refill,
+        turn: &mut Turn,
     ) -> Poll<Result<(), FanOutError>>;
     /// Settles task `index` at the deadline, adding what the deadline did to it to `cuts`.
     #[doc(hidden)]
@@ -55,7 +55,7 @@ pub trait Branches: sealed::Sealed {
         index: usize,
         cx: &mut Context<'_>,
         clock: &mut Clock,
-        refill: &mut Refill,
+        turn: &mut Turn,
         cuts: &mut Cuts,
     );
     #[doc(hidden)]
@@ -71,7 +71,7 @@ pub trait Branches: sealed::Sealed {
         now: Instant,
         cx: &mut Context<'_>,
         clock: &mut Clock,
-        refill: &mut Refill,
+        turn: &mut Turn,
     ) -> Result<(), FanOutError>;
     /// `true` once no task runs.
     #[doc(hidden)]
@@ -131,13 +131,13 @@ macro_rules! tuple_impls {
                 index: usize,
                 cx: &mut Context<'_>,
                 clock: &mut Clock,
-                refill: &mut Refill,
+                turn: &mut Turn,
             ) -> Poll<Result<(), FanOutError>> {
                 // SAFETY: see the impl.
                 let this = unsafe { self.get_unchecked_mut() };
                 match index {
                     // SAFETY: see the impl.
-                    $($idx => unsafe { Pin::new_unchecked(&mut this.$idx) }.poll_slot(cx, clock, refill),)+
+                    $($idx => unsafe { Pin::new_unchecked(&mut this.$idx) }.poll_slot(cx, clock, turn),)+
                     _ => Poll::Ready(Ok(())),
                 }
             }
@@ -147,14 +147,14 @@ macro_rules! tuple_impls {
                 index: usize,
                 cx: &mut Context<'_>,
                 clock: &mut Clock,
-                refill: &mut Refill,
+                turn: &mut Turn,
                 cuts: &mut Cuts,
             ) {
                 // SAFETY: see the impl.
                 let this = unsafe { self.get_unchecked_mut() };
                 match index {
                     // SAFETY: see the impl.
-                    $($idx => cuts.add(unsafe { Pin::new_unchecked(&mut this.$idx) }.cut(cx, clock, refill)),)+
+                    $($idx => cuts.add(unsafe { Pin::new_unchecked(&mut this.$idx) }.cut(cx, clock, turn)),)+
                     _ => {}
                 }
             }
@@ -176,13 +176,13 @@ macro_rules! tuple_impls {
                 now: Instant,
                 cx: &mut Context<'_>,
                 clock: &mut Clock,
-                refill: &mut Refill,
+                turn: &mut Turn,
             ) -> Result<(), FanOutError> {
                 // SAFETY: see the impl.
                 let this = unsafe { self.get_unchecked_mut() };
                 match index {
                     // SAFETY: see the impl.
-                    $($idx => unsafe { Pin::new_unchecked(&mut this.$idx) }.expire(now, cx, clock, refill),)+
+                    $($idx => unsafe { Pin::new_unchecked(&mut this.$idx) }.expire(now, cx, clock, turn),)+
                     _ => Ok(()),
                 }
             }

@@ -73,7 +73,8 @@ use crate::context::{self, Verdict};
 use crate::criticality::{BestEffort, Critical, Criticality};
 use crate::error::{Rejection, TaskError};
 use crate::task::Task;
-use crate::timer::{Refill, timer_at};
+use crate::timer::timer_at;
+use crate::turn::Turn;
 
 pub use self::breaker::{Breaker, BreakerState};
 pub use self::limit::Limit;
@@ -266,6 +267,9 @@ impl<const HEDGES: usize> Policy<HEDGES> {
             // as finishing in time. It is told what the task's slot would say then.
             (true, Some(cutoff)) => match before(call, cutoff.at).await {
                 Some(Ok(value)) => return Ok(value),
+                // A run inside the attempt failed on the deadline it inherited: what ran
+                // out is the task's time.
+                Some(Err(_)) if context::expired() => cutoff.error(),
                 Some(Err(failure)) => failure.into_task_error(),
                 None => cutoff.error(),
             },
@@ -375,22 +379,23 @@ impl<const HEDGES: usize> Policy<HEDGES> {
 /// `call`'s outcome if it comes before `at`, or at that instant; `None` if time ran out.
 ///
 /// The timer is polled after the call, and when it fires the call gets a last chance with
-/// the budget it was polled with (see [`Refill`]), so a call that finishes at the very
+/// the budget it was polled with (see [`Turn`]), so a call that finishes at the very
 /// instant wins, as in the engines.
 async fn before<F: Future>(call: F, at: Instant) -> Option<F::Output> {
     let mut call = pin!(call);
     let mut timer = pin!(timer_at(at));
     poll_fn(|cx| {
-        let mut refill = Refill::note(cx);
+        let mut turn = Turn::default();
+        turn.note_budget(cx);
         if let Poll::Ready(output) = call.as_mut().poll(cx) {
             return Poll::Ready(Some(output));
         }
         if timer.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
         }
-        match refill.last_chance(cx, |cx| call.as_mut().poll(cx)) {
-            Poll::Ready(output) => Poll::Ready(Some(output)),
-            Poll::Pending => Poll::Ready(None),
+        match turn.last_chance(cx, |cx| call.as_mut().poll(cx)) {
+            Some(Poll::Ready(output)) => Poll::Ready(Some(output)),
+            Some(Poll::Pending) | None => Poll::Ready(None),
         }
     })
     .await

@@ -53,6 +53,8 @@ pub struct TaskRunner<'a> {
     deadline: Option<Duration>,
     limit: usize,
     cancel: Option<CancellationToken>,
+    // Some task has a timeout of its own.
+    timers: bool,
     id: u64,
 }
 
@@ -66,6 +68,7 @@ impl<'a> TaskRunner<'a> {
             deadline: None,
             limit: usize::MAX,
             cancel: None,
+            timers: false,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
@@ -87,7 +90,9 @@ impl<'a> TaskRunner<'a> {
 
     /// Ends the run with [`FanOutError::Cancelled`](crate::FanOutError::Cancelled) when
     /// `token` is cancelled, dropping every task. The token is checked before every task
-    /// poll and every start, so a cancel made inside one task's poll stops the others.
+    /// poll and every start, so a cancel made inside one task's poll stops the others. Each
+    /// check takes the token's lock: give each run a token of its own
+    /// (`token.child_token()`), not a clone of one that every request shares.
     pub fn cancel_on(mut self, token: CancellationToken) -> Self {
         self.cancel = Some(token);
         self
@@ -102,6 +107,7 @@ impl<'a> TaskRunner<'a> {
         C: Criticality,
     {
         let index = self.slots.len();
+        self.timers |= task.timeout.is_some();
         self.slots.push(Box::pin(TaskSlot::new(task)));
         Handle::new(self.id, index)
     }
@@ -119,6 +125,7 @@ impl<'a> TaskRunner<'a> {
         let tasks = tasks.into_iter();
         self.slots.reserve(tasks.size_hint().0);
         for task in tasks {
+            self.timers |= task.timeout.is_some();
             self.slots.push(Box::pin(TaskSlot::new(task)));
         }
         Handles::new(self.id, start..self.slots.len())

@@ -14,7 +14,7 @@ use super::{Results, TaskRunner};
 use crate::error::FanOutError;
 use crate::report::{self, Report};
 use crate::slot::{Clock, Cuts, ErasedSlot};
-use crate::timer::Refill;
+use crate::turn::Turn;
 use crate::watch::Watch;
 use crate::with_report::{Run, WithReport, sealed};
 
@@ -34,6 +34,8 @@ pin_project! {
         #[pin]
         watch: Watch,
         runner: u64,
+        // Some task has a timeout of its own.
+        timers: bool,
         want_report: bool,
         report: Option<Report>,
         finished: bool,
@@ -56,6 +58,7 @@ impl<'a> RunAll<'a> {
             limit: runner.limit,
             watch,
             runner: runner.id,
+            timers: runner.timers,
             want_report: false,
             report: None,
             finished: false,
@@ -82,8 +85,7 @@ impl<'a> Run for RunAll<'a> {
         let mut this = self.project();
         assert!(!*this.finished, "`RunAll` polled after completion");
         let mut clock = Clock::default();
-        // What a last chance at a timer's instant is given; any task may have a timeout.
-        let mut refill = Refill::note(cx);
+        let mut turn = Turn::default();
         let result = 'run: {
             if this.watch.as_mut().poll_cancelled(cx) {
                 break 'run Err(FanOutError::Cancelled);
@@ -91,6 +93,10 @@ impl<'a> Run for RunAll<'a> {
             if !this.watch.is_started() {
                 // Always timed: a successful run's `Results` can give its report.
                 this.watch.as_mut().start(&mut clock, true);
+            }
+            // Only a run with a timer needs a last chance's budget (noting it costs a unit).
+            if *this.timers || this.watch.deadline_at().is_some() {
+                turn.note_budget(cx);
             }
             // Set when the clock says the deadline has come before its timer has fired.
             let mut passed = false;
@@ -118,7 +124,7 @@ impl<'a> Run for RunAll<'a> {
                     break;
                 }
                 let token = this.watch.as_mut().token();
-                match poll_running(this.running, token, &mut refill, cx) {
+                match poll_running(this.running, token, &mut turn, cx) {
                     Poll::Ready(Some((index, slot, done))) => {
                         this.slots[index] = Some(slot);
                         if let Err(error) = done {
@@ -146,7 +152,7 @@ impl<'a> Run for RunAll<'a> {
                 if this.watch.is_cancelled() {
                     break 'run Err(FanOutError::Cancelled);
                 }
-                cuts.add(slot.as_mut().cut(cx, &mut clock, &mut refill));
+                cuts.add(slot.as_mut().cut(cx, &mut clock, &mut turn));
             }
             cuts.into_error(this.watch.elapsed(&mut clock))
                 .map_or(Ok(()), Err)
@@ -208,38 +214,26 @@ fn return_running<'a>(
     }
 }
 
-/// What a run lends its tasks while `FuturesUnordered` polls them: its token, which each
-/// task checks before it is polled, so that a cancel made inside one task's poll stops the
-/// others `FuturesUnordered` would poll after it in the same pass; and the budget the run
-/// was polled with, for a task's last chance as its own timer fires.
-#[derive(Default)]
-struct Lent {
-    token: Option<CancellationToken>,
-    refill: Option<Refill>,
-}
-
 thread_local! {
-    /// What the run whose tasks are being polled lent them. Lent, not cloned: a clone of a
-    /// token takes its lock twice.
-    static LENT: Cell<Option<Lent>> = const { Cell::new(None) };
+    /// The turn of the run whose tasks `FuturesUnordered` is polling now, its token lent:
+    /// each task checks the token before it is polled (see [`Turn`]). Lent, not cloned: a
+    /// clone of a token takes its lock twice.
+    static LENT: Cell<Option<Turn>> = const { Cell::new(None) };
 }
 
-/// Polls the running tasks, with the run's `token` and `refill` lent to them.
+/// Polls the running tasks with `turn` lent to them, and the run's `token` in it.
 fn poll_running<'a>(
     running: &mut FuturesUnordered<Running<'a>>,
     token: &mut Option<CancellationToken>,
-    refill: &mut Refill,
+    turn: &mut Turn,
     cx: &mut Context<'_>,
 ) -> Poll<Option<Finished<'a>>> {
-    let lent = Lent {
-        token: token.take(),
-        refill: Some(std::mem::replace(refill, Refill::none())),
-    };
+    let mut lent = std::mem::take(turn);
+    lent.lend_token(token.take());
     let outer = LENT.replace(Some(lent));
     let polled = running.poll_next_unpin(cx);
-    let lent = LENT.replace(outer).unwrap_or_default();
-    *token = lent.token;
-    *refill = lent.refill.unwrap_or_else(Refill::none);
+    *turn = LENT.replace(outer).unwrap_or_default();
+    *token = turn.return_token();
     polled
 }
 
@@ -260,19 +254,14 @@ impl<'a> Future for Running<'a> {
         let Some(slot) = self.slot.as_mut() else {
             return Poll::Pending;
         };
-        let mut lent = LENT.take().unwrap_or_default();
-        let cancelled = lent
-            .token
-            .as_ref()
-            .is_some_and(CancellationToken::is_cancelled);
-        let polled = match cancelled {
+        let mut turn = LENT.take().unwrap_or_default();
+        let polled = match turn.is_cancelled() {
             true => Poll::Ready(Err(FanOutError::Cancelled)),
-            false => {
-                let refill = lent.refill.get_or_insert_with(Refill::none);
-                slot.as_mut().poll_slot(cx, &mut Clock::default(), refill)
-            }
+            false => slot
+                .as_mut()
+                .poll_slot(cx, &mut Clock::default(), &mut turn),
         };
-        LENT.set(Some(lent));
+        LENT.set(Some(turn));
         let done = std::task::ready!(polled);
         match self.slot.take() {
             Some(slot) => Poll::Ready((self.index, slot, done)),
