@@ -39,6 +39,7 @@ impl<T, E> Polled<T, E> {
 
 /// Polls a task's future inside the boundary, and reads back what its policy or a run
 /// inside it posted (see [`Verdict`]).
+#[inline]
 pub(crate) fn poll<F: TryFuture>(
     future: Pin<&mut F>,
     cx: &mut Context<'_>,
@@ -68,6 +69,7 @@ pub(crate) fn poll<F: TryFuture>(
 /// Replaces what `place` holds with `next`, dropping the old contents (a task's future, its
 /// value) inside the boundary: in its span, under its cutoff, with a panic in their `Drop`
 /// caught.
+#[inline]
 pub(crate) fn replace<T>(mut place: Pin<&mut T>, next: T, span: &Span, cutoff: Option<Cutoff>) {
     let _entered = span.enter();
     context::enter(cutoff, || {
@@ -82,6 +84,7 @@ pub(crate) fn drop_caught<T>(value: T) {
 }
 
 /// Runs `f`, catching a panic as its message.
+#[inline]
 pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, String> {
     panic::catch_unwind(AssertUnwindSafe(f)).map_err(message)
 }

@@ -105,6 +105,7 @@ pub(crate) fn cutoff() -> Option<Cutoff> {
 ///
 /// `f` must not unwind: the callers catch panics inside it, which keeps this free of a
 /// drop guard.
+#[inline]
 pub(crate) fn enter<R>(cutoff: Option<Cutoff>, f: impl FnOnce() -> R) -> (R, Option<Verdict>) {
     let previous = CURRENT.replace(cutoff);
     let outer = VERDICT.take();

@@ -125,7 +125,8 @@ pin_project! {
     {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if !matches!(*this.state, State::Dropped) {
+            // Most slots end taken, with nothing of the task's left to drop.
+            if !matches!(*this.state, State::Dropped | State::Done { result: None }) {
                 boundary::replace(this.state, State::Dropped, this.span, *this.cutoff);
             }
         }

@@ -3,6 +3,7 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
+use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
 use futures::future::FusedFuture;
@@ -216,9 +217,10 @@ fn return_running<'a>(
 
 thread_local! {
     /// The turn of the run whose tasks `FuturesUnordered` is polling now, its token lent:
-    /// each task checks the token before it is polled (see [`Turn`]). Lent, not cloned: a
-    /// clone of a token takes its lock twice.
-    static LENT: Cell<Option<Turn>> = const { Cell::new(None) };
+    /// each task checks the token before it is polled (see [`Turn`]). A pointer to the turn
+    /// `poll_running` holds, rather than the turn itself, so that lending it moves nothing
+    /// and the thread-local has no destructor to check for on every access.
+    static LENT: Cell<Option<NonNull<Turn>>> = const { Cell::new(None) };
 }
 
 /// Polls the running tasks with `turn` lent to them, and the run's `token` in it.
@@ -228,11 +230,20 @@ fn poll_running<'a>(
     turn: &mut Turn,
     cx: &mut Context<'_>,
 ) -> Poll<Option<Finished<'a>>> {
-    let mut lent = std::mem::take(turn);
-    lent.lend_token(token.take());
-    let outer = LENT.replace(Some(lent));
+    /// Points `LENT` back as it was, also if something unwinds through `poll_next` (a
+    /// subscriber's panic: the tasks' own are caught), so that it never outlives the turn.
+    struct Restore(Option<NonNull<Turn>>);
+
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            LENT.set(self.0);
+        }
+    }
+
+    turn.lend_token(token.take());
+    let restore = Restore(LENT.replace(Some(NonNull::from(&mut *turn))));
     let polled = running.poll_next_unpin(cx);
-    *turn = LENT.replace(outer).unwrap_or_default();
+    drop(restore);
     *token = turn.return_token();
     polled
 }
@@ -254,14 +265,21 @@ impl<'a> Future for Running<'a> {
         let Some(slot) = self.slot.as_mut() else {
             return Poll::Pending;
         };
-        let mut turn = LENT.take().unwrap_or_default();
+        let mut own = Turn::default();
+        let turn = match LENT.get() {
+            // SAFETY: `LENT` points to a turn only while `poll_running` polls this run's
+            // tasks: the turn is borrowed mutably by `poll_running` for that whole time, and
+            // not touched by it meanwhile. `FuturesUnordered` polls the run's tasks only
+            // then, on this thread and one at a time, so this is the only reference to the
+            // turn. A run nested in the task points `LENT` at its own turn for its own poll,
+            // and points it back before the task's poll returns.
+            Some(mut lent) => unsafe { lent.as_mut() },
+            None => &mut own,
+        };
         let polled = match turn.is_cancelled() {
             true => Poll::Ready(Err(FanOutError::Cancelled)),
-            false => slot
-                .as_mut()
-                .poll_slot(cx, &mut Clock::default(), &mut turn),
+            false => slot.as_mut().poll_slot(cx, &mut Clock::default(), turn),
         };
-        LENT.set(Some(turn));
         let done = std::task::ready!(polled);
         match self.slot.take() {
             Some(slot) => Poll::Ready((self.index, slot, done)),
