@@ -3,11 +3,12 @@
 use std::time::Duration;
 
 use proc_macro2::Span;
-use syn::meta::ParseNestedMeta;
 use syn::{LitStr, Path};
 
 use crate::duration;
+use crate::parse::{path_name, set_once, span_of};
 use crate::policy::Policies;
+use crate::valid;
 
 /// Every key `#[task(...)]` accepts, for the "unknown key" message.
 const KEYS: &str = "`critical`, `best_effort`, `timeout = \"200ms\"`, `name = \"...\"`, `crate = \"...\"`, \
@@ -98,7 +99,7 @@ impl TaskArgs {
                     ))),
                     // Parsing goes on past a wrong policy key.
                     Err(error) => {
-                        crate::policy::skip_to_boundary(&meta)?;
+                        crate::parse::skip_to_boundary(&meta)?;
                         policy_errors.push(error);
                         Ok(())
                     }
@@ -112,7 +113,7 @@ impl TaskArgs {
                 "a task needs its criticality: write `#[task(critical)]` or `#[task(best_effort)]`",
             ));
         };
-        if let Err(error) = policies.check(timeout) {
+        if let Err(error) = valid::check(&policies, timeout) {
             policy_errors.push(error);
         }
         let policy_error = policy_errors.into_iter().reduce(|mut all, error| {
@@ -131,25 +132,4 @@ impl TaskArgs {
         };
         Ok((args, policy_error))
     }
-}
-
-/// Stores `value` in `slot`, or fails if the key was already given.
-pub(crate) fn set_once<T>(
-    meta: &ParseNestedMeta<'_>,
-    slot: &mut Option<T>,
-    value: T,
-) -> syn::Result<()> {
-    if slot.is_some() {
-        return Err(meta.error(format!("`{}` is set more than once", path_name(meta))));
-    }
-    *slot = Some(value);
-    Ok(())
-}
-
-pub(crate) fn path_name(meta: &ParseNestedMeta<'_>) -> String {
-    quote::ToTokens::to_token_stream(&meta.path).to_string()
-}
-
-fn span_of(meta: &ParseNestedMeta<'_>) -> Span {
-    syn::spanned::Spanned::span(&meta.path)
 }

@@ -8,6 +8,7 @@ use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Lit, LitStr, Path, Token};
 
 use crate::duration;
+use crate::private;
 
 /// The static engine runs tuples of at most this many tasks.
 const MAX_TASKS: usize = 16;
@@ -58,11 +59,7 @@ fn expand_inner(input: TokenStream) -> syn::Result<TokenStream> {
         ));
     }
 
-    let krate = options
-        .krate
-        .as_ref()
-        .map_or_else(|| quote!(::runner_core), |path| quote!(#path));
-    let private = quote!(#krate::__private);
+    let private = private::path(options.krate.as_ref(), Span::call_site());
     // Spanned at each task, so "is not a task" points at the user's expression.
     let tasks = tasks
         .iter()

@@ -7,8 +7,11 @@
 mod attr;
 mod duration;
 mod fan_out;
+mod parse;
 mod policy;
+mod private;
 mod task;
+mod valid;
 
 use proc_macro::TokenStream;
 

@@ -1,6 +1,6 @@
 //! The policy keys of `#[task(...)]`: `retry(...)`, `hedge`, `breaker(...)`, `limit`,
-//! `fallback`. Each is checked here, at the user's tokens, so that the `const` builders they
-//! expand to never panic.
+//! `fallback`. Each value is checked here, at the user's tokens, and each check across keys
+//! in `valid.rs`, so that the `const` builders they expand to never panic.
 
 use std::time::Duration;
 
@@ -10,8 +10,8 @@ use syn::meta::ParseNestedMeta;
 use syn::spanned::Spanned;
 use syn::{LitInt, LitStr, Path};
 
-use crate::attr::{path_name, set_once};
 use crate::duration;
+use crate::parse::{number, parse_group, set_once, unknown};
 
 /// The most hedges a call may start: each is an attempt held in the task's state.
 const MAX_HEDGES: usize = 8;
@@ -27,8 +27,8 @@ pub(crate) struct Policies {
 
 pub(crate) struct RetryArgs {
     attempts: u32,
-    backoff: Option<Duration>,
-    max_backoff: Option<(Duration, LitStr)>,
+    pub(crate) backoff: Option<Duration>,
+    pub(crate) max_backoff: Option<(Duration, LitStr)>,
     budget: Option<f32>,
     budget_window: Option<Duration>,
     min_per_sec: Option<u32>,
@@ -36,8 +36,8 @@ pub(crate) struct RetryArgs {
 }
 
 pub(crate) struct HedgeArgs {
-    after: Duration,
-    after_literal: LitStr,
+    pub(crate) after: Duration,
+    pub(crate) after_literal: LitStr,
     max: usize,
 }
 
@@ -93,24 +93,6 @@ impl Policies {
             return Ok(false);
         }
         Ok(true)
-    }
-
-    /// Checks what needs the whole attribute: a hedge must start before the timeout ends the
-    /// task.
-    pub(crate) fn check(&self, timeout: Option<Duration>) -> syn::Result<()> {
-        if let (Some(hedge), Some(timeout)) = (&self.hedge, timeout)
-            && hedge.after >= timeout
-        {
-            return Err(syn::Error::new_spanned(
-                &hedge.after_literal,
-                format!(
-                    "a hedge after {} would never start: the task's timeout of {} ends it first; give a delay below the timeout",
-                    humantime::format_duration(hedge.after),
-                    humantime::format_duration(timeout),
-                ),
-            ));
-        }
-        Ok(())
     }
 
     /// `Policy::builder()...build()` for the task fn's `static`.
@@ -252,14 +234,6 @@ fn parse_retry(meta: &ParseNestedMeta<'_>) -> syn::Result<RetryArgs> {
             "`retry` needs `attempts`: write `retry(attempts = 3)`",
         ));
     };
-    if let (Some(backoff), Some((max_backoff, literal))) = (backoff, &max_backoff)
-        && *max_backoff < backoff
-    {
-        return Err(syn::Error::new_spanned(
-            literal,
-            "`max_backoff` caps the backoff, so it cannot be shorter than `backoff`",
-        ));
-    }
     Ok(RetryArgs {
         attempts,
         backoff,
@@ -420,56 +394,4 @@ fn parse_limit(meta: &ParseNestedMeta<'_>) -> syn::Result<LimitArgs> {
         max,
         reject: reject.unwrap_or(false),
     })
-}
-
-/// A number written `0.5` or `1`.
-fn number(literal: &syn::Lit) -> syn::Result<f32> {
-    match literal {
-        syn::Lit::Float(float) => float.base10_parse(),
-        syn::Lit::Int(int) => int.base10_parse(),
-        _ => Err(syn::Error::new_spanned(
-            literal,
-            "expected a number such as `0.5`",
-        )),
-    }
-}
-
-/// Parses `key(...)`, reading it whole: a wrong value inside is kept and parsing goes on to
-/// the next inner key, so that every mistake in it is reported, and none as a stray token.
-fn parse_group(
-    meta: &ParseNestedMeta<'_>,
-    mut parse: impl FnMut(&ParseNestedMeta<'_>) -> syn::Result<()>,
-) -> syn::Result<()> {
-    let mut errors: Option<syn::Error> = None;
-    meta.parse_nested_meta(|inner| {
-        if let Err(error) = parse(&inner) {
-            skip_to_boundary(&inner)?;
-            match &mut errors {
-                Some(errors) => errors.combine(error),
-                None => errors = Some(error),
-            }
-        }
-        Ok(())
-    })?;
-    errors.map_or(Ok(()), Err)
-}
-
-/// Skips what is left of a key's value after an error in it.
-pub(crate) fn skip_to_boundary(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
-    while !at_boundary(meta) {
-        meta.input.parse::<proc_macro2::TokenTree>()?;
-    }
-    Ok(())
-}
-
-/// `true` once a key and its value have been read whole.
-pub(crate) fn at_boundary(meta: &ParseNestedMeta<'_>) -> bool {
-    meta.input.is_empty() || meta.input.peek(syn::Token![,])
-}
-
-fn unknown(meta: &ParseNestedMeta<'_>, within: &str, keys: &str) -> syn::Error {
-    meta.error(format!(
-        "unknown key `{}` in `{within}(...)`; the keys are {keys}",
-        path_name(meta)
-    ))
 }

@@ -9,6 +9,7 @@ use syn::{AttrStyle, FnArg, GenericArgument, ItemFn, Pat, PathArguments, ReturnT
 
 use crate::attr::{Criticality, TaskArgs};
 use crate::duration;
+use crate::private;
 
 /// The expansion, with the errors beside it.
 ///
@@ -271,13 +272,9 @@ fn pin_output(ret: &Type) -> TokenStream {
     }
 }
 
-/// The path to the support module, with every token spanned at `span`, so that an error from a
-/// check made through it points at the user's code rather than at the attribute.
+/// The path to the support module, spanned at `span` (see [`private::path`]).
 fn private_at(args: &TaskArgs, span: Span) -> TokenStream {
-    match &args.krate {
-        Some(path) => quote_spanned!(span=> #path::__private),
-        None => quote_spanned!(span=> ::runner_core::__private),
-    }
+    private::path(args.krate.as_ref(), span)
 }
 
 /// A typed argument under the plain name the fn takes it by.
