@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::error::Rejection;
+use crate::policy::breaker_state::BreakerState;
 use crate::policy::event;
 
 /// A circuit breaker's settings: it opens once `failures` attempts have failed within
@@ -71,29 +72,6 @@ impl Breaker {
     /// `true` if `now` is within the window that a failure at `first` began.
     fn in_window(&self, first: Instant, now: Instant) -> bool {
         now.saturating_duration_since(first) < self.window
-    }
-}
-
-/// Where a breaker stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum BreakerState {
-    /// Calls go through; failures are counted.
-    Closed,
-    /// Calls are refused until the cooldown ends.
-    Open,
-    /// The cooldown has ended: one probe call goes through, the rest are refused.
-    HalfOpen,
-}
-
-impl BreakerState {
-    /// A short, stable name, fit for a metric label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Closed => "closed",
-            Self::Open => "open",
-            Self::HalfOpen => "half_open",
-        }
     }
 }
 

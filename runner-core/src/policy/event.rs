@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::error::Rejection;
-use crate::policy::breaker::BreakerState;
+use crate::policy::breaker_state::BreakerState;
 
 /// A retry is about to sleep `delay` before attempt `attempt`.
 pub(crate) fn retrying(task: &'static str, attempt: u32, delay: Duration) {

@@ -42,7 +42,7 @@ impl<G, const H: usize> Lanes<G, H> {
 }
 
 /// One round of attempts: hedged if the round has a hedge delay, else a single attempt.
-pub(crate) async fn run<A, F, T, E, const H: usize>(
+pub(crate) async fn round<A, F, T, E, const H: usize>(
     round: Round,
     attempt: &mut A,
 ) -> Result<T, Failure<E>>

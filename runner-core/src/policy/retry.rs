@@ -135,7 +135,7 @@ impl Budget {
 /// backon gives the schedule; the loop is ours, so that each round borrows the attempt maker
 /// through `&mut` (which keeps the call `Send` whenever the arguments are) and so that the
 /// deadline, the budget and the events sit in one place.
-pub(crate) async fn run<A, F, T, E, const H: usize>(
+pub(crate) async fn retrying<A, F, T, E, const H: usize>(
     retry: &Retry,
     budget: &OnceLock<TpsBudget>,
     round: Round,
@@ -163,7 +163,7 @@ where
     let mut last: Option<Failure<E>> = None;
     loop {
         let began = Instant::now();
-        let failure = match hedge::run::<_, _, _, _, H>(round, &mut *attempt).await {
+        let failure = match hedge::round::<_, _, _, _, H>(round, &mut *attempt).await {
             Ok(value) => return Ok(value),
             Err(failure) => failure,
         };

@@ -1,0 +1,24 @@
+//! Where a circuit breaker stands: what its state reads as, and what its events say.
+
+/// Where a breaker stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BreakerState {
+    /// Calls go through; failures are counted.
+    Closed,
+    /// Calls are refused until the cooldown ends.
+    Open,
+    /// The cooldown has ended: one probe call goes through, the rest are refused.
+    HalfOpen,
+}
+
+impl BreakerState {
+    /// A short, stable name, fit for a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Open => "open",
+            Self::HalfOpen => "half_open",
+        }
+    }
+}

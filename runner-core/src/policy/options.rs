@@ -1,0 +1,84 @@
+//! The per-call options of a policy task: which errors are retried, which the breaker
+//! counts, and a fallback.
+
+use std::marker::PhantomData;
+
+use crate::policy::fallback::{Fallback, FallbackFn, NoFallback};
+
+/// Per-call options of a policy task: which errors are retried, which the breaker counts,
+/// and a fallback. They are typed by the task's `T` and `E`, so they live with the call
+/// rather than in the `static` [`Policy`](crate::Policy).
+pub struct Options<T, E, FB = NoFallback> {
+    pub(super) retry_if: Option<fn(&E) -> bool>,
+    pub(super) breaker_if: Option<fn(&E) -> bool>,
+    pub(super) fallback: FB,
+    value: PhantomData<fn() -> T>,
+}
+
+impl<T, E> Options<T, E> {
+    /// Every error is retried and counted by the breaker; no fallback.
+    pub fn new() -> Self {
+        Self {
+            retry_if: None,
+            breaker_if: None,
+            fallback: NoFallback,
+            value: PhantomData,
+        }
+    }
+}
+
+impl<T, E> Default for Options<T, E> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T, E, FB> Options<T, E, FB> {
+    /// Retries only the errors for which `retryable` is `true` (a 503, a reset connection;
+    /// not a 404).
+    pub fn retry_if(self, retryable: fn(&E) -> bool) -> Self {
+        Self {
+            retry_if: Some(retryable),
+            ..self
+        }
+    }
+
+    /// Counts only the errors for which `counts` is `true` as breaker failures (the others
+    /// say nothing about the dependency's health).
+    pub fn breaker_if(self, counts: fn(&E) -> bool) -> Self {
+        Self {
+            breaker_if: Some(counts),
+            ..self
+        }
+    }
+
+    /// `#[task(fallback = path)]`'s: the fn coerced to a pointer at the user's path, so that
+    /// one of the wrong type is one type mismatch there.
+    #[doc(hidden)]
+    pub fn fallback_fn(self, fallback: FallbackFn<T, E>) -> Options<T, E, FallbackFn<T, E>> {
+        self.fallback(fallback)
+    }
+
+    /// Gives the task's value when it fails: its error, a refusal, or time running out, as
+    /// its slot would say it ([`TaskError::TimedOut`](crate::TaskError::TimedOut) with its
+    /// own timeout, or [`TaskError::DeadlineExceeded`](crate::TaskError::DeadlineExceeded)).
+    /// The report records the task as [`Outcome::Fallback`](crate::Outcome::Fallback).
+    pub fn fallback<G: Fallback<T, E>>(self, fallback: G) -> Options<T, E, G> {
+        Options {
+            retry_if: self.retry_if,
+            breaker_if: self.breaker_if,
+            fallback,
+            value: PhantomData,
+        }
+    }
+}
+
+impl<T, E, FB: std::fmt::Debug> std::fmt::Debug for Options<T, E, FB> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("retry_if", &self.retry_if.is_some())
+            .field("breaker_if", &self.breaker_if.is_some())
+            .field("fallback", &self.fallback)
+            .finish()
+    }
+}
