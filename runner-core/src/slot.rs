@@ -259,11 +259,10 @@ where
         turn: &mut Turn,
     ) -> Result<(), FanOutError> {
         match self.fires_at() {
-            Some(at) if at <= now => {
-                let result = self.as_mut().last_poll(cx, turn);
-                let result = result.unwrap_or_else(|| Err(self.timed_out()));
-                self.finish(result, clock)
-            }
+            Some(at) if at <= now => match self.as_mut().last_poll(cx, turn) {
+                Some(result) => self.finish(result, clock),
+                None => self.time_out(clock),
+            },
             _ => Ok(()),
         }
     }
@@ -397,13 +396,12 @@ where
         }
     }
 
-    /// What its own timeout says, in its slot.
-    fn timed_out(&self) -> TaskError<F::Error> {
-        TaskError::TimedOut(self.timeout.unwrap_or_default())
-    }
-
+    /// Ends the task as its own timer says: the timer fires only when the cutoff is the
+    /// task's own timeout, so this is `TimedOut` with it, as `Cutoff::error` says everywhere.
     fn time_out(self: Pin<&mut Self>, clock: &mut Clock) -> Result<(), FanOutError> {
-        let error = self.timed_out();
+        let error = self
+            .cutoff
+            .map_or(TaskError::DeadlineExceeded, Cutoff::error);
         self.finish(Err(error), clock)
     }
 
