@@ -9,6 +9,7 @@
 #![allow(missing_docs)]
 
 use std::hint::black_box;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -23,17 +24,28 @@ const BREAKER: Breaker = Breaker::new(5, Duration::from_secs(10), Duration::from
 const LIMIT: Limit = Limit::new(32);
 
 /// A policy with no rules: what going through `Policy` costs by itself.
-static EMPTY: Policy = Policy::builder().build();
-static RETRY: Policy = Policy::builder().retry(Retry::new(3)).build();
-static HEDGE: Policy<1> = Policy::builder().hedge::<1>(HEDGE_AFTER).build();
-static BREAKER_ONLY: Policy = Policy::builder().breaker(BREAKER).build();
-static LIMIT_ONLY: Policy = Policy::builder().limit(LIMIT).build();
-static ALL: Policy<1> = Policy::builder()
-    .retry(Retry::new(3))
-    .hedge::<1>(HEDGE_AFTER)
-    .breaker(BREAKER)
-    .limit(LIMIT)
-    .build();
+static EMPTY: LazyLock<Policy> = LazyLock::new(|| Policy::builder().build().unwrap());
+static RETRY: LazyLock<Policy> =
+    LazyLock::new(|| Policy::builder().retry(Retry::new(3)).build().unwrap());
+static HEDGE: LazyLock<Policy> = LazyLock::new(|| {
+    Policy::builder()
+        .hedge(runner_core::Hedge::new(HEDGE_AFTER).max(1))
+        .build()
+        .unwrap()
+});
+static BREAKER_ONLY: LazyLock<Policy> =
+    LazyLock::new(|| Policy::builder().breaker(BREAKER).build().unwrap());
+static LIMIT_ONLY: LazyLock<Policy> =
+    LazyLock::new(|| Policy::builder().limit(LIMIT).build().unwrap());
+static ALL: LazyLock<Policy> = LazyLock::new(|| {
+    Policy::builder()
+        .retry(Retry::new(3))
+        .hedge(runner_core::Hedge::new(HEDGE_AFTER).max(1))
+        .breaker(BREAKER)
+        .limit(LIMIT)
+        .build()
+        .unwrap()
+});
 
 /// Never called: every attempt succeeds.
 fn fallback(_: &TaskError<BenchError>) -> u64 {

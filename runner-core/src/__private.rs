@@ -10,6 +10,7 @@ use crate::CancellationToken;
 use crate::criticality::Criticality;
 pub use crate::criticality::{BestEffort, Critical};
 pub use crate::fan_out::FanOut;
+use crate::policy::Attempts;
 pub use crate::slot::{Clock, Cuts, OwnTimer, SharedTimer, TaskTimer};
 pub use crate::task::Task;
 pub use crate::turn::Turn;
@@ -20,7 +21,7 @@ pub fn new_task<C: Criticality, F>(
     timeout: Option<Duration>,
     future: F,
 ) -> Task<F, C> {
-    with_timeout(Task::new(name, future), timeout)
+    Task::new(name, future).timeout_if(timeout)
 }
 
 /// What a `#[task]` fn must return.
@@ -122,51 +123,88 @@ pub fn cancel_token(token: &CancellationToken) -> CancellationToken {
     token.clone()
 }
 
-pub use crate::policy::{Breaker, Budget, Limit, NoFallback, Options, Policy, Retry};
+pub use crate::policy::defaults::DefaultPolicy;
+pub use crate::policy::{
+    AsPolicy, Breaker, Budget, Hedge, Limit, NoFallback, Options, Policy, PolicyBuilder, Retry,
+};
+pub use inventory;
+pub use std::sync::LazyLock;
+
+/// A task fn's default policy, from the literal keys `#[task]` checked at compile time.
+pub fn default_policy(task: &'static str, builder: PolicyBuilder) -> Policy {
+    match builder.name(task).build() {
+        Ok(policy) => policy,
+        // The attribute's checks are the builder's: this would be a bug of this crate.
+        Err(error) => panic!("`#[task]` let through a policy for `{task}` that fails: {error}"),
+    }
+}
+
+/// The policy `#[task(policy = <expr>)]` gives: checked by type at the user's expression,
+/// and only there (a `Held` is a policy whatever it holds, so that a wrong type is one
+/// error).
+pub fn policy_of<P: AsPolicy>(policy: P) -> Held<P> {
+    Held {
+        policy,
+        get: P::as_policy,
+    }
+}
+
+/// A policy given to `#[task(policy = <expr>)]`.
+pub struct Held<P> {
+    policy: P,
+    get: fn(&P) -> &Policy,
+}
+
+impl<P> AsPolicy for Held<P> {
+    fn as_policy(&self) -> &Policy {
+        (self.get)(&self.policy)
+    }
+}
 
 /// The task a `#[task]` fn with retries or hedges builds: each attempt calls `attempt`.
-pub fn policy_task<C, A, F, T, E, FB, const HEDGES: usize>(
+pub fn policy_task<P, C, A, F, T, E, FB>(
     name: &'static str,
     timeout: Option<Duration>,
-    policy: &'static Policy<HEDGES>,
+    policy: P,
     options: Options<T, E, FB>,
     attempt: A,
-) -> Task<impl Future<Output = Result<T, E>> + use<C, A, F, T, E, FB, HEDGES>, C>
+) -> Task<impl Future<Output = Result<T, E>> + use<P, C, A, F, T, E, FB>, C>
 where
+    P: AsPolicy,
     C: Criticality,
     A: Fn() -> F,
     F: Future<Output = Result<T, E>>,
     FB: crate::policy::Fallback<T, E>,
 {
-    with_timeout(policy.task(name, attempt, options), timeout)
+    crate::policy::through(policy, name, timeout, Attempts::Repeat(attempt), options)
 }
 
 /// The task a `#[task]` fn with only a breaker, a limit or a fallback builds: one attempt.
-pub fn policy_task_once<C, F, T, E, FB, const HEDGES: usize>(
+pub fn policy_task_once<P, C, F, T, E, FB>(
     name: &'static str,
     timeout: Option<Duration>,
-    policy: &'static Policy<HEDGES>,
+    policy: P,
     options: Options<T, E, FB>,
     future: F,
-) -> Task<impl Future<Output = Result<T, E>> + use<C, F, T, E, FB, HEDGES>, C>
+) -> Task<impl Future<Output = Result<T, E>> + use<P, C, F, T, E, FB>, C>
 where
+    P: AsPolicy,
     C: Criticality,
     F: Future<Output = Result<T, E>>,
     FB: crate::policy::Fallback<T, E>,
 {
-    with_timeout(policy.once(name, future, options), timeout)
-}
-
-fn with_timeout<F, C: Criticality>(task: Task<F, C>, timeout: Option<Duration>) -> Task<F, C> {
-    match timeout {
-        Some(timeout) => task.timeout(timeout),
-        None => task,
-    }
+    crate::policy::through(
+        policy,
+        name,
+        timeout,
+        Attempts::<fn() -> F, F>::Once(future),
+        options,
+    )
 }
 
 /// An argument of a `#[task]` fn with retries or hedges: each attempt gets its own copy.
 #[diagnostic::on_unimplemented(
-    message = "`retry` and `hedge` give each attempt its own copy of the arguments, and `{Self}` is not `Clone`",
+    message = "`retry`, `hedge` and `policy = ...` give each attempt its own copy of the arguments, and `{Self}` is not `Clone`",
     label = "not `Clone`",
     note = "take the argument by shared reference (`&T`), or wrap it in an `Arc`; a `&mut` argument cannot be shared by attempts that may run at once"
 )]
@@ -179,5 +217,93 @@ pub trait AttemptArg: Sized {
 impl<T: Clone> AttemptArg for T {
     fn for_attempt(&self) -> Self {
         self.clone()
+    }
+}
+
+/// The checks of `#[task(...)]` values written as `const` paths, made at compile time: each
+/// takes the value and the message the attribute gives a literal, and panics with it (a
+/// compile error, in the `const` block the macro writes) if the value cannot work.
+pub mod checked {
+    use std::time::Duration;
+
+    /// A positive duration.
+    pub const fn positive(value: Duration, message: &'static str) -> Duration {
+        if value.is_zero() {
+            panic!("{}", message);
+        }
+        value
+    }
+
+    /// At least one (attempts, failures).
+    pub const fn at_least_one(value: u32, message: &'static str) -> u32 {
+        if value == 0 {
+            panic!("{}", message);
+        }
+        value
+    }
+
+    /// 1 to 8 hedges.
+    pub const fn hedges(value: u32, message: &'static str) -> u32 {
+        if value == 0 || value > 8 {
+            panic!("{}", message);
+        }
+        value
+    }
+
+    /// A limit of calls in flight.
+    pub const fn limit(value: usize, message: &'static str) -> usize {
+        if value == 0 || value > usize::MAX >> 3 {
+            panic!("{}", message);
+        }
+        value
+    }
+
+    /// A retry budget's share, within `0.0..=1000.0`.
+    pub const fn share(value: f32, message: &'static str) -> f32 {
+        if !(value >= 0.0 && value <= 1000.0) {
+            panic!("{}", message);
+        }
+        value
+    }
+
+    /// A breaker's rate, within `(0.0, 1.0]`.
+    pub const fn rate(value: f32, message: &'static str) -> f32 {
+        if !(value > 0.0 && value <= 1.0) {
+            panic!("{}", message);
+        }
+        value
+    }
+
+    /// A retry budget's `min_per_sec`.
+    pub const fn min_per_sec(value: u32, message: &'static str) -> u32 {
+        if value >= i32::MAX as u32 {
+            panic!("{}", message);
+        }
+        value
+    }
+
+    /// A retry budget's window, within 1 s to 60 s.
+    pub const fn budget_window(value: Duration, message: &'static str) -> Duration {
+        let (secs, nanos) = (value.as_secs(), value.subsec_nanos());
+        if secs < 1 || secs > 60 || (secs == 60 && nanos > 0) {
+            panic!("{}", message);
+        }
+        value
+    }
+
+    /// `max_backoff` no shorter than `backoff`.
+    pub const fn backoffs(backoff: Duration, max_backoff: Duration, message: &'static str) {
+        if max_backoff.as_nanos() < backoff.as_nanos() {
+            panic!("{}", message);
+        }
+    }
+
+    /// A hedge delay below the task's timeout.
+    pub const fn hedge_below(after: Duration, timeout: Duration) {
+        if after.as_nanos() >= timeout.as_nanos() {
+            panic!(
+                "a hedge would never start: the task's timeout ends it first; give a delay below the timeout"
+            );
+        }
     }
 }

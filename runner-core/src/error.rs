@@ -9,7 +9,7 @@ use crate::names::{Count, Names};
 ///
 /// A best-effort slot holds it; awaiting a [`Task`](crate::Task) on its own returns it.
 /// The task's own error keeps its type `E`.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TaskError<E> {
     /// The task returned an error of its own.
@@ -44,10 +44,11 @@ pub enum TaskError<E> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum Rejection {
-    /// The task fn's circuit breaker is open (or half-open with its probe in flight).
+    /// The policy's circuit breaker is open (or half-open with its probe in flight, or forced
+    /// open).
     #[error("circuit breaker open")]
     BreakerOpen,
-    /// The task fn already has its limit of calls in flight, and is set to reject the excess.
+    /// The policy already has its limit of calls in flight, and is set to reject the excess.
     #[error("concurrency limit reached")]
     LimitReached,
 }

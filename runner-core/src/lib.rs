@@ -163,9 +163,12 @@ pub use crate::criticality::{BestEffort, Critical, Criticality};
 pub use crate::error::{FanOutError, Rejection, TaskError};
 pub use crate::fan_out::{Branches, FanOut, IntoBranches};
 pub use crate::policy::{
-    Breaker, BreakerState, Budget, Fallback, Limit, NoFallback, Options, Policy, PolicyBuilder,
-    Retry,
+    AsPolicy, AttemptOutcome, Breaker, BreakerState, Budget, BudgetReport, EventKind, Fallback,
+    Hedge, Limit, NoFallback, Options, Policy, PolicyBuilder, PolicyError, PolicyEvent, PolicyMap,
+    PolicyObserver, PolicySettings, Retry, RetryRefusal,
 };
+#[cfg(feature = "serde")]
+pub use crate::policy::{BreakerConfig, HedgeConfig, LimitConfig, PolicyConfig, RetryConfig};
 pub use crate::report::{Outcome, Report, TaskRecord};
 pub use crate::runner::{Claim, Handle, Handles, Results, RunAll, TaskRunner};
 pub use crate::slot::TaskSlot;

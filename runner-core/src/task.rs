@@ -73,6 +73,14 @@ impl<F, C: Criticality> Task<F, C> {
         self
     }
 
+    /// Sets the task's own timeout if there is one.
+    pub(crate) fn timeout_if(self, timeout: Option<Duration>) -> Self {
+        match timeout {
+            Some(timeout) => self.timeout(timeout),
+            None => self,
+        }
+    }
+
     /// Removes the task's own timeout; a fan-out deadline still applies.
     pub fn no_timeout(mut self) -> Self {
         self.timeout = None;

@@ -8,6 +8,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::future::Future;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use runner_core::{CancellationToken, FanOut, Task, TaskError, TaskRunner, fan_out, task};
@@ -261,14 +262,17 @@ fn a_fan_out_of_tasks_with_every_policy_allocates_nothing() {
 /// A retried attempt and its backoff allocate nothing either.
 #[test]
 fn a_retry_allocates_nothing() {
-    static FLAKY: runner_core::Policy = runner_core::Policy::builder()
-        .retry(
-            runner_core::Retry::new(2)
-                .backoff(Duration::from_millis(1))
-                // One retry per call, every call: a budget that never runs dry.
-                .budget(runner_core::Budget::new(1.0, Duration::from_secs(10), 0)),
-        )
-        .build();
+    static FLAKY: LazyLock<runner_core::Policy> = LazyLock::new(|| {
+        runner_core::Policy::builder()
+            .retry(
+                runner_core::Retry::new(2)
+                    .backoff(Duration::from_millis(1))
+                    // One retry per call, every call: a budget that never runs dry.
+                    .budget(runner_core::Budget::new(1.0, Duration::from_secs(10), 0)),
+            )
+            .build()
+            .unwrap()
+    });
     let counted = measure(|| async {
         let attempt = Cell::new(0);
         let task = FLAKY.critical("flaky", || {

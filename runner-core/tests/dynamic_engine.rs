@@ -5,6 +5,7 @@
 mod support;
 
 use std::future::pending;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use runner_core::{
@@ -77,14 +78,18 @@ async fn no_queued_task_starts_after_a_cancel() {
 /// they hold is given back: a place under a limit, a breaker's half-open probe.
 #[tokio::test(start_paused = true)]
 async fn a_panic_in_one_tasks_drop_leaks_none_of_the_others() {
-    static LIMITED: Policy = Policy::builder().limit(Limit::new(1)).build();
-    static PROBED: Policy = Policy::builder()
-        .breaker(Breaker::new(
-            1,
-            Duration::from_secs(10),
-            Duration::from_secs(5),
-        ))
-        .build();
+    static LIMITED: LazyLock<Policy> =
+        LazyLock::new(|| Policy::builder().limit(Limit::new(1)).build().unwrap());
+    static PROBED: LazyLock<Policy> = LazyLock::new(|| {
+        Policy::builder()
+            .breaker(Breaker::new(
+                1,
+                Duration::from_secs(10),
+                Duration::from_secs(5),
+            ))
+            .build()
+            .unwrap()
+    });
     // Open the breaker, and let its cooldown pass: the next call is the half-open probe.
     let failed = PROBED
         .best_effort("probed", || async { Err::<u32, Boom>(Boom(0)) })

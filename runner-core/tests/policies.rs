@@ -4,6 +4,7 @@
 //!
 //! Each test has task fns of its own: a policy is shared by every call of its task fn.
 
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -123,14 +124,17 @@ async fn a_retry_skips_errors_its_predicate_does_not_retry() {
 /// millisecond, hence `<=`), and the draws are spread, not all at the cap.
 #[tokio::test(start_paused = true)]
 async fn backoffs_have_full_jitter_under_an_exponential_cap() {
-    static POLICY: Policy = Policy::builder()
-        .retry(
-            Retry::new(6)
-                .backoff(Duration::from_millis(10))
-                .max_backoff(Duration::from_millis(40))
-                .budget(Budget::new(1000.0, Duration::from_secs(60), 1000)),
-        )
-        .build();
+    static POLICY: LazyLock<Policy> = LazyLock::new(|| {
+        Policy::builder()
+            .retry(
+                Retry::new(6)
+                    .backoff(Duration::from_millis(10))
+                    .max_backoff(Duration::from_millis(40))
+                    .budget(Budget::new(1000.0, Duration::from_secs(60), 1000)),
+            )
+            .build()
+            .unwrap()
+    });
     let caps = [ms(10), ms(20), ms(40), ms(40), ms(40)];
     let mut below_half = 0;
     for seed in 0..100 {
@@ -209,9 +213,12 @@ async fn a_retry_never_starts_an_attempt_the_deadline_cannot_fit() {
 /// floor: of ten calls that each fail once, five are retried.
 #[tokio::test(start_paused = true)]
 async fn a_spent_retry_budget_refuses_retries() {
-    static POLICY: Policy = Policy::builder()
-        .retry(Retry::new(2).budget(Budget::new(0.5, Duration::from_secs(10), 0)))
-        .build();
+    static POLICY: LazyLock<Policy> = LazyLock::new(|| {
+        Policy::builder()
+            .retry(Retry::new(2).budget(Budget::new(0.5, Duration::from_secs(10), 0)))
+            .build()
+            .unwrap()
+    });
     let attempts = Attempts::default();
     let mut retried = 0;
     for _ in 0..10 {
@@ -230,14 +237,17 @@ async fn a_spent_retry_budget_refuses_retries() {
 /// attempt that was made, not the refusal: something was sent downstream.
 #[tokio::test(start_paused = true)]
 async fn a_refused_retry_returns_the_last_real_failure() {
-    static POLICY: Policy = Policy::builder()
-        .retry(Retry::new(3).backoff(ms(10)))
-        .breaker(Breaker::new(
-            2,
-            Duration::from_secs(10),
-            Duration::from_secs(5),
-        ))
-        .build();
+    static POLICY: LazyLock<Policy> = LazyLock::new(|| {
+        Policy::builder()
+            .retry(Retry::new(3).backoff(ms(10)))
+            .breaker(Breaker::new(
+                2,
+                Duration::from_secs(10),
+                Duration::from_secs(5),
+            ))
+            .build()
+            .unwrap()
+    });
     let fails = || async {
         sleep(ms(10)).await;
         Err::<u32, _>(Error::Unavailable)
@@ -361,15 +371,21 @@ async fn a_failed_attempt_leaves_the_hedge_running() {
 }
 
 /// A hedge after 10 ms, behind a breaker that opens on one failure.
-const HEDGED_BEHIND_A_BREAKER: PolicyBuilder<1> = Policy::builder().hedge::<1>(ms(10)).breaker(
-    Breaker::new(1, Duration::from_secs(10), Duration::from_secs(5)),
-);
+fn hedged_behind_a_breaker() -> PolicyBuilder {
+    Policy::builder()
+        .hedge(runner_core::Hedge::new(ms(10)).max(1))
+        .breaker(Breaker::new(
+            1,
+            Duration::from_secs(10),
+            Duration::from_secs(5),
+        ))
+}
 
 /// A hedge that lost counts as neither success nor failure, even when the winner lands at
 /// the very instant time runs out on the call.
 #[tokio::test(start_paused = true)]
 async fn a_hedge_that_lost_at_the_timeout_does_not_open_the_breaker() {
-    static POLICY: Policy<1> = HEDGED_BEHIND_A_BREAKER.build();
+    static POLICY: LazyLock<Policy> = LazyLock::new(|| hedged_behind_a_breaker().build().unwrap());
     static N: AtomicU32 = AtomicU32::new(0);
     let card = POLICY
         .critical("card", || {
@@ -408,7 +424,7 @@ async fn no_hedge_starts_at_the_deadline() {
 /// A hedge the breaker refuses does not hide the failure of the attempt that was sent.
 #[tokio::test(start_paused = true)]
 async fn a_refused_hedge_keeps_the_real_failure() {
-    static POLICY: Policy<1> = HEDGED_BEHIND_A_BREAKER.build();
+    static POLICY: LazyLock<Policy> = LazyLock::new(|| hedged_behind_a_breaker().build().unwrap());
     static N: AtomicU32 = AtomicU32::new(0);
     // The first call's failure at 5 ms opens the breaker; the second call's hedge, due at
     // 10 ms, is refused; its first attempt fails at 20 ms.
@@ -442,9 +458,12 @@ async fn a_refused_hedge_keeps_the_real_failure() {
 /// the cooldown → a failed probe opens it again → a good probe closes it.
 #[tokio::test(start_paused = true)]
 async fn a_breaker_goes_through_every_state() {
-    static POLICY: Policy = Policy::builder()
-        .breaker(Breaker::new(2, Duration::from_secs(1), ms(500)))
-        .build();
+    static POLICY: LazyLock<Policy> = LazyLock::new(|| {
+        Policy::builder()
+            .breaker(Breaker::new(2, Duration::from_secs(1), ms(500)))
+            .build()
+            .unwrap()
+    });
     let attempts = &Attempts::default();
     let call = |fail: bool| {
         POLICY.best_effort("breaker", move || {
@@ -492,9 +511,12 @@ async fn a_breaker_goes_through_every_state() {
 /// Half-open lets one probe through; a call made while it is in flight is refused.
 #[tokio::test(start_paused = true)]
 async fn a_half_open_breaker_lets_one_probe_through() {
-    static POLICY: Policy = Policy::builder()
-        .breaker(Breaker::new(1, Duration::from_secs(1), ms(100)))
-        .build();
+    static POLICY: LazyLock<Policy> = LazyLock::new(|| {
+        Policy::builder()
+            .breaker(Breaker::new(1, Duration::from_secs(1), ms(100)))
+            .build()
+            .unwrap()
+    });
     let fail = POLICY.best_effort("probe", || async { Err::<u32, _>(Error::Unavailable) });
     assert!(fail.await.is_err());
     sleep(ms(100)).await;
@@ -516,13 +538,16 @@ async fn a_half_open_breaker_lets_one_probe_through() {
 /// sibling failed does not.
 #[tokio::test(start_paused = true)]
 async fn a_breaker_counts_timeouts_but_not_cancellations() {
-    static HANGS: Policy = Policy::builder()
-        .breaker(Breaker::new(
-            1,
-            Duration::from_secs(10),
-            Duration::from_secs(5),
-        ))
-        .build();
+    static HANGS: LazyLock<Policy> = LazyLock::new(|| {
+        Policy::builder()
+            .breaker(Breaker::new(
+                1,
+                Duration::from_secs(10),
+                Duration::from_secs(5),
+            ))
+            .build()
+            .unwrap()
+    });
     let hang = || async {
         sleep(Duration::from_secs(10)).await;
         Ok::<u32, Error>(1)
@@ -549,13 +574,16 @@ async fn a_breaker_counts_timeouts_but_not_cancellations() {
 /// are ignored.
 #[tokio::test(start_paused = true)]
 async fn a_breaker_counts_failures_within_its_window_only() {
-    static POLICY: Policy = Policy::builder()
-        .breaker(Breaker::new(
-            2,
-            Duration::from_secs(1),
-            Duration::from_secs(5),
-        ))
-        .build();
+    static POLICY: LazyLock<Policy> = LazyLock::new(|| {
+        Policy::builder()
+            .breaker(Breaker::new(
+                2,
+                Duration::from_secs(1),
+                Duration::from_secs(5),
+            ))
+            .build()
+            .unwrap()
+    });
     let fail = |error: Error| {
         POLICY.task::<runner_core::BestEffort, _, _, _, _, _>(
             "window",
@@ -602,13 +630,16 @@ async fn a_breaker_with_a_rate_opens_on_a_failing_share_only() {
 /// A critical task refused by its breaker fails the fan-out with its own error kind.
 #[tokio::test(start_paused = true)]
 async fn a_critical_task_refused_fails_the_fan_out_as_rejected() {
-    static POLICY: Policy = Policy::builder()
-        .breaker(Breaker::new(
-            1,
-            Duration::from_secs(1),
-            Duration::from_secs(1),
-        ))
-        .build();
+    static POLICY: LazyLock<Policy> = LazyLock::new(|| {
+        Policy::builder()
+            .breaker(Breaker::new(
+                1,
+                Duration::from_secs(1),
+                Duration::from_secs(1),
+            ))
+            .build()
+            .unwrap()
+    });
     let fail = || async { Err::<u32, _>(Error::Unavailable) };
     assert!(fan_out!(POLICY.critical("wallet", fail)).await.is_err());
     let (error, report) = fan_out!(report; POLICY.critical("wallet", fail)).await;
@@ -667,7 +698,8 @@ async fn a_rejecting_limit_refuses_excess_calls_at_once() {
 /// A call that waits past its timeout times out, and holds no place afterwards.
 #[tokio::test(start_paused = true)]
 async fn a_call_waiting_for_its_limit_times_out_and_leaks_nothing() {
-    static POLICY: Policy = Policy::builder().limit(Limit::new(1)).build();
+    static POLICY: LazyLock<Policy> =
+        LazyLock::new(|| Policy::builder().limit(Limit::new(1)).build().unwrap());
     let slow = POLICY.best_effort("slow", || async {
         sleep(ms(200)).await;
         Ok::<u32, Error>(1)
@@ -734,13 +766,16 @@ async fn a_fallback_answers_when_time_runs_out() {
 /// A refused call takes its fallback at once.
 #[tokio::test(start_paused = true)]
 async fn a_fallback_answers_a_refused_call_at_once() {
-    static POLICY: Policy = Policy::builder()
-        .breaker(Breaker::new(
-            1,
-            Duration::from_secs(1),
-            Duration::from_secs(1),
-        ))
-        .build();
+    static POLICY: LazyLock<Policy> = LazyLock::new(|| {
+        Policy::builder()
+            .breaker(Breaker::new(
+                1,
+                Duration::from_secs(1),
+                Duration::from_secs(1),
+            ))
+            .build()
+            .unwrap()
+    });
     let call = || {
         POLICY.task::<runner_core::Critical, _, _, _, _, _>(
             "balance",
@@ -869,14 +904,17 @@ fn a_task_with_every_policy_is_send() {
 /// The dynamic engine runs policy tasks too: a refusal fills the slot at once.
 #[tokio::test(start_paused = true)]
 async fn the_task_runner_runs_policy_tasks() {
-    static POLICY: Policy = Policy::builder()
-        .breaker(Breaker::new(
-            1,
-            Duration::from_secs(1),
-            Duration::from_secs(1),
-        ))
-        .limit(Limit::new(4))
-        .build();
+    static POLICY: LazyLock<Policy> = LazyLock::new(|| {
+        Policy::builder()
+            .breaker(Breaker::new(
+                1,
+                Duration::from_secs(1),
+                Duration::from_secs(1),
+            ))
+            .limit(Limit::new(4))
+            .build()
+            .unwrap()
+    });
     let fail = || async { Err::<u32, _>(Error::Unavailable) };
     let mut runner = runner_core::TaskRunner::new();
     let first = runner.add(POLICY.best_effort("card", fail));
@@ -940,17 +978,26 @@ async fn a_hedge_starts_even_when_the_first_attempt_spends_the_coop_budget() {
 /// tower's budget takes windows up to exactly 60 s; so does ours, to the nanosecond.
 #[test]
 fn a_budget_window_over_sixty_seconds_is_refused() {
-    assert!(std::panic::catch_unwind(|| Budget::new(0.2, Duration::new(60, 500_000), 10)).is_err());
-    let _ = Budget::new(0.2, Duration::from_secs(60), 10);
+    let with = |window| {
+        Policy::builder()
+            .retry(Retry::new(2).budget(Budget::new(0.2, window, 10)))
+            .build()
+    };
+    let error = with(Duration::new(60, 500_000)).unwrap_err();
+    assert_eq!(error.field(), "retry.budget_window");
+    assert!(with(Duration::from_secs(60)).is_ok());
 }
 
 /// A task refused inside a nested fan-out fills its own slot; the verdict does not leak to
 /// the task around it.
 #[tokio::test(start_paused = true)]
 async fn a_refusal_in_a_nested_fan_out_stays_inside() {
-    static INNER: Policy = Policy::builder()
-        .limit(Limit::new(1).reject_when_full())
-        .build();
+    static INNER: LazyLock<Policy> = LazyLock::new(|| {
+        Policy::builder()
+            .limit(Limit::new(1).reject_when_full())
+            .build()
+            .unwrap()
+    });
     #[task(best_effort)]
     async fn outer() -> Result<u32, Error> {
         let a = INNER.best_effort("a", || async {

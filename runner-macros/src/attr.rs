@@ -5,15 +5,15 @@ use std::time::Duration;
 use proc_macro2::Span;
 use syn::{LitStr, Path};
 
-use crate::duration;
 use crate::parse::{path_name, set_once, span_of};
 use crate::policy::Policies;
-use crate::valid;
+use crate::value::{self, Value};
+use crate::{private, valid};
 
 /// Every key `#[task(...)]` accepts, for the "unknown key" message.
 const KEYS: &str = "`critical`, `best_effort`, `timeout = \"200ms\"`, `name = \"...\"`, `crate = \"...\"`, \
-     `retry(attempts = 3, ...)`, `hedge = \"50ms\"`, `breaker(failures = 5, window = \"10s\", cooldown = \"5s\")`, \
-     `limit = 32`, `fallback = path::to_fn`";
+     `policy = <expr>`, `retry(attempts = 3, ...)`, `hedge = \"50ms\"`, `breaker(failures = 5, window = \"10s\", cooldown = \"5s\")`, \
+     `limit = 32`, `fallback = path::to_fn`, `retry_if = path::to_fn`, `breaker_if = path::to_fn`";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Criticality {
@@ -33,10 +33,12 @@ impl Criticality {
 /// The parsed arguments.
 pub(crate) struct TaskArgs {
     pub(crate) criticality: Criticality,
-    pub(crate) timeout: Option<Duration>,
+    pub(crate) timeout: Option<Value<Duration>>,
     pub(crate) name: Option<LitStr>,
     pub(crate) krate: Option<Path>,
     pub(crate) policies: Policies,
+    /// The checks of `const` values, left to the compiler.
+    pub(crate) deferred: proc_macro2::TokenStream,
 }
 
 impl TaskArgs {
@@ -76,8 +78,7 @@ impl TaskArgs {
                 criticality = Some((kind, span_of(&meta)));
                 Ok(())
             } else if meta.path.is_ident("timeout") {
-                let literal: LitStr = meta.value()?.parse()?;
-                set_once(&meta, &mut timeout, duration::parse(&literal, "timeout")?)
+                set_once(&meta, &mut timeout, value::duration(&meta, "timeout")?)
             } else if meta.path.is_ident("name") {
                 let literal: LitStr = meta.value()?.parse()?;
                 if literal.value().is_empty() {
@@ -113,9 +114,14 @@ impl TaskArgs {
                 "a task needs its criticality: write `#[task(critical)]` or `#[task(best_effort)]`",
             ));
         };
-        if let Err(error) = valid::check(&policies, timeout) {
-            policy_errors.push(error);
-        }
+        let private = private::path(krate.as_ref(), Span::call_site());
+        let deferred = match valid::check(&policies, timeout.as_ref(), &private) {
+            Ok(deferred) => deferred,
+            Err(error) => {
+                policy_errors.push(error);
+                Default::default()
+            }
+        };
         let policy_error = policy_errors.into_iter().reduce(|mut all, error| {
             all.combine(error);
             all
@@ -129,6 +135,7 @@ impl TaskArgs {
             name,
             krate,
             policies,
+            deferred,
         };
         Ok((args, policy_error))
     }

@@ -16,14 +16,14 @@ pub(crate) fn parse(literal: &LitStr, what: &str) -> syn::Result<Duration> {
         )
     })?;
     if duration.is_zero() {
-        return Err(syn::Error::new_spanned(
-            literal,
-            format!(
-                "a {what} of zero would end every call before it starts; give a positive duration"
-            ),
-        ));
+        return Err(syn::Error::new_spanned(literal, zero_message(what)));
     }
     Ok(duration)
+}
+
+/// What a duration of zero gets.
+pub(crate) fn zero_message(what: &str) -> String {
+    format!("a {what} of zero would end every call before it starts; give a positive duration")
 }
 
 /// A `Duration` expression for a duration known at compile time.

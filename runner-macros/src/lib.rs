@@ -12,6 +12,7 @@ mod policy;
 mod private;
 mod task;
 mod valid;
+mod value;
 
 use proc_macro::TokenStream;
 
@@ -168,20 +169,58 @@ use proc_macro::TokenStream;
 /// # let _ = get_balance(1);
 /// ```
 ///
-/// # Policies: `retry`, `hedge`, `breaker`, `limit`, `fallback`
+/// # Policies: `policy = <expr>`, or `retry`, `hedge`, `breaker`, `limit`; and `fallback`
 ///
-/// Each key below puts a policy around every call of the fn. A fn with any of them gets a
-/// `static` [`Policy`](https://docs.rs/runner-core/latest/runner_core/struct.Policy.html)
-/// of its own, so its breaker, its limit and its retry budget are shared by every call of
-/// that fn in the process (a generic fn, or a method of a generic type, has one for all its
-/// instantiations: give each backend a fn of its own if they must not share a breaker).
+/// `policy = <expr>` runs each call under the
+/// [`Policy`](https://docs.rs/runner-core/latest/runner_core/struct.Policy.html) the
+/// expression gives, evaluated at the call: typically the instance's (`policy = self.wallet`),
+/// or one per key (`policy = self.hosts.get(&host)`), or a `LazyLock` built from config
+/// (`policy = WALLET`). A place is borrowed; any other expression's value is moved into the
+/// task. The policy's timeout, if it has one, replaces `timeout`. With it, `retry_if = path`
+/// and `breaker_if = path` say which errors are retried and counted, and `fallback` gives a
+/// value; the keys below cannot be combined with it, since the policy given is the whole
+/// policy. The policy docs show each form.
+///
+/// ```
+/// # use std::time::Duration;
+/// # use runner_core::{task, Breaker, Policy};
+/// # #[derive(Debug, thiserror::Error)] #[error("wallet unavailable")] struct WalletError;
+/// struct Wallet {
+///     policy: Policy,
+/// }
+///
+/// impl Wallet {
+///     #[task(critical, timeout = "200ms", policy = self.policy)]
+///     async fn balance(&self, user_id: u64) -> Result<u64, WalletError> {
+///         Ok(user_id * 100)
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let policy = Policy::builder()
+///     .breaker(Breaker::new(5, Duration::from_secs(10), Duration::from_secs(5)))
+///     .build()
+///     .unwrap();
+/// let wallet = Wallet { policy };
+/// assert_eq!(wallet.balance(7).await.unwrap(), 700);
+/// # }
+/// ```
+///
+/// The literal keys below build a per-fn default instead: one policy for the fn, built on
+/// its first call and shared by every call of it in the process (a generic fn, or a method
+/// of a generic type, has one for all its instantiations), reachable by the task's name
+/// through `runner_core::policy::defaults` to be read, reset or forced. Give each backend or
+/// instance a `policy = ...` of its own where they must not share a breaker.
 /// From the outside in: the timeout and deadline, `fallback`,
 /// `limit` (once per call), `retry` (of whole rounds), `hedge` (within a round), `breaker`
 /// (around each attempt); the `Policy` docs give the reasons.
 ///
-/// With `retry` or `hedge` the body runs once per attempt: each attempt gets its own clone
-/// of the arguments (so they must be `Clone`; pass big ones by reference or in an `Arc`),
-/// and a method takes `&self`. Every value is checked at compile time.
+/// With `retry`, `hedge` or `policy =`, the body runs once per attempt: each attempt gets its
+/// own clone of the arguments (so they must be `Clone`; pass big ones by reference or in an
+/// `Arc`), and a method takes `&self`. Every value is checked at compile time: a literal by
+/// the macro, a `const` path (`timeout = WALLET_TIMEOUT`, `attempts = ATTEMPTS`) by its type
+/// and, in a `const` block, by the same rule with the same message.
 ///
 /// ## `retry(attempts = N, ...)`
 ///
@@ -194,6 +233,7 @@ use proc_macro::TokenStream;
 ///
 /// ```
 /// # use std::sync::atomic::{AtomicU32, Ordering};
+/// # use std::sync::LazyLock;
 /// # use std::time::Duration;
 /// # use runner_core::{task, Policy, Retry};
 /// #[derive(Debug, thiserror::Error)]
@@ -222,10 +262,13 @@ use proc_macro::TokenStream;
 ///     fetch_balance(user_id).await
 /// }
 ///
-/// // Without the macro: a `static` policy, and a closure that starts each attempt.
-/// static GET_BALANCE: Policy = Policy::builder()
-///     .retry(Retry::new(3).backoff(Duration::from_millis(10)))
-///     .build();
+/// // Without the macro: a policy built once, and a closure that starts each attempt.
+/// static GET_BALANCE: LazyLock<Policy> = LazyLock::new(|| {
+///     Policy::builder()
+///         .retry(Retry::new(3).backoff(Duration::from_millis(10)))
+///         .build()
+///         .unwrap()
+/// });
 ///
 /// fn get_balance_by_hand(user_id: u64)
 ///     -> runner_core::Task<impl Future<Output = Result<u64, WalletError>>, runner_core::Critical>
@@ -253,7 +296,7 @@ use proc_macro::TokenStream;
 /// ```
 /// # use std::sync::atomic::{AtomicU32, Ordering};
 /// # use std::time::Duration;
-/// # use runner_core::{task, Policy};
+/// # use runner_core::{task, Hedge, Policy};
 /// # #[derive(Debug, thiserror::Error)] #[error("no card")] struct CardError;
 /// static ATTEMPTS: AtomicU32 = AtomicU32::new(0);
 ///
@@ -270,11 +313,12 @@ use proc_macro::TokenStream;
 ///     fetch_card(user_id).await
 /// }
 ///
-/// // Without the macro (`Policy<1>`: at most one hedge):
-/// static GET_SCRATCH_CARD: Policy<1> = Policy::builder()
-///     .hedge::<1>(Duration::from_millis(50))
-///     .build();
-/// # let _ = || GET_SCRATCH_CARD.best_effort("get_scratch_card", move || fetch_card(1));
+/// // Without the macro:
+/// let get_scratch_card_policy = Policy::builder()
+///     .hedge(Hedge::new(Duration::from_millis(50)))
+///     .build()
+///     .unwrap();
+/// # let _ = || get_scratch_card_policy.best_effort("get_scratch_card", move || fetch_card(1));
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
@@ -305,10 +349,11 @@ use proc_macro::TokenStream;
 /// }
 ///
 /// // Without the macro:
-/// static GET_SCRATCH_CARD: Policy = Policy::builder()
+/// let get_scratch_card_policy = Policy::builder()
 ///     .breaker(Breaker::new(2, Duration::from_secs(10), Duration::from_secs(5)))
-///     .build();
-/// # let _ = || GET_SCRATCH_CARD.best_effort("get_scratch_card", || async { Err::<String, _>(CardError) });
+///     .build()
+///     .unwrap();
+/// # let _ = || get_scratch_card_policy.best_effort("get_scratch_card", || async { Err::<String, _>(CardError) });
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
@@ -322,7 +367,7 @@ use proc_macro::TokenStream;
 ///
 /// ## `limit = 32` or `limit(max = 32, reject)`
 ///
-/// A bulkhead: at most `max` calls of the fn in flight in the process. An excess call waits
+/// A bulkhead: at most `max` calls through the policy in flight at once. An excess call waits
 /// for a place within its timeout, or with `reject` fails at once with
 /// `TaskError::Rejected(Rejection::LimitReached)`.
 ///
@@ -337,10 +382,11 @@ use proc_macro::TokenStream;
 /// }
 ///
 /// // Without the macro:
-/// static GET_SCRATCH_CARD: Policy = Policy::builder()
+/// let get_scratch_card_policy = Policy::builder()
 ///     .limit(Limit::new(1).reject_when_full())
-///     .build();
-/// # let _ = || GET_SCRATCH_CARD.best_effort("get_scratch_card", || async { Ok::<u32, CardError>(1) });
+///     .build()
+///     .unwrap();
+/// # let _ = || get_scratch_card_policy.best_effort("get_scratch_card", || async { Ok::<u32, CardError>(1) });
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() -> Result<(), runner_core::FanOutError> {
@@ -370,8 +416,8 @@ use proc_macro::TokenStream;
 /// }
 ///
 /// // Without the macro, a fallback is a per-call option:
-/// static GET_BALANCE: runner_core::Policy = runner_core::Policy::builder().build();
-/// # let _ = || GET_BALANCE.task::<runner_core::Critical, _, _, _, _, _>(
+/// let get_balance_policy = runner_core::Policy::builder().build().unwrap();
+/// # let _ = || get_balance_policy.task::<runner_core::Critical, _, _, _, _, _>(
 /// #     "get_balance", || async { Err::<u64, _>(WalletError) }, Options::new().fallback(cached_balance));
 ///
 /// # #[tokio::main(flavor = "current_thread")]

@@ -1,147 +1,196 @@
-//! The policy keys of `#[task(...)]`: `retry(...)`, `hedge`, `breaker(...)`, `limit`,
-//! `fallback`. Each value is checked here, at the user's tokens, and each check across keys
-//! in `valid.rs`, so that the `const` builders they expand to never panic.
+//! The policy keys of `#[task(...)]`: `policy = <expr>`, or the literal keys `retry(...)`,
+//! `hedge`, `breaker(...)`, `limit` that build a per-fn default; and `fallback`, `retry_if`,
+//! `breaker_if`, typed by the fn. Each value is checked here, at the user's tokens, and each
+//! check across keys in `valid.rs`.
 
 use std::time::Duration;
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::meta::ParseNestedMeta;
 use syn::spanned::Spanned;
-use syn::{LitInt, LitStr, Path};
+use syn::{Expr, Path};
 
-use crate::duration;
-use crate::parse::{number, parse_group, set_once, unknown};
+use crate::parse::{parse_group, set_once, unknown};
+use crate::value::{self, Value};
 
-/// The most hedges a call may start: each is an attempt held in the task's state.
-const MAX_HEDGES: usize = 8;
+/// The most hedges a call may start.
+const MAX_HEDGES: u32 = 8;
 
 #[derive(Default)]
 pub(crate) struct Policies {
+    /// `policy = <expr>`, and where the key is.
+    pub(crate) source: Option<(Expr, Span)>,
     pub(crate) retry: Option<RetryArgs>,
     pub(crate) hedge: Option<HedgeArgs>,
     pub(crate) breaker: Option<BreakerArgs>,
     pub(crate) limit: Option<LimitArgs>,
     pub(crate) fallback: Option<Path>,
+    /// `retry_if = path` and `breaker_if = path`, beside `policy = <expr>`.
+    pub(crate) retry_if: Option<Path>,
+    pub(crate) breaker_if: Option<Path>,
+    /// The literal keys given, where they are: each is refused beside `policy = <expr>`.
+    pub(crate) literal_keys: Vec<(&'static str, Span)>,
 }
 
 pub(crate) struct RetryArgs {
-    attempts: u32,
-    pub(crate) backoff: Option<Duration>,
-    pub(crate) max_backoff: Option<(Duration, LitStr)>,
-    budget: Option<f32>,
-    budget_window: Option<Duration>,
-    min_per_sec: Option<u32>,
+    attempts: Value<u32>,
+    pub(crate) backoff: Option<Value<Duration>>,
+    pub(crate) max_backoff: Option<Value<Duration>>,
+    budget: Option<Value<f32>>,
+    budget_window: Option<Value<Duration>>,
+    min_per_sec: Option<Value<u32>>,
     when: Option<Path>,
 }
 
 pub(crate) struct HedgeArgs {
-    pub(crate) after: Duration,
-    pub(crate) after_literal: LitStr,
-    max: usize,
+    pub(crate) after: Value<Duration>,
+    max: Option<Value<u32>>,
 }
 
 pub(crate) struct BreakerArgs {
-    failures: u32,
-    window: Duration,
-    cooldown: Duration,
-    rate: Option<f32>,
+    failures: Value<u32>,
+    window: Value<Duration>,
+    cooldown: Value<Duration>,
+    rate: Option<Value<f32>>,
     when: Option<Path>,
 }
 
 pub(crate) struct LimitArgs {
-    max: usize,
+    max: Value<usize>,
     reject: bool,
 }
 
 impl Policies {
     pub(crate) fn is_empty(&self) -> bool {
-        self.retry.is_none()
-            && self.hedge.is_none()
-            && self.breaker.is_none()
-            && self.limit.is_none()
-            && self.fallback.is_none()
+        self.source.is_none() && self.literal_keys.is_empty() && self.fallback.is_none()
     }
 
-    /// `true` if the body runs more than once per call.
+    /// `true` if the body may run more than once per call: with retries or hedges, or under a
+    /// policy given at run time, which may have them.
     pub(crate) fn repeats(&self) -> bool {
-        self.retry.is_some() || self.hedge.is_some()
-    }
-
-    pub(crate) fn hedges(&self) -> usize {
-        self.hedge.as_ref().map_or(0, |hedge| hedge.max)
+        self.source.is_some() || self.retry.is_some() || self.hedge.is_some()
     }
 
     /// Parses one policy key, if `meta` is one; `Ok(false)` if it is not a policy key.
     pub(crate) fn parse_key(&mut self, meta: &ParseNestedMeta<'_>) -> syn::Result<bool> {
-        if meta.path.is_ident("retry") {
+        let span = meta.path.span();
+        if meta.path.is_ident("policy") {
+            let expr: Expr = meta.value()?.parse()?;
+            set_once(meta, &mut self.source, (expr, span))?;
+            return Ok(true);
+        }
+        let key = if meta.path.is_ident("retry") {
             let retry = parse_retry(meta)?;
             set_once(meta, &mut self.retry, retry)?;
+            "retry"
         } else if meta.path.is_ident("hedge") {
             let hedge = parse_hedge(meta)?;
             set_once(meta, &mut self.hedge, hedge)?;
+            "hedge"
         } else if meta.path.is_ident("breaker") {
             let breaker = parse_breaker(meta)?;
             set_once(meta, &mut self.breaker, breaker)?;
+            "breaker"
         } else if meta.path.is_ident("limit") {
             let limit = parse_limit(meta)?;
             set_once(meta, &mut self.limit, limit)?;
+            "limit"
         } else if meta.path.is_ident("fallback") {
             let path: Path = meta.value()?.parse()?;
             set_once(meta, &mut self.fallback, path)?;
+            return Ok(true);
+        } else if meta.path.is_ident("retry_if") {
+            let path: Path = meta.value()?.parse()?;
+            set_once(meta, &mut self.retry_if, path)?;
+            return Ok(true);
+        } else if meta.path.is_ident("breaker_if") {
+            let path: Path = meta.value()?.parse()?;
+            set_once(meta, &mut self.breaker_if, path)?;
+            return Ok(true);
         } else {
             return Ok(false);
-        }
+        };
+        self.literal_keys.push((key, span));
         Ok(true)
     }
 
-    /// `Policy::builder()...build()` for the task fn's `static`.
-    pub(crate) fn builder(&self, private: &TokenStream) -> TokenStream {
+    /// Where the task's policy comes from: the user's expression, checked by type at it, or
+    /// the per-fn default, built on first use and registered for `policy::defaults`.
+    pub(crate) fn source(&self, private: &TokenStream, name: &TokenStream) -> TokenStream {
+        if let Some((expr, _)) = &self.source {
+            let expr = match is_place(expr) {
+                true => quote!(&(#expr)),
+                false => quote!(#expr),
+            };
+            return quote_spanned!(expr.span()=> #private::policy_of(#expr));
+        }
+        let policy = quote::format_ident!("__TASK_POLICY", span = Span::mixed_site());
+        let builder = self.builder(private);
+        quote! {{
+            static #policy: #private::LazyLock<#private::Policy> =
+                #private::LazyLock::new(|| #private::default_policy(#name, #builder));
+            #private::inventory::submit! {
+                #private::DefaultPolicy::new(::core::module_path!(), #name, &#policy)
+            }
+            &#policy
+        }}
+    }
+
+    /// `Policy::builder()...` for the per-fn default.
+    fn builder(&self, private: &TokenStream) -> TokenStream {
         let mut calls = Vec::new();
         if let Some(retry) = &self.retry {
-            let attempts = retry.attempts;
+            let attempts = retry.attempts.expr(private);
             let mut value = quote!(#private::Retry::new(#attempts));
-            if let Some(backoff) = retry.backoff {
-                let backoff = duration::to_tokens(backoff);
+            if let Some(backoff) = &retry.backoff {
+                let backoff = backoff.expr(private);
                 value = quote!(#value.backoff(#backoff));
             }
-            if let Some((max_backoff, _)) = &retry.max_backoff {
-                let max_backoff = duration::to_tokens(*max_backoff);
+            if let Some(max_backoff) = &retry.max_backoff {
+                let max_backoff = max_backoff.expr(private);
                 value = quote!(#value.max_backoff(#max_backoff));
             }
             if retry.budget.is_some()
                 || retry.budget_window.is_some()
                 || retry.min_per_sec.is_some()
             {
-                let share = retry.budget.unwrap_or(0.2);
-                let window =
-                    duration::to_tokens(retry.budget_window.unwrap_or(Duration::from_secs(10)));
-                let min_per_sec = retry.min_per_sec.unwrap_or(10);
+                let share = or_default(&retry.budget, private, quote!(0.2));
+                let window = or_default(
+                    &retry.budget_window,
+                    private,
+                    quote!(::core::time::Duration::from_secs(10)),
+                );
+                let min_per_sec = or_default(&retry.min_per_sec, private, quote!(10));
                 value = quote!(#value.budget(#private::Budget::new(#share, #window, #min_per_sec)));
             }
             calls.push(quote!(.retry(#value)));
         }
         if let Some(hedge) = &self.hedge {
-            let (after, max) = (duration::to_tokens(hedge.after), hedge.max);
-            calls.push(quote!(.hedge::<#max>(#after)));
+            let after = hedge.after.expr(private);
+            let max = or_default(&hedge.max, private, quote!(1));
+            calls.push(quote!(.hedge(#private::Hedge::new(#after).max(#max))));
         }
         if let Some(breaker) = &self.breaker {
-            let failures = breaker.failures;
-            let window = duration::to_tokens(breaker.window);
-            let cooldown = duration::to_tokens(breaker.cooldown);
-            let rate = breaker.rate.map(|rate| quote!(.rate(#rate)));
+            let failures = breaker.failures.expr(private);
+            let window = breaker.window.expr(private);
+            let cooldown = breaker.cooldown.expr(private);
+            let rate = breaker.rate.as_ref().map(|rate| {
+                let rate = rate.expr(private);
+                quote!(.rate(#rate))
+            });
             calls
                 .push(quote!(.breaker(#private::Breaker::new(#failures, #window, #cooldown)#rate)));
         }
         if let Some(limit) = &self.limit {
-            let max = limit.max;
+            let max = limit.max.expr(private);
             let reject = match limit.reject {
                 true => quote!(.reject_when_full()),
                 false => quote!(),
             };
             calls.push(quote!(.limit(#private::Limit::new(#max)#reject)));
         }
-        quote!(#private::Policy::builder() #(#calls)* .build())
+        quote!(#private::Policy::builder() #(#calls)*)
     }
 
     /// `Options::new()...` for each call, each fn spanned at the user's path so that a
@@ -151,14 +200,15 @@ impl Policies {
             Some(ret) => quote!(#private::options_for::<#ret>()),
             None => quote!(#private::Options::new()),
         };
-        if let Some(when) = self.retry.as_ref().and_then(|retry| retry.when.as_ref()) {
+        let retry_when = self.retry.as_ref().and_then(|retry| retry.when.as_ref());
+        if let Some(when) = retry_when.or(self.retry_if.as_ref()) {
             options = quote_spanned!(when.span()=> #options.retry_if(#when));
         }
-        if let Some(when) = self
+        let breaker_when = self
             .breaker
             .as_ref()
-            .and_then(|breaker| breaker.when.as_ref())
-        {
+            .and_then(|breaker| breaker.when.as_ref());
+        if let Some(when) = breaker_when.or(self.breaker_if.as_ref()) {
             options = quote_spanned!(when.span()=> #options.breaker_if(#when));
         }
         if let Some(fallback) = &self.fallback {
@@ -168,6 +218,39 @@ impl Policies {
     }
 }
 
+/// `true` for an expression that names a place (`self.wallet`, `WALLET`, `*handle`): one
+/// the task borrows rather than moves.
+fn is_place(expr: &Expr) -> bool {
+    match expr {
+        Expr::Path(_) | Expr::Field(_) | Expr::Index(_) => true,
+        Expr::Unary(unary) => matches!(unary.op, syn::UnOp::Deref(_)),
+        Expr::Paren(paren) => is_place(&paren.expr),
+        _ => false,
+    }
+}
+
+fn or_default<T: value::Literal>(
+    value: &Option<Value<T>>,
+    private: &TokenStream,
+    default: TokenStream,
+) -> TokenStream {
+    match value {
+        Some(value) => value.expr(private),
+        None => default,
+    }
+}
+
+const ATTEMPTS: &str = "a task makes at least one attempt; `attempts` counts them all, the first included (`attempts = 3` is the first and two retries)";
+const BUDGET: &str = "a retry budget is the share of calls that may be retried, within 0.0..=1000.0 (0.2 is one retry per five calls)";
+const BUDGET_WINDOW: &str = "a retry budget's window must be within 1s to 60s";
+const MIN_PER_SEC: &str = "`min_per_sec` is too large";
+const HEDGES: &str = "`max` is the most hedges a call may start: 1 to 8";
+const FAILURES: &str =
+    "a breaker that opens after zero failures would never close; give at least 1";
+const RATE: &str = "a breaker's rate is the share of failed attempts that opens it, within (0.0, 1.0] (0.5 is half of them)";
+const LIMIT: &str =
+    "a limit is the most calls in flight at once: at least 1 (zero would refuse every call)";
+
 fn parse_retry(meta: &ParseNestedMeta<'_>) -> syn::Result<RetryArgs> {
     const KEYS: &str = "`attempts = 3`, `backoff = \"10ms\"`, `max_backoff = \"1s\"`, `budget = 0.2`, `budget_window = \"10s\"`, `min_per_sec = 10`, `when = path::to_fn`";
     let span = meta.path.span();
@@ -175,51 +258,41 @@ fn parse_retry(meta: &ParseNestedMeta<'_>) -> syn::Result<RetryArgs> {
     let (mut budget, mut budget_window, mut min_per_sec, mut when) = (None, None, None, None);
     parse_group(meta, |inner| {
         if inner.path.is_ident("attempts") {
-            let literal: LitInt = inner.value()?.parse()?;
-            let value: u32 = literal.base10_parse()?;
-            if value == 0 {
-                return Err(syn::Error::new_spanned(
-                    &literal,
-                    "a task makes at least one attempt; `attempts` counts them all, the first included (`attempts = 3` is the first and two retries)",
-                ));
-            }
+            let value = value::integer(inner, "at_least_one", ATTEMPTS, |n: &u32| *n > 0)?;
             set_once(inner, &mut attempts, value)
         } else if inner.path.is_ident("backoff") {
-            let literal: LitStr = inner.value()?.parse()?;
-            set_once(inner, &mut backoff, duration::parse(&literal, "backoff")?)
+            set_once(inner, &mut backoff, value::duration(inner, "backoff")?)
         } else if inner.path.is_ident("max_backoff") {
-            let literal: LitStr = inner.value()?.parse()?;
-            let value = duration::parse(&literal, "max_backoff")?;
-            set_once(inner, &mut max_backoff, (value, literal))
+            set_once(
+                inner,
+                &mut max_backoff,
+                value::duration(inner, "max_backoff")?,
+            )
         } else if inner.path.is_ident("budget") {
-            let literal: syn::Lit = inner.value()?.parse()?;
-            let value = number(&literal)?;
-            if !(0.0..=1000.0).contains(&value) {
-                return Err(syn::Error::new_spanned(
-                    &literal,
-                    "a retry budget is the share of calls that may be retried, within 0.0..=1000.0 (0.2 is one retry per five calls)",
-                ));
-            }
+            let value = value::number(inner, "share", BUDGET, |share| {
+                (0.0..=1000.0).contains(&share)
+            })?;
             set_once(inner, &mut budget, value)
         } else if inner.path.is_ident("budget_window") {
-            let literal: LitStr = inner.value()?.parse()?;
-            let value = duration::parse(&literal, "budget_window")?;
-            if !(Duration::from_secs(1)..=Duration::from_secs(60)).contains(&value) {
-                return Err(syn::Error::new_spanned(
-                    &literal,
-                    "a retry budget's window must be within 1s to 60s",
-                ));
+            let value = value::duration(inner, "budget_window")?;
+            if let Some(window) = value.literal()
+                && !(Duration::from_secs(1)..=Duration::from_secs(60)).contains(window)
+            {
+                return Err(syn::Error::new(value.span(), BUDGET_WINDOW));
             }
+            let value = match value {
+                Value::Const { path, .. } => Value::Const {
+                    path,
+                    check: "budget_window",
+                    message: BUDGET_WINDOW.to_owned(),
+                },
+                literal => literal,
+            };
             set_once(inner, &mut budget_window, value)
         } else if inner.path.is_ident("min_per_sec") {
-            let literal: LitInt = inner.value()?.parse()?;
-            let value: u32 = literal.base10_parse()?;
-            if value >= i32::MAX as u32 {
-                return Err(syn::Error::new_spanned(
-                    &literal,
-                    "`min_per_sec` is too large",
-                ));
-            }
+            let value = value::integer(inner, "min_per_sec", MIN_PER_SEC, |n: &u32| {
+                *n < i32::MAX as u32
+            })?;
             set_once(inner, &mut min_per_sec, value)
         } else if inner.path.is_ident("when") {
             let path: Path = inner.value()?.parse()?;
@@ -248,45 +321,31 @@ fn parse_retry(meta: &ParseNestedMeta<'_>) -> syn::Result<RetryArgs> {
 fn parse_hedge(meta: &ParseNestedMeta<'_>) -> syn::Result<HedgeArgs> {
     let span = meta.path.span();
     if meta.input.peek(syn::Token![=]) {
-        let literal: LitStr = meta.value()?.parse()?;
-        let after = duration::parse(&literal, "hedge delay")?;
         return Ok(HedgeArgs {
-            after,
-            after_literal: literal,
-            max: 1,
+            after: value::duration(meta, "hedge delay")?,
+            max: None,
         });
     }
     let (mut after, mut max) = (None, None);
     parse_group(meta, |inner| {
         if inner.path.is_ident("after") {
-            let literal: LitStr = inner.value()?.parse()?;
-            let value = duration::parse(&literal, "hedge delay")?;
-            set_once(inner, &mut after, (value, literal))
+            set_once(inner, &mut after, value::duration(inner, "hedge delay")?)
         } else if inner.path.is_ident("max") {
-            let literal: LitInt = inner.value()?.parse()?;
-            let value: usize = literal.base10_parse()?;
-            if !(1..=MAX_HEDGES).contains(&value) {
-                return Err(syn::Error::new_spanned(
-                    &literal,
-                    format!("`max` is the most hedges a call may start: 1 to {MAX_HEDGES}"),
-                ));
-            }
+            let value = value::integer(inner, "hedges", HEDGES, |n: &u32| {
+                (1..=MAX_HEDGES).contains(n)
+            })?;
             set_once(inner, &mut max, value)
         } else {
             Err(unknown(inner, "hedge", "`after = \"50ms\"`, `max = 2`"))
         }
     })?;
-    let Some((after, after_literal)) = after else {
+    let Some(after) = after else {
         return Err(syn::Error::new(
             span,
             "`hedge` needs its delay: write `hedge = \"50ms\"` or `hedge(after = \"50ms\", max = 2)`",
         ));
     };
-    Ok(HedgeArgs {
-        after,
-        after_literal,
-        max: max.unwrap_or(1),
-    })
+    Ok(HedgeArgs { after, max })
 }
 
 fn parse_breaker(meta: &ParseNestedMeta<'_>) -> syn::Result<BreakerArgs> {
@@ -296,38 +355,22 @@ fn parse_breaker(meta: &ParseNestedMeta<'_>) -> syn::Result<BreakerArgs> {
     let mut rate = None;
     parse_group(meta, |inner| {
         if inner.path.is_ident("failures") {
-            let literal: LitInt = inner.value()?.parse()?;
-            let value: u32 = literal.base10_parse()?;
-            if value == 0 {
-                return Err(syn::Error::new_spanned(
-                    &literal,
-                    "a breaker that opens after zero failures would never close; give at least 1",
-                ));
-            }
+            let value = value::integer(inner, "at_least_one", FAILURES, |n: &u32| *n > 0)?;
             set_once(inner, &mut failures, value)
         } else if inner.path.is_ident("window") {
-            let literal: LitStr = inner.value()?.parse()?;
             set_once(
                 inner,
                 &mut window,
-                duration::parse(&literal, "breaker window")?,
+                value::duration(inner, "breaker window")?,
             )
         } else if inner.path.is_ident("cooldown") {
-            let literal: LitStr = inner.value()?.parse()?;
             set_once(
                 inner,
                 &mut cooldown,
-                duration::parse(&literal, "breaker cooldown")?,
+                value::duration(inner, "breaker cooldown")?,
             )
         } else if inner.path.is_ident("rate") {
-            let literal: syn::Lit = inner.value()?.parse()?;
-            let value = number(&literal)?;
-            if !(value > 0.0 && value <= 1.0) {
-                return Err(syn::Error::new_spanned(
-                    &literal,
-                    "a breaker's rate is the share of failed attempts that opens it, within (0.0, 1.0] (0.5 is half of them)",
-                ));
-            }
+            let value = value::number(inner, "rate", RATE, |rate| rate > 0.0 && rate <= 1.0)?;
             set_once(inner, &mut rate, value)
         } else if inner.path.is_ident("when") {
             let path: Path = inner.value()?.parse()?;
@@ -355,29 +398,22 @@ fn parse_breaker(meta: &ParseNestedMeta<'_>) -> syn::Result<BreakerArgs> {
 
 fn parse_limit(meta: &ParseNestedMeta<'_>) -> syn::Result<LimitArgs> {
     let span = meta.path.span();
-    let parse_max = |literal: LitInt| -> syn::Result<usize> {
-        let value: usize = literal.base10_parse()?;
-        // tokio's limit on permits, the largest count the gate is meant for.
-        if value == 0 || value > usize::MAX >> 3 {
-            return Err(syn::Error::new_spanned(
-                &literal,
-                "a limit is the most calls in flight at once: at least 1 (zero would refuse every call)",
-            ));
-        }
-        Ok(value)
-    };
+    // tokio's limit on permits, the largest count the gate is meant for.
+    let valid = |n: &usize| *n > 0 && *n <= usize::MAX >> 3;
     if meta.input.peek(syn::Token![=]) {
-        let literal: LitInt = meta.value()?.parse()?;
         return Ok(LimitArgs {
-            max: parse_max(literal)?,
+            max: value::integer(meta, "limit", LIMIT, valid)?,
             reject: false,
         });
     }
     let (mut max, mut reject) = (None, None);
     parse_group(meta, |inner| {
         if inner.path.is_ident("max") {
-            let literal: LitInt = inner.value()?.parse()?;
-            set_once(inner, &mut max, parse_max(literal)?)
+            set_once(
+                inner,
+                &mut max,
+                value::integer(inner, "limit", LIMIT, valid)?,
+            )
         } else if inner.path.is_ident("reject") {
             set_once(inner, &mut reject, true)
         } else {

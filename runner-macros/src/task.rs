@@ -8,7 +8,6 @@ use syn::visit::Visit;
 use syn::{AttrStyle, FnArg, GenericArgument, ItemFn, Pat, PathArguments, ReturnType, Type};
 
 use crate::attr::{Criticality, TaskArgs};
-use crate::duration;
 use crate::private;
 
 /// The expansion, with the errors beside it.
@@ -101,9 +100,9 @@ fn expand_fn(args: &TaskArgs, item: ItemFn) -> syn::Result<TokenStream> {
             quote!(#name)
         }
     };
-    let timeout = match args.timeout {
+    let timeout = match &args.timeout {
         Some(timeout) => {
-            let timeout = duration::to_tokens(timeout);
+            let timeout = timeout.expr(&private);
             quote!(::core::option::Option::Some(#timeout))
         }
         None => quote!(::core::option::Option::None),
@@ -157,20 +156,23 @@ fn expand_fn(args: &TaskArgs, item: ItemFn) -> syn::Result<TokenStream> {
         ),
     };
     let repeat_error = repeat_error.map(|error| error.to_compile_error());
+    let deferred = &args.deferred;
     Ok(quote! {
         #(#outer)*
         #(#inner)*
         #vis #sig {
             #checks
+            #deferred
             #build
         }
         #repeat_error
     })
 }
 
-/// The task of a fn with policies: a `static` policy shared by every call, and either the
-/// body as the one attempt or, with retries or hedges, a closure that starts the body anew
-/// for each attempt, with its own copy of the arguments.
+/// The task of a fn with policies: the policy its `policy = <expr>` gives, or its per-fn
+/// default; and either the body as the one attempt or, with retries or hedges (or a policy
+/// given at run time, which may have them), a closure that starts the body anew for each
+/// attempt, with its own copy of the arguments.
 fn policy_task(
     args: &TaskArgs,
     criticality: &syn::Ident,
@@ -182,20 +184,14 @@ fn policy_task(
 ) -> TokenStream {
     let private = &private_at(args, Span::call_site());
     let policies = &args.policies;
-    let policy = format_ident!("__TASK_POLICY", span = Span::mixed_site());
-    let hedges = policies.hedges();
-    let builder = policies.builder(private);
+    let policy = policies.source(private, name);
     let options = policies.options(private, ret);
-    let declare = quote! {
-        static #policy: #private::Policy<#hedges> = #builder;
-    };
     if !policies.repeats() {
-        return quote! {{
-            #declare
-            #private::policy_task_once::<#private::#criticality, _, _, _, _, #hedges>(
-                #name, #timeout, &#policy, #options, #body,
+        return quote! {
+            #private::policy_task_once::<_, #private::#criticality, _, _, _, _>(
+                #name, #timeout, #policy, #options, #body,
             )
-        }};
+        };
     }
     let copies = names.iter().map(|Argument { attrs, name, ty }| {
         let at = private_at(args, ty.span());
@@ -210,16 +206,15 @@ fn policy_task(
         }
     });
 
-    quote! {{
-        #declare
-        #private::policy_task::<#private::#criticality, _, _, _, _, _, #hedges>(
-            #name, #timeout, &#policy, #options,
+    quote! {
+        #private::policy_task::<_, #private::#criticality, _, _, _, _, _>(
+            #name, #timeout, #policy, #options,
             move || {
                 #(#copies)*
                 #body
             },
         )
-    }}
+    }
 }
 
 /// Retries and hedges run the body once per attempt, and hedges run attempts at once: the
@@ -238,7 +233,7 @@ fn check_receiver(sig: &syn::Signature) -> Option<syn::Error> {
     }
     Some(syn::Error::new_spanned(
         receiver,
-        "`retry` and `hedge` run the body once per attempt, and hedged attempts run at once: a task fn with them takes `&self`",
+        "`retry` and `hedge` run the body once per attempt, and hedged attempts run at once: a task fn with them, or with `policy = ...` (which may have them), takes `&self`",
     ))
 }
 
@@ -364,6 +359,7 @@ impl TaskArgs {
             name: None,
             krate: None,
             policies: Default::default(),
+            deferred: Default::default(),
         }
     }
 }

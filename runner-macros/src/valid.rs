@@ -1,33 +1,87 @@
 //! The checks across keys of `#[task(...)]`, made once the whole attribute is read, each
-//! reported at the user's token that cannot work with the others.
+//! reported at the user's token that cannot work with the others. Where a value is a `const`,
+//! the check is a `const` item that fails to compile with the same message.
 
 use std::time::Duration;
 
-use crate::policy::Policies;
+use proc_macro2::TokenStream;
+use quote::quote;
 
-/// A retry's `max_backoff` caps its `backoff`; a hedge must start before the task's timeout
-/// ends it.
-pub(crate) fn check(policies: &Policies, timeout: Option<Duration>) -> syn::Result<()> {
+use crate::policy::Policies;
+use crate::value::Value;
+
+const MAX_BACKOFF: &str = "`max_backoff` caps the backoff, so it cannot be shorter than `backoff`";
+
+/// `policy = <expr>` is the whole policy; `retry_if` and `breaker_if` go with it; a retry's
+/// `max_backoff` caps its `backoff`; a hedge must start before the task's timeout ends it.
+/// Returns the checks left to the compiler.
+pub(crate) fn check(
+    policies: &Policies,
+    timeout: Option<&Value<Duration>>,
+    private: &TokenStream,
+) -> syn::Result<TokenStream> {
+    if policies.source.is_some() {
+        let mut errors = policies.literal_keys.iter().map(|(key, span)| {
+            syn::Error::new(
+                *span,
+                format!(
+                    "`{key}` cannot be combined with `policy = ...`: the policy given is the task's whole policy; set its {key} there (`Policy::builder().{key}(...)`), or drop `policy = ...` for a per-fn default"
+                ),
+            )
+        });
+        if let Some(mut first) = errors.next() {
+            errors.for_each(|error| first.combine(error));
+            return Err(first);
+        }
+    } else {
+        for (key, path) in [
+            ("retry_if", &policies.retry_if),
+            ("breaker_if", &policies.breaker_if),
+        ] {
+            if let Some(path) = path {
+                let within = key.trim_end_matches("_if");
+                return Err(syn::Error::new_spanned(
+                    path,
+                    format!(
+                        "`{key}` goes with `policy = ...`; with the literal keys, write `{within}(..., when = path)`"
+                    ),
+                ));
+            }
+        }
+    }
+    let mut deferred = Vec::new();
     if let Some(retry) = &policies.retry
-        && let (Some(backoff), Some((max_backoff, literal))) = (retry.backoff, &retry.max_backoff)
-        && *max_backoff < backoff
+        && let (Some(backoff), Some(max_backoff)) = (&retry.backoff, &retry.max_backoff)
     {
-        return Err(syn::Error::new_spanned(
-            literal,
-            "`max_backoff` caps the backoff, so it cannot be shorter than `backoff`",
-        ));
+        match (backoff.literal(), max_backoff.literal()) {
+            (Some(backoff), Some(max)) if max < backoff => {
+                return Err(syn::Error::new(max_backoff.span(), MAX_BACKOFF));
+            }
+            (Some(_), Some(_)) => {}
+            _ => {
+                let (backoff, max) = (backoff.expr(private), max_backoff.expr(private));
+                deferred.push(quote!(#private::checked::backoffs(#backoff, #max, #MAX_BACKOFF)));
+            }
+        }
     }
-    if let (Some(hedge), Some(timeout)) = (&policies.hedge, timeout)
-        && hedge.after >= timeout
-    {
-        return Err(syn::Error::new_spanned(
-            &hedge.after_literal,
-            format!(
-                "a hedge after {} would never start: the task's timeout of {} ends it first; give a delay below the timeout",
-                humantime::format_duration(hedge.after),
-                humantime::format_duration(timeout),
-            ),
-        ));
+    if let (Some(hedge), Some(timeout)) = (&policies.hedge, timeout) {
+        match (hedge.after.literal(), timeout.literal()) {
+            (Some(after), Some(timeout)) if after >= timeout => {
+                return Err(syn::Error::new(
+                    hedge.after.span(),
+                    format!(
+                        "a hedge after {} would never start: the task's timeout of {} ends it first; give a delay below the timeout",
+                        humantime::format_duration(*after),
+                        humantime::format_duration(*timeout),
+                    ),
+                ));
+            }
+            (Some(_), Some(_)) => {}
+            _ => {
+                let (after, timeout) = (hedge.after.expr(private), timeout.expr(private));
+                deferred.push(quote!(#private::checked::hedge_below(#after, #timeout)));
+            }
+        }
     }
-    Ok(())
+    Ok(quote!(#(const _: () = #deferred;)*))
 }

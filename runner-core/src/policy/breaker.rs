@@ -1,13 +1,16 @@
-//! The circuit breaker: one per task fn, shared by every call of it in the process.
+//! The circuit breaker: one per policy, shared by every call through it.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::error::Rejection;
+use crate::policy::Policy;
 use crate::policy::breaker_state::BreakerState;
-use crate::policy::event;
+use crate::policy::error::{PolicyError, says};
+use crate::policy::event::EventKind;
 
 /// A circuit breaker's settings: it opens once `failures` attempts have failed within
 /// `window` of the first of them (and, with [`rate`](Self::rate), once they are at least
@@ -32,16 +35,9 @@ pub struct Breaker {
 }
 
 impl Breaker {
-    /// A breaker that opens after `failures` failures within `window`, for `cooldown`.
-    ///
-    /// # Panics
-    ///
-    /// If `failures` is zero, or `window` or `cooldown` is zero: in a `static`, at compile
-    /// time.
+    /// A breaker that opens after `failures` failures (at least 1) within `window`, for
+    /// `cooldown` (both positive).
     pub const fn new(failures: u32, window: Duration, cooldown: Duration) -> Self {
-        assert!(failures > 0, "a breaker needs at least one failure to open");
-        assert!(!window.is_zero(), "a breaker's window must be positive");
-        assert!(!cooldown.is_zero(), "a breaker's cooldown must be positive");
         Self {
             failures,
             window,
@@ -51,20 +47,36 @@ impl Breaker {
     }
 
     /// Opens only when the failures are also at least `rate` of the attempts made since the
-    /// first of them within the window (`0.5`: half of them).
-    ///
-    /// # Panics
-    ///
-    /// If `rate` is not within `0.0..=1.0` (exclusive of 0): in a `static`, at compile time.
+    /// first of them within the window (`0.5`: half of them; within `(0.0, 1.0]`).
     pub const fn rate(self, rate: f32) -> Self {
-        assert!(
-            rate > 0.0 && rate <= 1.0,
-            "a breaker's rate must be within (0.0, 1.0]"
-        );
+        // NaN and anything that rounds to 0 or past 1000 are refused by `check`.
+        let permille = match rate > 0.0 && rate <= 1.0 {
+            true => (rate * 1000.0 + 0.5) as u32,
+            false => 0,
+        };
         Self {
-            rate_permille: Some((rate * 1000.0 + 0.5) as u32),
+            rate_permille: Some(permille),
             ..self
         }
+    }
+
+    pub(crate) fn check(&self) -> Result<(), PolicyError> {
+        if self.failures == 0 {
+            return Err(PolicyError::new("breaker.failures", says::FAILURES));
+        }
+        if self.window.is_zero() {
+            return Err(PolicyError::zero("breaker.window", "breaker window"));
+        }
+        if self.cooldown.is_zero() {
+            return Err(PolicyError::zero("breaker.cooldown", "breaker cooldown"));
+        }
+        if self
+            .rate_permille
+            .is_some_and(|permille| !(1..=1000).contains(&permille))
+        {
+            return Err(PolicyError::new("breaker.rate", says::RATE));
+        }
+        Ok(())
     }
 }
 
@@ -101,29 +113,83 @@ impl Inner {
     };
 }
 
-/// A breaker's state, in the task fn's `static` policy.
+/// No operator's hand on the breaker.
+const FREE: u8 = 0;
+/// Forced open: every attempt is refused.
+const FORCED_OPEN: u8 = 1;
+/// Forced closed: every attempt goes through, and none is counted.
+const FORCED_CLOSED: u8 = 2;
+
+/// A breaker's state, in its policy.
 #[derive(Debug)]
-pub(crate) struct BreakerCell(Mutex<Inner>);
+pub(crate) struct BreakerCell {
+    inner: Mutex<Inner>,
+    // An operator's override, read without the lock on every attempt.
+    forced: AtomicU8,
+}
 
 impl BreakerCell {
     pub(crate) const fn new() -> Self {
-        Self(Mutex::new(Inner::CLOSED))
+        Self {
+            inner: Mutex::new(Inner::CLOSED),
+            forced: AtomicU8::new(FREE),
+        }
     }
 
     /// Where the breaker stands now (an open breaker whose cooldown has ended reads as
     /// half-open: the next call will probe).
     pub(crate) fn state(&self) -> BreakerState {
-        match *self.lock() {
+        match self.forced.load(Ordering::Acquire) {
+            FORCED_OPEN => return BreakerState::ForcedOpen,
+            FORCED_CLOSED => return BreakerState::ForcedClosed,
+            _ => {}
+        }
+        self.inner_state(&self.lock())
+    }
+
+    fn inner_state(&self, inner: &Inner) -> BreakerState {
+        match *inner {
             Inner::Closed { .. } => BreakerState::Closed,
             Inner::Open { until } if Instant::now() < until => BreakerState::Open,
             Inner::Open { .. } | Inner::HalfOpen { .. } => BreakerState::HalfOpen,
         }
     }
 
+    /// The operator's override, if any: `Some(Err)` refuses, `Some(Ok)` lets through
+    /// uncounted.
+    pub(crate) fn forced(&self) -> Option<Result<(), Rejection>> {
+        match self.forced.load(Ordering::Acquire) {
+            FREE => None,
+            FORCED_OPEN => Some(Err(Rejection::BreakerOpen)),
+            _ => Some(Ok(())),
+        }
+    }
+
+    /// Forces the breaker open or closed; the state beneath is kept for when it is freed.
+    pub(crate) fn force(&self, open: bool) -> BreakerState {
+        let to = match open {
+            true => FORCED_OPEN,
+            false => FORCED_CLOSED,
+        };
+        let from = self.state();
+        self.forced.store(to, Ordering::Release);
+        from
+    }
+
+    /// Closed, nothing counted, no override.
+    pub(crate) fn reset(&self) -> BreakerState {
+        let from = self.state();
+        let mut inner = self.lock();
+        *inner = Inner::CLOSED;
+        self.forced.store(FREE, Ordering::Release);
+        from
+    }
+
     /// Lets an attempt through, or refuses it. The permit records the attempt's outcome.
     pub(crate) fn admit<'a>(
-        &'a self,
-        config: &'a Breaker,
+        &self,
+        policy: &'a Policy,
+        config: Breaker,
         task: &'static str,
         deadline: Option<Instant>,
     ) -> Result<Permit<'a>, Rejection> {
@@ -132,15 +198,16 @@ impl BreakerCell {
             Inner::Closed { .. } => false,
             Inner::Open { until } if Instant::now() < until => return Err(Rejection::BreakerOpen),
             Inner::Open { .. } | Inner::HalfOpen { probing: false } => {
+                let from = self.inner_state(&inner);
                 *inner = Inner::HalfOpen { probing: true };
                 drop(inner);
-                event::breaker(task, BreakerState::HalfOpen);
+                changed(policy, task, from, BreakerState::HalfOpen);
                 true
             }
             Inner::HalfOpen { probing: true } => return Err(Rejection::BreakerOpen),
         };
         Ok(Permit {
-            cell: self,
+            policy,
             config,
             task,
             probe,
@@ -151,6 +218,11 @@ impl BreakerCell {
 
     /// `true` if a call made at `at` would be refused, as far as can be told now.
     pub(crate) fn refuses_at(&self, at: Instant) -> bool {
+        match self.forced.load(Ordering::Acquire) {
+            FORCED_OPEN => return true,
+            FORCED_CLOSED => return false,
+            _ => {}
+        }
         match *self.lock() {
             Inner::Open { until } => at < until,
             Inner::HalfOpen { probing } => probing,
@@ -161,15 +233,19 @@ impl BreakerCell {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // Nothing panics while holding the lock; if something ever did, the state is still
         // a valid state.
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+fn changed(policy: &Policy, task: &'static str, from: BreakerState, to: BreakerState) {
+    policy.emit(task, EventKind::BreakerChanged { from, to });
 }
 
 /// One attempt let through by the breaker.
 #[derive(Debug)]
 pub(crate) struct Permit<'a> {
-    cell: &'a BreakerCell,
-    config: &'a Breaker,
+    policy: &'a Policy,
+    config: Breaker,
     task: &'static str,
     probe: bool,
     // When time runs out on the attempt: dropped at or after it, the attempt timed out.
@@ -178,18 +254,27 @@ pub(crate) struct Permit<'a> {
 }
 
 impl Permit<'_> {
+    fn cell(&self) -> &BreakerCell {
+        &self.policy.breaker
+    }
+
     pub(crate) fn succeeded(mut self) {
         self.settled = true;
         // Without a rate, a success changes nothing but a probe's breaker: no lock.
         if !self.probe && self.config.rate_permille.is_none() {
             return;
         }
-        let mut inner = self.cell.lock();
+        let mut inner = self.cell().lock();
         match &mut *inner {
             _ if self.probe => {
                 *inner = Inner::CLOSED;
                 drop(inner);
-                event::breaker(self.task, BreakerState::Closed);
+                changed(
+                    self.policy,
+                    self.task,
+                    BreakerState::HalfOpen,
+                    BreakerState::Closed,
+                );
             }
             Inner::Closed {
                 calls,
@@ -215,7 +300,7 @@ impl Permit<'_> {
 
     fn record_failure(&self) {
         let now = Instant::now();
-        let mut inner = self.cell.lock();
+        let mut inner = self.cell().lock();
         let opens = match &mut *inner {
             _ if self.probe => true,
             Inner::Closed {
@@ -238,19 +323,23 @@ impl Permit<'_> {
             Inner::Open { .. } | Inner::HalfOpen { .. } => false,
         };
         if opens {
+            let from = match self.probe {
+                true => BreakerState::HalfOpen,
+                false => BreakerState::Closed,
+            };
             // A cooldown too long to represent is "open for good", as with `sleep`.
             let until = now
                 .checked_add(self.config.cooldown)
                 .unwrap_or(now + Duration::from_secs(86_400 * 365 * 30));
             *inner = Inner::Open { until };
             drop(inner);
-            event::breaker(self.task, BreakerState::Open);
+            changed(self.policy, self.task, from, BreakerState::Open);
         }
     }
 
     fn release_probe(&self) {
         if self.probe {
-            let mut inner = self.cell.lock();
+            let mut inner = self.cell().lock();
             if let Inner::HalfOpen { probing } = &mut *inner {
                 *probing = false;
             }

@@ -10,6 +10,12 @@ pub enum BreakerState {
     Open,
     /// The cooldown has ended: one probe call goes through, the rest are refused.
     HalfOpen,
+    /// Forced open by [`Policy::force_open`](crate::Policy::force_open): every call is
+    /// refused until [`Policy::reset`](crate::Policy::reset).
+    ForcedOpen,
+    /// Forced closed by [`Policy::force_closed`](crate::Policy::force_closed): every call
+    /// goes through, and none is counted, until [`Policy::reset`](crate::Policy::reset).
+    ForcedClosed,
 }
 
 impl BreakerState {
@@ -19,6 +25,8 @@ impl BreakerState {
             Self::Closed => "closed",
             Self::Open => "open",
             Self::HalfOpen => "half_open",
+            Self::ForcedOpen => "forced_open",
+            Self::ForcedClosed => "forced_closed",
         }
     }
 }

@@ -1,85 +1,105 @@
-//! The settings of a [`Policy`], and the builder that makes one.
+//! The builder of a [`Policy`]: its settings, its name and its observer.
 
-use std::sync::OnceLock;
+use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::policy::Policy;
-use crate::policy::breaker::{Breaker, BreakerCell};
-use crate::policy::limit::{Gate, Limit};
+use crate::policy::breaker::Breaker;
+use crate::policy::error::PolicyError;
+use crate::policy::event::PolicyObserver;
+use crate::policy::hedge::Hedge;
+use crate::policy::limit::Limit;
 use crate::policy::retry::Retry;
+use crate::policy::settings::PolicySettings;
 
 impl Policy {
-    /// A builder of a policy that does nothing until given retries, hedges, a breaker or a
-    /// limit.
-    pub const fn builder() -> PolicyBuilder {
-        PolicyBuilder {
-            retry: None,
-            hedge_after: None,
-            breaker: None,
-            limit: None,
-        }
+    /// A builder of a policy that does nothing until given a timeout, retries, hedges, a
+    /// breaker or a limit.
+    pub fn builder() -> PolicyBuilder {
+        PolicyBuilder::from(PolicySettings::new())
     }
 }
 
-/// The settings of a [`Policy`], built in `const` context.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Builds a [`Policy`]: [`build`](Self::build) checks the settings, as `#[task(...)]` does at
+/// compile time.
+#[derive(Clone)]
 #[must_use = "a policy builder does nothing until `build()`"]
-pub struct PolicyBuilder<const HEDGES: usize = 0> {
-    pub(super) retry: Option<Retry>,
-    pub(super) hedge_after: Option<Duration>,
-    pub(super) breaker: Option<Breaker>,
-    pub(super) limit: Option<Limit>,
+pub struct PolicyBuilder {
+    pub(super) settings: PolicySettings,
+    pub(super) name: Cow<'static, str>,
+    pub(super) observer: Option<Arc<dyn PolicyObserver>>,
 }
 
-impl<const HEDGES: usize> PolicyBuilder<HEDGES> {
-    /// Retries failed calls.
-    pub const fn retry(self, retry: Retry) -> Self {
+impl From<PolicySettings> for PolicyBuilder {
+    fn from(settings: PolicySettings) -> Self {
         Self {
-            retry: Some(retry),
-            ..self
+            settings,
+            name: Cow::Borrowed(""),
+            observer: None,
         }
     }
+}
 
-    /// Starts another attempt each `after` while none has finished, up to `N` hedges; the
-    /// first success wins and the others are dropped.
-    ///
-    /// # Panics
-    ///
-    /// If `N` is zero or `after` is zero: in a `static`, at compile time.
-    pub const fn hedge<const N: usize>(self, after: Duration) -> PolicyBuilder<N> {
-        assert!(N > 0, "a hedge policy needs at least one hedge");
-        assert!(!after.is_zero(), "a hedge delay must be positive");
-        PolicyBuilder {
-            retry: self.retry,
-            hedge_after: Some(after),
-            breaker: self.breaker,
-            limit: self.limit,
-        }
+impl PolicyBuilder {
+    /// The task's timeout (see [`PolicySettings::timeout`]).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.settings = self.settings.timeout(timeout);
+        self
+    }
+
+    /// Retries failed calls.
+    pub fn retry(mut self, retry: Retry) -> Self {
+        self.settings = self.settings.retry(retry);
+        self
+    }
+
+    /// Starts another attempt each `hedge.after` while none has finished, up to its `max`
+    /// hedges; the first success wins and the others are dropped.
+    pub fn hedge(mut self, hedge: Hedge) -> Self {
+        self.settings = self.settings.hedge(hedge);
+        self
     }
 
     /// Puts a circuit breaker around every attempt.
-    pub const fn breaker(self, breaker: Breaker) -> Self {
-        Self {
-            breaker: Some(breaker),
-            ..self
-        }
+    pub fn breaker(mut self, breaker: Breaker) -> Self {
+        self.settings = self.settings.breaker(breaker);
+        self
     }
 
     /// Limits the calls in flight (a bulkhead).
-    pub const fn limit(self, limit: Limit) -> Self {
-        Self {
-            limit: Some(limit),
-            ..self
-        }
+    pub fn limit(mut self, limit: Limit) -> Self {
+        self.settings = self.settings.limit(limit);
+        self
     }
 
-    /// The policy, with its breaker closed, no call in flight and a full retry budget.
-    pub const fn build(self) -> Policy<HEDGES> {
-        Policy {
-            rules: self,
-            breaker_cell: BreakerCell::new(),
-            gate: Gate::new(),
-            budget: OnceLock::new(),
-        }
+    /// The policy's name, in its events (a backend, a tenant, a host).
+    pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Gives the policy's events to `observer` rather than to the process's (see
+    /// [`set_observer`](crate::policy::set_observer)).
+    pub fn observer(mut self, observer: Arc<dyn PolicyObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// The policy, with its breaker closed, no call in flight and a full retry budget; or
+    /// the first setting that cannot work, named.
+    pub fn build(self) -> Result<Policy, PolicyError> {
+        self.settings.check()?;
+        Ok(Policy::new(self))
+    }
+}
+
+impl std::fmt::Debug for PolicyBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyBuilder")
+            .field("settings", &self.settings)
+            .field("name", &self.name)
+            .field("observer", &self.observer.is_some())
+            .finish()
     }
 }

@@ -2,22 +2,25 @@
 //! fallback around the bulkhead, around retries of hedged rounds of guarded attempts.
 
 use std::future::Future;
-use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::context::{self, Verdict};
 use crate::error::{Rejection, TaskError};
-use crate::policy::breaker::Permit;
+use crate::policy::breaker::{Breaker, Permit};
+use crate::policy::event::EventKind;
 use crate::policy::fallback::{Fallback, before};
-use crate::policy::guarded::Guarded;
+use crate::policy::guarded::{Guarded, Maker};
+use crate::policy::hedge::Hedge;
 use crate::policy::options::Options;
-use crate::policy::{Policy, event, hedge, retry};
+use crate::policy::settings::PolicySettings;
+use crate::policy::{Policy, hedge, retry};
 
-impl<const HEDGES: usize> Policy<HEDGES> {
-    /// One call: the fallback around the rest (see the module docs for the order).
+impl Policy {
+    /// One call: the fallback around the rest (see the module docs for the order), under
+    /// the settings the call started with.
     pub(super) async fn with_fallback<A, F, T, E, FB>(
-        &'static self,
+        &self,
         task: &'static str,
         attempts: Attempts<A, F>,
         options: Options<T, E, FB>,
@@ -27,8 +30,10 @@ impl<const HEDGES: usize> Policy<HEDGES> {
         F: Future<Output = Result<T, E>>,
         FB: Fallback<T, E>,
     {
+        let settings = self.settings();
         let cutoff = context::cutoff();
-        let call = self.within_limit(task, attempts, &options, cutoff.map(|cutoff| cutoff.at));
+        let deadline = cutoff.map(|cutoff| cutoff.at);
+        let call = self.within_limit(task, attempts, &options, settings, deadline);
         let error = match (FB::PRESENT, cutoff) {
             // The fallback answers when time runs out: at the cutoff itself, which counts
             // as finishing in time. It is told what the task's slot would say then.
@@ -46,7 +51,12 @@ impl<const HEDGES: usize> Policy<HEDGES> {
             },
         };
         if let Some(value) = options.fallback.value(&error) {
-            event::fallback(task, error.kind());
+            self.emit(
+                task,
+                EventKind::FallbackUsed {
+                    error: error.kind(),
+                },
+            );
             context::post(Verdict::Fallback);
             return Ok(value);
         }
@@ -64,87 +74,82 @@ impl<const HEDGES: usize> Policy<HEDGES> {
 
     /// The bulkhead, then retries of hedged rounds of guarded attempts.
     async fn within_limit<A, F, T, E, FB>(
-        &'static self,
+        &self,
         task: &'static str,
         attempts: Attempts<A, F>,
         options: &Options<T, E, FB>,
+        settings: PolicySettings,
         deadline: Option<Instant>,
     ) -> Result<T, Failure<E>>
     where
         A: Fn() -> F,
         F: Future<Output = Result<T, E>>,
     {
-        let _pass = match self.rules.limit {
-            Some(limit) => Some(
-                self.gate
-                    .enter(limit, task)
-                    .await
-                    .map_err(Failure::Rejected)?,
-            ),
+        let _pass = match settings.limit {
+            Some(limit) => self
+                .gate
+                .enter(self, limit, task)
+                .await
+                .map_err(Failure::Rejected)?,
             None => None,
         };
-        let breaker_if = options.breaker_if;
-        match (attempts, self.rules.retry, self.rules.hedge_after) {
-            (Attempts::Repeat(mut make), retry, hedge) => {
+        let maker = Maker {
+            policy: self,
+            task,
+            breaker: settings.breaker,
+            breaker_if: options.breaker_if,
+        };
+        match attempts {
+            Attempts::Repeat(mut make) => {
                 // The attempt is made only once the breaker has let it through. `make` is
                 // moved in as `&mut`, so that the call is `Send` whenever the arguments are,
                 // `Sync` or not.
                 let make = &mut make;
-                let mut attempt = move || {
-                    let admitted = self.admit(task, deadline);
-                    Guarded::new(admitted.map(|permit| (permit, make())), breaker_if)
+                let mut number = 0;
+                let mut attempt = move |hedge| {
+                    number += 1;
+                    Guarded::new(maker, number, hedge, deadline, &*make)
                 };
                 let round = Round {
                     task,
                     deadline,
-                    hedge,
+                    hedge: settings.hedge,
                 };
-                match retry {
+                match settings.retry {
                     Some(retry) => {
-                        let refuses_at =
-                            |at| self.rules.breaker.is_some() && self.breaker_cell.refuses_at(at);
-                        let (budget, retry_if) = (&self.budget, options.retry_if);
-                        retry::retrying::<_, _, _, _, HEDGES>(
-                            &retry,
-                            budget,
-                            round,
-                            retry_if,
-                            refuses_at,
-                            &mut attempt,
-                        )
-                        .await
+                        retry::retrying(self, retry, round, options.retry_if, &mut attempt).await
                     }
-                    None => hedge::round::<_, _, _, _, HEDGES>(round, &mut attempt).await,
+                    None => hedge::round(self, round, &mut attempt).await,
                 }
             }
-            (Attempts::Once(future), ..) => {
-                let admitted = self.admit(task, deadline);
-                Guarded::new(admitted.map(|permit| (permit, future)), breaker_if).await
-            }
+            Attempts::Once(future) => Guarded::new(maker, 1, false, deadline, || future).await,
         }
     }
 
-    /// Asks the breaker, if there is one, to let an attempt through.
-    fn admit(
-        &'static self,
+    /// Asks the breaker, if there is one (or an operator's hand on it), to let an attempt
+    /// through.
+    pub(super) fn admit(
+        &self,
         task: &'static str,
+        breaker: Option<Breaker>,
         deadline: Option<Instant>,
-    ) -> Result<Option<Permit<'static>>, Rejection> {
-        let Some(config) = &self.rules.breaker else {
-            return Ok(None);
+    ) -> Result<Option<Permit<'_>>, Rejection> {
+        let admitted = match self.breaker.forced() {
+            Some(forced) => forced.map(|()| None),
+            None => match breaker {
+                Some(config) => self.breaker.admit(self, config, task, deadline).map(Some),
+                None => Ok(None),
+            },
         };
-        match self.breaker_cell.admit(config, task, deadline) {
-            Ok(permit) => Ok(Some(permit)),
-            Err(reason) => {
-                event::rejected(task, reason);
-                Err(reason)
-            }
+        if let Err(reason) = admitted {
+            self.emit(task, EventKind::Rejected { reason });
         }
+        admitted
     }
 }
 
 /// Where a call's attempts come from.
-pub(super) enum Attempts<A, F> {
+pub(crate) enum Attempts<A, F> {
     /// Each attempt is `A()`: retries and hedges.
     Repeat(A),
     /// The one attempt, already built.
@@ -156,8 +161,8 @@ pub(super) enum Attempts<A, F> {
 pub(crate) struct Round {
     pub(crate) task: &'static str,
     pub(crate) deadline: Option<Instant>,
-    // The hedge delay, if the rounds are hedged.
-    pub(crate) hedge: Option<Duration>,
+    // The hedge, if the rounds are hedged.
+    pub(crate) hedge: Option<Hedge>,
 }
 
 /// Why a call failed, inside the policy.

@@ -1,66 +1,253 @@
-//! The `tracing` events the policies emit, all under the target `runner_core::policy`, each
-//! with the fields `task` and `policy` (what happened), so that a subscriber can count them
-//! (the example's `/metrics` does) without parsing messages.
+//! What the policies do, as typed events: given to the policy's [`PolicyObserver`] (or the
+//! process's, see [`set_observer`]), and written as `tracing` events under the target
+//! `runner_core::policy`, each with the fields `task` and `policy` (what happened).
+//!
+//! With no observer and no subscriber listening, an event is two loads and a branch: it is
+//! built only for a listener, and nothing is formatted or allocated.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::error::Rejection;
 use crate::policy::breaker_state::BreakerState;
 
-/// A retry is about to sleep `delay` before attempt `attempt`.
-pub(crate) fn retrying(task: &'static str, attempt: u32, delay: Duration) {
-    tracing::debug!(
-        target: "runner_core::policy",
-        task,
-        policy = "retry",
-        attempt,
-        delay_ms = delay.as_secs_f64() * 1e3,
-        "retrying",
-    );
+/// Receives a policy's events, as they happen, on the task's thread: keep it quick (count,
+/// record a histogram sample), and never block.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use runner_core::{EventKind, Policy, PolicyEvent, PolicyObserver, Retry};
+///
+/// #[derive(Default)]
+/// struct Retries(AtomicU64);
+///
+/// impl PolicyObserver for Retries {
+///     fn on_event(&self, event: &PolicyEvent<'_>) {
+///         if let EventKind::RetryScheduled { .. } = event.kind {
+///             self.0.fetch_add(1, Ordering::Relaxed);
+///         }
+///     }
+/// }
+///
+/// let retries = Arc::new(Retries::default());
+/// let policy = Policy::builder()
+///     .retry(Retry::new(3))
+///     .observer(retries.clone())
+///     .build()
+///     .unwrap();
+/// # let _ = policy;
+/// ```
+pub trait PolicyObserver: Send + Sync + 'static {
+    /// One event.
+    fn on_event(&self, event: &PolicyEvent<'_>);
 }
 
-/// A failed call could have been retried, but `why` not.
-pub(crate) fn retry_refused(task: &'static str, why: &'static str) {
-    tracing::debug!(target: "runner_core::policy", task, policy = "retry_refused", why, "not retrying");
+/// One thing a policy did, for one call of a task.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct PolicyEvent<'a> {
+    /// The task's name.
+    pub task: &'static str,
+    /// The policy's name (see [`PolicyBuilder::name`](crate::PolicyBuilder::name)); empty if
+    /// it has none.
+    pub policy: &'a str,
+    /// What happened.
+    pub kind: EventKind,
 }
 
-/// Hedge number `hedge` started because the attempts before it were slow.
-pub(crate) fn hedging(task: &'static str, hedge: usize) {
-    tracing::debug!(target: "runner_core::policy", task, policy = "hedge", hedge, "hedging");
+/// What happened, in a [`PolicyEvent`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// Attempt `attempt` of the call (1 is the first; retries and hedges count on) started.
+    AttemptStarted {
+        /// Which attempt of the call.
+        attempt: u32,
+        /// `true` for a hedge.
+        hedge: bool,
+    },
+    /// An attempt finished.
+    AttemptFinished {
+        /// Which attempt of the call.
+        attempt: u32,
+        /// How it went.
+        outcome: AttemptOutcome,
+        /// From its start to its end.
+        latency: Duration,
+    },
+    /// A retry will start after `delay`.
+    RetryScheduled {
+        /// The attempt the retry will be.
+        attempt: u32,
+        /// The backoff before it, jitter included.
+        delay: Duration,
+    },
+    /// A failed call could have been retried, but was not.
+    RetryRefused {
+        /// Why not.
+        reason: RetryRefusal,
+    },
+    /// A hedge started because the attempts before it were slow.
+    HedgeStarted {
+        /// 1 for the first hedge.
+        hedge: u32,
+    },
+    /// The breaker moved.
+    BreakerChanged {
+        /// Where it stood.
+        from: BreakerState,
+        /// Where it stands.
+        to: BreakerState,
+    },
+    /// A call or an attempt was refused before it ran.
+    Rejected {
+        /// Why.
+        reason: Rejection,
+    },
+    /// The fallback gave the task's value.
+    FallbackUsed {
+        /// Why the task failed: [`TaskError::kind`](crate::TaskError::kind).
+        error: &'static str,
+    },
 }
 
-/// The breaker moved to `state`.
-pub(crate) fn breaker(task: &'static str, state: BreakerState) {
-    match state {
-        BreakerState::Open => tracing::warn!(
-            target: "runner_core::policy",
-            task,
-            policy = "breaker",
-            state = state.as_str(),
-            "circuit breaker opened",
-        ),
-        _ => tracing::info!(
-            target: "runner_core::policy",
-            task,
-            policy = "breaker",
-            state = state.as_str(),
-            "circuit breaker state changed",
-        ),
+/// How an attempt went, in [`EventKind::AttemptFinished`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AttemptOutcome {
+    /// It returned `Ok`.
+    Succeeded,
+    /// It returned an error the breaker counts.
+    Failed,
+    /// It returned an error the breaker does not count (see
+    /// [`Options::breaker_if`](crate::Options::breaker_if)).
+    Ignored,
+    /// Time ran out on it.
+    TimedOut,
+    /// It was dropped unfinished: a hedge that lost, or a call no longer needed.
+    Dropped,
+}
+
+impl AttemptOutcome {
+    /// A short, stable name, fit for a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Ignored => "ignored",
+            Self::TimedOut => "timed_out",
+            Self::Dropped => "dropped",
+        }
     }
 }
 
-/// A call was refused before it ran.
-pub(crate) fn rejected(task: &'static str, reason: Rejection) {
-    tracing::debug!(
-        target: "runner_core::policy",
-        task,
-        policy = "rejected",
-        reason = reason.as_str(),
-        "call rejected",
-    );
+/// Why a retry was not made, in [`EventKind::RetryRefused`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RetryRefusal {
+    /// The time left before the deadline cannot fit the backoff and another attempt.
+    Deadline,
+    /// The breaker would refuse it.
+    Breaker,
+    /// The retry budget is spent.
+    Budget,
 }
 
-/// The fallback gave the task's value; `error` is why the task failed.
-pub(crate) fn fallback(task: &'static str, error: &'static str) {
-    tracing::debug!(target: "runner_core::policy", task, policy = "fallback", error, "fallback used");
+impl RetryRefusal {
+    /// A short, stable name, fit for a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deadline => "deadline",
+            Self::Breaker => "breaker",
+            Self::Budget => "budget",
+        }
+    }
+}
+
+static GLOBAL: OnceLock<Arc<dyn PolicyObserver>> = OnceLock::new();
+
+/// Sets the observer of every policy that has none of its own, once per process (as
+/// `metrics::set_global_recorder` does). Returns the observer back if one was set already.
+pub fn set_observer(observer: Arc<dyn PolicyObserver>) -> Result<(), Arc<dyn PolicyObserver>> {
+    GLOBAL.set(observer)
+}
+
+/// Where a policy's events go: its own observer, else the process's.
+#[inline]
+pub(crate) fn observer(own: Option<&Arc<dyn PolicyObserver>>) -> Option<&dyn PolicyObserver> {
+    own.or_else(|| GLOBAL.get()).map(|observer| &**observer)
+}
+
+/// Gives `event` to `observer`, and to `tracing`.
+pub(crate) fn emit(observer: Option<&dyn PolicyObserver>, event: PolicyEvent<'_>) {
+    if let Some(observer) = observer {
+        observer.on_event(&event);
+    }
+    trace(&event);
+}
+
+/// The `tracing` event for `event`: the ones the policies have always written.
+fn trace(event: &PolicyEvent<'_>) {
+    let PolicyEvent { task, policy, kind } = *event;
+    const TARGET: &str = "runner_core::policy";
+    match kind {
+        EventKind::RetryScheduled { attempt, delay } => tracing::debug!(
+            target: TARGET,
+            task,
+            policy = "retry",
+            name = policy,
+            attempt,
+            delay_ms = delay.as_secs_f64() * 1e3,
+            "retrying",
+        ),
+        EventKind::RetryRefused { reason } => tracing::debug!(
+            target: TARGET,
+            task,
+            policy = "retry_refused",
+            name = policy,
+            why = reason.as_str(),
+            "not retrying",
+        ),
+        EventKind::HedgeStarted { hedge } => {
+            tracing::debug!(target: TARGET, task, policy = "hedge", name = policy, hedge, "hedging")
+        }
+        EventKind::BreakerChanged {
+            to: to @ (BreakerState::Open | BreakerState::ForcedOpen),
+            ..
+        } => tracing::warn!(
+            target: TARGET,
+            task,
+            policy = "breaker",
+            name = policy,
+            state = to.as_str(),
+            "circuit breaker opened",
+        ),
+        EventKind::BreakerChanged { to, .. } => tracing::info!(
+            target: TARGET,
+            task,
+            policy = "breaker",
+            name = policy,
+            state = to.as_str(),
+            "circuit breaker state changed",
+        ),
+        EventKind::Rejected { reason } => tracing::debug!(
+            target: TARGET,
+            task,
+            policy = "rejected",
+            name = policy,
+            reason = reason.as_str(),
+            "call rejected",
+        ),
+        EventKind::FallbackUsed { error } => tracing::debug!(
+            target: TARGET,
+            task,
+            policy = "fallback",
+            name = policy,
+            error,
+            "fallback used",
+        ),
+        // Per attempt: for observers, too many for a log.
+        EventKind::AttemptStarted { .. } | EventKind::AttemptFinished { .. } => {}
+    }
 }

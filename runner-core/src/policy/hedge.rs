@@ -7,79 +7,127 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::policy::error::{PolicyError, says};
+use crate::policy::event::EventKind;
 use crate::policy::guarded::Guarded;
-use crate::policy::{Failure, Round, event};
+use crate::policy::{Failure, Policy, Round};
 
-/// The attempts of one hedged round: the first, and up to `H` hedges. Each lives in place
-/// until it finishes or loses, so a round allocates nothing.
-struct Lanes<G, const H: usize> {
-    first: Option<G>,
-    hedges: [Option<G>; H],
+/// The most hedges a call may start.
+const MAX_HEDGES: u32 = 8;
+
+/// A hedge's settings: another attempt each `after` while none has finished, up to `max`
+/// hedges (1 unless set); the first success wins and the others are dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hedge {
+    pub(crate) after: Duration,
+    pub(crate) max: u32,
 }
 
-impl<G, const H: usize> Lanes<G, H> {
-    fn new() -> Self {
-        Self {
-            first: None,
-            hedges: [const { None }; H],
-        }
+impl Hedge {
+    /// One hedge, started `after` the first attempt if it has not finished.
+    pub const fn new(after: Duration) -> Self {
+        Self { after, max: 1 }
     }
 
-    /// Lane `i`: 0 is the first attempt, 1..=H the hedges. `None` past the last.
+    /// Up to `max` hedges (1 to 8), one each `after`.
+    pub const fn max(self, max: u32) -> Self {
+        Self { max, ..self }
+    }
+
+    pub(crate) fn check(&self) -> Result<(), PolicyError> {
+        if self.after.is_zero() {
+            return Err(PolicyError::zero("hedge.after", "hedge delay"));
+        }
+        if !(1..=MAX_HEDGES).contains(&self.max) {
+            return Err(PolicyError::new("hedge.max", says::HEDGES));
+        }
+        Ok(())
+    }
+}
+
+/// The attempts of one hedged round: the first in place, and the hedges in lanes made when
+/// the first hedge starts.
+///
+/// A call's type cannot hold a number of attempts known only at run time, so the hedges'
+/// lanes are one allocation, made once per call that hedges (one that is already slow) and
+/// never for one that does not.
+struct Lanes<G> {
+    first: Option<G>,
+    hedges: Option<Pin<Box<[Option<G>]>>>,
+}
+
+impl<G> Lanes<G> {
+    /// Lane `i`: 0 is the first attempt, 1.. the hedges. `None` past the last lane made.
     fn lane(self: Pin<&mut Self>, i: usize) -> Option<Pin<&mut Option<G>>> {
-        // SAFETY: the lanes are pinned structurally: `Lanes` is never moved out of its pin,
-        // has no `Drop` of its own and no `Unpin` impl, and a lane's future is only ever
-        // replaced in place through `Pin::set`, which drops it where it is.
+        // SAFETY: the first lane is pinned structurally: `Lanes` is never moved out of its
+        // pin, has no `Drop` of its own and no `Unpin` impl, and a lane's future is only ever
+        // replaced in place through `Pin::set`, which drops it where it is. The hedges' lanes
+        // are pinned by their box, which is never moved out of nor replaced while any holds a
+        // future (it is made once, when all are empty).
         unsafe {
             let lanes = self.get_unchecked_mut();
-            let lane = match i {
-                0 => Some(&mut lanes.first),
-                i => lanes.hedges.get_mut(i - 1),
-            };
-            lane.map(|lane| Pin::new_unchecked(lane))
+            match i {
+                0 => Some(Pin::new_unchecked(&mut lanes.first)),
+                i => {
+                    let hedges = lanes.hedges.as_mut()?.as_mut().get_unchecked_mut();
+                    hedges.get_mut(i - 1).map(|lane| Pin::new_unchecked(lane))
+                }
+            }
+        }
+    }
+
+    /// Makes the hedges' lanes, all empty, unless they are made.
+    fn make_hedges(self: Pin<&mut Self>, count: usize) {
+        // SAFETY: only the `hedges` field is touched, and only while it is `None`: no pinned
+        // future moves.
+        let lanes = unsafe { self.get_unchecked_mut() };
+        if lanes.hedges.is_none() {
+            lanes.hedges = Some(Box::into_pin((0..count).map(|_| None).collect()));
         }
     }
 }
 
-/// One round of attempts: hedged if the round has a hedge delay, else a single attempt.
-pub(crate) async fn round<A, F, T, E, const H: usize>(
+/// One round of attempts: hedged if the round has a hedge, else a single attempt.
+pub(crate) async fn round<'p, A, F, T, E>(
+    policy: &'p Policy,
     round: Round,
     attempt: &mut A,
 ) -> Result<T, Failure<E>>
 where
-    A: FnMut() -> Guarded<F, E>,
+    A: FnMut(bool) -> Guarded<'p, F, E>,
     F: Future<Output = Result<T, E>>,
 {
     match round.hedge {
-        Some(after) => hedged::<_, _, _, _, H>(after, round, attempt).await,
-        None => attempt().await,
+        Some(hedge) => hedged(policy, hedge, round, attempt).await,
+        None => attempt(false).await,
     }
 }
 
 /// One hedged round: starts an attempt, and another each `after` while none has finished, up to
-/// `H` hedges, and none once time has run out on the call. The first success wins and the
+/// `max` hedges, and none once time has run out on the call. The first success wins and the
 /// others are dropped at once, as losers; the round fails with the last error once every
 /// attempt it started has failed (a refusal, by an open breaker, fails at once: a refused
 /// first attempt ends the round without waiting, and a refused hedge leaves the round to the
 /// attempts already made).
-async fn hedged<A, F, T, E, const H: usize>(
-    after: Duration,
+async fn hedged<'p, A, F, T, E>(
+    policy: &'p Policy,
+    hedge: Hedge,
     round: Round,
     mut attempt: A,
 ) -> Result<T, Failure<E>>
 where
-    A: FnMut() -> Guarded<F, E>,
+    A: FnMut(bool) -> Guarded<'p, F, E>,
     F: Future<Output = Result<T, E>>,
 {
     let Round { task, deadline, .. } = round;
-    let mut lanes = pin!(Lanes::<Guarded<F, E>, H>::new());
+    let Hedge { after, max } = hedge;
+    let mut lanes = pin!(Lanes::<Guarded<'p, F, E>> {
+        first: Some(attempt(false)),
+        hedges: None,
+    });
     let mut timer = pin!(crate::timer::timer_at(later(after)));
-    let mut started = 0;
+    let mut started = 1;
     let mut last_error = None;
-    if let Some(mut lane) = lanes.as_mut().lane(0) {
-        lane.set(Some(attempt()));
-        started = 1;
-    }
     poll_fn(|cx| {
         loop {
             let mut running = 0;
@@ -119,17 +167,24 @@ where
                     None => Poll::Pending,
                 };
             }
-            if started <= H
+            if started <= max as usize
                 && timer.as_mut().poll(cx).is_ready()
                 && deadline.is_none_or(|deadline| Instant::now() < deadline)
-                && let Some(mut lane) = lanes.as_mut().lane(started)
             {
-                event::hedging(task, started);
-                lane.set(Some(attempt()));
-                started += 1;
-                timer.set(crate::timer::timer_at(later(after)));
-                // Poll the new attempt (and arm the timer again) before sleeping.
-                continue;
+                lanes.as_mut().make_hedges(max as usize);
+                if let Some(mut lane) = lanes.as_mut().lane(started) {
+                    policy.emit(
+                        task,
+                        EventKind::HedgeStarted {
+                            hedge: started as u32,
+                        },
+                    );
+                    lane.set(Some(attempt(true)));
+                    started += 1;
+                    timer.set(crate::timer::timer_at(later(after)));
+                    // Poll the new attempt (and arm the timer again) before sleeping.
+                    continue;
+                }
             }
             return Poll::Pending;
         }

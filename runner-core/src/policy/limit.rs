@@ -1,13 +1,15 @@
-//! The bulkhead: at most N calls of a task fn in flight in the process.
+//! The bulkhead: at most N calls through a policy in flight at once.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
 
 use crate::error::Rejection;
-use crate::policy::event;
+use crate::policy::Policy;
+use crate::policy::error::{PolicyError, says};
+use crate::policy::event::EventKind;
 
-/// A bulkhead's settings: at most `max` calls of the task fn in flight at once. An excess
+/// A bulkhead's settings: at most `max` calls through the policy in flight at once. An excess
 /// call waits for a free place (within its timeout and the deadline), or, with
 /// [`reject_when_full`](Self::reject_when_full), is refused at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,16 +19,8 @@ pub struct Limit {
 }
 
 impl Limit {
-    /// At most `max` calls in flight; excess calls wait.
-    ///
-    /// # Panics
-    ///
-    /// If `max` is zero: in a `static`, at compile time.
+    /// At most `max` calls in flight (at least 1); excess calls wait.
     pub const fn new(max: usize) -> Self {
-        assert!(
-            max > 0,
-            "a limit of zero calls in flight would refuse every call"
-        );
         Self { max, reject: false }
     }
 
@@ -37,9 +31,17 @@ impl Limit {
             ..self
         }
     }
+
+    pub(crate) fn check(&self) -> Result<(), PolicyError> {
+        // tokio's limit on permits, the largest count the gate is meant for.
+        if self.max == 0 || self.max > usize::MAX >> 3 {
+            return Err(PolicyError::new("limit.max", says::LIMIT));
+        }
+        Ok(())
+    }
 }
 
-/// How many calls are in flight, in the task fn's `static` policy.
+/// How many calls are in flight through a policy.
 ///
 /// A counter and a `Notify` rather than a `tokio::sync::Semaphore`: a waiting call's future
 /// must be a type this crate can hold without boxing, and `Semaphore::acquire`'s cannot be
@@ -62,26 +64,44 @@ impl Gate {
         self.in_flight.load(Ordering::Relaxed)
     }
 
-    /// Enters the gate, waiting for a free place unless the limit rejects.
-    pub(crate) async fn enter(
-        &self,
-        limit: Limit,
+    /// Enters the gate under `limit`, waiting for a free place unless the limit rejects. A
+    /// waiting call reads the policy's limit again each time a place is freed, so that a
+    /// limit raised by [`Policy::update`] lets it in; a limit removed lets it in without a
+    /// place.
+    pub(crate) async fn enter<'a>(
+        &'a self,
+        policy: &Policy,
+        mut limit: Limit,
         task: &'static str,
-    ) -> Result<Pass<'_>, Rejection> {
+    ) -> Result<Option<Pass<'a>>, Rejection> {
         loop {
             let freed = self.freed.notified();
             let mut freed = std::pin::pin!(freed);
             // Registered before the check, so that a place freed between the two wakes it.
             freed.as_mut().enable();
             if let Some(pass) = self.try_enter(limit) {
-                return Ok(pass);
+                return Ok(Some(pass));
             }
             if limit.reject {
-                event::rejected(task, Rejection::LimitReached);
+                policy.emit(
+                    task,
+                    EventKind::Rejected {
+                        reason: Rejection::LimitReached,
+                    },
+                );
                 return Err(Rejection::LimitReached);
             }
             freed.await;
+            match policy.settings().limit {
+                Some(now) => limit = now,
+                None => return Ok(None),
+            }
         }
+    }
+
+    /// Wakes every waiting call, to read a changed limit.
+    pub(crate) fn wake_all(&self) {
+        self.freed.notify_waiters();
     }
 
     fn try_enter(&self, limit: Limit) -> Option<Pass<'_>> {

@@ -1,8 +1,14 @@
-//! Resilience policies for a task fn: bulkhead, circuit breaker, retry, hedge and fallback.
+//! Resilience policies: bulkhead, circuit breaker, retry, hedge and fallback, as values the
+//! application owns.
 //!
-//! A [`Policy`] lives in a `static`, one per task fn, so that its breaker, bulkhead and
-//! retry budget are shared by every call of that fn in the process. `#[task(...)]` writes
-//! the `static` from its keys; by hand:
+//! # A policy is a value
+//!
+//! A [`Policy`] is built at run time, and checked then: [`PolicyBuilder::build`] refuses
+//! settings that cannot work with a [`PolicyError`] naming the field, in the words
+//! `#[task(...)]` uses at compile time. Its breaker, bulkhead and retry budget are shared by
+//! the calls made through it, and by nothing else: give each backend, instance or tenant its
+//! own. Share it by reference or in an `Arc`; a call through it allocates nothing (a hedge,
+//! once one starts, allocates its call's lanes once).
 //!
 //! ```
 //! use std::time::Duration;
@@ -12,26 +18,159 @@
 //! #[error("wallet unavailable")]
 //! struct WalletError;
 //!
-//! static WALLET: Policy = Policy::builder()
-//!     .retry(Retry::new(3).backoff(Duration::from_millis(10)))
-//!     .breaker(Breaker::new(5, Duration::from_secs(10), Duration::from_secs(5)))
-//!     .build();
-//!
 //! async fn fetch_balance(user_id: u64) -> Result<u64, WalletError> {
 //!     Ok(user_id * 100)
 //! }
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
+//! let wallet = Policy::builder()
+//!     .timeout(Duration::from_millis(200))
+//!     .retry(Retry::new(3).backoff(Duration::from_millis(10)))
+//!     .breaker(Breaker::new(5, Duration::from_secs(10), Duration::from_secs(5)))
+//!     .build()
+//!     .expect("valid settings");
+//!
 //! let user_id = 7;
 //! // Each attempt calls the closure again: retries need a way to start the work anew.
-//! let task = WALLET
-//!     .critical("get_balance", move || fetch_balance(user_id))
-//!     .timeout(Duration::from_millis(200));
+//! let task = wallet.critical("get_balance", move || fetch_balance(user_id));
 //! let balance: Result<u64, TaskError<WalletError>> = task.await;
 //! assert_eq!(balance.unwrap(), 700);
+//!
+//! let error = Policy::builder().retry(Retry::new(0)).build().unwrap_err();
+//! assert_eq!(error.field(), "retry.attempts");
 //! # }
 //! ```
+//!
+//! # `#[task(policy = <expr>)]`
+//!
+//! The expression is evaluated at each call: a place (`self.wallet`, `WALLET`) is borrowed,
+//! any other expression's value (`self.hosts.get(&host)`, an `Arc`) is moved into the task;
+//! anything that is [`AsPolicy`] will do. The policy's timeout, if it has one, replaces the
+//! attribute's. As the policy may retry or hedge, the fn's arguments must be `Clone` and a
+//! method takes `&self`. The literal keys (`retry(...)`, `breaker(...)`, ...) are sugar for a
+//! per-fn default, and cannot be combined with `policy =`; `fallback`, `retry_if` and
+//! `breaker_if` can, as they are typed by the fn.
+//!
+//! ```
+//! use std::time::Duration;
+//! use runner_core::{Breaker, BreakerState, Policy, TaskError, task};
+//!
+//! #[derive(Debug, thiserror::Error)]
+//! #[error("wallet unavailable")]
+//! struct WalletError;
+//!
+//! struct Wallet {
+//!     policy: Policy,
+//! }
+//!
+//! impl Wallet {
+//!     #[task(critical, timeout = "200ms", policy = self.policy)]
+//!     async fn balance(&self, user_id: u64) -> Result<u64, WalletError> {
+//!         Ok(user_id * 100)
+//!     }
+//!
+//!     // By hand: the same, with the closure that starts each attempt.
+//!     fn balance_by_hand(&self, user_id: u64)
+//!         -> runner_core::Task<impl Future<Output = Result<u64, WalletError>> + '_, runner_core::Critical>
+//!     {
+//!         self.policy
+//!             .critical("balance", move || async move { Ok(user_id * 100) })
+//!             .timeout(Duration::from_millis(200))
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let breaker = || Breaker::new(5, Duration::from_secs(10), Duration::from_secs(5));
+//! let primary = Wallet { policy: Policy::builder().breaker(breaker()).build().unwrap() };
+//! let replica = Wallet { policy: Policy::builder().breaker(breaker()).build().unwrap() };
+//! primary.policy.force_open();
+//! // Each instance has its own breaker.
+//! assert!(matches!(primary.balance(7).await, Err(TaskError::Rejected(_))));
+//! assert_eq!(replica.balance(7).await.unwrap(), 700);
+//! assert_eq!(replica.balance_by_hand(7).await.unwrap(), 700);
+//! assert_eq!(replica.policy.breaker_state(), Some(BreakerState::Closed));
+//! # }
+//! ```
+//!
+//! # A policy per key
+//!
+//! [`PolicyMap`] builds a policy per key (a downstream host, a tenant, a shard) from one
+//! template, on the key's first use, and holds at most its capacity of keys. By hand it is
+//! a bounded concurrent map of `Arc<Policy>`, each built from the template and named after
+//! its key, which is what the type is:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use runner_core::{Breaker, Policy, PolicyMap, TaskError, task};
+//!
+//! #[derive(Debug, thiserror::Error)]
+//! #[error("host unavailable")]
+//! struct HostError;
+//!
+//! struct Gateway {
+//!     hosts: PolicyMap<String>,
+//! }
+//!
+//! impl Gateway {
+//!     #[task(best_effort, policy = self.hosts.get(&host))]
+//!     async fn fetch(&self, host: String) -> Result<String, HostError> {
+//!         Ok(format!("from {host}"))
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let template = Policy::builder()
+//!     .breaker(Breaker::new(5, Duration::from_secs(10), Duration::from_secs(5)));
+//! let gateway = Gateway { hosts: PolicyMap::new(template, 1_024).unwrap() };
+//! gateway.hosts.get(&"10.0.0.1".to_owned()).force_open();
+//! assert!(gateway.fetch("10.0.0.1".to_owned()).await.is_err());
+//! assert_eq!(gateway.fetch("10.0.0.2".to_owned()).await.unwrap(), "from 10.0.0.2");
+//! # }
+//! ```
+//!
+//! # From config, and live
+//!
+//! With the `serde` feature, a `PolicyConfig` deserializes from any serde format, durations in
+//! humantime's syntax, and checks into [`PolicySettings`] with errors that name their field.
+//! [`Policy::update`] replaces a policy's settings at run time for the calls that start after,
+//! keeping what still applies (the breaker's state and counts, the places in flight, the
+//! retry budget). By hand, the settings are the same value:
+//!
+//! ```
+//! use std::time::Duration;
+//! use runner_core::{Breaker, Policy, PolicySettings};
+//!
+//! let policy = Policy::builder().timeout(Duration::from_millis(200)).build().unwrap();
+//! // What a reloaded file would say: a shorter timeout, a breaker.
+//! let reloaded = PolicySettings::new()
+//!     .timeout(Duration::from_millis(150))
+//!     .breaker(Breaker::new(3, Duration::from_secs(10), Duration::from_secs(5)));
+//! policy.update(reloaded).unwrap();
+//! assert_eq!(policy.settings().timeout, Some(Duration::from_millis(150)));
+//! ```
+//!
+//! # Inspection and control
+//!
+//! Every policy reports [`breaker_state`](Policy::breaker_state),
+//! [`in_flight`](Policy::in_flight) and [`retry_budget`](Policy::retry_budget), and can be
+//! [`reset`](Policy::reset), [forced open](Policy::force_open) and
+//! [forced closed](Policy::force_closed), for tests and for operators. The per-fn defaults
+//! the literal keys build are reachable by the task's name through [`defaults`], from the
+//! start of the program.
+//!
+//! # Events
+//!
+//! A [`PolicyObserver`] receives typed [`PolicyEvent`]s: attempts started and finished (with
+//! their outcome and latency), retries scheduled or refused, hedges started, breaker changes,
+//! rejections and fallbacks. Give one to a policy ([`PolicyBuilder::observer`]) or to every
+//! policy of the process ([`set_observer`]). With no observer, an event costs a branch; the
+//! `tracing` events (target `runner_core::policy`) are written from the same events. With
+//! the `metrics` feature, `MetricsObserver` records them through the `metrics` facade as
+//! counters and histograms.
 //!
 //! # Order
 //!
@@ -56,17 +195,31 @@ mod breaker;
 mod breaker_state;
 mod builder;
 mod call;
+#[cfg(feature = "serde")]
+mod config;
+mod control;
+pub mod defaults;
+mod error;
 mod event;
 mod fallback;
 mod guarded;
+mod handle;
 mod hedge;
 mod limit;
+mod map;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod options;
 mod retry;
+mod settings;
 
+use std::borrow::Cow;
 use std::future::Future;
-use std::sync::OnceLock;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use tower::retry::budget::TpsBudget;
 
 use crate::criticality::{BestEffort, Critical, Criticality};
@@ -75,47 +228,79 @@ use crate::task::Task;
 pub use self::breaker::Breaker;
 pub use self::breaker_state::BreakerState;
 pub use self::builder::PolicyBuilder;
+#[cfg(feature = "serde")]
+pub use self::config::{BreakerConfig, HedgeConfig, LimitConfig, PolicyConfig, RetryConfig};
+pub use self::control::BudgetReport;
+pub use self::error::PolicyError;
+pub use self::event::{
+    AttemptOutcome, EventKind, PolicyEvent, PolicyObserver, RetryRefusal, set_observer,
+};
 pub use self::fallback::{Fallback, FallbackFn, NoFallback};
+pub use self::handle::AsPolicy;
+pub use self::hedge::Hedge;
 pub use self::limit::Limit;
+pub use self::map::PolicyMap;
+#[cfg(feature = "metrics")]
+pub use self::metrics::MetricsObserver;
 pub use self::options::Options;
 pub use self::retry::{Budget, Retry};
+pub use self::settings::PolicySettings;
 
 use self::breaker::BreakerCell;
-use self::call::{Attempts, Failure, Round};
+pub(crate) use self::call::Attempts;
+use self::call::{Failure, Round};
 use self::limit::Gate;
 
-/// The resilience policy of a task fn: what to do around each call of it (see the
-/// [module docs](self) for the order). `HEDGES` is the most hedges a call may start.
+/// A resilience policy: what to do around each call made through it (see the
+/// [module docs](self) for the order), and the state those calls share.
 ///
-/// Build it in a `static` with [`Policy::builder`]; [`critical`](Self::critical),
+/// Build it with [`Policy::builder`]; [`critical`](Self::critical),
 /// [`best_effort`](Self::best_effort) and [`task`](Self::task) then make tasks that run
-/// under it.
-#[derive(Debug)]
-pub struct Policy<const HEDGES: usize = 0> {
-    rules: PolicyBuilder<HEDGES>,
-    // What every call of the task fn shares.
-    breaker_cell: BreakerCell,
+/// under it. Share it by reference or in an `Arc`: it is `Send + Sync`, and a call through it
+/// allocates nothing.
+pub struct Policy {
+    live: ArcSwap<Live>,
+    breaker: BreakerCell,
     gate: Gate,
-    budget: OnceLock<TpsBudget>,
+    name: Cow<'static, str>,
+    observer: Option<Arc<dyn PolicyObserver>>,
+    // Retries made, and refused by the budget, since the policy was built or reset.
+    retried: AtomicU64,
+    budget_refused: AtomicU64,
 }
 
-impl<const HEDGES: usize> Policy<HEDGES> {
-    /// Where the breaker stands, if the policy has one.
-    pub fn breaker_state(&self) -> Option<BreakerState> {
-        self.rules.breaker.map(|_| self.breaker_cell.state())
+/// What a reload replaces: the settings, and the budget they give (kept across a reload
+/// that leaves the budget's settings as they were).
+struct Live {
+    settings: PolicySettings,
+    budget: Option<Arc<TpsBudget>>,
+}
+
+impl Policy {
+    fn new(builder: PolicyBuilder) -> Self {
+        let PolicyBuilder {
+            settings,
+            name,
+            observer,
+        } = builder;
+        Self {
+            live: ArcSwap::from_pointee(Live::new(settings, None)),
+            breaker: BreakerCell::new(),
+            gate: Gate::new(),
+            name,
+            observer,
+            retried: AtomicU64::new(0),
+            budget_refused: AtomicU64::new(0),
+        }
     }
 
-    /// How many calls hold a place under the limit now.
-    pub fn in_flight(&self) -> usize {
-        self.gate.in_flight()
-    }
-
-    /// A critical task named `name` whose attempts are `attempt()`.
+    /// A critical task named `name` whose attempts are `attempt()`, under the policy's
+    /// timeout if it has one.
     pub fn critical<A, F, T, E>(
-        &'static self,
+        &self,
         name: &'static str,
         attempt: A,
-    ) -> Task<impl Future<Output = Result<T, E>> + use<A, F, T, E, HEDGES>, Critical>
+    ) -> Task<impl Future<Output = Result<T, E>> + use<'_, A, F, T, E>, Critical>
     where
         A: Fn() -> F,
         F: Future<Output = Result<T, E>>,
@@ -123,12 +308,13 @@ impl<const HEDGES: usize> Policy<HEDGES> {
         self.task(name, attempt, Options::new())
     }
 
-    /// A best-effort task named `name` whose attempts are `attempt()`.
+    /// A best-effort task named `name` whose attempts are `attempt()`, under the policy's
+    /// timeout if it has one.
     pub fn best_effort<A, F, T, E>(
-        &'static self,
+        &self,
         name: &'static str,
         attempt: A,
-    ) -> Task<impl Future<Output = Result<T, E>> + use<A, F, T, E, HEDGES>, BestEffort>
+    ) -> Task<impl Future<Output = Result<T, E>> + use<'_, A, F, T, E>, BestEffort>
     where
         A: Fn() -> F,
         F: Future<Output = Result<T, E>>,
@@ -139,39 +325,56 @@ impl<const HEDGES: usize> Policy<HEDGES> {
     /// A task of criticality `C` named `name` whose attempts are `attempt()`, with per-call
     /// [`Options`]: which errors to retry, which the breaker counts, and a fallback.
     pub fn task<C, A, F, T, E, FB>(
-        &'static self,
+        &self,
         name: &'static str,
         attempt: A,
         options: Options<T, E, FB>,
-    ) -> Task<impl Future<Output = Result<T, E>> + use<C, A, F, T, E, FB, HEDGES>, C>
+    ) -> Task<impl Future<Output = Result<T, E>> + use<'_, C, A, F, T, E, FB>, C>
     where
         C: Criticality,
         A: Fn() -> F,
         F: Future<Output = Result<T, E>>,
         FB: Fallback<T, E>,
     {
-        Task::new(
-            name,
-            self.with_fallback(name, Attempts::Repeat(attempt), options),
-        )
+        let call = self.with_fallback(name, Attempts::Repeat(attempt), options);
+        Task::new(name, call).timeout_if(self.settings().timeout)
     }
+}
 
-    /// The task a `#[task]` fn without retries or hedges builds: its one attempt is a
-    /// future, so its arguments need not be `Clone`.
-    pub(crate) fn once<C, F, T, E, FB>(
-        &'static self,
-        name: &'static str,
-        future: F,
-        options: Options<T, E, FB>,
-    ) -> Task<impl Future<Output = Result<T, E>> + use<C, F, T, E, FB, HEDGES>, C>
-    where
-        C: Criticality,
-        F: Future<Output = Result<T, E>>,
-        FB: Fallback<T, E>,
-    {
-        Task::new(
-            name,
-            self.with_fallback(name, Attempts::<fn() -> F, F>::Once(future), options),
-        )
+impl Live {
+    /// The live settings `settings`, keeping `budget` if it was built from the same budget.
+    fn new(settings: PolicySettings, kept: Option<(&Live, Arc<TpsBudget>)>) -> Self {
+        let wanted = settings.retry.map(|retry| retry.budget);
+        let budget = match kept {
+            Some((old, budget)) if old.settings.retry.map(|retry| retry.budget) == wanted => {
+                Some(budget)
+            }
+            _ => wanted.map(|budget| Arc::new(budget.build())),
+        };
+        Self { settings, budget }
     }
+}
+
+/// A task through a policy held by value (an `Arc`, a reference, a `LazyLock`): what
+/// `#[task]` builds. Its timeout is the policy's, read now, else `timeout`.
+pub(crate) fn through<P, C, A, F, T, E, FB>(
+    policy: P,
+    name: &'static str,
+    timeout: Option<Duration>,
+    attempts: Attempts<A, F>,
+    options: Options<T, E, FB>,
+) -> Task<impl Future<Output = Result<T, E>> + use<P, C, A, F, T, E, FB>, C>
+where
+    P: AsPolicy,
+    C: Criticality,
+    A: Fn() -> F,
+    F: Future<Output = Result<T, E>>,
+    FB: Fallback<T, E>,
+{
+    let timeout = policy.as_policy().settings().timeout.or(timeout);
+    let call = async move {
+        let policy = policy.as_policy();
+        policy.with_fallback(name, attempts, options).await
+    };
+    Task::new(name, call).timeout_if(timeout)
 }

@@ -1,15 +1,16 @@
 //! Retries: exponential backoff with full jitter, never past the deadline, within a budget.
 
 use std::future::Future;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::time::Instant;
-use tower::retry::budget::{Budget as _, TpsBudget};
+use tower::retry::budget::TpsBudget;
 
+use crate::policy::error::{PolicyError, says};
+use crate::policy::event::{EventKind, RetryRefusal};
 use crate::policy::guarded::Guarded;
-use crate::policy::{Failure, Round, event, hedge};
+use crate::policy::{Failure, Policy, Round, hedge};
 
 /// A retry's settings: up to `attempts` attempts in all, sleeping between them a random time
 /// in `[0, min(max_backoff, backoff × 2ⁿ⁻¹))` before retry n ("full jitter", so that callers
@@ -21,10 +22,14 @@ use crate::policy::{Failure, Round, event, hedge};
 /// task's circuit breaker would refuse it, or when the budget is spent. A retry the breaker
 /// refuses after the backoff (another call opened it meanwhile) returns the last attempt's
 /// error too: the refusal is a policy event, not the call's outcome.
+///
+/// The values are checked when the policy is built ([`PolicyBuilder::build`](crate::PolicyBuilder::build)).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Retry {
     pub(crate) attempts: u32,
-    pub(crate) backoff: Duration,
+    // `None` until set: a `max_backoff` below the default backoff caps it, where one below
+    // a backoff given is a mistake.
+    pub(crate) backoff: Option<Duration>,
     pub(crate) max_backoff: Duration,
     pub(crate) budget: Budget,
 }
@@ -32,51 +37,63 @@ pub struct Retry {
 impl Retry {
     /// Up to `attempts` attempts in all (the first and `attempts - 1` retries), with a 10 ms
     /// backoff capped at 1 s and the default [`Budget`].
-    ///
-    /// # Panics
-    ///
-    /// If `attempts` is zero: in a `static`, at compile time.
     pub const fn new(attempts: u32) -> Self {
-        assert!(attempts > 0, "a task needs at least one attempt");
         Self {
             attempts,
-            backoff: Duration::from_millis(10),
+            backoff: None,
             max_backoff: Duration::from_secs(1),
             budget: Budget::DEFAULT,
         }
     }
 
     /// The backoff before the first retry, doubled for each one after (before jitter).
-    ///
-    /// # Panics
-    ///
-    /// If `backoff` is zero.
     pub const fn backoff(self, backoff: Duration) -> Self {
-        assert!(!backoff.is_zero(), "a backoff must be positive");
-        Self { backoff, ..self }
+        Self {
+            backoff: Some(backoff),
+            ..self
+        }
+    }
+
+    /// The first backoff, before the cap.
+    fn first_backoff(&self) -> Duration {
+        self.backoff.unwrap_or(Duration::from_millis(10))
     }
 
     /// The longest backoff (before jitter).
-    ///
-    /// # Panics
-    ///
-    /// If `max_backoff` is zero.
     pub const fn max_backoff(self, max_backoff: Duration) -> Self {
-        assert!(!max_backoff.is_zero(), "a backoff must be positive");
         Self {
             max_backoff,
             ..self
         }
     }
 
-    /// The retry budget, shared by every call of the task fn.
+    /// The retry budget, shared by every call through the policy.
     pub const fn budget(self, budget: Budget) -> Self {
         Self { budget, ..self }
+    }
+
+    pub(crate) fn check(&self) -> Result<(), PolicyError> {
+        if self.attempts == 0 {
+            return Err(PolicyError::new("retry.attempts", says::ATTEMPTS));
+        }
+        if self.backoff.is_some_and(|backoff| backoff.is_zero()) {
+            return Err(PolicyError::zero("retry.backoff", "backoff"));
+        }
+        if self.max_backoff.is_zero() {
+            return Err(PolicyError::zero("retry.max_backoff", "max_backoff"));
+        }
+        if self
+            .backoff
+            .is_some_and(|backoff| self.max_backoff < backoff)
+        {
+            return Err(PolicyError::new("retry.max_backoff", says::MAX_BACKOFF));
+        }
+        self.budget.check()
     }
 }
 
 /// A retry budget: retries may be at most `share` of the calls made over the last `window`,
-/// plus `min_per_sec` retries a second for a task fn that is called rarely. When a dependency
+/// plus `min_per_sec` retries a second for a policy that is called rarely. When a dependency
 /// fails every call, its callers then add at most `share` to its load, instead of multiplying
 /// it by the number of attempts (the retry storm).
 ///
@@ -97,26 +114,9 @@ impl Budget {
         min_per_sec: 10,
     };
 
-    /// A budget of `share` retries per call over `window`, plus `min_per_sec` a second.
-    ///
-    /// # Panics
-    ///
-    /// If `share` is not within `0.0..=1000.0`, or `window` is not within 1 s to 60 s: in a
-    /// `static`, at compile time.
+    /// A budget of `share` retries per call (within `0.0..=1000.0`) over `window` (1 s to
+    /// 60 s), plus `min_per_sec` a second.
     pub const fn new(share: f32, window: Duration, min_per_sec: u32) -> Self {
-        assert!(
-            share >= 0.0 && share <= 1000.0,
-            "a budget's share must be within 0.0..=1000.0"
-        );
-        let (secs, nanos) = (window.as_secs(), window.subsec_nanos());
-        assert!(
-            secs >= 1 && (secs < 60 || (secs == 60 && nanos == 0)),
-            "a budget's window must be within 1s..=60s"
-        );
-        assert!(
-            min_per_sec < i32::MAX as u32,
-            "a budget's min_per_sec is too large"
-        );
         Self {
             share,
             window,
@@ -124,7 +124,22 @@ impl Budget {
         }
     }
 
-    fn build(self) -> TpsBudget {
+    fn check(&self) -> Result<(), PolicyError> {
+        // Written so that NaN fails too.
+        if !(self.share >= 0.0 && self.share <= 1000.0) {
+            return Err(PolicyError::new("retry.budget", says::BUDGET));
+        }
+        if !(Duration::from_secs(1)..=Duration::from_secs(60)).contains(&self.window) {
+            return Err(PolicyError::new("retry.budget_window", says::BUDGET_WINDOW));
+        }
+        if self.min_per_sec >= i32::MAX as u32 {
+            return Err(PolicyError::new("retry.min_per_sec", says::MIN_PER_SEC));
+        }
+        Ok(())
+    }
+
+    /// tower's budget; `check` has made its assertions hold.
+    pub(crate) fn build(self) -> TpsBudget {
         TpsBudget::new(self.window, self.min_per_sec, self.share)
     }
 }
@@ -135,25 +150,22 @@ impl Budget {
 /// backon gives the schedule; the loop is ours, so that each round borrows the attempt maker
 /// through `&mut` (which keeps the call `Send` whenever the arguments are) and so that the
 /// deadline, the budget and the events sit in one place.
-pub(crate) async fn retrying<A, F, T, E, const H: usize>(
-    retry: &Retry,
-    budget: &OnceLock<TpsBudget>,
+pub(crate) async fn retrying<'p, A, F, T, E>(
+    policy: &'p Policy,
+    retry: Retry,
     round: Round,
     retry_if: Option<fn(&E) -> bool>,
-    breaker_refuses_at: impl Fn(Instant) -> bool,
     attempt: &mut A,
 ) -> Result<T, Failure<E>>
 where
-    A: FnMut() -> Guarded<F, E>,
+    A: FnMut(bool) -> Guarded<'p, F, E>,
     F: Future<Output = Result<T, E>>,
 {
-    // Built on the task fn's first call, once per process: its only allocation.
     let Round { task, deadline, .. } = round;
-    let budget = budget.get_or_init(|| retry.budget.build());
-    budget.deposit();
+    policy.budget_deposit();
     let mut schedule = ExponentialBuilder::new()
         // backon caps every backoff but the first at `max_delay`: cap the first here.
-        .with_min_delay(retry.backoff.min(retry.max_backoff))
+        .with_min_delay(retry.first_backoff().min(retry.max_backoff))
         .with_max_delay(retry.max_backoff)
         .with_factor(2.0)
         .with_max_times(retry.attempts.saturating_sub(1) as usize)
@@ -161,14 +173,17 @@ where
     let mut number = 1;
     // The failure of the round before a retry, the call's outcome if the retry is refused.
     let mut last: Option<Failure<E>> = None;
+    let refused = |reason| {
+        policy.emit(task, EventKind::RetryRefused { reason });
+    };
     loop {
         let began = Instant::now();
-        let failure = match hedge::round::<_, _, _, _, H>(round, &mut *attempt).await {
+        let failure = match hedge::round(policy, round, &mut *attempt).await {
             Ok(value) => return Ok(value),
             Err(failure) => failure,
         };
         if let (Failure::Rejected(_), Some(last)) = (&failure, last.take()) {
-            event::retry_refused(task, "breaker");
+            refused(RetryRefusal::Breaker);
             return Err(last);
         }
         let retryable = match &failure {
@@ -184,20 +199,29 @@ where
         let needs = delay.saturating_add(now.saturating_duration_since(began));
         let fits = |deadline| now.checked_add(needs).is_some_and(|end| end < deadline);
         if deadline.is_some_and(|deadline| !fits(deadline)) {
-            event::retry_refused(task, "deadline");
+            refused(RetryRefusal::Deadline);
             return Err(failure);
         }
         // Nor one the breaker, opened by this very failure perhaps, would refuse.
-        if now.checked_add(delay).is_some_and(&breaker_refuses_at) {
-            event::retry_refused(task, "breaker");
+        if now
+            .checked_add(delay)
+            .is_some_and(|at| policy.breaker_refuses_at(at))
+        {
+            refused(RetryRefusal::Breaker);
             return Err(failure);
         }
-        if !budget.withdraw() {
-            event::retry_refused(task, "budget");
+        if !policy.budget_withdraw() {
+            refused(RetryRefusal::Budget);
             return Err(failure);
         }
         number += 1;
-        event::retrying(task, number, delay);
+        policy.emit(
+            task,
+            EventKind::RetryScheduled {
+                attempt: number,
+                delay,
+            },
+        );
         last = Some(failure);
         tokio::time::sleep(delay).await;
     }

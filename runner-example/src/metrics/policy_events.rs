@@ -300,14 +300,17 @@ mod tests {
 
     #[test]
     fn counts_what_a_real_policy_does_to_a_failing_call() {
-        static FLAKY: Policy = Policy::builder()
-            .retry(Retry::new(3).backoff(Duration::from_millis(1)))
-            .breaker(Breaker::new(
-                3,
-                Duration::from_secs(10),
-                Duration::from_secs(5),
-            ))
-            .build();
+        static FLAKY: std::sync::LazyLock<Policy> = std::sync::LazyLock::new(|| {
+            Policy::builder()
+                .retry(Retry::new(3).backoff(Duration::from_millis(1)))
+                .breaker(Breaker::new(
+                    3,
+                    Duration::from_secs(10),
+                    Duration::from_secs(5),
+                ))
+                .build()
+                .unwrap()
+        });
         let calls = AtomicUsize::new(0);
         let text = counted(LevelFilter::INFO, || {
             paused(async {
@@ -347,14 +350,21 @@ mod tests {
 
     #[test]
     fn counts_hedges_refused_retries_and_fallbacks() {
-        static HEDGED: Policy<1> = Policy::builder()
-            .hedge::<1>(Duration::from_millis(10))
-            .build();
+        static HEDGED: std::sync::LazyLock<Policy> = std::sync::LazyLock::new(|| {
+            Policy::builder()
+                .hedge(runner_core::Hedge::new(Duration::from_millis(10)).max(1))
+                .build()
+                .unwrap()
+        });
         // No budget at all: the first retry is refused.
-        static BROKE: Policy = Policy::builder()
-            .retry(Retry::new(3).budget(Budget::new(0.0, Duration::from_secs(1), 0)))
-            .build();
-        static FALLS_BACK: Policy = Policy::builder().build();
+        static BROKE: std::sync::LazyLock<Policy> = std::sync::LazyLock::new(|| {
+            Policy::builder()
+                .retry(Retry::new(3).budget(Budget::new(0.0, Duration::from_secs(1), 0)))
+                .build()
+                .unwrap()
+        });
+        static FALLS_BACK: std::sync::LazyLock<Policy> =
+            std::sync::LazyLock::new(|| Policy::builder().build().unwrap());
         let text = counted(LevelFilter::WARN, || {
             paused(async {
                 let slow = || async {

@@ -1,0 +1,198 @@
+//! A policy's settings as a config file writes them (with the `serde` feature): TOML, YAML,
+//! JSON or any serde format, durations in humantime's syntax (`"200ms"`, `"1s 500ms"`).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::policy::breaker::Breaker;
+use crate::policy::builder::PolicyBuilder;
+use crate::policy::error::PolicyError;
+use crate::policy::hedge::Hedge;
+use crate::policy::limit::Limit;
+use crate::policy::retry::{Budget, Retry};
+use crate::policy::settings::PolicySettings;
+
+/// A policy's settings, as deserialized: [`settings`](Self::settings) checks them into
+/// [`PolicySettings`] (each error names its field, `retry.attempts`), for
+/// [`Policy::update`](crate::Policy::update) or a builder.
+///
+/// ```
+/// use std::time::Duration;
+/// use runner_core::{BreakerState, PolicyConfig};
+///
+/// let config: PolicyConfig = toml::from_str(r#"
+///     timeout = "200ms"
+///
+///     [retry]
+///     attempts = 3
+///     backoff = "10ms"
+///
+///     [breaker]
+///     failures = 5
+///     window = "10s"
+///     cooldown = "5s"
+/// "#).unwrap();
+/// let policy = config.builder().unwrap().name("wallet").build().unwrap();
+/// assert_eq!(policy.settings().timeout, Some(Duration::from_millis(200)));
+/// assert_eq!(policy.breaker_state(), Some(BreakerState::Closed));
+///
+/// let bad: PolicyConfig = toml::from_str("[retry]\nattempts = 0").unwrap();
+/// assert_eq!(bad.settings().unwrap_err().field(), "retry.attempts");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// The task's timeout.
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub timeout: Option<Duration>,
+    /// Retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryConfig>,
+    /// Hedges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hedge: Option<HedgeConfig>,
+    /// A circuit breaker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker: Option<BreakerConfig>,
+    /// A limit of calls in flight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<LimitConfig>,
+}
+
+/// `[retry]`: see [`Retry`] and [`Budget`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// The first backoff (10 ms if unset).
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub backoff: Option<Duration>,
+    /// The longest backoff (1 s if unset).
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_backoff: Option<Duration>,
+    /// The share of calls that may be retried (0.2 if unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<f32>,
+    /// The budget's window (10 s if unset).
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub budget_window: Option<Duration>,
+    /// Retries a second allowed whatever the share (10 if unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_per_sec: Option<u32>,
+}
+
+/// `[hedge]`: see [`Hedge`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HedgeConfig {
+    /// The delay before each hedge.
+    #[serde(with = "humantime_serde")]
+    pub after: Duration,
+    /// The most hedges (1 if unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<u32>,
+}
+
+/// `[breaker]`: see [`Breaker`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerConfig {
+    /// Failures within `window` that open it.
+    pub failures: u32,
+    /// The window of the count.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// How long it stays open.
+    #[serde(with = "humantime_serde")]
+    pub cooldown: Duration,
+    /// The share of failed attempts it also needs to open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f32>,
+}
+
+/// `[limit]`: see [`Limit`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitConfig {
+    /// The most calls in flight.
+    pub max: usize,
+    /// Refuse excess calls at once rather than let them wait.
+    #[serde(default)]
+    pub reject: bool,
+}
+
+impl PolicyConfig {
+    /// The settings, checked as [`PolicyBuilder::build`] checks them.
+    pub fn settings(&self) -> Result<PolicySettings, PolicyError> {
+        let mut settings = PolicySettings::new();
+        if let Some(timeout) = self.timeout {
+            settings = settings.timeout(timeout);
+        }
+        if let Some(retry) = &self.retry {
+            settings = settings.retry(retry.to_retry());
+        }
+        if let Some(hedge) = &self.hedge {
+            settings = settings.hedge(Hedge::new(hedge.after).max(hedge.max.unwrap_or(1)));
+        }
+        if let Some(breaker) = &self.breaker {
+            let mut value = Breaker::new(breaker.failures, breaker.window, breaker.cooldown);
+            if let Some(rate) = breaker.rate {
+                value = value.rate(rate);
+            }
+            settings = settings.breaker(value);
+        }
+        if let Some(limit) = &self.limit {
+            let value = match limit.reject {
+                true => Limit::new(limit.max).reject_when_full(),
+                false => Limit::new(limit.max),
+            };
+            settings = settings.limit(value);
+        }
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// A builder with these settings, checked, for a name and an observer to be added.
+    pub fn builder(&self) -> Result<PolicyBuilder, PolicyError> {
+        self.settings().map(PolicyBuilder::from)
+    }
+}
+
+impl RetryConfig {
+    fn to_retry(&self) -> Retry {
+        let mut retry = Retry::new(self.attempts);
+        if let Some(backoff) = self.backoff {
+            retry = retry.backoff(backoff);
+        }
+        if let Some(max_backoff) = self.max_backoff {
+            retry = retry.max_backoff(max_backoff);
+        }
+        if self.budget.is_some() || self.budget_window.is_some() || self.min_per_sec.is_some() {
+            let default = Budget::DEFAULT;
+            retry = retry.budget(Budget::new(
+                self.budget.unwrap_or(default.share),
+                self.budget_window.unwrap_or(default.window),
+                self.min_per_sec.unwrap_or(default.min_per_sec),
+            ));
+        }
+        retry
+    }
+}

@@ -1,0 +1,175 @@
+//! What a policy tells and what an operator (or a test) can do to it: read its state, replace
+//! its settings live, reset it, force its breaker open or closed.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokio::time::Instant;
+use tower::retry::budget::Budget as _;
+
+use crate::policy::breaker_state::BreakerState;
+use crate::policy::error::PolicyError;
+use crate::policy::event::{self, EventKind, PolicyEvent};
+use crate::policy::retry::Budget;
+use crate::policy::settings::PolicySettings;
+use crate::policy::{Live, Policy};
+
+/// A retry budget's settings and what it has done, from [`Policy::retry_budget`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct BudgetReport {
+    /// Its settings.
+    pub budget: Budget,
+    /// Retries made since the policy was built or reset.
+    pub retried: u64,
+    /// Retries the budget refused since then.
+    pub refused: u64,
+}
+
+impl Policy {
+    /// The policy's settings now: what a call that starts now goes by.
+    pub fn settings(&self) -> PolicySettings {
+        self.live.load().settings
+    }
+
+    /// Replaces the policy's settings, for the calls that start from now (a call keeps the
+    /// settings it started with). What still applies is kept: the breaker's state and
+    /// counts, the calls in flight (a lower limit admits no new call until enough finish; a
+    /// higher one lets waiting calls in at once), and the retry budget unless its own
+    /// settings change. A breaker that is removed is reset, so that one added later starts
+    /// closed.
+    ///
+    /// The new settings are checked first: on an error, nothing changes.
+    pub fn update(&self, settings: PolicySettings) -> Result<(), PolicyError> {
+        settings.check()?;
+        let old = self.live.load_full();
+        let kept = old.budget.clone().map(|budget| (&*old, budget));
+        self.live.store(Arc::new(Live::new(settings, kept)));
+        if settings.breaker.is_none() && old.settings.breaker.is_some() {
+            self.breaker.reset();
+        }
+        self.gate.wake_all();
+        Ok(())
+    }
+
+    /// The policy's name (see [`PolicyBuilder::name`](crate::PolicyBuilder::name)).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Where the breaker stands, if the policy has one or an operator forced it.
+    pub fn breaker_state(&self) -> Option<BreakerState> {
+        let state = self.breaker.state();
+        let forced = matches!(state, BreakerState::ForcedOpen | BreakerState::ForcedClosed);
+        (forced || self.settings().breaker.is_some()).then_some(state)
+    }
+
+    /// How many calls hold a place under the limit now.
+    pub fn in_flight(&self) -> usize {
+        self.gate.in_flight()
+    }
+
+    /// The retry budget, if the policy retries: its settings and what it did.
+    pub fn retry_budget(&self) -> Option<BudgetReport> {
+        let retry = self.settings().retry?;
+        Some(BudgetReport {
+            budget: retry.budget,
+            retried: self.retried.load(Ordering::Relaxed),
+            refused: self.budget_refused.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Closes the breaker and forgets its counts, lifts any force, and refills the retry
+    /// budget: the policy as it was built, with its current settings. Calls in flight keep
+    /// their places.
+    pub fn reset(&self) {
+        let from = self.breaker.reset();
+        let live = self.live.load_full();
+        self.live.store(Arc::new(Live::new(live.settings, None)));
+        self.retried.store(0, Ordering::Relaxed);
+        self.budget_refused.store(0, Ordering::Relaxed);
+        self.operator_moved(from, BreakerState::Closed);
+    }
+
+    /// Refuses every call with [`Rejection::BreakerOpen`](crate::Rejection::BreakerOpen)
+    /// until [`reset`](Self::reset), breaker or not (resilience4j's forced-open state).
+    pub fn force_open(&self) {
+        let from = self.breaker.force(true);
+        self.operator_moved(from, BreakerState::ForcedOpen);
+    }
+
+    /// Lets every call through, and counts none, until [`reset`](Self::reset).
+    pub fn force_closed(&self) {
+        let from = self.breaker.force(false);
+        self.operator_moved(from, BreakerState::ForcedClosed);
+    }
+
+    fn operator_moved(&self, from: BreakerState, to: BreakerState) {
+        if from != to {
+            self.emit("", EventKind::BreakerChanged { from, to });
+        }
+    }
+
+    /// `true` if an observer listens to this policy: what the events that need a clock read
+    /// check first.
+    #[inline]
+    pub(crate) fn observed(&self) -> bool {
+        event::observer(self.observer.as_ref()).is_some()
+    }
+
+    /// One event of a call of `task`.
+    #[inline]
+    pub(crate) fn emit(&self, task: &'static str, kind: EventKind) {
+        event::emit(
+            event::observer(self.observer.as_ref()),
+            PolicyEvent {
+                task,
+                policy: &self.name,
+                kind,
+            },
+        );
+    }
+
+    /// A call that may retry was made: its share of the budget.
+    pub(crate) fn budget_deposit(&self) {
+        if let Some(budget) = &self.live.load().budget {
+            budget.deposit();
+        }
+    }
+
+    /// A retry, if the budget has one left.
+    pub(crate) fn budget_withdraw(&self) -> bool {
+        let allowed = self
+            .live
+            .load()
+            .budget
+            .as_ref()
+            .is_none_or(|budget| budget.withdraw());
+        let counter = match allowed {
+            true => &self.retried,
+            false => &self.budget_refused,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        allowed
+    }
+
+    /// `true` if an attempt made at `at` would be refused by the breaker, as far as can be
+    /// told now.
+    pub(crate) fn breaker_refuses_at(&self, at: Instant) -> bool {
+        match self.breaker.forced() {
+            Some(forced) => forced.is_err(),
+            None => self.settings().breaker.is_some() && self.breaker.refuses_at(at),
+        }
+    }
+}
+
+impl std::fmt::Debug for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policy")
+            .field("name", &self.name)
+            .field("settings", &self.settings())
+            .field("breaker", &self.breaker.state())
+            .field("in_flight", &self.in_flight())
+            .finish()
+    }
+}

@@ -1,0 +1,74 @@
+//! Why a policy's settings cannot work: each error names its field, and says what would.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+/// Settings that cannot work together, from [`PolicyBuilder::build`](crate::PolicyBuilder::build),
+/// [`Policy::update`](crate::Policy::update) or a `PolicyConfig` (the `serde` feature).
+///
+/// Its [`field`](Self::field) is the setting's path as a config file writes it
+/// (`retry.attempts`, `breaker.cooldown`); its message is the one `#[task(...)]` gives at
+/// compile time for the same mistake.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{field}`: {message}")]
+pub struct PolicyError {
+    field: &'static str,
+    message: Cow<'static, str>,
+}
+
+impl PolicyError {
+    /// The setting at fault, as a config file writes it: `retry.attempts`, `hedge.after`.
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+
+    /// What is wrong with it, and what would work.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub(crate) fn new(field: &'static str, message: &'static str) -> Self {
+        Self {
+            field,
+            message: Cow::Borrowed(message),
+        }
+    }
+
+    /// A duration of zero, which would end every call before it starts.
+    pub(crate) fn zero(field: &'static str, what: &str) -> Self {
+        Self {
+            field,
+            message: Cow::Owned(format!(
+                "a {what} of zero would end every call before it starts; give a positive duration"
+            )),
+        }
+    }
+
+    /// A hedge that the timeout would end before it starts.
+    pub(crate) fn hedge_after_timeout(after: Duration, timeout: Duration) -> Self {
+        Self {
+            field: "hedge.after",
+            message: Cow::Owned(format!(
+                "a hedge after {} would never start: the task's timeout of {} ends it first; give a delay below the timeout",
+                humantime::format_duration(after),
+                humantime::format_duration(timeout),
+            )),
+        }
+    }
+}
+
+/// The messages, word for word those of `#[task(...)]` (a test holds the two together).
+pub(crate) mod says {
+    pub(crate) const ATTEMPTS: &str = "a task makes at least one attempt; `attempts` counts them all, the first included (`attempts = 3` is the first and two retries)";
+    pub(crate) const MAX_BACKOFF: &str =
+        "`max_backoff` caps the backoff, so it cannot be shorter than `backoff`";
+    pub(crate) const BUDGET: &str = "a retry budget is the share of calls that may be retried, within 0.0..=1000.0 (0.2 is one retry per five calls)";
+    pub(crate) const BUDGET_WINDOW: &str = "a retry budget's window must be within 1s to 60s";
+    pub(crate) const MIN_PER_SEC: &str = "`min_per_sec` is too large";
+    pub(crate) const HEDGES: &str = "`max` is the most hedges a call may start: 1 to 8";
+    pub(crate) const FAILURES: &str =
+        "a breaker that opens after zero failures would never close; give at least 1";
+    pub(crate) const RATE: &str = "a breaker's rate is the share of failed attempts that opens it, within (0.0, 1.0] (0.5 is half of them)";
+    pub(crate) const LIMIT: &str =
+        "a limit is the most calls in flight at once: at least 1 (zero would refuse every call)";
+}

@@ -1,0 +1,173 @@
+//! A duration or a number in the attribute: a literal, checked here, or the path of a
+//! `const`, checked by the compiler (its type at the path, its value in a `const` block that
+//! fails to compile with the same message a literal would get).
+
+use std::time::Duration;
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::meta::ParseNestedMeta;
+use syn::spanned::Spanned;
+use syn::{LitStr, Path};
+
+use crate::duration;
+
+/// A value as written.
+#[derive(Clone)]
+pub(crate) enum Value<T> {
+    /// A literal, already checked.
+    Literal(T, Span),
+    /// A `const`'s path, checked at compile time by `check`, a `const fn` of the support
+    /// module (`checked::*`) that takes the value and `message`, and panics with the message
+    /// if the value cannot work.
+    Const {
+        path: Path,
+        check: &'static str,
+        message: String,
+    },
+}
+
+impl<T> Value<T> {
+    pub(crate) fn literal(&self) -> Option<&T> {
+        match self {
+            Self::Literal(value, _) => Some(value),
+            Self::Const { .. } => None,
+        }
+    }
+
+    pub(crate) fn span(&self) -> Span {
+        match self {
+            Self::Literal(_, span) => *span,
+            Self::Const { path, .. } => path.span(),
+        }
+    }
+
+    /// The value's expression: the literal, or the checked `const`, spanned at its path so
+    /// that a `const` of the wrong type is reported there.
+    pub(crate) fn expr(&self, private: &TokenStream) -> TokenStream
+    where
+        T: Literal,
+    {
+        match self {
+            Self::Literal(value, _) => value.tokens(),
+            Self::Const {
+                path,
+                check,
+                message,
+            } => {
+                let check = format_ident!("{}", check, span = path.span());
+                quote_spanned!(path.span()=> const { #private::checked::#check(#path, #message) })
+            }
+        }
+    }
+}
+
+/// A literal value's tokens.
+pub(crate) trait Literal {
+    fn tokens(&self) -> TokenStream;
+}
+
+impl Literal for Duration {
+    fn tokens(&self) -> TokenStream {
+        duration::to_tokens(*self)
+    }
+}
+
+macro_rules! literal {
+    ($($ty:ty),*) => {$(
+        impl Literal for $ty {
+            fn tokens(&self) -> TokenStream {
+                let value = *self;
+                quote!(#value)
+            }
+        }
+    )*};
+}
+
+literal!(u32, usize, f32);
+
+/// `key = "200ms"` or `key = SOME_CONST`: a positive duration. `what` names it in messages.
+pub(crate) fn duration(meta: &ParseNestedMeta<'_>, what: &str) -> syn::Result<Value<Duration>> {
+    let input = meta.value()?;
+    if input.peek(LitStr) {
+        let literal: LitStr = input.parse()?;
+        let value = duration::parse(&literal, what)?;
+        return Ok(Value::Literal(value, literal.span()));
+    }
+    let path = parse_path(
+        meta,
+        "a duration such as \"200ms\", or the path of a `const` of type `Duration`",
+    )?;
+    Ok(Value::Const {
+        path,
+        check: "positive",
+        message: duration::zero_message(what),
+    })
+}
+
+/// `key = 3` or `key = SOME_CONST`: an integer that `valid` accepts (else its message).
+pub(crate) fn integer<T>(
+    meta: &ParseNestedMeta<'_>,
+    check: &'static str,
+    message: &str,
+    valid: impl Fn(&T) -> bool,
+) -> syn::Result<Value<T>>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let input = meta.value()?;
+    if input.peek(syn::LitInt) {
+        let literal: syn::LitInt = input.parse()?;
+        let value: T = literal.base10_parse()?;
+        if !valid(&value) {
+            return Err(syn::Error::new_spanned(&literal, message));
+        }
+        return Ok(Value::Literal(value, literal.span()));
+    }
+    let path = parse_path(meta, "an integer, or the path of a `const`")?;
+    Ok(Value::Const {
+        path,
+        check,
+        message: message.to_owned(),
+    })
+}
+
+/// `key = 0.5` or `key = SOME_CONST`: a number that `valid` accepts (else its message).
+pub(crate) fn number(
+    meta: &ParseNestedMeta<'_>,
+    check: &'static str,
+    message: &str,
+    valid: impl Fn(f32) -> bool,
+) -> syn::Result<Value<f32>> {
+    let input = meta.value()?;
+    if input.peek(syn::Lit) {
+        let literal: syn::Lit = input.parse()?;
+        let value = crate::parse::number(&literal)?;
+        if !valid(value) {
+            return Err(syn::Error::new_spanned(&literal, message));
+        }
+        return Ok(Value::Literal(value, literal.span()));
+    }
+    let path = parse_path(
+        meta,
+        "a number such as `0.5`, or the path of a `const` of type `f32`",
+    )?;
+    Ok(Value::Const {
+        path,
+        check,
+        message: message.to_owned(),
+    })
+}
+
+/// The path of a `const`, or an error saying what the key takes.
+fn parse_path(meta: &ParseNestedMeta<'_>, expected: &str) -> syn::Result<Path> {
+    let input = meta.input;
+    match input.parse::<Path>() {
+        Ok(path) => Ok(path),
+        Err(_) => Err(input.error(format!(
+            "`{}` takes {expected}",
+            meta.path.to_token_stream()
+        ))),
+    }
+}

@@ -1,0 +1,63 @@
+//! A policy built at run time is refused with the very message `#[task(...)]` gives at
+//! compile time for the same mistake: each case builds the policy of a `ui/fail` case by hand
+//! and finds its error's message in that case's `.stderr`.
+
+use std::time::Duration;
+
+use runner_core::{Budget, Hedge, Limit, Policy, PolicyBuilder, Retry};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn says(case: &str, builder: PolicyBuilder, field: &str) {
+    let path = format!("{}/ui/fail/{case}.stderr", env!("CARGO_MANIFEST_DIR"));
+    let stderr = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"));
+    let error = builder.build().expect_err(case);
+    assert_eq!(error.field(), field, "{case}");
+    assert!(
+        stderr.contains(error.message()),
+        "{case}: `{}` is not in\n{stderr}",
+        error.message()
+    );
+    assert_eq!(error.to_string(), format!("`{field}`: {}", error.message()));
+}
+
+#[test]
+fn run_time_checks_say_what_compile_time_checks_say() {
+    says(
+        "retry_zero_attempts",
+        Policy::builder().retry(Retry::new(0)),
+        "retry.attempts",
+    );
+    says(
+        "retry_max_backoff_below_backoff",
+        Policy::builder().retry(Retry::new(3).backoff(ms(100)).max_backoff(ms(50))),
+        "retry.max_backoff",
+    );
+    says(
+        "budget_window_out_of_range",
+        Policy::builder().retry(Retry::new(3).budget(Budget::new(
+            0.2,
+            Duration::from_secs(90),
+            10,
+        ))),
+        "retry.budget_window",
+    );
+    says(
+        "hedge_max_out_of_range",
+        Policy::builder().hedge(Hedge::new(ms(50)).max(9)),
+        "hedge.max",
+    );
+    says(
+        "hedge_not_below_timeout",
+        Policy::builder().timeout(ms(50)).hedge(Hedge::new(ms(50))),
+        "hedge.after",
+    );
+    says("timeout_zero", Policy::builder().timeout(ms(0)), "timeout");
+    says(
+        "limit_zero",
+        Policy::builder().limit(Limit::new(0)),
+        "limit.max",
+    );
+}

@@ -1,0 +1,18 @@
+use runner_core::task;
+
+#[derive(Debug, thiserror::Error)]
+#[error("wallet unavailable")]
+struct WalletError;
+
+fn transient(_: &WalletError) -> bool {
+    true
+}
+
+#[task(critical, retry(attempts = 3), retry_if = transient)]
+async fn get_balance(user_id: u64) -> Result<u64, WalletError> {
+    Ok(user_id)
+}
+
+fn main() {
+    let _ = get_balance(1);
+}
