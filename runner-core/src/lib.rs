@@ -147,6 +147,7 @@ mod criticality;
 mod error;
 mod fan_out;
 mod names;
+mod observe;
 pub mod policy;
 mod report;
 mod runner;
@@ -162,10 +163,11 @@ pub use crate::context::{deadline, remaining};
 pub use crate::criticality::{BestEffort, Critical, Criticality};
 pub use crate::error::{FanOutError, Rejection, TaskError};
 pub use crate::fan_out::{Branches, FanOut, IntoBranches};
+pub use crate::observe::{Observer, RunFinished, set_observer};
 pub use crate::policy::{
     AsPolicy, AttemptOutcome, Breaker, BreakerState, Budget, BudgetReport, EventKind, Fallback,
     Hedge, Limit, NoFallback, Options, Policy, PolicyBuilder, PolicyError, PolicyEvent, PolicyMap,
-    PolicyObserver, PolicySettings, Retry, RetryRefusal,
+    PolicySettings, Retry, RetryRefusal,
 };
 #[cfg(feature = "serde")]
 pub use crate::policy::{BreakerConfig, HedgeConfig, LimitConfig, PolicyConfig, RetryConfig};

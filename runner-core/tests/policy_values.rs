@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use runner_core::policy::defaults;
 use runner_core::{
-    AttemptOutcome, Breaker, BreakerState, EventKind, Hedge, Limit, Policy, PolicyEvent, PolicyMap,
-    PolicyObserver, Rejection, Retry, RetryRefusal, TaskError, fan_out, task,
+    AttemptOutcome, Breaker, BreakerState, EventKind, Hedge, Limit, Observer, Policy, PolicyEvent,
+    PolicyMap, Rejection, Retry, RetryRefusal, TaskError, fan_out, task,
 };
 use tokio::time::{Instant, sleep};
 
@@ -219,8 +219,8 @@ async fn an_operator_forces_the_breaker_open_and_closed_and_resets_it() {
 #[derive(Default)]
 struct Recorder(Mutex<Vec<(String, EventKind)>>);
 
-impl PolicyObserver for Recorder {
-    fn on_event(&self, event: &PolicyEvent<'_>) {
+impl Observer for Recorder {
+    fn on_policy(&self, event: &PolicyEvent<'_>) {
         let who = format!("{}@{}", event.task, event.policy);
         self.0.lock().unwrap().push((who, event.kind));
     }

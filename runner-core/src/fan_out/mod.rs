@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use self::tuple::{Branches, IntoBranches};
 use crate::error::FanOutError;
+use crate::observe;
 use crate::report::{self, Report};
 use crate::slot::{Clock, Cuts};
 use crate::timer::{Timer, timer_at};
@@ -224,22 +225,25 @@ impl<B: Branches> Run for FanOut<B> {
         };
 
         *this.finished = true;
-        match this.watch.conclude(result) {
-            Ok(()) => {
-                if report::warns() {
-                    report::warn_degraded(this.branches.records().as_ref().iter().copied());
-                }
-                Poll::Ready(Ok(this
-                    .branches
-                    .take_output()
-                    .expect("every slot is filled once every task is done")))
+        let result = this.watch.conclude(result);
+        match &result {
+            Ok(()) if report::warns() => {
+                report::warn_degraded(this.branches.records().as_ref().iter().copied());
             }
-            Err(error) => {
-                // Nothing keeps running once the fan-out has failed.
-                this.branches.cancel(&mut clock);
-                Poll::Ready(Err(error))
-            }
+            Ok(()) => {}
+            // Nothing keeps running once the fan-out has failed.
+            Err(_) => this.branches.as_mut().cancel(&mut clock),
         }
+        observe::run_finished(
+            || this.branches.records(),
+            || this.watch.elapsed(&mut clock),
+            result.as_ref().err(),
+        );
+        Poll::Ready(result.map(|()| {
+            this.branches
+                .take_output()
+                .expect("every slot is filled once every task is done")
+        }))
     }
 
     fn report(self: Pin<&mut Self>) -> Report<B::Records> {

@@ -4,10 +4,10 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::observe::Observer;
 use crate::policy::Policy;
 use crate::policy::breaker::Breaker;
 use crate::policy::error::PolicyError;
-use crate::policy::event::PolicyObserver;
 use crate::policy::hedge::Hedge;
 use crate::policy::limit::Limit;
 use crate::policy::retry::Retry;
@@ -28,7 +28,7 @@ impl Policy {
 pub struct PolicyBuilder {
     pub(super) settings: PolicySettings,
     pub(super) name: Cow<'static, str>,
-    pub(super) observer: Option<Arc<dyn PolicyObserver>>,
+    pub(super) observer: Option<Arc<dyn Observer>>,
 }
 
 impl From<PolicySettings> for PolicyBuilder {
@@ -80,8 +80,8 @@ impl PolicyBuilder {
     }
 
     /// Gives the policy's events to `observer` rather than to the process's (see
-    /// [`set_observer`](crate::policy::set_observer)).
-    pub fn observer(mut self, observer: Arc<dyn PolicyObserver>) -> Self {
+    /// [`set_observer`](crate::set_observer)).
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
         self.observer = Some(observer);
         self
     }

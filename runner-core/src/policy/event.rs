@@ -1,47 +1,16 @@
-//! What the policies do, as typed events: given to the policy's [`PolicyObserver`] (or the
-//! process's, see [`set_observer`]), and written as `tracing` events under the target
+//! What the policies do, as typed events: given to the policy's [`Observer`] (or the
+//! process's, see [`set_observer`](crate::set_observer)), and written as `tracing` events under the target
 //! `runner_core::policy`, each with the fields `task` and `policy` (what happened).
 //!
 //! With no observer and no subscriber listening, an event is two loads and a branch: it is
 //! built only for a listener, and nothing is formatted or allocated.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::Rejection;
+use crate::observe::{self, Observer};
 use crate::policy::breaker_state::BreakerState;
-
-/// Receives a policy's events, as they happen, on the task's thread: keep it quick (count,
-/// record a histogram sample), and never block.
-///
-/// ```
-/// use std::sync::Arc;
-/// use std::sync::atomic::{AtomicU64, Ordering};
-/// use runner_core::{EventKind, Policy, PolicyEvent, PolicyObserver, Retry};
-///
-/// #[derive(Default)]
-/// struct Retries(AtomicU64);
-///
-/// impl PolicyObserver for Retries {
-///     fn on_event(&self, event: &PolicyEvent<'_>) {
-///         if let EventKind::RetryScheduled { .. } = event.kind {
-///             self.0.fetch_add(1, Ordering::Relaxed);
-///         }
-///     }
-/// }
-///
-/// let retries = Arc::new(Retries::default());
-/// let policy = Policy::builder()
-///     .retry(Retry::new(3))
-///     .observer(retries.clone())
-///     .build()
-///     .unwrap();
-/// # let _ = policy;
-/// ```
-pub trait PolicyObserver: Send + Sync + 'static {
-    /// One event.
-    fn on_event(&self, event: &PolicyEvent<'_>);
-}
 
 /// One thing a policy did, for one call of a task.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -165,24 +134,19 @@ impl RetryRefusal {
     }
 }
 
-static GLOBAL: OnceLock<Arc<dyn PolicyObserver>> = OnceLock::new();
-
-/// Sets the observer of every policy that has none of its own, once per process (as
-/// `metrics::set_global_recorder` does). Returns the observer back if one was set already.
-pub fn set_observer(observer: Arc<dyn PolicyObserver>) -> Result<(), Arc<dyn PolicyObserver>> {
-    GLOBAL.set(observer)
-}
-
 /// Where a policy's events go: its own observer, else the process's.
 #[inline]
-pub(crate) fn observer(own: Option<&Arc<dyn PolicyObserver>>) -> Option<&dyn PolicyObserver> {
-    own.or_else(|| GLOBAL.get()).map(|observer| &**observer)
+pub(crate) fn observer(own: Option<&Arc<dyn Observer>>) -> Option<&dyn Observer> {
+    match own {
+        Some(observer) => Some(&**observer),
+        None => observe::global(),
+    }
 }
 
 /// Gives `event` to `observer`, and to `tracing`.
-pub(crate) fn emit(observer: Option<&dyn PolicyObserver>, event: PolicyEvent<'_>) {
+pub(crate) fn emit(observer: Option<&dyn Observer>, event: PolicyEvent<'_>) {
     if let Some(observer) = observer {
-        observer.on_event(&event);
+        observer.on_policy(&event);
     }
     trace(&event);
 }

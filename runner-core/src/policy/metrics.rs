@@ -3,7 +3,8 @@
 
 use metrics::{counter, histogram};
 
-use crate::policy::event::{EventKind, PolicyEvent, PolicyObserver};
+use crate::observe::Observer;
+use crate::policy::event::{EventKind, PolicyEvent};
 
 /// Records every policy event through the `metrics` facade:
 ///
@@ -23,7 +24,8 @@ use crate::policy::event::{EventKind, PolicyEvent, PolicyObserver};
 ///
 /// ```
 /// use std::sync::Arc;
-/// use runner_core::policy::{MetricsObserver, set_observer};
+/// use runner_core::policy::MetricsObserver;
+/// use runner_core::set_observer;
 ///
 /// // Once, at start-up, beside the exporter (e.g. metrics-exporter-prometheus).
 /// let _ = set_observer(Arc::new(MetricsObserver));
@@ -31,8 +33,8 @@ use crate::policy::event::{EventKind, PolicyEvent, PolicyObserver};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MetricsObserver;
 
-impl PolicyObserver for MetricsObserver {
-    fn on_event(&self, event: &PolicyEvent<'_>) {
+impl Observer for MetricsObserver {
+    fn on_policy(&self, event: &PolicyEvent<'_>) {
         let (task, policy) = (event.task, event.policy.to_owned());
         match event.kind {
             EventKind::AttemptStarted { .. } => {}

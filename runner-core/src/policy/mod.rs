@@ -164,10 +164,11 @@
 //!
 //! # Events
 //!
-//! A [`PolicyObserver`] receives typed [`PolicyEvent`]s: attempts started and finished (with
+//! An [`Observer`] receives typed [`PolicyEvent`]s: attempts started and finished (with
 //! their outcome and latency), retries scheduled or refused, hedges started, breaker changes,
 //! rejections and fallbacks. Give one to a policy ([`PolicyBuilder::observer`]) or to every
-//! policy of the process ([`set_observer`]). With no observer, an event costs a branch; the
+//! policy of the process ([`set_observer`](crate::set_observer)), which also gets each run's
+//! end with each task's outcome ([`RunFinished`](crate::RunFinished)). With no observer, an event costs a branch; the
 //! `tracing` events (target `runner_core::policy`) are written from the same events. With
 //! the `metrics` feature, `MetricsObserver` records them through the `metrics` facade as
 //! counters and histograms.
@@ -223,6 +224,7 @@ use arc_swap::ArcSwap;
 use tower::retry::budget::TpsBudget;
 
 use crate::criticality::{BestEffort, Critical, Criticality};
+use crate::observe::Observer;
 use crate::task::Task;
 
 pub use self::breaker::Breaker;
@@ -232,9 +234,7 @@ pub use self::builder::PolicyBuilder;
 pub use self::config::{BreakerConfig, HedgeConfig, LimitConfig, PolicyConfig, RetryConfig};
 pub use self::control::BudgetReport;
 pub use self::error::PolicyError;
-pub use self::event::{
-    AttemptOutcome, EventKind, PolicyEvent, PolicyObserver, RetryRefusal, set_observer,
-};
+pub use self::event::{AttemptOutcome, EventKind, PolicyEvent, RetryRefusal};
 pub use self::fallback::{Fallback, FallbackFn, NoFallback};
 pub use self::handle::AsPolicy;
 pub use self::hedge::Hedge;
@@ -263,7 +263,7 @@ pub struct Policy {
     breaker: BreakerCell,
     gate: Gate,
     name: Cow<'static, str>,
-    observer: Option<Arc<dyn PolicyObserver>>,
+    observer: Option<Arc<dyn Observer>>,
     // Retries made, and refused by the budget, since the policy was built or reset.
     retried: AtomicU64,
     budget_refused: AtomicU64,

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Results, TaskRunner};
 use crate::error::FanOutError;
+use crate::observe;
 use crate::report::{self, Report};
 use crate::slot::{Clock, Cuts, ErasedSlot};
 use crate::turn::Turn;
@@ -172,6 +173,11 @@ impl<'a> Run for RunAll<'a> {
             report::warn_degraded(slots.iter().map(|slot| slot.record()));
         }
         let elapsed = this.watch.elapsed(&mut clock);
+        observe::run_finished(
+            || slots.iter().map(|slot| slot.record()).collect::<Vec<_>>(),
+            || elapsed,
+            result.as_ref().err(),
+        );
         if *this.want_report {
             *this.report = Some(Report::new(
                 slots.iter().map(|slot| slot.record()).collect(),

@@ -1,0 +1,96 @@
+//! The process's observer: each run's end with each task's outcome, from both engines, and
+//! the events of every policy without an observer of its own. A test binary of its own,
+//! since the observer is set once per process.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use runner_core::{
+    EventKind, FanOutError, Observer, Outcome, Policy, PolicyEvent, RunFinished, Task, TaskRunner,
+    fan_out, set_observer,
+};
+
+#[derive(Debug, thiserror::Error)]
+#[error("unavailable")]
+struct Unavailable;
+
+/// Each run as (task, outcome) pairs and whether it failed; each policy event's kind.
+#[derive(Default)]
+struct Seen {
+    runs: Mutex<Vec<(Vec<(&'static str, Outcome)>, bool)>>,
+    events: Mutex<Vec<EventKind>>,
+}
+
+impl Observer for Seen {
+    fn on_policy(&self, event: &PolicyEvent<'_>) {
+        self.events.lock().unwrap().push(event.kind);
+    }
+
+    fn on_run(&self, run: &RunFinished<'_>) {
+        let tasks = run
+            .tasks
+            .iter()
+            .map(|task| (task.name, task.outcome))
+            .collect();
+        self.runs.lock().unwrap().push((tasks, run.error.is_some()));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_process_observer_sees_every_run_and_unobserved_policies() {
+    let seen = Arc::new(Seen::default());
+    assert!(set_observer(seen.clone()).is_ok());
+    assert!(set_observer(seen.clone()).is_err(), "set once");
+    let take = || std::mem::take(&mut *seen.runs.lock().unwrap());
+
+    let ok = || Task::critical("balance", async { Ok::<_, Unavailable>(1) });
+    let down = || Task::best_effort("card", async { Err::<u32, _>(Unavailable) });
+    let _ = fan_out!(ok(), down()).await.unwrap();
+    assert_eq!(
+        take(),
+        vec![(
+            vec![("balance", Outcome::Ok), ("card", Outcome::Failed)],
+            false
+        )]
+    );
+
+    let failing = || Task::critical("balance", async { Err::<u32, _>(Unavailable) });
+    let slow = Task::best_effort("card", async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        Ok::<_, Unavailable>(1)
+    });
+    let error = fan_out!(failing(), slow).await.unwrap_err();
+    assert!(matches!(error, FanOutError::TaskFailed { .. }));
+    assert_eq!(
+        take(),
+        vec![(
+            vec![("balance", Outcome::Failed), ("card", Outcome::Cancelled)],
+            true
+        )]
+    );
+
+    let mut runner = TaskRunner::new();
+    runner.add(ok());
+    runner.add(down());
+    let _ = runner.run_all().await.unwrap();
+    assert_eq!(
+        take(),
+        vec![(
+            vec![("balance", Outcome::Ok), ("card", Outcome::Failed)],
+            false
+        )]
+    );
+
+    // A policy with no observer of its own reports to the process's.
+    let policy = Policy::builder().build().unwrap();
+    policy.force_open();
+    let refused = policy.best_effort("card", || async { Ok::<u32, Unavailable>(1) });
+    assert!(refused.await.is_err());
+    assert!(
+        seen.events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|kind| matches!(kind, EventKind::Rejected { .. }))
+    );
+}
