@@ -14,10 +14,13 @@ use runner_core::{
 #[error("unavailable")]
 struct Unavailable;
 
-/// Each run as (task, outcome) pairs and whether it failed; each policy event's kind.
+/// A run as its (task, outcome) pairs, and whether it failed.
+type Run = (Vec<(&'static str, Outcome)>, bool);
+
+/// Each run; each policy event's kind.
 #[derive(Default)]
 struct Seen {
-    runs: Mutex<Vec<(Vec<(&'static str, Outcome)>, bool)>>,
+    runs: Mutex<Vec<Run>>,
     events: Mutex<Vec<EventKind>>,
 }
 
@@ -70,8 +73,8 @@ async fn the_process_observer_sees_every_run_and_unobserved_policies() {
     );
 
     let mut runner = TaskRunner::new();
-    runner.add(ok());
-    runner.add(down());
+    let _balance = runner.add(ok());
+    let _card = runner.add(down());
     let _ = runner.run_all().await.unwrap();
     assert_eq!(
         take(),
