@@ -29,6 +29,18 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, e.g. to start a metric's series at 0.
+    pub const ALL: [Self; 8] = [
+        Self::Ok,
+        Self::Failed,
+        Self::TimedOut,
+        Self::DeadlineExceeded,
+        Self::Panicked,
+        Self::Rejected,
+        Self::Fallback,
+        Self::Cancelled,
+    ];
+
     /// What a task of a run that succeeded may end with, short of a value of its own.
     const DEGRADED: [Self; 6] = [
         Self::Failed,

@@ -77,7 +77,7 @@ enum BalanceFailure {
 
 impl BaselineGateway {
     /// A gateway in front of the services at these base URLs.
-    pub fn new(wallet_url: &str, scratch_url: &str) -> Result<Self, reqwest::Error> {
+    pub fn new(wallet_url: &str, scratch_url: &str) -> Result<Self, crate::StartError> {
         Gateway::new(wallet_url, scratch_url).map(|parts| Self { parts })
     }
 
@@ -213,12 +213,12 @@ async fn get_balance_page(
 mod tests {
     use super::*;
 
-    /// The baseline's timeouts are the ones written on the tasks it stands in for.
+    /// The baseline's timeouts are the ones the built-in policies give the tasks it stands in
+    /// for.
     #[test]
     fn timeouts_match_the_tasks() {
-        let client =
-            crate::gateway::DownstreamClient::new("http://127.0.0.1:1", "http://127.0.0.1:2")
-                .unwrap();
+        let gateway = Gateway::new("http://127.0.0.1:1", "http://127.0.0.1:2").unwrap();
+        let client = gateway.client();
         assert_eq!(client.get_balance(1).own_timeout(), Some(BALANCE_TIMEOUT));
         assert_eq!(
             client.get_scratch_card(1).own_timeout(),

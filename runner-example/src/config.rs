@@ -84,6 +84,11 @@ pub struct Config {
     #[arg(long, env = "RUNNER_FAULT_SEED", default_value_t = 42)]
     pub fault_seed: u64,
 
+    /// The gateway's resilience policies: a TOML file with a `[wallet]` and a
+    /// `[scratch_card]` section (see `runner-example/policies.toml`, the built-in ones).
+    #[arg(long, env = "RUNNER_POLICIES")]
+    pub policies: Option<PathBuf>,
+
     /// How long shutdown waits for in-flight requests.
     #[arg(long, env = "RUNNER_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,

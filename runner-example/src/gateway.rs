@@ -1,11 +1,11 @@
 //! The balance gateway: `GET /get_balance?user_id=N` fans out to the wallet (critical) and
 //! the scratch-card service (best effort) with `runner_core`'s `fan_out!`.
 //!
-//! Each call has resilience policies, written as keys of its `#[task]`: the wallet call is
-//! retried on transient errors and has a circuit breaker; the scratch-card call is hedged and
-//! has a circuit breaker (see [`DownstreamClient::get_balance`] and
-//! [`DownstreamClient::get_scratch_card`]). A breaker is one per task fn, for the whole
-//! process.
+//! Each call runs under a resilience policy the gateway owns, read from its policies file
+//! ([`crate::policies`]): by default the wallet call is retried on transient errors and has a
+//! circuit breaker; the scratch-card call is hedged and has a circuit breaker (see
+//! [`DownstreamClient::get_balance`] and [`DownstreamClient::get_scratch_card`]). Each
+//! gateway has breakers of its own: two gateways in one process share none.
 //!
 //! Headers on a fan-out answer:
 //! - `Server-Timing`: each task's duration and outcome, e.g.
@@ -25,10 +25,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use runner_core::{FanOutError, Task, TaskError, TaskRecord, fan_out, task};
 
+use crate::StartError;
 use crate::downstream::DEADLINE_HEADER;
 use crate::error::{self, ApiError};
 use crate::metrics::{self, Metrics};
 use crate::model::{Balance, BalancePage, Degraded, ScratchCard, WalletBalance};
+use crate::policies::{GatewayPolicies, PoliciesConfig};
 use crate::user_id::parse_user_id;
 
 /// The overall deadline of one balance page: past it, the page fails if the balance is still
@@ -115,17 +117,23 @@ impl ScratchError {
 /// `#[task]`s, which the `fan_out!` gateway runs. The hand-written baseline gateway
 /// ([`BaselineGateway`](crate::BaselineGateway)) calls `fetch_*` directly, so both do the same
 /// downstream work.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct DownstreamClient {
     // One pooled client: connections to each service are reused across requests.
     http: reqwest::Client,
     wallet_url: String,
     scratch_url: String,
+    policies: GatewayPolicies,
 }
 
 impl DownstreamClient {
-    /// A client for the services at these base URLs, e.g. `http://127.0.0.1:8081`.
-    pub fn new(wallet_url: &str, scratch_url: &str) -> Result<Self, reqwest::Error> {
+    /// A client for the services at these base URLs, e.g. `http://127.0.0.1:8081`, whose
+    /// tasks run under `policies`.
+    pub fn new(
+        wallet_url: &str,
+        scratch_url: &str,
+        policies: GatewayPolicies,
+    ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             // The services are on loopback or a private network: an HTTP proxy from the
             // environment would only add a hop, or fail.
@@ -137,14 +145,21 @@ impl DownstreamClient {
             http,
             wallet_url: wallet_url.trim_end_matches('/').to_owned(),
             scratch_url: scratch_url.trim_end_matches('/').to_owned(),
+            policies,
         })
     }
 
+    /// The policies its tasks run under: to read, reset or force them.
+    pub fn policies(&self) -> &GatewayPolicies {
+        &self.policies
+    }
+
     /// The user's balance from the wallet, as a task: [`fetch_balance`](Self::fetch_balance)
-    /// under its own timeout, sending the budget the fan-out leaves it. Without it there is
-    /// no page.
+    /// under the wallet policy's timeout, sending the budget the fan-out leaves it. Without
+    /// it there is no page.
     ///
-    /// Policies, for [transient](WalletError::is_transient) errors only:
+    /// Its retries and breaker see [transient](WalletError::is_transient) errors only. The
+    /// built-in policy (`policies.toml`):
     /// - **retry**: up to 3 attempts, after a backoff drawn below 10 ms, then below 20 ms
     ///   (capped at 50 ms): a blip costs a few milliseconds, and two retries plus their
     ///   backoffs fit in the 200 ms timeout when the wallet is fast, which is when a retry is
@@ -158,18 +173,19 @@ impl DownstreamClient {
     ///   wallet answers.
     #[task(
         critical,
-        timeout = "200ms",
-        retry(attempts = 3, backoff = "10ms", max_backoff = "50ms", when = WalletError::is_transient),
-        breaker(failures = 5, window = "10s", cooldown = "5s", rate = 0.5, when = WalletError::is_transient)
+        policy = self.policies.wallet,
+        retry_if = WalletError::is_transient,
+        breaker_if = WalletError::is_transient
     )]
     pub async fn get_balance(&self, user_id: u64) -> Result<Balance, WalletError> {
         self.fetch_balance(user_id, runner_core::remaining()).await
     }
 
     /// The user's scratch card, as a task: [`fetch_scratch_card`](Self::fetch_scratch_card)
-    /// under its own timeout. The page goes out without it if it fails or is slow.
+    /// under the scratch-card policy's timeout. The page goes out without it if it fails or
+    /// is slow.
     ///
-    /// Policies:
+    /// The built-in policy (`policies.toml`):
     /// - **hedge**: if no answer came within 50 ms, a second request goes out beside the
     ///   first and the first answer wins. A healthy card service answers in a few
     ///   milliseconds, so only the slow tail is hedged, and the hedge still has 100 ms of the
@@ -180,9 +196,8 @@ impl DownstreamClient {
     ///   `rejected`) instead of waiting up to 150 ms for it.
     #[task(
         best_effort,
-        timeout = "150ms",
-        hedge = "50ms",
-        breaker(failures = 5, window = "10s", cooldown = "5s", rate = 0.5, when = ScratchError::is_transient)
+        policy = self.policies.scratch_card,
+        breaker_if = ScratchError::is_transient
     )]
     pub async fn get_scratch_card(&self, user_id: u64) -> Result<ScratchCard, ScratchError> {
         self.fetch_scratch_card(user_id, runner_core::remaining())
@@ -303,12 +318,24 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// A gateway in front of the services at these base URLs.
-    pub fn new(wallet_url: &str, scratch_url: &str) -> Result<Self, reqwest::Error> {
+    /// A gateway in front of the services at these base URLs, on the built-in policies.
+    pub fn new(wallet_url: &str, scratch_url: &str) -> Result<Self, StartError> {
+        Self::with_policies(wallet_url, scratch_url, &PoliciesConfig::builtin())
+    }
+
+    /// A gateway in front of the services at these base URLs, with policies of its own built
+    /// from `policies`, counted on its `/metrics`.
+    pub fn with_policies(
+        wallet_url: &str,
+        scratch_url: &str,
+        policies: &PoliciesConfig,
+    ) -> Result<Self, StartError> {
+        let metrics = Arc::new(Metrics::new());
+        let policies = GatewayPolicies::new(policies, Arc::new(metrics.policies().clone()))?;
         Ok(Self {
-            client: Arc::new(DownstreamClient::new(wallet_url, scratch_url)?),
+            client: Arc::new(DownstreamClient::new(wallet_url, scratch_url, policies)?),
             budgets: Budgets::default(),
-            metrics: Arc::new(Metrics::new()),
+            metrics,
         })
     }
 

@@ -35,6 +35,7 @@ mod faults;
 mod gateway;
 mod metrics;
 mod model;
+mod policies;
 mod scratch;
 mod server;
 pub mod shutdown;
@@ -57,10 +58,11 @@ pub use crate::gateway::{
     Budgets, DEADLINE, DownstreamClient, Gateway, PARTIAL_HEADER, ScratchError, WalletError,
     user_id_from_query,
 };
-pub use crate::metrics::{
-    CLIENT_CLOSED, Metrics, PolicyEventLayer, PolicyMetrics, policy_metrics_layer,
-};
+pub use crate::metrics::{CLIENT_CLOSED, Metrics, PolicyMetrics};
 pub use crate::model::{Balance, BalancePage, CURRENCY, Degraded, ScratchCard, WalletBalance};
+pub use crate::policies::{
+    DEFAULT as DEFAULT_POLICIES, GatewayPolicies, PoliciesConfig, PoliciesError,
+};
 pub use crate::scratch::{Scratch, card_for};
 pub use crate::server::Server;
 pub use crate::user_id::parse_user_id;
@@ -87,6 +89,12 @@ pub enum StartError {
     /// The gateway's HTTP client could not be built.
     #[error("the gateway's HTTP client cannot be built: {0}")]
     Client(#[from] reqwest::Error),
+    /// The policies file cannot be used.
+    #[error(transparent)]
+    Policies(#[from] PoliciesError),
+    /// A policy cannot be built from its settings.
+    #[error("the gateway's policies cannot be built: {0}")]
+    Policy(#[from] runner_core::PolicyError),
     /// A fault setting is invalid.
     #[error(transparent)]
     Fault(#[from] InvalidFault),
@@ -144,7 +152,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         let wallet_url = wallet_url.ok_or(StartError::MissingUrl("--wallet-url"))?;
         let scratch_url = scratch_url.ok_or(StartError::MissingUrl("--scratch-url"))?;
         let router = match config.gateway_impl {
-            GatewayImpl::Runner => Gateway::new(&wallet_url, &scratch_url)?.router(),
+            GatewayImpl::Runner => {
+                let policies = match &config.policies {
+                    Some(path) => PoliciesConfig::from_file(path)?,
+                    None => PoliciesConfig::builtin(),
+                };
+                Gateway::with_policies(&wallet_url, &scratch_url, &policies)?.router()
+            }
             GatewayImpl::Baseline => BaselineGateway::new(&wallet_url, &scratch_url)?.router(),
         };
         let server = bind("gateway", config.listen, router).await?;

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use runner_example::{Config, policy_metrics_layer, run, shutdown};
+use runner_example::{Config, run, shutdown};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -13,8 +13,6 @@ use tracing_subscriber::{EnvFilter, Layer};
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
-    // `RUST_LOG` filters the logs only: as a global filter it would also hide the policies'
-    // `debug` events from the layer that counts them for `/metrics`.
     let log_filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::registry()
         .with(
@@ -23,7 +21,6 @@ async fn main() -> ExitCode {
                 .with_ansi(std::io::stdout().is_terminal())
                 .with_filter(log_filter),
         )
-        .with(policy_metrics_layer())
         .init();
     match run(config, shutdown::signal()).await {
         Ok(()) => ExitCode::SUCCESS,

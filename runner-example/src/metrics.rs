@@ -1,12 +1,12 @@
 //! The gateway's Prometheus metrics: requests by route and status, latency histograms,
-//! per-task outcomes taken from the fan-out's `Report`, and what the tasks' resilience
-//! policies did ([`policy_events`]: retries, hedges, breaker changes, rejections).
+//! per-task outcomes taken from the fan-out's `Report`, and what the gateway's resilience
+//! policies did ([`policy`]: retries, hedges, breaker changes, rejections), counted from
+//! their typed events.
 //!
-//! Each gateway has its own registry (no global recorder), so several gateways can run in one
-//! process, as the end-to-end tests do. The policy counters are the exception: the policies
-//! themselves are per process, and so are their counters, which every registry shows.
+//! Each gateway has its own registry (no global recorder) and its own policies, so several
+//! gateways can run in one process, as the end-to-end tests do, each counting its own.
 
-mod policy_events;
+mod policy;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,9 +21,9 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use runner_core::TaskRecord;
+use runner_core::{Outcome, TaskRecord};
 
-pub use self::policy_events::{PolicyEventLayer, PolicyMetrics, policy_metrics_layer};
+pub use self::policy::PolicyMetrics;
 
 /// The content type of the OpenMetrics text that `/metrics` answers (Prometheus reads it).
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -67,6 +67,7 @@ pub struct Metrics {
     request_seconds: Histograms<RouteLabels>,
     task_outcomes: Family<OutcomeLabels, Counter>,
     task_seconds: Histograms<TaskLabels>,
+    policies: PolicyMetrics,
 }
 
 impl Default for Metrics {
@@ -76,8 +77,8 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// A fresh registry with every series the gateway exports, the process's
-    /// [`PolicyMetrics::global`] among them.
+    /// A fresh registry with every series the gateway exports, its policies' counters among
+    /// them, each known series at 0.
     pub fn new() -> Self {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
@@ -106,14 +107,30 @@ impl Metrics {
             "Time each fan-out task ran, by task",
             task_seconds.clone(),
         );
-        PolicyMetrics::global().register(&mut registry);
+        for task in policy::TASKS {
+            for outcome in Outcome::ALL {
+                // Made at 0.
+                let _ = task_outcomes.get_or_create(&OutcomeLabels {
+                    task: task.to_owned(),
+                    outcome: outcome.as_str().to_owned(),
+                });
+            }
+        }
+        let policies = PolicyMetrics::new();
+        policies.register(&mut registry);
         Self {
             registry,
             requests,
             request_seconds,
             task_outcomes,
             task_seconds,
+            policies,
         }
+    }
+
+    /// The policy counters: the observer of the gateway's policies.
+    pub fn policies(&self) -> &PolicyMetrics {
+        &self.policies
     }
 
     /// Counts one fan-out's tasks: outcome and duration each.

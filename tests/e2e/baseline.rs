@@ -4,9 +4,8 @@
 //!
 //! Both gateways run in-process on ephemeral loopback ports, in front of one wallet and one
 //! scratch-card service. Tests that are not about timeouts use generous budgets, so a loaded
-//! machine cannot turn a 200 into a 504. Each test runs in a process of its own
-//! ([`support::ran_in_own_process`]): the `fan_out!` gateway's circuit breakers are per
-//! process. (The baseline gateway has no policies: it neither retries nor hedges.)
+//! machine cannot turn a 200 into a 504. Each test's `fan_out!` gateway has breakers of its
+//! own. (The baseline gateway has no policies: it neither retries nor hedges.)
 
 mod support;
 
@@ -87,9 +86,6 @@ fn set(faults: &Faults, config: FaultConfig) {
 
 #[tokio::test]
 async fn baseline_answers_like_the_runner_gateway() {
-    if support::ran_in_own_process() {
-        return;
-    }
     let stack = Stack::start(GENEROUS).await;
 
     // Healthy: 200, the seeded balance, the same body as the `fan_out!` gateway.
@@ -156,9 +152,6 @@ async fn baseline_answers_like_the_runner_gateway() {
 
 #[tokio::test]
 async fn baseline_times_out_a_hanging_wallet_with_504() {
-    if support::ran_in_own_process() {
-        return;
-    }
     // Short budgets, but the wallet never answers: no machine is slow enough to get a 200.
     let stack = Stack::start(Budgets {
         balance: Some(Duration::from_millis(50)),

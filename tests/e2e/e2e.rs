@@ -2,9 +2,9 @@
 //! started in-process on ephemeral loopback ports, with faults injected, checked row by row
 //! against the contract of `GET /get_balance` (see the README).
 //!
-//! Each test runs in a process of its own ([`support::ran_in_own_process`]): the gateway's
-//! circuit breakers and retry budgets are per process, and the failures one test injects must
-//! not open a breaker under another.
+//! Each test starts a gateway of its own, whose circuit breakers and retry budgets are its
+//! own: the failures one test injects open no breaker under another, and the tests run in
+//! one process, in any order.
 //!
 //! Timing: faults use real time (latencies, hangs), but no test asserts a speed. Tests whose
 //! point is not a timeout run the gateway with generous budgets, so a loaded machine cannot
@@ -128,9 +128,6 @@ fn stats_of(wallet: &Wallet) -> StatsSnapshot {
 
 #[tokio::test]
 async fn a_complete_answer_has_balance_card_and_headers() {
-    if support::ran_in_own_process() {
-        return;
-    }
     let stack = Stack::with_budgets(GENEROUS).await;
     let answer = stack.balance("user_id=42").await;
 
@@ -161,9 +158,6 @@ async fn a_complete_answer_has_balance_card_and_headers() {
 
 #[tokio::test]
 async fn the_default_budgets_answer_a_healthy_request() {
-    if support::ran_in_own_process() {
-        return;
-    }
     // The only test that needs the real 200/150/300 ms budgets to be met by a healthy stack:
     // it would fail on a machine too slow for the service itself.
     let stack = Stack::start().await;
@@ -177,9 +171,6 @@ async fn the_default_budgets_answer_a_healthy_request() {
 
 #[tokio::test]
 async fn a_failing_scratch_service_degrades_the_answer() {
-    if support::ran_in_own_process() {
-        return;
-    }
     let stack = Stack::with_budgets(GENEROUS).await;
     stack
         .scratch
@@ -202,9 +193,6 @@ async fn a_failing_scratch_service_degrades_the_answer() {
 
 #[tokio::test]
 async fn a_garbage_scratch_answer_degrades_the_answer() {
-    if support::ran_in_own_process() {
-        return;
-    }
     let stack = Stack::with_budgets(GENEROUS).await;
     stack
         .scratch
@@ -222,9 +210,6 @@ async fn a_garbage_scratch_answer_degrades_the_answer() {
 
 #[tokio::test]
 async fn a_hanging_scratch_service_degrades_the_answer() {
-    if support::ran_in_own_process() {
-        return;
-    }
     // The gateway's own budget for the card (150 ms), a generous one for the balance.
     let stack = Stack::with_budgets(Budgets {
         balance: Some(Duration::from_secs(10)),
@@ -248,9 +233,6 @@ async fn a_hanging_scratch_service_degrades_the_answer() {
 
 #[tokio::test]
 async fn a_slow_scratch_service_is_cut_by_the_fan_out_deadline() {
-    if support::ran_in_own_process() {
-        return;
-    }
     let stack = Stack::with_budgets(Budgets {
         balance: Some(Duration::from_secs(10)),
         scratch_card: Some(Duration::from_secs(10)),
@@ -279,9 +261,6 @@ async fn a_slow_scratch_service_is_cut_by_the_fan_out_deadline() {
 
 #[tokio::test]
 async fn a_failing_wallet_is_a_502() {
-    if support::ran_in_own_process() {
-        return;
-    }
     let stack = Stack::with_budgets(GENEROUS).await;
     stack
         .wallet
@@ -300,9 +279,6 @@ async fn a_failing_wallet_is_a_502() {
 
 #[tokio::test]
 async fn a_garbage_wallet_answer_is_a_502() {
-    if support::ran_in_own_process() {
-        return;
-    }
     let stack = Stack::with_budgets(GENEROUS).await;
     stack
         .wallet
@@ -320,9 +296,6 @@ async fn a_garbage_wallet_answer_is_a_502() {
 
 #[tokio::test]
 async fn an_unreachable_wallet_is_a_502() {
-    if support::ran_in_own_process() {
-        return;
-    }
     // A port that was free a moment ago and has nothing listening now.
     let closed = std::net::TcpListener::bind(loopback()).expect("bind");
     let closed_url = format!("http://{}", closed.local_addr().expect("addr"));
@@ -349,9 +322,6 @@ async fn an_unreachable_wallet_is_a_502() {
 
 #[tokio::test]
 async fn a_wallet_slower_than_its_timeout_is_a_504() {
-    if support::ran_in_own_process() {
-        return;
-    }
     let stack = Stack::start().await;
     stack
         .wallet
@@ -368,9 +338,6 @@ async fn a_wallet_slower_than_its_timeout_is_a_504() {
 
 #[tokio::test]
 async fn a_wallet_slower_than_the_deadline_is_a_504() {
-    if support::ran_in_own_process() {
-        return;
-    }
     let stack = Stack::with_budgets(Budgets {
         balance: Some(Duration::from_secs(10)),
         scratch_card: None,
@@ -395,9 +362,6 @@ async fn a_wallet_slower_than_the_deadline_is_a_504() {
 
 #[tokio::test]
 async fn bad_user_ids_are_a_400_with_a_json_body() {
-    if support::ran_in_own_process() {
-        return;
-    }
     let stack = Stack::with_budgets(GENEROUS).await;
     let cases = [
         ("", "missing_user_id"),
@@ -433,9 +397,6 @@ async fn bad_user_ids_are_a_400_with_a_json_body() {
 
 #[tokio::test]
 async fn an_unknown_user_is_a_404() {
-    if support::ran_in_own_process() {
-        return;
-    }
     let stack = Stack::with_budgets(GENEROUS).await;
     for query in ["user_id=1001", "user_id=0", "user_id=9223372036854775807"] {
         stack
@@ -447,9 +408,6 @@ async fn an_unknown_user_is_a_404() {
 
 #[tokio::test]
 async fn other_methods_are_a_405_with_a_json_body() {
-    if support::ran_in_own_process() {
-        return;
-    }
     let stack = Stack::with_budgets(GENEROUS).await;
     for method in [
         reqwest::Method::POST,
@@ -471,9 +429,6 @@ async fn other_methods_are_a_405_with_a_json_body() {
 
 #[tokio::test]
 async fn unknown_routes_are_a_404_with_a_json_body() {
-    if support::ran_in_own_process() {
-        return;
-    }
     let stack = Stack::with_budgets(GENEROUS).await;
     for path in ["/", "/get_balance/7", "/balance?user_id=1"] {
         stack
@@ -487,9 +442,6 @@ async fn unknown_routes_are_a_404_with_a_json_body() {
 
 #[tokio::test]
 async fn healthz_answers_ok() {
-    if support::ran_in_own_process() {
-        return;
-    }
     let stack = Stack::with_budgets(GENEROUS).await;
     let answer = stack.get("/healthz").await;
     assert_eq!(answer.status, StatusCode::OK);
@@ -498,9 +450,6 @@ async fn healthz_answers_ok() {
 
 #[tokio::test]
 async fn metrics_count_requests_and_task_outcomes() {
-    if support::ran_in_own_process() {
-        return;
-    }
     let stack = Stack::with_budgets(GENEROUS).await;
     assert_eq!(stack.balance("user_id=3").await.status, StatusCode::OK);
     stack
@@ -554,9 +503,6 @@ async fn metrics_count_requests_and_task_outcomes() {
 
 #[tokio::test]
 async fn the_remaining_budget_reaches_the_downstream_services() {
-    if support::ran_in_own_process() {
-        return;
-    }
     let stack = Stack::start().await;
     let answer = stack.balance("user_id=5").await;
     // The status does not matter here (a loaded machine may answer 504), only what the
@@ -588,9 +534,6 @@ async fn the_remaining_budget_reaches_the_downstream_services() {
 
 #[tokio::test]
 async fn a_downstream_service_stops_when_the_callers_deadline_passes() {
-    if support::ran_in_own_process() {
-        return;
-    }
     let stack = Stack::with_budgets(GENEROUS).await;
     stack
         .wallet
@@ -632,9 +575,6 @@ async fn a_downstream_service_stops_when_the_callers_deadline_passes() {
 
 #[tokio::test]
 async fn a_client_hanging_up_cancels_the_downstream_calls() {
-    if support::ran_in_own_process() {
-        return;
-    }
     // Budgets far longer than the poll limit: only the hang-up can end the wallet's work
     // within this test.
     let stack = Stack::with_budgets(Budgets {
@@ -697,9 +637,6 @@ async fn a_client_hanging_up_cancels_the_downstream_calls() {
 
 #[tokio::test]
 async fn faults_can_be_changed_through_the_admin_route() {
-    if support::ran_in_own_process() {
-        return;
-    }
     let stack = Stack::with_budgets(GENEROUS).await;
     let admin = format!("{}/admin/faults", stack.wallet_server.url());
     let put = |body: &'static str| {
@@ -761,9 +698,6 @@ async fn faults_can_be_changed_through_the_admin_route() {
 
 #[tokio::test]
 async fn shutdown_drains_the_requests_in_flight() {
-    if support::ran_in_own_process() {
-        return;
-    }
     let stack = Stack::with_budgets(GENEROUS).await;
     stack
         .wallet

@@ -20,9 +20,8 @@
 //! millisecond, so it gives up no earlier than the gateway and the gateway's own timer, not
 //! the service's 504 (which would be `failed`), ends the task.
 //!
-//! Each cell runs in a process of its own ([`support::ran_in_own_process`]): the gateway's
-//! circuit breakers are per process, and five failed cells in one would open them for the
-//! rest. The gateway's policies leave the table as it is: a wallet failing with a transient
+//! Each cell has a gateway of its own, and so breakers and budgets of its own: the cells run
+//! in one process, in any order. The gateway's policies leave the table as it is: a wallet failing with a transient
 //! error (500, truncated, refused, reset) is asked three times before the 502, a malformed
 //! answer once; a slow or hanging card is hedged after 50 ms, and the hedge hangs too.
 //!
@@ -394,9 +393,6 @@ macro_rules! cells {
         $(
             #[tokio::test]
             async fn $name() {
-                if support::ran_in_own_process() {
-                    return;
-                }
                 cell(Service::$service, Condition::$condition).await;
             }
         )*

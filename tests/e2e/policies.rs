@@ -2,10 +2,9 @@
 //! breaker, the scratch-card call's hedge and circuit breaker, and what `/metrics` counts of
 //! them.
 //!
-//! A breaker and a retry budget are per task fn and per process, so each test runs in a
-//! process of its own ([`support::ran_in_own_process`]) and starts with closed breakers. The
-//! counters on `/metrics` come from a `tracing` layer, installed here as the `main` binary
-//! installs it.
+//! Each test's gateway owns its policies, so each starts with closed breakers and full
+//! budgets, whatever ran before it in the process. The counters on `/metrics` come from the
+//! policies' typed events, counted by the gateway's own observer.
 //!
 //! Nothing here asserts a time. A breaker opens after 5 failed attempts within 10 s: the
 //! few requests that open it take milliseconds on loopback. "Refused at once" is shown by the
@@ -17,12 +16,9 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use runner_example::{
-    FaultConfig, Faults, PARTIAL_HEADER, Scratch, Server, Wallet, card_for, policy_metrics_layer,
-    seeded_balance,
+    FaultConfig, Faults, PARTIAL_HEADER, Scratch, Server, Wallet, card_for, seeded_balance,
 };
 use serde_json::json;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
 
 use support::{Answer, GENEROUS, Services};
 
@@ -44,10 +40,6 @@ struct Stack {
 impl Stack {
     /// Budgets no machine runs out of: only the faults decide the answers.
     async fn start(wallet: Faults, scratch: Faults) -> Self {
-        // Once per process, which is once per test here.
-        let _ = tracing_subscriber::registry()
-            .with(policy_metrics_layer())
-            .try_init();
         let services = Services::start(wallet, scratch, GENEROUS).await;
         Self {
             wallet: services.wallet,
@@ -127,9 +119,6 @@ impl Answer {
 
 #[tokio::test]
 async fn a_failing_scratch_service_opens_its_breaker_and_the_card_is_refused_at_once() {
-    if support::ran_in_own_process() {
-        return;
-    }
     let stack = Stack::start(Faults::none(), faults(failing(1.0), 1)).await;
 
     let mut failed = 0;
@@ -222,9 +211,6 @@ async fn a_failing_scratch_service_opens_its_breaker_and_the_card_is_refused_at_
 
 #[tokio::test]
 async fn a_transient_wallet_error_is_retried_and_the_page_succeeds() {
-    if support::ran_in_own_process() {
-        return;
-    }
     // Every other wallet request fails, at random; with seed 3 the first fails and the
     // second does not. The loop does not depend on that: it stops at the first page that
     // needed a retry.
@@ -277,9 +263,6 @@ async fn a_transient_wallet_error_is_retried_and_the_page_succeeds() {
 
 #[tokio::test]
 async fn a_failing_wallet_opens_its_breaker_and_the_gateway_answers_503() {
-    if support::ran_in_own_process() {
-        return;
-    }
     let stack = Stack::start(faults(failing(1.0), 1), Faults::none()).await;
 
     // Three attempts, all failed (failures 1 to 3): a 502.
@@ -349,9 +332,6 @@ async fn a_failing_wallet_opens_its_breaker_and_the_gateway_answers_503() {
 
 #[tokio::test]
 async fn an_unknown_user_is_neither_retried_nor_counted_by_the_breaker() {
-    if support::ran_in_own_process() {
-        return;
-    }
     let stack = Stack::start(Faults::none(), Faults::none()).await;
     for attempt in 1..=10 {
         let answer = stack.balance(1001).await;
@@ -378,9 +358,6 @@ async fn an_unknown_user_is_neither_retried_nor_counted_by_the_breaker() {
 
 #[tokio::test]
 async fn a_slow_scratch_service_is_hedged_and_the_card_still_comes() {
-    if support::ran_in_own_process() {
-        return;
-    }
     // Every card takes 100 ms: past the 50 ms hedge delay, within the (generous) timeout.
     let slow = FaultConfig {
         latency_ms: 100,

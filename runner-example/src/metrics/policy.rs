@@ -1,0 +1,316 @@
+//! The resilience policies on `/metrics`: an [`Observer`] that counts the typed events of the
+//! gateway's own policies, by task and by what they say.
+//!
+//! Each gateway owns its policies, and so their counters: two gateways in one process (as the
+//! end-to-end tests run them) each count their own. Every known series starts at 0, as
+//! Prometheus advises, so that a dashboard shows 0 rather than nothing before the first
+//! event.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+use runner_core::{BreakerState, EventKind, Observer, PolicyEvent, Rejection, RetryRefusal};
+
+use super::TaskLabels;
+
+/// The gateway's tasks, each with a policy: the series every counter starts at 0 for.
+pub(crate) const TASKS: [&str; 2] = ["get_balance", "get_scratch_card"];
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusedLabels {
+    task: String,
+    why: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    task: String,
+    state: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    task: String,
+    reason: String,
+}
+
+/// The policy counters, by task. Cloning shares them.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyMetrics {
+    retries: Family<TaskLabels, Counter>,
+    retries_refused: Family<RefusedLabels, Counter>,
+    hedges: Family<TaskLabels, Counter>,
+    breaker_transitions: Family<StateLabels, Counter>,
+    rejections: Family<ReasonLabels, Counter>,
+    fallbacks: Family<TaskLabels, Counter>,
+}
+
+impl PolicyMetrics {
+    /// Counters at 0 for every task, reason and state the gateway knows.
+    pub(crate) fn new() -> Self {
+        let metrics = Self::default();
+        for task in TASKS {
+            let labels = || TaskLabels {
+                task: task.to_owned(),
+            };
+            // Each `get_or_create` makes its series, at 0.
+            let _ = metrics.retries.get_or_create(&labels());
+            let _ = metrics.hedges.get_or_create(&labels());
+            let _ = metrics.fallbacks.get_or_create(&labels());
+            for why in [
+                RetryRefusal::Deadline,
+                RetryRefusal::Breaker,
+                RetryRefusal::Budget,
+            ] {
+                let _ = metrics.retries_refused.get_or_create(&RefusedLabels {
+                    task: task.to_owned(),
+                    why: why.as_str().to_owned(),
+                });
+            }
+            for state in [
+                BreakerState::Open,
+                BreakerState::HalfOpen,
+                BreakerState::Closed,
+            ] {
+                let _ = metrics.breaker_transitions.get_or_create(&StateLabels {
+                    task: task.to_owned(),
+                    state: state.as_str().to_owned(),
+                });
+            }
+            for reason in [Rejection::BreakerOpen, Rejection::LimitReached] {
+                let _ = metrics.rejections.get_or_create(&ReasonLabels {
+                    task: task.to_owned(),
+                    reason: reason.as_str().to_owned(),
+                });
+            }
+        }
+        metrics
+    }
+
+    /// Adds the counters to `registry` (they stay shared with `self`).
+    pub(crate) fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "gateway_policy_retries",
+            "Retries made after a backoff, by task (one the open breaker then refuses is also \
+             a rejection)",
+            self.retries.clone(),
+        );
+        registry.register(
+            "gateway_policy_retries_refused",
+            "Failed calls that could have been retried but were not, by task and why \
+             (deadline: no time left for another attempt; breaker: the breaker would refuse it; \
+             budget: the retry budget is spent)",
+            self.retries_refused.clone(),
+        );
+        registry.register(
+            "gateway_policy_hedges",
+            "Hedged attempts started beside a slow one, by task",
+            self.hedges.clone(),
+        );
+        registry.register(
+            "gateway_policy_breaker_transitions",
+            "Circuit breaker state changes, by task and the state entered \
+             (open, half_open, closed, forced_open, forced_closed)",
+            self.breaker_transitions.clone(),
+        );
+        registry.register(
+            "gateway_policy_rejections",
+            "Calls refused before they ran, by task and reason (breaker_open, limit_reached)",
+            self.rejections.clone(),
+        );
+        registry.register(
+            "gateway_policy_fallbacks",
+            "Failed calls answered by the task's fallback, by task",
+            self.fallbacks.clone(),
+        );
+    }
+}
+
+impl Observer for PolicyMetrics {
+    fn on_policy(&self, event: &PolicyEvent<'_>) {
+        let task = || event.task.to_owned();
+        match event.kind {
+            EventKind::RetryScheduled { .. } => {
+                self.retries
+                    .get_or_create(&TaskLabels { task: task() })
+                    .inc();
+            }
+            EventKind::RetryRefused { reason } => {
+                let labels = RefusedLabels {
+                    task: task(),
+                    why: reason.as_str().to_owned(),
+                };
+                self.retries_refused.get_or_create(&labels).inc();
+            }
+            EventKind::HedgeStarted { .. } => {
+                self.hedges
+                    .get_or_create(&TaskLabels { task: task() })
+                    .inc();
+            }
+            EventKind::BreakerChanged { to, .. } => {
+                let labels = StateLabels {
+                    task: task(),
+                    state: to.as_str().to_owned(),
+                };
+                self.breaker_transitions.get_or_create(&labels).inc();
+            }
+            EventKind::Rejected { reason } => {
+                let labels = ReasonLabels {
+                    task: task(),
+                    reason: reason.as_str().to_owned(),
+                };
+                self.rejections.get_or_create(&labels).inc();
+            }
+            EventKind::FallbackUsed { .. } => {
+                self.fallbacks
+                    .get_or_create(&TaskLabels { task: task() })
+                    .inc();
+            }
+            // Per attempt: the task outcomes and durations come from the fan-out's report.
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
+    use runner_core::{Breaker, Hedge, Options, Policy, Retry, TaskError};
+
+    use crate::Metrics;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("down")]
+    struct Down;
+
+    fn has(text: &str, line: &str) {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in:\n{text}"
+        );
+    }
+
+    /// On a paused clock.
+    fn paused<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("a runtime")
+            .block_on(future)
+    }
+
+    #[test]
+    fn every_known_series_starts_at_zero() {
+        let text = Metrics::new().render().unwrap();
+        for task in super::TASKS {
+            has(
+                &text,
+                &format!("gateway_policy_retries_total{{task=\"{task}\"}} 0"),
+            );
+            has(
+                &text,
+                &format!("gateway_policy_hedges_total{{task=\"{task}\"}} 0"),
+            );
+            has(
+                &text,
+                &format!(
+                    "gateway_policy_retries_refused_total{{task=\"{task}\",why=\"budget\"}} 0"
+                ),
+            );
+            has(
+                &text,
+                &format!(
+                    "gateway_policy_breaker_transitions_total{{task=\"{task}\",state=\"open\"}} 0"
+                ),
+            );
+            has(
+                &text,
+                &format!(
+                    "gateway_policy_rejections_total{{task=\"{task}\",reason=\"breaker_open\"}} 0"
+                ),
+            );
+            has(
+                &text,
+                &format!("gateway_task_outcomes_total{{task=\"{task}\",outcome=\"timed_out\"}} 0"),
+            );
+        }
+    }
+
+    /// Each kind of event is counted under its task: a retry and the refusal of the next, a
+    /// breaker opening, a rejection, a hedge and a fallback.
+    #[test]
+    fn the_policies_events_are_counted_by_kind() {
+        let metrics = Metrics::new();
+        let observer = Arc::new(metrics.policies().clone());
+        paused(async {
+            let wallet = Policy::builder()
+                .retry(Retry::new(3).backoff(Duration::from_millis(1)))
+                .breaker(Breaker::new(
+                    2,
+                    Duration::from_secs(10),
+                    Duration::from_secs(5),
+                ))
+                .observer(observer.clone())
+                .build()
+                .unwrap();
+            let down = || wallet.critical("get_balance", || async { Err::<u32, _>(Down) });
+            // Attempt, retry, attempt: the second failure opens the breaker, which refuses
+            // the third attempt's retry; the next call is rejected.
+            assert!(down().await.is_err());
+            assert!(matches!(down().await, Err(TaskError::Rejected(_))));
+
+            let card = Policy::builder()
+                .hedge(Hedge::new(Duration::from_millis(10)))
+                .observer(observer)
+                .build()
+                .unwrap();
+            let n = AtomicU32::new(0);
+            let slow_then_fast = card.best_effort("get_scratch_card", || {
+                let slow = n.fetch_add(1, Ordering::SeqCst) == 0;
+                async move {
+                    let ms = if slow { 100 } else { 1 };
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    Ok::<_, Down>(1_u32)
+                }
+            });
+            assert_eq!(slow_then_fast.await.unwrap(), 1);
+            let zero = |_: &TaskError<Down>| 0_u32;
+            let falls_back = card.task::<runner_core::BestEffort, _, _, _, _, _>(
+                "get_scratch_card",
+                || async { Err::<u32, _>(Down) },
+                Options::new().fallback(zero),
+            );
+            assert_eq!(falls_back.await.unwrap(), 0);
+        });
+        let text = metrics.render().unwrap();
+        has(
+            &text,
+            "gateway_policy_retries_total{task=\"get_balance\"} 1",
+        );
+        has(
+            &text,
+            "gateway_policy_retries_refused_total{task=\"get_balance\",why=\"breaker\"} 1",
+        );
+        has(
+            &text,
+            "gateway_policy_breaker_transitions_total{task=\"get_balance\",state=\"open\"} 1",
+        );
+        has(
+            &text,
+            "gateway_policy_rejections_total{task=\"get_balance\",reason=\"breaker_open\"} 1",
+        );
+        has(
+            &text,
+            "gateway_policy_hedges_total{task=\"get_scratch_card\"} 1",
+        );
+        has(
+            &text,
+            "gateway_policy_fallbacks_total{task=\"get_scratch_card\"} 1",
+        );
+    }
+}
