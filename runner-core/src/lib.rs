@@ -153,6 +153,7 @@ mod report;
 mod runner;
 mod slot;
 mod standalone;
+mod sync;
 mod task;
 mod timer;
 mod turn;

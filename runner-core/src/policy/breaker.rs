@@ -1,7 +1,7 @@
 //! The circuit breaker: one per policy, shared by every call through it.
 
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::PoisonError;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -11,6 +11,7 @@ use crate::policy::Policy;
 use crate::policy::breaker_state::BreakerState;
 use crate::policy::error::{PolicyError, says};
 use crate::policy::event::EventKind;
+use crate::sync::{AtomicU8, Mutex, MutexGuard};
 
 /// A circuit breaker's settings: it opens once `failures` attempts have failed within
 /// `window` of the first of them (and, with [`rate`](Self::rate), once they are at least
@@ -129,7 +130,7 @@ pub(crate) struct BreakerCell {
 }
 
 impl BreakerCell {
-    pub(crate) const fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             inner: Mutex::new(Inner::CLOSED),
             forced: AtomicU8::new(FREE),
@@ -230,7 +231,7 @@ impl BreakerCell {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
         // Nothing panics while holding the lock; if something ever did, the state is still
         // a valid state.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
@@ -254,6 +255,12 @@ pub(crate) struct Permit<'a> {
 }
 
 impl Permit<'_> {
+    /// `true` for the one attempt a half-open breaker lets through.
+    #[cfg(all(test, runner_loom))]
+    pub(crate) fn is_probe(&self) -> bool {
+        self.probe
+    }
+
     fn cell(&self) -> &BreakerCell {
         &self.policy.breaker
     }

@@ -1,8 +1,8 @@
 //! What a policy tells and what an operator (or a test) can do to it: read its state, replace
 //! its settings live, reset it, force its breaker open or closed.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
 
 use tokio::time::Instant;
 use tower::retry::budget::Budget as _;
@@ -42,6 +42,7 @@ impl Policy {
     /// The new settings are checked first: on an error, nothing changes.
     pub fn update(&self, settings: PolicySettings) -> Result<(), PolicyError> {
         settings.check()?;
+        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let old = self.live.load_full();
         let kept = old.budget.clone().map(|budget| (&*old, budget));
         self.live.store(Arc::new(Live::new(settings, kept)));
@@ -83,9 +84,11 @@ impl Policy {
     /// budget: the policy as it was built, with its current settings. Calls in flight keep
     /// their places.
     pub fn reset(&self) {
+        let writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let from = self.breaker.reset();
         let live = self.live.load_full();
         self.live.store(Arc::new(Live::new(live.settings, None)));
+        drop(writer);
         self.retried.store(0, Ordering::Relaxed);
         self.budget_refused.store(0, Ordering::Relaxed);
         self.operator_moved(from, BreakerState::Closed);

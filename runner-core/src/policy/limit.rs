@@ -1,6 +1,6 @@
 //! The bulkhead: at most N calls through a policy in flight at once.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use tokio::sync::Notify;
 
@@ -8,6 +8,7 @@ use crate::error::Rejection;
 use crate::policy::Policy;
 use crate::policy::error::{PolicyError, says};
 use crate::policy::event::EventKind;
+use crate::sync::AtomicUsize;
 
 /// A bulkhead's settings: at most `max` calls through the policy in flight at once. An excess
 /// call waits for a free place (within its timeout and the deadline), or, with
@@ -53,10 +54,10 @@ pub(crate) struct Gate {
 }
 
 impl Gate {
-    pub(crate) const fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             in_flight: AtomicUsize::new(0),
-            freed: Notify::const_new(),
+            freed: Notify::new(),
         }
     }
 
@@ -104,7 +105,7 @@ impl Gate {
         self.freed.notify_waiters();
     }
 
-    fn try_enter(&self, limit: Limit) -> Option<Pass<'_>> {
+    pub(crate) fn try_enter(&self, limit: Limit) -> Option<Pass<'_>> {
         self.in_flight
             .fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| {
                 (n < limit.max).then_some(n + 1)

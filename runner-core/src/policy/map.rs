@@ -3,12 +3,13 @@
 use std::borrow::Cow;
 use std::fmt::Display;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError};
 
 use crate::policy::Policy;
 use crate::policy::builder::PolicyBuilder;
 use crate::policy::error::PolicyError;
 use crate::policy::settings::PolicySettings;
+use crate::sync::{Mutex, MutexGuard};
 
 /// A [`Policy`] per key, each built from one template on the key's first use: a breaker, a
 /// limit and a budget per downstream host, with no map written by the application.
@@ -113,7 +114,7 @@ where
         self.policies.is_empty()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, PolicyBuilder> {
+    fn lock(&self) -> MutexGuard<'_, PolicyBuilder> {
         // Nothing panics while holding the lock.
         self.template.lock().unwrap_or_else(PoisonError::into_inner)
     }

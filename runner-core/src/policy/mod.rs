@@ -210,6 +210,8 @@ mod limit;
 mod map;
 #[cfg(feature = "metrics")]
 mod metrics;
+#[cfg(all(test, runner_loom))]
+mod model;
 mod options;
 mod retry;
 mod settings;
@@ -217,14 +219,13 @@ mod settings;
 use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use tower::retry::budget::TpsBudget;
 
 use crate::criticality::{BestEffort, Critical, Criticality};
 use crate::observe::Observer;
+use crate::sync::{AtomicU64, Mutex, Swap};
 use crate::task::Task;
 
 pub use self::breaker::Breaker;
@@ -259,11 +260,13 @@ use self::limit::Gate;
 /// under it. Share it by reference or in an `Arc`: it is `Send + Sync`, and a call through it
 /// allocates nothing.
 pub struct Policy {
-    live: ArcSwap<Live>,
+    live: Swap<Live>,
     breaker: BreakerCell,
     gate: Gate,
     name: Cow<'static, str>,
     observer: Option<Arc<dyn Observer>>,
+    // Held by `update` and `reset`, so that neither undoes the other; calls never take it.
+    writer: Mutex<()>,
     // Retries made, and refused by the budget, since the policy was built or reset.
     retried: AtomicU64,
     budget_refused: AtomicU64,
@@ -284,11 +287,12 @@ impl Policy {
             observer,
         } = builder;
         Self {
-            live: ArcSwap::from_pointee(Live::new(settings, None)),
+            live: Swap::new(Live::new(settings, None)),
             breaker: BreakerCell::new(),
             gate: Gate::new(),
             name,
             observer,
+            writer: Mutex::new(()),
             retried: AtomicU64::new(0),
             budget_refused: AtomicU64::new(0),
         }

@@ -1,0 +1,213 @@
+//! Model checks of the state a policy's callers share, with loom: every interleaving of two
+//! or three callers at our synchronization points (the breaker's lock and override, the
+//! gate's count, the live settings, the keyed map's template, the budget's counters).
+//!
+//! `RUSTFLAGS="--cfg runner_loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p runner-core --release
+//! --lib policy::model` (`.ci/run` runs it so, in about 20 s; the three-caller models do not
+//! finish unbounded in minutes; see RELIABILITY.md).
+
+use std::time::Duration;
+
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::thread;
+use tokio::time::Instant;
+
+use crate::policy::{Breaker, Limit, Policy, PolicyMap, PolicySettings, Retry};
+use crate::{BreakerState, Budget};
+
+fn breaker(cooldown: Duration) -> Breaker {
+    Breaker::new(1, Duration::from_secs(10), cooldown)
+}
+
+/// A policy whose breaker one failure opens for a nanosecond, open and past its cooldown: the
+/// next attempt is its probe.
+fn half_open() -> Arc<Policy> {
+    let policy = Arc::new(
+        Policy::builder()
+            .breaker(breaker(Duration::from_nanos(1)))
+            .build()
+            .unwrap(),
+    );
+    let config = policy.settings().breaker;
+    let permit = policy.admit("t", config, None).unwrap().unwrap();
+    permit.failed();
+    let opened = Instant::now();
+    while Instant::now() <= opened + Duration::from_nanos(1) {
+        std::hint::spin_loop();
+    }
+    policy
+}
+
+/// However three callers interleave, at most one probe is out at a time, and one got through.
+#[test]
+fn a_half_open_breaker_has_one_probe_out_at_a_time() {
+    loom::model(|| {
+        let policy = half_open();
+        let out = Arc::new(AtomicUsize::new(0));
+        let probes = Arc::new(AtomicUsize::new(0));
+        let callers: Vec<_> = (0..3)
+            .map(|_| {
+                let (policy, out, probes) = (policy.clone(), out.clone(), probes.clone());
+                thread::spawn(move || {
+                    let config = policy.settings().breaker;
+                    if let Ok(Some(permit)) = policy.admit("t", config, None) {
+                        if permit.is_probe() {
+                            assert_eq!(out.fetch_add(1, Ordering::SeqCst), 0, "two probes out");
+                            probes.fetch_add(1, Ordering::SeqCst);
+                            out.fetch_sub(1, Ordering::SeqCst);
+                        }
+                        // Neither a success nor a failure: the probe is released.
+                        permit.ignored();
+                    }
+                })
+            })
+            .collect();
+        for caller in callers {
+            caller.join().unwrap();
+        }
+        assert!(probes.load(Ordering::SeqCst) >= 1);
+        assert_eq!(policy.breaker_state(), Some(BreakerState::HalfOpen));
+    });
+}
+
+/// A probe that succeeds closes the breaker once, whoever else is refused meanwhile.
+#[test]
+fn a_probe_that_succeeds_closes_the_breaker() {
+    loom::model(|| {
+        let policy = half_open();
+        let admitted = Arc::new(AtomicUsize::new(0));
+        let callers: Vec<_> = (0..2)
+            .map(|_| {
+                let (policy, admitted) = (policy.clone(), admitted.clone());
+                thread::spawn(move || {
+                    let config = policy.settings().breaker;
+                    if let Ok(Some(permit)) = policy.admit("t", config, None) {
+                        admitted.fetch_add(1, Ordering::SeqCst);
+                        permit.succeeded();
+                    }
+                })
+            })
+            .collect();
+        for caller in callers {
+            caller.join().unwrap();
+        }
+        assert!(admitted.load(Ordering::SeqCst) >= 1);
+        assert_eq!(policy.breaker_state(), Some(BreakerState::Closed));
+    });
+}
+
+/// Three callers through a limit of two: never three inside, and every place given back.
+#[test]
+fn the_gate_never_lets_more_in_than_its_limit_and_leaks_no_place() {
+    loom::model(|| {
+        let policy = Arc::new(Policy::builder().build().unwrap());
+        let inside = Arc::new(AtomicUsize::new(0));
+        let callers: Vec<_> = (0..3)
+            .map(|_| {
+                let (policy, inside) = (policy.clone(), inside.clone());
+                thread::spawn(move || {
+                    if let Some(pass) = policy.gate.try_enter(Limit::new(2)) {
+                        assert!(inside.fetch_add(1, Ordering::SeqCst) < 2, "three inside");
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                        drop(pass);
+                    }
+                })
+            })
+            .collect();
+        for caller in callers {
+            caller.join().unwrap();
+        }
+        assert_eq!(policy.in_flight(), 0);
+    });
+}
+
+/// An update, a reset and a reader at once: the reader sees the old settings or the new,
+/// never a mix, and the update is never undone by the reset.
+#[test]
+fn a_reload_is_seen_whole_and_survives_a_reset() {
+    loom::model(|| {
+        let old = PolicySettings::new()
+            .timeout(Duration::from_millis(200))
+            .breaker(breaker(Duration::from_secs(5)));
+        let new = PolicySettings::new()
+            .timeout(Duration::from_millis(100))
+            .breaker(Breaker::new(
+                3,
+                Duration::from_secs(1),
+                Duration::from_secs(1),
+            ));
+        let policy = Arc::new(crate::PolicyBuilder::from(old).build().unwrap());
+        let updater = {
+            let policy = policy.clone();
+            thread::spawn(move || policy.update(new).unwrap())
+        };
+        let resetter = {
+            let policy = policy.clone();
+            thread::spawn(move || policy.reset())
+        };
+        let seen = policy.settings();
+        assert!(seen == old || seen == new, "{seen:?}");
+        updater.join().unwrap();
+        resetter.join().unwrap();
+        assert_eq!(policy.settings(), new);
+        assert_eq!(policy.breaker_state(), Some(BreakerState::Closed));
+    });
+}
+
+/// Two callers of one key and an update at once: one policy for the key, with the new
+/// settings whichever built it.
+#[test]
+fn a_keyed_map_builds_one_policy_per_key_under_the_latest_template() {
+    loom::model(|| {
+        let map = Arc::new(
+            PolicyMap::new(
+                Policy::builder().breaker(breaker(Duration::from_secs(5))),
+                8,
+            )
+            .unwrap(),
+        );
+        let new = PolicySettings::new().breaker(breaker(Duration::from_secs(1)));
+        let getters: Vec<_> = (0..2)
+            .map(|_| {
+                let map = map.clone();
+                thread::spawn(move || map.get(&1_u32))
+            })
+            .collect();
+        map.update(new).unwrap();
+        let got: Vec<_> = getters.into_iter().map(|g| g.join().unwrap()).collect();
+        assert!(std::sync::Arc::ptr_eq(&got[0], &got[1]));
+        assert_eq!(map.get(&1).settings(), new);
+    });
+}
+
+/// Retries taken from the budget by two callers at once are each counted once.
+#[test]
+fn the_budgets_counts_are_exact() {
+    loom::model(|| {
+        let budget = Budget::new(0.2, Duration::from_secs(10), 10);
+        let policy = Arc::new(
+            Policy::builder()
+                .retry(Retry::new(2).budget(budget))
+                .build()
+                .unwrap(),
+        );
+        let callers: Vec<_> = (0..2)
+            .map(|_| {
+                let policy = policy.clone();
+                thread::spawn(move || {
+                    policy.budget_deposit();
+                    policy.budget_withdraw()
+                })
+            })
+            .collect();
+        let allowed = callers
+            .into_iter()
+            .map(|caller| caller.join().unwrap())
+            .filter(|allowed| *allowed)
+            .count() as u64;
+        let report = policy.retry_budget().unwrap();
+        assert_eq!((report.retried, report.refused), (allowed, 2 - allowed));
+        assert_eq!(allowed, 2, "10 a second allows both");
+    });
+}
