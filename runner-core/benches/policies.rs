@@ -130,5 +130,15 @@ fn policies(c: &mut Criterion) {
     policies!(c, rt, bare empty_policy retry hedge breaker limit fallback all);
 }
 
-criterion_group!(benches, policies);
+/// A policy event with no observer and no `tracing` subscriber: what every retry, hedge,
+/// refusal and breaker change pays when nobody listens.
+fn events(c: &mut Criterion) {
+    let mut group = c.benchmark_group("policy/event");
+    group.bench_function("no_listener", |b| {
+        b.iter(|| runner_core::__private::emit_for_bench(black_box(&ALL)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, policies, events);
 criterion_main!(benches);

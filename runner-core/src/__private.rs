@@ -10,7 +10,7 @@ use crate::CancellationToken;
 use crate::criticality::Criticality;
 pub use crate::criticality::{BestEffort, Critical};
 pub use crate::fan_out::FanOut;
-use crate::policy::Attempts;
+use crate::policy::{Once, Repeat};
 pub use crate::slot::{Clock, Cuts, OwnTimer, SharedTimer, TaskTimer};
 pub use crate::task::Task;
 pub use crate::turn::Turn;
@@ -176,7 +176,7 @@ where
     F: Future<Output = Result<T, E>>,
     FB: crate::policy::Fallback<T, E>,
 {
-    crate::policy::through(policy, name, timeout, Attempts::Repeat(attempt), options)
+    crate::policy::through(policy, name, timeout, Repeat(attempt), options)
 }
 
 /// The task a `#[task]` fn with only a breaker, a limit or a fallback builds: one attempt.
@@ -193,13 +193,7 @@ where
     F: Future<Output = Result<T, E>>,
     FB: crate::policy::Fallback<T, E>,
 {
-    crate::policy::through(
-        policy,
-        name,
-        timeout,
-        Attempts::<fn() -> F, F>::Once(future),
-        options,
-    )
+    crate::policy::through(policy, name, timeout, Once(future), options)
 }
 
 /// An argument of a `#[task]` fn with retries or hedges: each attempt gets its own copy.
@@ -306,4 +300,16 @@ pub mod checked {
             );
         }
     }
+}
+
+/// One policy event, as the policies give them: what the benches measure the cost of with no
+/// observer and no subscriber.
+pub fn emit_for_bench(policy: &Policy) {
+    policy.emit(
+        "t",
+        crate::policy::EventKind::RetryScheduled {
+            attempt: 2,
+            delay: Duration::from_millis(1),
+        },
+    );
 }

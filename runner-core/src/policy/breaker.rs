@@ -190,7 +190,7 @@ impl BreakerCell {
     pub(crate) fn admit<'a>(
         &self,
         policy: &'a Policy,
-        config: Breaker,
+        config: &'a Breaker,
         task: &'static str,
         deadline: Option<Instant>,
     ) -> Result<Permit<'a>, Rejection> {
@@ -246,7 +246,7 @@ fn changed(policy: &Policy, task: &'static str, from: BreakerState, to: BreakerS
 #[derive(Debug)]
 pub(crate) struct Permit<'a> {
     policy: &'a Policy,
-    config: Breaker,
+    config: &'a Breaker,
     task: &'static str,
     probe: bool,
     // When time runs out on the attempt: dropped at or after it, the attempt timed out.

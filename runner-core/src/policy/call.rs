@@ -13,27 +13,25 @@ use crate::policy::fallback::{Fallback, before};
 use crate::policy::guarded::{Guarded, Maker};
 use crate::policy::hedge::Hedge;
 use crate::policy::options::Options;
-use crate::policy::settings::PolicySettings;
+use crate::policy::retry::Retry;
 use crate::policy::{Policy, hedge, retry};
 
 impl Policy {
     /// One call: the fallback around the rest (see the module docs for the order), under
     /// the settings the call started with.
-    pub(super) async fn with_fallback<A, F, T, E, FB>(
+    pub(super) async fn with_fallback<S, T, E, FB>(
         &self,
         task: &'static str,
-        attempts: Attempts<A, F>,
+        attempts: S,
         options: Options<T, E, FB>,
     ) -> Result<T, E>
     where
-        A: Fn() -> F,
-        F: Future<Output = Result<T, E>>,
+        S: Attempts<T, E>,
         FB: Fallback<T, E>,
     {
-        let settings = self.settings();
         let cutoff = context::cutoff();
         let deadline = cutoff.map(|cutoff| cutoff.at);
-        let call = self.within_limit(task, attempts, &options, settings, deadline);
+        let call = self.within_limit(task, attempts, &options, deadline);
         let error = match (FB::PRESENT, cutoff) {
             // The fallback answers when time runs out: at the cutoff itself, which counts
             // as finishing in time. It is told what the task's slot would say then.
@@ -72,19 +70,19 @@ impl Policy {
         }
     }
 
-    /// The bulkhead, then retries of hedged rounds of guarded attempts.
-    async fn within_limit<A, F, T, E, FB>(
+    /// The bulkhead, then retries of hedged rounds of guarded attempts, under the settings
+    /// the call starts with (read once, and lent to the layers inside).
+    async fn within_limit<S, T, E, FB>(
         &self,
         task: &'static str,
-        attempts: Attempts<A, F>,
+        attempts: S,
         options: &Options<T, E, FB>,
-        settings: PolicySettings,
         deadline: Option<Instant>,
     ) -> Result<T, Failure<E>>
     where
-        A: Fn() -> F,
-        F: Future<Output = Result<T, E>>,
+        S: Attempts<T, E>,
     {
+        let settings = self.settings();
         let _pass = match settings.limit {
             Some(limit) => self
                 .gate
@@ -96,44 +94,29 @@ impl Policy {
         let maker = Maker {
             policy: self,
             task,
-            breaker: settings.breaker,
+            breaker: settings.breaker.as_ref(),
             breaker_if: options.breaker_if,
         };
-        match attempts {
-            Attempts::Repeat(mut make) => {
-                // The attempt is made only once the breaker has let it through. `make` is
-                // moved in as `&mut`, so that the call is `Send` whenever the arguments are,
-                // `Sync` or not.
-                let make = &mut make;
-                let mut number = 0;
-                let mut attempt = move |hedge| {
-                    number += 1;
-                    Guarded::new(maker, number, hedge, deadline, &*make)
-                };
-                let round = Round {
-                    task,
-                    deadline,
-                    hedge: settings.hedge,
-                };
-                match settings.retry {
-                    Some(retry) => {
-                        retry::retrying(self, retry, round, options.retry_if, &mut attempt).await
-                    }
-                    None => hedge::round(self, round, &mut attempt).await,
-                }
-            }
-            Attempts::Once(future) => Guarded::new(maker, 1, false, deadline, || future).await,
-        }
+        let round = Round {
+            task,
+            deadline,
+            hedge: settings.hedge,
+        };
+        let retry = settings
+            .retry
+            .as_ref()
+            .map(|retry| (retry, options.retry_if));
+        attempts.run(maker, round, retry).await
     }
 
     /// Asks the breaker, if there is one (or an operator's hand on it), to let an attempt
     /// through.
-    pub(super) fn admit(
-        &self,
+    pub(super) fn admit<'a>(
+        &'a self,
         task: &'static str,
-        breaker: Option<Breaker>,
+        breaker: Option<&'a Breaker>,
         deadline: Option<Instant>,
-    ) -> Result<Option<Permit<'_>>, Rejection> {
+    ) -> Result<Option<Permit<'a>>, Rejection> {
         let admitted = match self.breaker.forced() {
             Some(forced) => forced.map(|()| None),
             None => match breaker {
@@ -148,12 +131,74 @@ impl Policy {
     }
 }
 
-/// Where a call's attempts come from.
-pub(crate) enum Attempts<A, F> {
-    /// Each attempt is `A()`: retries and hedges.
-    Repeat(A),
-    /// The one attempt, already built.
-    Once(F),
+/// Where a call's attempts come from, and how they are run: [`Repeat`] or [`Once`].
+///
+/// A trait rather than an enum, so that a call's future holds only what its kind needs: an
+/// enum of both would carry the size of the one attempt's future (an HTTP call's, often a
+/// kilobyte) in every call that makes its attempts anew, once per layer it is passed through.
+pub(crate) trait Attempts<T, E> {
+    /// Runs the attempts: under the retry (and its predicate) and the round's hedge, if any.
+    fn run<'a>(
+        self,
+        maker: Maker<'a, E>,
+        round: Round,
+        retry: Option<Retrying<'a, E>>,
+    ) -> impl Future<Output = Result<T, Failure<E>>>;
+}
+
+/// A call's retry, and its predicate of the errors worth retrying.
+pub(crate) type Retrying<'a, E> = (&'a Retry, Option<fn(&E) -> bool>);
+
+/// Each attempt is `A()`: retries and hedges.
+pub(crate) struct Repeat<A>(pub(crate) A);
+
+/// The one attempt, already built: a task fn without retries or hedges, whose arguments need
+/// not be `Clone`.
+pub(crate) struct Once<F>(pub(crate) F);
+
+impl<A, F, T, E> Attempts<T, E> for Repeat<A>
+where
+    A: Fn() -> F,
+    F: Future<Output = Result<T, E>>,
+{
+    async fn run<'a>(
+        self,
+        maker: Maker<'a, E>,
+        round: Round,
+        retry: Option<Retrying<'a, E>>,
+    ) -> Result<T, Failure<E>> {
+        // The attempt is made only once the breaker has let it through. `make` is moved in
+        // as `&mut`, so that the call is `Send` whenever the arguments are, `Sync` or not.
+        let Self(mut make) = self;
+        let make = &mut make;
+        let mut number = 0;
+        let mut attempt = move |hedge| {
+            number += 1;
+            Guarded::new(maker, number, hedge, round.deadline, &*make)
+        };
+        match retry {
+            Some((retry, retry_if)) => {
+                retry::retrying(maker.policy, retry, round, retry_if, &mut attempt).await
+            }
+            None => hedge::round(maker.policy, round, &mut attempt).await,
+        }
+    }
+}
+
+impl<F, T, E> Attempts<T, E> for Once<F>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    fn run<'a>(
+        self,
+        maker: Maker<'a, E>,
+        round: Round,
+        _: Option<Retrying<'a, E>>,
+    ) -> impl Future<Output = Result<T, Failure<E>>> {
+        // A retry or a hedge that a reload added would need the attempt again: a fn without
+        // them is made once, whatever its policy says now.
+        Guarded::new(maker, 1, false, round.deadline, || self.0)
+    }
 }
 
 /// What a call's rounds of attempts go by.

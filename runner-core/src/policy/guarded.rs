@@ -18,7 +18,7 @@ pub(crate) struct Maker<'p, E> {
     pub(crate) policy: &'p Policy,
     pub(crate) task: &'static str,
     // The breaker's settings when the call started.
-    pub(crate) breaker: Option<Breaker>,
+    pub(crate) breaker: Option<&'p Breaker>,
     pub(crate) breaker_if: Option<fn(&E) -> bool>,
 }
 

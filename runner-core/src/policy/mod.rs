@@ -248,7 +248,7 @@ pub use self::retry::{Budget, Retry};
 pub use self::settings::PolicySettings;
 
 use self::breaker::BreakerCell;
-pub(crate) use self::call::Attempts;
+pub(crate) use self::call::{Attempts, Once, Repeat};
 use self::call::{Failure, Round};
 use self::limit::Gate;
 
@@ -340,7 +340,7 @@ impl Policy {
         F: Future<Output = Result<T, E>>,
         FB: Fallback<T, E>,
     {
-        let call = self.with_fallback(name, Attempts::Repeat(attempt), options);
+        let call = self.with_fallback(name, Repeat(attempt), options);
         Task::new(name, call).timeout_if(self.settings().timeout)
     }
 }
@@ -361,18 +361,17 @@ impl Live {
 
 /// A task through a policy held by value (an `Arc`, a reference, a `LazyLock`): what
 /// `#[task]` builds. Its timeout is the policy's, read now, else `timeout`.
-pub(crate) fn through<P, C, A, F, T, E, FB>(
+pub(crate) fn through<P, C, S, T, E, FB>(
     policy: P,
     name: &'static str,
     timeout: Option<Duration>,
-    attempts: Attempts<A, F>,
+    attempts: S,
     options: Options<T, E, FB>,
-) -> Task<impl Future<Output = Result<T, E>> + use<P, C, A, F, T, E, FB>, C>
+) -> Task<impl Future<Output = Result<T, E>> + use<P, C, S, T, E, FB>, C>
 where
     P: AsPolicy,
     C: Criticality,
-    A: Fn() -> F,
-    F: Future<Output = Result<T, E>>,
+    S: Attempts<T, E>,
     FB: Fallback<T, E>,
 {
     let timeout = policy.as_policy().settings().timeout.or(timeout);

@@ -152,7 +152,7 @@ impl Budget {
 /// deadline, the budget and the events sit in one place.
 pub(crate) async fn retrying<'p, A, F, T, E>(
     policy: &'p Policy,
-    retry: Retry,
+    retry: &Retry,
     round: Round,
     retry_if: Option<fn(&E) -> bool>,
     attempt: &mut A,

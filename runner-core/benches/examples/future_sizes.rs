@@ -1,0 +1,60 @@
+//! The sizes of a policy task and of its future, beside the bare task's, for an attempt that
+//! holds nothing and for one that holds 1 KiB across an await:
+//! `cargo run --release -p runner-core-benches --example future_sizes`.
+
+use std::future::IntoFuture;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use runner_core::{Breaker, Critical, Hedge, Limit, Options, Policy, Retry, Task, TaskError};
+
+#[derive(Debug, thiserror::Error)]
+#[error("unavailable")]
+struct Unavailable;
+
+static ALL: LazyLock<Policy> = LazyLock::new(|| {
+    Policy::builder()
+        .retry(Retry::new(3))
+        .hedge(Hedge::new(Duration::from_millis(50)))
+        .breaker(Breaker::new(
+            5,
+            Duration::from_secs(10),
+            Duration::from_secs(5),
+        ))
+        .limit(Limit::new(32))
+        .build()
+        .unwrap()
+});
+
+fn fallback(_: &TaskError<Unavailable>) -> u64 {
+    0
+}
+
+fn main() {
+    let work = || async { Ok::<u64, Unavailable>(1) };
+    let bare = Task::critical("t", work());
+    let policy = ALL.task::<Critical, _, _, _, _, _>("t", work, Options::new().fallback(fallback));
+    println!("bare task:   {} bytes", size_of_val(&bare));
+    println!("policy task: {} bytes", size_of_val(&policy));
+    println!("bare future:   {} bytes", size_of_val(&bare.into_future()));
+    println!(
+        "policy future: {} bytes",
+        size_of_val(&policy.into_future())
+    );
+    // An attempt that holds 1 KiB across an await, as an HTTP call's future does.
+    let big = || async {
+        let buffer = [7_u8; 1024];
+        tokio::task::yield_now().await;
+        Ok::<u64, Unavailable>(u64::from(buffer[0]))
+    };
+    let bare = Task::critical("t", big());
+    let policy = ALL.task::<Critical, _, _, _, _, _>("t", big, Options::new().fallback(fallback));
+    println!(
+        "1 KiB attempt, bare future:   {} bytes",
+        size_of_val(&bare.into_future())
+    );
+    println!(
+        "1 KiB attempt, policy future: {} bytes",
+        size_of_val(&policy.into_future())
+    );
+}
