@@ -162,15 +162,15 @@ where
     F: Future<Output = Result<T, E>>,
 {
     async fn run<'a>(
-        self,
+        mut self,
         maker: Maker<'a, E>,
         round: Round,
         retry: Option<Retrying<'a, E>>,
     ) -> Result<T, Failure<E>> {
-        // The attempt is made only once the breaker has let it through. `make` is moved in
-        // as `&mut`, so that the call is `Send` whenever the arguments are, `Sync` or not.
-        let Self(mut make) = self;
-        let make = &mut make;
+        // The attempt is made only once the breaker has let it through. `make` is lent as
+        // `&mut`, so that the call is `Send` whenever the arguments are, `Sync` or not (and
+        // not moved out of `self`, which would hold it twice in this future's state).
+        let make = &mut self.0;
         let mut number = 0;
         let mut attempt = move |hedge| {
             number += 1;

@@ -3,10 +3,12 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
+use std::time::Duration;
 
 use tokio::time::Instant;
 use tower::retry::budget::Budget as _;
 
+use crate::observe::Observer;
 use crate::policy::breaker_state::BreakerState;
 use crate::policy::error::PolicyError;
 use crate::policy::event::{self, EventKind, PolicyEvent};
@@ -46,11 +48,22 @@ impl Policy {
         let old = self.live.load_full();
         let kept = old.budget.clone().map(|budget| (&*old, budget));
         self.live.store(Arc::new(Live::new(settings, kept)));
+        self.timeout
+            .store(super::timeout_nanos(settings.timeout), Ordering::Relaxed);
         if settings.breaker.is_none() && old.settings.breaker.is_some() {
             self.breaker.reset();
         }
         self.gate.wake_all();
         Ok(())
+    }
+
+    /// The policy's timeout now, if it has one: the timeout of a task built now.
+    #[inline]
+    pub fn timeout(&self) -> Option<Duration> {
+        match self.timeout.load(Ordering::Relaxed) {
+            super::NO_TIMEOUT => None,
+            nanos => Some(Duration::from_nanos(nanos)),
+        }
     }
 
     /// The policy's name (see [`PolicyBuilder::name`](crate::PolicyBuilder::name)).
@@ -120,17 +133,25 @@ impl Policy {
         event::observer(self.observer.as_ref()).is_some()
     }
 
-    /// One event of a call of `task`.
+    /// One event of a call of `task`: built only if an observer or a `tracing` subscriber
+    /// may take it.
     #[inline]
     pub(crate) fn emit(&self, task: &'static str, kind: EventKind) {
-        event::emit(
-            event::observer(self.observer.as_ref()),
-            PolicyEvent {
-                task,
-                policy: &self.name,
-                kind,
-            },
-        );
+        let observer = event::observer(self.observer.as_ref());
+        if observer.is_some() || event::traced() {
+            self.emit_to(observer, task, kind);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn emit_to(&self, observer: Option<&dyn Observer>, task: &'static str, kind: EventKind) {
+        let event = PolicyEvent {
+            task,
+            policy: &self.name,
+            kind,
+        };
+        event::emit(observer, event);
     }
 
     /// A call that may retry was made: its share of the budget.

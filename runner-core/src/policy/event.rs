@@ -143,6 +143,13 @@ pub(crate) fn observer(own: Option<&Arc<dyn Observer>>) -> Option<&dyn Observer>
     }
 }
 
+/// `true` if a `tracing` subscriber may take a policy event (the most verbose is `DEBUG`):
+/// one load of `tracing`'s global level, so that an event nobody listens to is not built.
+#[inline]
+pub(crate) fn traced() -> bool {
+    tracing::level_enabled!(tracing::Level::WARN)
+}
+
 /// Gives `event` to `observer`, and to `tracing`.
 pub(crate) fn emit(observer: Option<&dyn Observer>, event: PolicyEvent<'_>) {
     if let Some(observer) = observer {

@@ -1,14 +1,15 @@
 //! A task's fallback: the value for its slot when it fails, is refused, or runs out of time;
 //! and the race of a call against its cutoff that lets the fallback answer at that instant.
 
-use std::future::{Future, poll_fn};
-use std::pin::pin;
-use std::task::Poll;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
+use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
 use crate::error::TaskError;
-use crate::timer::timer_at;
+use crate::timer::{Timer, timer_at};
 use crate::turn::Turn;
 
 /// A fallback as a fn pointer, what `#[task(fallback = path)]` gives.
@@ -51,27 +52,47 @@ impl<T, E> Fallback<T, E> for NoFallback {
     }
 }
 
-/// `call`'s outcome if it comes before `at`, or at that instant; `None` if time ran out.
-///
-/// The timer is polled after the call, and when it fires the call gets a last chance with
-/// the budget it was polled with (see [`Turn`]), so a call that finishes at the very
-/// instant wins, as in the engines.
-pub(super) async fn before<F: Future>(call: F, at: Instant) -> Option<F::Output> {
-    let mut call = pin!(call);
-    let mut timer = pin!(timer_at(at));
-    poll_fn(|cx| {
+pin_project! {
+    /// `call`'s outcome if it comes before `at`, or at that instant; `None` if time ran out.
+    ///
+    /// The timer is polled after the call, and when it fires the call gets a last chance with
+    /// the budget it was polled with (see [`Turn`]), so a call that finishes at the very
+    /// instant wins, as in the engines.
+    ///
+    /// A named future rather than an `async fn`: an `async fn`'s state keeps its argument
+    /// beside the local it is pinned in, and the call is the largest thing a policy holds.
+    pub(super) struct Before<F> {
+        #[pin]
+        call: F,
+        #[pin]
+        timer: Timer,
+    }
+}
+
+/// See [`Before`].
+pub(super) fn before<F: Future>(call: F, at: Instant) -> Before<F> {
+    Before {
+        call,
+        timer: timer_at(at),
+    }
+}
+
+impl<F: Future> Future for Before<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
         let mut turn = Turn::default();
         turn.note_budget(cx);
-        if let Poll::Ready(output) = call.as_mut().poll(cx) {
+        if let Poll::Ready(output) = this.call.as_mut().poll(cx) {
             return Poll::Ready(Some(output));
         }
-        if timer.as_mut().poll(cx).is_pending() {
+        if this.timer.poll(cx).is_pending() {
             return Poll::Pending;
         }
-        match turn.last_chance(cx, |cx| call.as_mut().poll(cx)) {
+        match turn.last_chance(cx, |cx| this.call.as_mut().poll(cx)) {
             Some(Poll::Ready(output)) => Poll::Ready(Some(output)),
             Some(Poll::Pending) | None => Poll::Ready(None),
         }
-    })
-    .await
+    }
 }

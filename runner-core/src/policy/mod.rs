@@ -261,6 +261,9 @@ use self::limit::Gate;
 /// allocates nothing.
 pub struct Policy {
     live: Swap<Live>,
+    // The live settings' timeout, in nanoseconds (`NO_TIMEOUT` for none): what building a
+    // task reads, without loading the settings.
+    timeout: AtomicU64,
     breaker: BreakerCell,
     gate: Gate,
     name: Cow<'static, str>,
@@ -288,6 +291,7 @@ impl Policy {
         } = builder;
         Self {
             live: Swap::new(Live::new(settings, None)),
+            timeout: AtomicU64::new(timeout_nanos(settings.timeout)),
             breaker: BreakerCell::new(),
             gate: Gate::new(),
             name,
@@ -341,9 +345,20 @@ impl Policy {
         FB: Fallback<T, E>,
     {
         let call = self.with_fallback(name, Repeat(attempt), options);
-        Task::new(name, call).timeout_if(self.settings().timeout)
+        Task::new(name, call).timeout_if(self.timeout())
     }
 }
+
+/// `timeout` as `Policy::timeout` holds it.
+fn timeout_nanos(timeout: Option<Duration>) -> u64 {
+    match timeout {
+        Some(timeout) => u64::try_from(timeout.as_nanos()).unwrap_or(NO_TIMEOUT - 1),
+        None => NO_TIMEOUT,
+    }
+}
+
+/// No timeout, in `Policy::timeout`.
+const NO_TIMEOUT: u64 = u64::MAX;
 
 impl Live {
     /// The live settings `settings`, keeping `budget` if it was built from the same budget.
@@ -374,7 +389,7 @@ where
     S: Attempts<T, E>,
     FB: Fallback<T, E>,
 {
-    let timeout = policy.as_policy().settings().timeout.or(timeout);
+    let timeout = policy.as_policy().timeout().or(timeout);
     let call = async move {
         let policy = policy.as_policy();
         policy.with_fallback(name, attempts, options).await
