@@ -422,3 +422,75 @@ async fn a_per_fn_default_is_reachable_by_name_before_its_first_call() {
     policy.reset();
     assert_eq!(registered_wallet().await, Ok(3));
 }
+
+/// A probe let through before a reset is an ordinary attempt after it: its failure is one
+/// failure of the new count, not a failed probe that opens the breaker at once.
+#[tokio::test(start_paused = true)]
+async fn a_probe_from_before_a_reset_does_not_reopen_the_breaker() {
+    let policy = Policy::builder()
+        .breaker(Breaker::new(2, Duration::from_secs(10), ms(100)))
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        let down = policy.best_effort("wallet", || async { Err::<u32, _>(Unavailable) });
+        assert_eq!(down.await, Err(TaskError::Failed(Unavailable)));
+    }
+    assert_eq!(policy.breaker_state(), Some(BreakerState::Open));
+    sleep(ms(100)).await;
+    let release = tokio::sync::Notify::new();
+    let probe = policy.best_effort("wallet", || async {
+        release.notified().await;
+        Err::<u32, _>(Unavailable)
+    });
+    let operator = async {
+        sleep(ms(1)).await;
+        assert_eq!(policy.breaker_state(), Some(BreakerState::HalfOpen));
+        policy.reset();
+        release.notify_one();
+    };
+    let (probed, ()) = tokio::join!(probe, operator);
+    assert_eq!(probed, Err(TaskError::Failed(Unavailable)));
+    assert_eq!(policy.breaker_state(), Some(BreakerState::Closed));
+}
+
+/// A reload that removes the breaker keeps an operator's force.
+#[tokio::test(start_paused = true)]
+async fn a_reload_keeps_an_operators_force() {
+    let backend = Backend::new(Policy::builder().breaker(breaker(1)).build().unwrap());
+    backend.policy.force_open();
+    let without = runner_core::PolicySettings::new().timeout(ms(500));
+    backend.policy.update(without).unwrap();
+    assert_eq!(
+        backend.policy.breaker_state(),
+        Some(BreakerState::ForcedOpen)
+    );
+    assert_eq!(
+        backend.call(ms(1)).await,
+        Err(TaskError::Rejected(Rejection::BreakerOpen))
+    );
+}
+
+/// A backoff longer than the default cap is the cap, not a mistake.
+#[tokio::test(start_paused = true)]
+async fn a_long_backoff_without_a_cap_is_its_own_cap() {
+    let policy = Policy::builder()
+        .retry(Retry::new(2).backoff(Duration::from_secs(2)))
+        .build()
+        .unwrap();
+    let n = AtomicU32::new(0);
+    let flaky = policy.critical("wallet", || {
+        let first = n.fetch_add(1, Ordering::SeqCst) == 0;
+        async move {
+            match first {
+                true => Err(Unavailable),
+                false => Ok(1),
+            }
+        }
+    });
+    assert_eq!(flaky.await, Ok(1));
+    let small = Policy::builder().breaker(Breaker::new(1, ms(10), ms(10)).rate(0.0004));
+    assert!(
+        small.build().is_ok(),
+        "a positive rate below a thousandth is one"
+    );
+}

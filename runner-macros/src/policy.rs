@@ -117,11 +117,20 @@ impl Policies {
 
     /// Where the task's policy comes from: the user's expression, checked by type at it, or
     /// the per-fn default, built on first use and registered for `policy::defaults`.
-    pub(crate) fn source(&self, private: &TokenStream, name: &TokenStream) -> TokenStream {
+    /// `arguments` are the fn's: a policy one of them holds is moved, not borrowed, since the
+    /// task outlives the fn's locals.
+    pub(crate) fn source(
+        &self,
+        private: &TokenStream,
+        name: &TokenStream,
+        arguments: &[&syn::Ident],
+    ) -> TokenStream {
         if let Some((expr, _)) = &self.source {
-            let expr = match is_place(expr) {
-                true => quote!(&(#expr)),
-                false => quote!(#expr),
+            let expr = match held(expr, arguments) {
+                Held::Borrowed => quote!(&(#expr)),
+                // The body and each attempt may use the argument too: the task holds a clone.
+                Held::Argument => quote!(::core::clone::Clone::clone(&#expr)),
+                Held::Moved => quote!(#expr),
             };
             return quote_spanned!(expr.span()=> #private::policy_of(#expr));
         }
@@ -218,14 +227,31 @@ impl Policies {
     }
 }
 
-/// `true` for an expression that names a place (`self.wallet`, `WALLET`, `*handle`): one
-/// the task borrows rather than moves.
-fn is_place(expr: &Expr) -> bool {
+/// How the task holds what `policy = <expr>` gives.
+enum Held {
+    /// A place (`self.wallet`, `WALLET`, `*handle`): borrowed.
+    Borrowed,
+    /// A fn argument by itself (`policy = p`, a `&Policy` or an `Arc`): cloned, since the
+    /// task outlives the fn's locals and its body may use the argument too.
+    Argument,
+    /// Any other expression's value (`self.hosts.get(&host)`): moved into the task.
+    Moved,
+}
+
+fn held(expr: &Expr, arguments: &[&syn::Ident]) -> Held {
     match expr {
-        Expr::Path(_) | Expr::Field(_) | Expr::Index(_) => true,
-        Expr::Unary(unary) => matches!(unary.op, syn::UnOp::Deref(_)),
-        Expr::Paren(paren) => is_place(&paren.expr),
-        _ => false,
+        Expr::Path(path)
+            if path
+                .path
+                .get_ident()
+                .is_some_and(|ident| arguments.contains(&ident)) =>
+        {
+            Held::Argument
+        }
+        Expr::Path(_) | Expr::Field(_) | Expr::Index(_) => Held::Borrowed,
+        Expr::Unary(unary) if matches!(unary.op, syn::UnOp::Deref(_)) => Held::Borrowed,
+        Expr::Paren(paren) => held(&paren.expr, arguments),
+        _ => Held::Moved,
     }
 }
 

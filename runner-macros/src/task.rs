@@ -184,7 +184,8 @@ fn policy_task(
 ) -> TokenStream {
     let private = &private_at(args, Span::call_site());
     let policies = &args.policies;
-    let policy = policies.source(private, name);
+    let arguments: Vec<&syn::Ident> = names.iter().map(|argument| &argument.name).collect();
+    let policy = policies.source(private, name, &arguments);
     let options = policies.options(private, ret);
     if !policies.repeats() {
         return quote! {

@@ -11,7 +11,7 @@ use crate::policy::Policy;
 use crate::policy::breaker_state::BreakerState;
 use crate::policy::error::{PolicyError, says};
 use crate::policy::event::EventKind;
-use crate::sync::{AtomicU8, Mutex, MutexGuard};
+use crate::sync::{AtomicU8, AtomicU32, Mutex, MutexGuard};
 
 /// A circuit breaker's settings: it opens once `failures` attempts have failed within
 /// `window` of the first of them (and, with [`rate`](Self::rate), once they are at least
@@ -50,9 +50,13 @@ impl Breaker {
     /// Opens only when the failures are also at least `rate` of the attempts made since the
     /// first of them within the window (`0.5`: half of them; within `(0.0, 1.0]`).
     pub const fn rate(self, rate: f32) -> Self {
-        // NaN and anything that rounds to 0 or past 1000 are refused by `check`.
+        // NaN and anything past 1.0 are refused by `check`; a positive rate below a
+        // thousandth is one.
         let permille = match rate > 0.0 && rate <= 1.0 {
-            true => (rate * 1000.0 + 0.5) as u32,
+            true => {
+                let rounded = (rate * 1000.0 + 0.5) as u32;
+                if rounded == 0 { 1 } else { rounded }
+            }
             false => 0,
         };
         Self {
@@ -101,7 +105,9 @@ enum Inner {
         until: Instant,
     },
     HalfOpen {
-        probing: bool,
+        // The probe out, if one is: a permit is the probe only while this is its number, so
+        // that a probe let through before a reset (or a reopening) is an ordinary attempt.
+        probing: Option<u32>,
     },
 }
 
@@ -127,6 +133,8 @@ pub(crate) struct BreakerCell {
     inner: Mutex<Inner>,
     // An operator's override, read without the lock on every attempt.
     forced: AtomicU8,
+    // The number of the next probe.
+    probes: AtomicU32,
 }
 
 impl BreakerCell {
@@ -134,6 +142,7 @@ impl BreakerCell {
         Self {
             inner: Mutex::new(Inner::CLOSED),
             forced: AtomicU8::new(FREE),
+            probes: AtomicU32::new(0),
         }
     }
 
@@ -180,10 +189,14 @@ impl BreakerCell {
     /// Closed, nothing counted, no override.
     pub(crate) fn reset(&self) -> BreakerState {
         let from = self.state();
-        let mut inner = self.lock();
-        *inner = Inner::CLOSED;
+        self.clear();
         self.forced.store(FREE, Ordering::Release);
         from
+    }
+
+    /// Closed, nothing counted; an operator's override stays.
+    pub(crate) fn clear(&self) {
+        *self.lock() = Inner::CLOSED;
     }
 
     /// Lets an attempt through, or refuses it. The permit records the attempt's outcome.
@@ -196,16 +209,26 @@ impl BreakerCell {
     ) -> Result<Permit<'a>, Rejection> {
         let mut inner = self.lock();
         let probe = match *inner {
-            Inner::Closed { .. } => false,
+            Inner::Closed { .. } => None,
             Inner::Open { until } if Instant::now() < until => return Err(Rejection::BreakerOpen),
-            Inner::Open { .. } | Inner::HalfOpen { probing: false } => {
-                let from = self.inner_state(&inner);
-                *inner = Inner::HalfOpen { probing: true };
+            Inner::Open { .. } => {
+                let number = self.probes.fetch_add(1, Ordering::Relaxed);
+                *inner = Inner::HalfOpen {
+                    probing: Some(number),
+                };
                 drop(inner);
-                changed(policy, task, from, BreakerState::HalfOpen);
-                true
+                changed(policy, task, BreakerState::Open, BreakerState::HalfOpen);
+                Some(number)
             }
-            Inner::HalfOpen { probing: true } => return Err(Rejection::BreakerOpen),
+            // Half-open already, its last probe released: the next one, with no event.
+            Inner::HalfOpen { probing: None } => {
+                let number = self.probes.fetch_add(1, Ordering::Relaxed);
+                *inner = Inner::HalfOpen {
+                    probing: Some(number),
+                };
+                Some(number)
+            }
+            Inner::HalfOpen { probing: Some(_) } => return Err(Rejection::BreakerOpen),
         };
         Ok(Permit {
             policy,
@@ -226,7 +249,7 @@ impl BreakerCell {
         }
         match *self.lock() {
             Inner::Open { until } => at < until,
-            Inner::HalfOpen { probing } => probing,
+            Inner::HalfOpen { probing } => probing.is_some(),
             Inner::Closed { .. } => false,
         }
     }
@@ -248,7 +271,8 @@ pub(crate) struct Permit<'a> {
     policy: &'a Policy,
     config: &'a Breaker,
     task: &'static str,
-    probe: bool,
+    // The probe's number, if the breaker let the attempt through as its probe.
+    probe: Option<u32>,
     // When time runs out on the attempt: dropped at or after it, the attempt timed out.
     deadline: Option<Instant>,
     settled: bool,
@@ -258,7 +282,12 @@ impl Permit<'_> {
     /// `true` for the one attempt a half-open breaker lets through.
     #[cfg(all(test, runner_loom))]
     pub(crate) fn is_probe(&self) -> bool {
-        self.probe
+        self.probe.is_some()
+    }
+
+    /// `true` if `inner` is half-open with this permit's probe out.
+    fn probing(&self, inner: &Inner) -> bool {
+        matches!(*inner, Inner::HalfOpen { probing: Some(number) } if self.probe == Some(number))
     }
 
     fn cell(&self) -> &BreakerCell {
@@ -268,12 +297,13 @@ impl Permit<'_> {
     pub(crate) fn succeeded(mut self) {
         self.settled = true;
         // Without a rate, a success changes nothing but a probe's breaker: no lock.
-        if !self.probe && self.config.rate_permille.is_none() {
+        if self.probe.is_none() && self.config.rate_permille.is_none() {
             return;
         }
         let mut inner = self.cell().lock();
+        let probing = self.probing(&inner);
         match &mut *inner {
-            _ if self.probe => {
+            _ if probing => {
                 *inner = Inner::CLOSED;
                 drop(inner);
                 changed(
@@ -308,8 +338,9 @@ impl Permit<'_> {
     fn record_failure(&self) {
         let now = Instant::now();
         let mut inner = self.cell().lock();
+        let probing = self.probing(&inner);
         let opens = match &mut *inner {
-            _ if self.probe => true,
+            _ if probing => true,
             Inner::Closed {
                 failures,
                 calls,
@@ -330,7 +361,7 @@ impl Permit<'_> {
             Inner::Open { .. } | Inner::HalfOpen { .. } => false,
         };
         if opens {
-            let from = match self.probe {
+            let from = match probing {
                 true => BreakerState::HalfOpen,
                 false => BreakerState::Closed,
             };
@@ -345,10 +376,10 @@ impl Permit<'_> {
     }
 
     fn release_probe(&self) {
-        if self.probe {
+        if self.probe.is_some() {
             let mut inner = self.cell().lock();
-            if let Inner::HalfOpen { probing } = &mut *inner {
-                *probing = false;
+            if self.probing(&inner) {
+                *inner = Inner::HalfOpen { probing: None };
             }
         }
     }

@@ -51,7 +51,8 @@ impl Policy {
         self.timeout
             .store(super::timeout_nanos(settings.timeout), Ordering::Relaxed);
         if settings.breaker.is_none() && old.settings.breaker.is_some() {
-            self.breaker.reset();
+            // An operator's force stays: it holds until `reset`.
+            self.breaker.clear();
         }
         self.gate.wake_all();
         Ok(())

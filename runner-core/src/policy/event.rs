@@ -16,7 +16,7 @@ use crate::policy::breaker_state::BreakerState;
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub struct PolicyEvent<'a> {
-    /// The task's name.
+    /// The task's name; empty for an operator's reset or force of the breaker.
     pub task: &'static str,
     /// The policy's name (see [`PolicyBuilder::name`](crate::PolicyBuilder::name)); empty if
     /// it has none.

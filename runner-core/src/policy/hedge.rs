@@ -49,7 +49,7 @@ impl Hedge {
 /// the first hedge starts.
 ///
 /// A call's type cannot hold a number of attempts known only at run time, so the hedges'
-/// lanes are one allocation, made once per call that hedges (one that is already slow) and
+/// lanes are one allocation, made once per round that hedges (one that is already slow) and
 /// never for one that does not.
 struct Lanes<G> {
     first: Option<G>,

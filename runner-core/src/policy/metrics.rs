@@ -19,8 +19,9 @@ use crate::policy::event::{EventKind, PolicyEvent};
 /// | `runner_policy_rejections_total` | counter | `task`, `policy`, `reason` |
 /// | `runner_policy_fallbacks_total` | counter | `task`, `policy`, `error` |
 ///
-/// Attempts are counted as they finish. Each event copies the policy's name into its label
-/// (one small allocation); the other labels are `&'static str`.
+/// Attempts are counted as they finish. Each metric recorded copies the policy's name into
+/// its label (one small allocation; two for a finished attempt); the other labels are
+/// `&'static str`.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -35,40 +36,41 @@ pub struct MetricsObserver;
 
 impl Observer for MetricsObserver {
     fn on_policy(&self, event: &PolicyEvent<'_>) {
-        let (task, policy) = (event.task, event.policy.to_owned());
+        let task = event.task;
+        let policy = || event.policy.to_owned();
         match event.kind {
             EventKind::AttemptStarted { .. } => {}
             EventKind::AttemptFinished {
                 outcome, latency, ..
             } => {
                 let outcome = outcome.as_str();
-                counter!("runner_policy_attempts_total", "task" => task, "policy" => policy.clone(), "outcome" => outcome)
+                counter!("runner_policy_attempts_total", "task" => task, "policy" => policy(), "outcome" => outcome)
                     .increment(1);
-                histogram!("runner_policy_attempt_duration_seconds", "task" => task, "policy" => policy, "outcome" => outcome)
+                histogram!("runner_policy_attempt_duration_seconds", "task" => task, "policy" => policy(), "outcome" => outcome)
                     .record(latency.as_secs_f64());
             }
             EventKind::RetryScheduled { .. } => {
-                counter!("runner_policy_retries_total", "task" => task, "policy" => policy)
+                counter!("runner_policy_retries_total", "task" => task, "policy" => policy())
                     .increment(1);
             }
             EventKind::RetryRefused { reason } => {
-                counter!("runner_policy_retries_refused_total", "task" => task, "policy" => policy, "reason" => reason.as_str())
+                counter!("runner_policy_retries_refused_total", "task" => task, "policy" => policy(), "reason" => reason.as_str())
                     .increment(1);
             }
             EventKind::HedgeStarted { .. } => {
-                counter!("runner_policy_hedges_total", "task" => task, "policy" => policy)
+                counter!("runner_policy_hedges_total", "task" => task, "policy" => policy())
                     .increment(1);
             }
             EventKind::BreakerChanged { to, .. } => {
-                counter!("runner_policy_breaker_transitions_total", "task" => task, "policy" => policy, "state" => to.as_str())
+                counter!("runner_policy_breaker_transitions_total", "task" => task, "policy" => policy(), "state" => to.as_str())
                     .increment(1);
             }
             EventKind::Rejected { reason } => {
-                counter!("runner_policy_rejections_total", "task" => task, "policy" => policy, "reason" => reason.as_str())
+                counter!("runner_policy_rejections_total", "task" => task, "policy" => policy(), "reason" => reason.as_str())
                     .increment(1);
             }
             EventKind::FallbackUsed { error } => {
-                counter!("runner_policy_fallbacks_total", "task" => task, "policy" => policy, "error" => error)
+                counter!("runner_policy_fallbacks_total", "task" => task, "policy" => policy(), "error" => error)
                     .increment(1);
             }
         }

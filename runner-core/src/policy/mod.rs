@@ -7,8 +7,8 @@
 //! settings that cannot work with a [`PolicyError`] naming the field, in the words
 //! `#[task(...)]` uses at compile time. Its breaker, bulkhead and retry budget are shared by
 //! the calls made through it, and by nothing else: give each backend, instance or tenant its
-//! own. Share it by reference or in an `Arc`; a call through it allocates nothing (a hedge,
-//! once one starts, allocates its call's lanes once).
+//! own. Share it by reference or in an `Arc`; a call through it allocates nothing (a hedged
+//! round, once its first hedge starts, allocates its lanes once).
 //!
 //! ```
 //! use std::time::Duration;
@@ -45,8 +45,9 @@
 //! # `#[task(policy = <expr>)]`
 //!
 //! The expression is evaluated at each call: a place (`self.wallet`, `WALLET`) is borrowed,
-//! any other expression's value (`self.hosts.get(&host)`, an `Arc`) is moved into the task;
-//! anything that is [`AsPolicy`] will do. The policy's timeout, if it has one, replaces the
+//! a fn argument (`policy = p`, a `&Policy` or an `Arc<Policy>`) is cloned, and any other
+//! expression's value (`self.hosts.get(&host)`) is moved into the task; anything that is
+//! [`AsPolicy`] will do. The policy's timeout, if it has one, replaces the
 //! attribute's. As the policy may retry or hedge, the fn's arguments must be `Clone` and a
 //! method takes `&self`. The literal keys (`retry(...)`, `breaker(...)`, ...) are sugar for a
 //! per-fn default, and cannot be combined with `policy =`; `fallback`, `retry_if` and

@@ -30,7 +30,7 @@ fn half_open() -> Arc<Policy> {
             .unwrap(),
     );
     let config = policy.settings().breaker;
-    let permit = policy.admit("t", config, None).unwrap().unwrap();
+    let permit = policy.admit("t", config.as_ref(), None).unwrap().unwrap();
     permit.failed();
     let opened = Instant::now();
     while Instant::now() <= opened + Duration::from_nanos(1) {
@@ -51,7 +51,7 @@ fn a_half_open_breaker_has_one_probe_out_at_a_time() {
                 let (policy, out, probes) = (policy.clone(), out.clone(), probes.clone());
                 thread::spawn(move || {
                     let config = policy.settings().breaker;
-                    if let Ok(Some(permit)) = policy.admit("t", config, None) {
+                    if let Ok(Some(permit)) = policy.admit("t", config.as_ref(), None) {
                         if permit.is_probe() {
                             assert_eq!(out.fetch_add(1, Ordering::SeqCst), 0, "two probes out");
                             probes.fetch_add(1, Ordering::SeqCst);
@@ -82,7 +82,7 @@ fn a_probe_that_succeeds_closes_the_breaker() {
                 let (policy, admitted) = (policy.clone(), admitted.clone());
                 thread::spawn(move || {
                     let config = policy.settings().breaker;
-                    if let Ok(Some(permit)) = policy.admit("t", config, None) {
+                    if let Ok(Some(permit)) = policy.admit("t", config.as_ref(), None) {
                         admitted.fetch_add(1, Ordering::SeqCst);
                         permit.succeeded();
                     }

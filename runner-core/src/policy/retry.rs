@@ -30,7 +30,8 @@ pub struct Retry {
     // `None` until set: a `max_backoff` below the default backoff caps it, where one below
     // a backoff given is a mistake.
     pub(crate) backoff: Option<Duration>,
-    pub(crate) max_backoff: Duration,
+    // `None` until set: then the cap is 1 s, or the backoff if it is longer.
+    pub(crate) max_backoff: Option<Duration>,
     pub(crate) budget: Budget,
 }
 
@@ -41,7 +42,7 @@ impl Retry {
         Self {
             attempts,
             backoff: None,
-            max_backoff: Duration::from_secs(1),
+            max_backoff: None,
             budget: Budget::DEFAULT,
         }
     }
@@ -59,12 +60,19 @@ impl Retry {
         self.backoff.unwrap_or(Duration::from_millis(10))
     }
 
-    /// The longest backoff (before jitter).
+    /// The longest backoff (before jitter); 1 s unless set, or the first backoff if that is
+    /// longer.
     pub const fn max_backoff(self, max_backoff: Duration) -> Self {
         Self {
-            max_backoff,
+            max_backoff: Some(max_backoff),
             ..self
         }
+    }
+
+    /// The cap of every backoff.
+    fn cap(&self) -> Duration {
+        self.max_backoff
+            .unwrap_or_else(|| self.first_backoff().max(Duration::from_secs(1)))
     }
 
     /// The retry budget, shared by every call through the policy.
@@ -79,12 +87,11 @@ impl Retry {
         if self.backoff.is_some_and(|backoff| backoff.is_zero()) {
             return Err(PolicyError::zero("retry.backoff", "backoff"));
         }
-        if self.max_backoff.is_zero() {
+        if self.max_backoff.is_some_and(|max| max.is_zero()) {
             return Err(PolicyError::zero("retry.max_backoff", "max_backoff"));
         }
-        if self
-            .backoff
-            .is_some_and(|backoff| self.max_backoff < backoff)
+        if let (Some(backoff), Some(max)) = (self.backoff, self.max_backoff)
+            && max < backoff
         {
             return Err(PolicyError::new("retry.max_backoff", says::MAX_BACKOFF));
         }
@@ -165,8 +172,8 @@ where
     policy.budget_deposit();
     let mut schedule = ExponentialBuilder::new()
         // backon caps every backoff but the first at `max_delay`: cap the first here.
-        .with_min_delay(retry.first_backoff().min(retry.max_backoff))
-        .with_max_delay(retry.max_backoff)
+        .with_min_delay(retry.first_backoff().min(retry.cap()))
+        .with_max_delay(retry.cap())
         .with_factor(2.0)
         .with_max_times(retry.attempts.saturating_sub(1) as usize)
         .build();

@@ -11,8 +11,9 @@ use crate::policy::retry::Retry;
 
 /// What a policy does: its timeout, retry, hedge, breaker and limit.
 ///
-/// Each call reads them once, when it starts, and keeps them to its end;
-/// [`Policy::update`](crate::Policy::update) replaces them for the calls that start after.
+/// A task reads the timeout when it is built; its call reads the rest once, when it starts,
+/// and keeps them to its end. [`Policy::update`](crate::Policy::update) replaces them for the
+/// tasks built and the calls started after.
 ///
 /// ```
 /// use std::time::Duration;
@@ -53,8 +54,8 @@ impl PolicySettings {
         }
     }
 
-    /// The task's timeout, replacing the one its `#[task(timeout = ...)]` (or
-    /// [`Task::timeout`](crate::Task::timeout)) gives.
+    /// The task's timeout, replacing the one its `#[task(timeout = ...)]` gives (a
+    /// [`Task::timeout`](crate::Task::timeout) set on the built task replaces it in turn).
     pub const fn timeout(self, timeout: Duration) -> Self {
         Self {
             timeout: Some(timeout),

@@ -129,6 +129,10 @@ impl PolicyMetrics {
 
 impl Observer for PolicyMetrics {
     fn on_policy(&self, event: &PolicyEvent<'_>) {
+        // An operator's hand on a breaker (a reset, a force) belongs to no task.
+        if event.task.is_empty() {
+            return;
+        }
         let task = || event.task.to_owned();
         match event.kind {
             EventKind::RetryScheduled { .. } => {

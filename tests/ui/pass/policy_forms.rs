@@ -92,6 +92,18 @@ async fn by_reference(n: u32) -> Result<u32, Unavailable> {
     Ok(n)
 }
 
+// A fn argument that is the policy (a reference, an `Arc`): moved into the task.
+#[task(critical, policy = policy)]
+async fn by_argument(policy: &Policy, n: u32) -> Result<u32, Unavailable> {
+    let _ = policy.name();
+    Ok(n)
+}
+
+#[task(best_effort, policy = policy)]
+async fn by_arc(policy: Arc<Policy>, n: u32) -> Result<u32, Unavailable> {
+    Ok(n + u32::from(policy.name().is_empty()))
+}
+
 // `const` paths in the literal keys.
 #[task(
     critical,
@@ -123,4 +135,6 @@ async fn main() {
     .await
     .unwrap();
     assert_eq!((card.unwrap(), host, a, b, c), (0, "a", 1, 2, 3));
+    assert_eq!(by_argument(&SHARED, 4).await.unwrap(), 4);
+    assert_eq!(by_arc(Arc::new(breaker()), 4).await.unwrap(), 5);
 }
