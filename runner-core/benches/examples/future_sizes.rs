@@ -30,6 +30,12 @@ fn fallback(_: &TaskError<Unavailable>) -> u64 {
     0
 }
 
+/// The same call through `#[task(policy = ...)]`, with an argument.
+#[runner_core::task(critical, policy = ALL, fallback = fallback)]
+async fn through_the_macro(n: u64) -> Result<u64, Unavailable> {
+    Ok(n)
+}
+
 fn main() {
     let work = || async { Ok::<u64, Unavailable>(1) };
     let bare = Task::critical("t", work());
@@ -40,6 +46,11 @@ fn main() {
     println!(
         "policy future: {} bytes",
         size_of_val(&policy.into_future())
+    );
+    let macro_task = through_the_macro(1);
+    println!(
+        "#[task(policy = ...)] future: {} bytes",
+        size_of_val(&macro_task.into_future())
     );
     // An attempt that holds 1 KiB across an await, as an HTTP call's future does.
     let big = || async {

@@ -14,62 +14,67 @@ use crate::policy::guarded::{Guarded, Maker};
 use crate::policy::hedge::Hedge;
 use crate::policy::options::Options;
 use crate::policy::retry::Retry;
-use crate::policy::{Policy, hedge, retry};
+use crate::policy::{AsPolicy, Policy, hedge, retry};
+
+/// One call through the policy `held` holds: the fallback around the rest (see the module
+/// docs for the order), under the settings the call started with.
+///
+/// The holder is the future's own (a reference, an `Arc`, what `#[task(policy = ...)]` gives),
+/// so that no wrapper around this future keeps the attempts and options a second time.
+pub(super) async fn with_fallback<P, S, T, E, FB>(
+    held: P,
+    task: &'static str,
+    attempts: S,
+    options: Options<T, E, FB>,
+) -> Result<T, E>
+where
+    P: AsPolicy,
+    S: Attempts<T, E>,
+    FB: Fallback<T, E>,
+{
+    let policy = held.as_policy();
+    let cutoff = context::cutoff();
+    let deadline = cutoff.map(|cutoff| cutoff.at);
+    let call = policy.within_limit(task, attempts, &options, deadline);
+    let error = match (FB::PRESENT, cutoff) {
+        // The fallback answers when time runs out: at the cutoff itself, which counts
+        // as finishing in time. It is told what the task's slot would say then.
+        (true, Some(cutoff)) => match before(call, cutoff.at).await {
+            Some(Ok(value)) => return Ok(value),
+            // A run inside the attempt failed on the deadline it inherited: what ran
+            // out is the task's time.
+            Some(Err(_)) if context::expired() => cutoff.error(),
+            Some(Err(failure)) => failure.into_task_error(),
+            None => cutoff.error(),
+        },
+        _ => match call.await {
+            Ok(value) => return Ok(value),
+            Err(failure) => failure.into_task_error(),
+        },
+    };
+    if let Some(value) = options.fallback.value(&error) {
+        policy.emit(
+            task,
+            EventKind::FallbackUsed {
+                error: error.kind(),
+            },
+        );
+        context::post(Verdict::Fallback);
+        return Ok(value);
+    }
+    match error {
+        TaskError::Failed(error) => Err(error),
+        TaskError::Rejected(reason) => {
+            // No `E` can say "refused": the engine reads the verdict and fills the slot.
+            context::post(Verdict::Rejected(reason));
+            std::future::pending().await
+        }
+        // Only a fallback races the deadline.
+        _ => std::future::pending().await,
+    }
+}
 
 impl Policy {
-    /// One call: the fallback around the rest (see the module docs for the order), under
-    /// the settings the call started with.
-    pub(super) async fn with_fallback<S, T, E, FB>(
-        &self,
-        task: &'static str,
-        attempts: S,
-        options: Options<T, E, FB>,
-    ) -> Result<T, E>
-    where
-        S: Attempts<T, E>,
-        FB: Fallback<T, E>,
-    {
-        let cutoff = context::cutoff();
-        let deadline = cutoff.map(|cutoff| cutoff.at);
-        let call = self.within_limit(task, attempts, &options, deadline);
-        let error = match (FB::PRESENT, cutoff) {
-            // The fallback answers when time runs out: at the cutoff itself, which counts
-            // as finishing in time. It is told what the task's slot would say then.
-            (true, Some(cutoff)) => match before(call, cutoff.at).await {
-                Some(Ok(value)) => return Ok(value),
-                // A run inside the attempt failed on the deadline it inherited: what ran
-                // out is the task's time.
-                Some(Err(_)) if context::expired() => cutoff.error(),
-                Some(Err(failure)) => failure.into_task_error(),
-                None => cutoff.error(),
-            },
-            _ => match call.await {
-                Ok(value) => return Ok(value),
-                Err(failure) => failure.into_task_error(),
-            },
-        };
-        if let Some(value) = options.fallback.value(&error) {
-            self.emit(
-                task,
-                EventKind::FallbackUsed {
-                    error: error.kind(),
-                },
-            );
-            context::post(Verdict::Fallback);
-            return Ok(value);
-        }
-        match error {
-            TaskError::Failed(error) => Err(error),
-            TaskError::Rejected(reason) => {
-                // No `E` can say "refused": the engine reads the verdict and fills the slot.
-                context::post(Verdict::Rejected(reason));
-                std::future::pending().await
-            }
-            // Only a fallback races the deadline.
-            _ => std::future::pending().await,
-        }
-    }
-
     /// The bulkhead, then retries of hedged rounds of guarded attempts, under the settings
     /// the call starts with (read once, and lent to the layers inside).
     async fn within_limit<S, T, E, FB>(

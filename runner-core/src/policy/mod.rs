@@ -345,8 +345,7 @@ impl Policy {
         F: Future<Output = Result<T, E>>,
         FB: Fallback<T, E>,
     {
-        let call = self.with_fallback(name, Repeat(attempt), options);
-        Task::new(name, call).timeout_if(self.timeout())
+        through(self, name, None, Repeat(attempt), options)
     }
 }
 
@@ -375,8 +374,9 @@ impl Live {
     }
 }
 
-/// A task through a policy held by value (an `Arc`, a reference, a `LazyLock`): what
-/// `#[task]` builds. Its timeout is the policy's, read now, else `timeout`.
+/// A task through a policy held by value (a reference, an `Arc`, a `LazyLock`): what
+/// [`Policy::task`] and `#[task]` build. Its timeout is the policy's, read now, else
+/// `timeout`.
 pub(crate) fn through<P, C, S, T, E, FB>(
     policy: P,
     name: &'static str,
@@ -391,9 +391,6 @@ where
     FB: Fallback<T, E>,
 {
     let timeout = policy.as_policy().timeout().or(timeout);
-    let call = async move {
-        let policy = policy.as_policy();
-        policy.with_fallback(name, attempts, options).await
-    };
+    let call = call::with_fallback(policy, name, attempts, options);
     Task::new(name, call).timeout_if(timeout)
 }
