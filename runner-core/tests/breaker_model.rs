@@ -152,10 +152,8 @@ fn run_case(rate: Option<f32>, steps: &[Step]) -> Result<(), TestCaseError> {
         Some(rate) => breaker.rate(rate),
         None => breaker,
     };
-    // A breaker of its own per case: a policy lives in a `static` in real code.
-    let policy: &'static Policy = Box::leak(Box::new(
-        Policy::builder().breaker(breaker).build().unwrap(),
-    ));
+    // A breaker of its own per case.
+    let policy = &Policy::builder().breaker(breaker).build().unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)

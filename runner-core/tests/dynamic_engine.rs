@@ -80,18 +80,16 @@ async fn no_queued_task_starts_after_a_cancel() {
 async fn a_panic_in_one_tasks_drop_leaks_none_of_the_others() {
     static LIMITED: LazyLock<Policy> =
         LazyLock::new(|| Policy::builder().limit(Limit::new(1)).build().unwrap());
-    static PROBED: LazyLock<Policy> = LazyLock::new(|| {
-        Policy::builder()
-            .breaker(Breaker::new(
-                1,
-                Duration::from_secs(10),
-                Duration::from_secs(5),
-            ))
-            .build()
-            .unwrap()
-    });
+    let probed = Policy::builder()
+        .breaker(Breaker::new(
+            1,
+            Duration::from_secs(10),
+            Duration::from_secs(5),
+        ))
+        .build()
+        .unwrap();
     // Open the breaker, and let its cooldown pass: the next call is the half-open probe.
-    let failed = PROBED
+    let failed = probed
         .best_effort("probed", || async { Err::<u32, Boom>(Boom(0)) })
         .await;
     assert!(failed.is_err());
@@ -100,15 +98,15 @@ async fn a_panic_in_one_tasks_drop_leaks_none_of_the_others() {
     let mut runner = TaskRunner::new();
     let _limited = runner.add(LIMITED.best_effort("limited", pending::<Result<u32, Boom>>));
     let _panics = runner.add(Task::best_effort("panics", PanicsOnDrop));
-    let _probe = runner.add(PROBED.best_effort("probed", pending::<Result<u32, Boom>>));
+    let _probe = runner.add(probed.best_effort("probed", pending::<Result<u32, Boom>>));
     assert!(
         tokio::time::timeout(ms(10), runner.run_all())
             .await
             .is_err()
     );
     assert_eq!(LIMITED.in_flight(), 0, "the limit's place was given back");
-    assert_eq!(PROBED.breaker_state(), Some(BreakerState::HalfOpen));
-    let probe = PROBED
+    assert_eq!(probed.breaker_state(), Some(BreakerState::HalfOpen));
+    let probe = probed
         .best_effort("probed", || async { Ok::<u32, Boom>(1) })
         .await;
     assert_eq!(
@@ -116,7 +114,7 @@ async fn a_panic_in_one_tasks_drop_leaks_none_of_the_others() {
         1,
         "the next call is let through as the probe"
     );
-    assert_eq!(PROBED.breaker_state(), Some(BreakerState::Closed));
+    assert_eq!(probed.breaker_state(), Some(BreakerState::Closed));
 }
 
 #[tokio::test(start_paused = true)]

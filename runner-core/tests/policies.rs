@@ -124,23 +124,21 @@ async fn a_retry_skips_errors_its_predicate_does_not_retry() {
 /// millisecond, hence `<=`), and the draws are spread, not all at the cap.
 #[tokio::test(start_paused = true)]
 async fn backoffs_have_full_jitter_under_an_exponential_cap() {
-    static POLICY: LazyLock<Policy> = LazyLock::new(|| {
-        Policy::builder()
-            .retry(
-                Retry::new(6)
-                    .backoff(Duration::from_millis(10))
-                    .max_backoff(Duration::from_millis(40))
-                    .budget(Budget::new(1000.0, Duration::from_secs(60), 1000)),
-            )
-            .build()
-            .unwrap()
-    });
+    let policy = Policy::builder()
+        .retry(
+            Retry::new(6)
+                .backoff(Duration::from_millis(10))
+                .max_backoff(Duration::from_millis(40))
+                .budget(Budget::new(1000.0, Duration::from_secs(60), 1000)),
+        )
+        .build()
+        .unwrap();
     let caps = [ms(10), ms(20), ms(40), ms(40), ms(40)];
     let mut below_half = 0;
     for seed in 0..100 {
         fastrand::seed(seed);
         let attempts = Attempts::default();
-        let task = POLICY.best_effort("jitter", || {
+        let task = policy.best_effort("jitter", || {
             attempts.start();
             async { Err::<(), _>(Error::Unavailable) }
         });
@@ -213,17 +211,15 @@ async fn a_retry_never_starts_an_attempt_the_deadline_cannot_fit() {
 /// floor: of ten calls that each fail once, five are retried.
 #[tokio::test(start_paused = true)]
 async fn a_spent_retry_budget_refuses_retries() {
-    static POLICY: LazyLock<Policy> = LazyLock::new(|| {
-        Policy::builder()
-            .retry(Retry::new(2).budget(Budget::new(0.5, Duration::from_secs(10), 0)))
-            .build()
-            .unwrap()
-    });
+    let policy = Policy::builder()
+        .retry(Retry::new(2).budget(Budget::new(0.5, Duration::from_secs(10), 0)))
+        .build()
+        .unwrap();
     let attempts = Attempts::default();
     let mut retried = 0;
     for _ in 0..10 {
         let before = attempts.count();
-        let task = POLICY.best_effort("budgeted", || {
+        let task = policy.best_effort("budgeted", || {
             attempts.start();
             async { Err::<(), _>(Error::Unavailable) }
         });
@@ -237,17 +233,15 @@ async fn a_spent_retry_budget_refuses_retries() {
 /// attempt that was made, not the refusal: something was sent downstream.
 #[tokio::test(start_paused = true)]
 async fn a_refused_retry_returns_the_last_real_failure() {
-    static POLICY: LazyLock<Policy> = LazyLock::new(|| {
-        Policy::builder()
-            .retry(Retry::new(3).backoff(ms(10)))
-            .breaker(Breaker::new(
-                2,
-                Duration::from_secs(10),
-                Duration::from_secs(5),
-            ))
-            .build()
-            .unwrap()
-    });
+    let policy = Policy::builder()
+        .retry(Retry::new(3).backoff(ms(10)))
+        .breaker(Breaker::new(
+            2,
+            Duration::from_secs(10),
+            Duration::from_secs(5),
+        ))
+        .build()
+        .unwrap();
     let fails = || async {
         sleep(ms(10)).await;
         Err::<u32, _>(Error::Unavailable)
@@ -256,8 +250,8 @@ async fn a_refused_retry_returns_the_last_real_failure() {
         // Both first attempts fail at 10 ms; the second failure opens the breaker, after the
         // first call has already decided to retry.
         let (a, b) = fan_out!(
-            POLICY.best_effort("a", fails),
-            POLICY.best_effort("b", fails)
+            policy.best_effort("a", fails),
+            policy.best_effort("b", fails)
         )
         .await
         .unwrap();
@@ -269,11 +263,11 @@ async fn a_refused_retry_returns_the_last_real_failure() {
         }
         // Past the cooldown, a probe that succeeds closes the breaker for the next round.
         tokio::time::advance(Duration::from_secs(5)).await;
-        let probe = POLICY
+        let probe = policy
             .best_effort("probe", || async { Ok::<u32, Error>(1) })
             .await;
         assert_eq!(probe.unwrap(), 1);
-        assert_eq!(POLICY.breaker_state(), Some(BreakerState::Closed));
+        assert_eq!(policy.breaker_state(), Some(BreakerState::Closed));
     }
 }
 
@@ -385,9 +379,9 @@ fn hedged_behind_a_breaker() -> PolicyBuilder {
 /// the very instant time runs out on the call.
 #[tokio::test(start_paused = true)]
 async fn a_hedge_that_lost_at_the_timeout_does_not_open_the_breaker() {
-    static POLICY: LazyLock<Policy> = LazyLock::new(|| hedged_behind_a_breaker().build().unwrap());
+    let policy = hedged_behind_a_breaker().build().unwrap();
     static N: AtomicU32 = AtomicU32::new(0);
-    let card = POLICY
+    let card = policy
         .critical("card", || {
             let n = N.fetch_add(1, Ordering::SeqCst);
             async move {
@@ -401,7 +395,7 @@ async fn a_hedge_that_lost_at_the_timeout_does_not_open_the_breaker() {
         .timeout(ms(30));
     assert_eq!(card.await.unwrap(), 1);
     assert_eq!(N.load(Ordering::SeqCst), 2, "the hedge started");
-    assert_eq!(POLICY.breaker_state(), Some(BreakerState::Closed));
+    assert_eq!(policy.breaker_state(), Some(BreakerState::Closed));
 }
 
 /// No hedge starts once time has run out on the call: at the fan-out's deadline, the hedge
@@ -424,15 +418,15 @@ async fn no_hedge_starts_at_the_deadline() {
 /// A hedge the breaker refuses does not hide the failure of the attempt that was sent.
 #[tokio::test(start_paused = true)]
 async fn a_refused_hedge_keeps_the_real_failure() {
-    static POLICY: LazyLock<Policy> = LazyLock::new(|| hedged_behind_a_breaker().build().unwrap());
+    let policy = hedged_behind_a_breaker().build().unwrap();
     static N: AtomicU32 = AtomicU32::new(0);
     // The first call's failure at 5 ms opens the breaker; the second call's hedge, due at
     // 10 ms, is refused; its first attempt fails at 20 ms.
-    let opens = POLICY.best_effort("card", || async {
+    let opens = policy.best_effort("card", || async {
         sleep(ms(5)).await;
         Err::<u32, _>(Error::Unavailable)
     });
-    let refused = POLICY.best_effort("card", || {
+    let refused = policy.best_effort("card", || {
         let n = N.fetch_add(1, Ordering::SeqCst);
         async move {
             sleep(ms(20)).await;
@@ -458,15 +452,13 @@ async fn a_refused_hedge_keeps_the_real_failure() {
 /// the cooldown → a failed probe opens it again → a good probe closes it.
 #[tokio::test(start_paused = true)]
 async fn a_breaker_goes_through_every_state() {
-    static POLICY: LazyLock<Policy> = LazyLock::new(|| {
-        Policy::builder()
-            .breaker(Breaker::new(2, Duration::from_secs(1), ms(500)))
-            .build()
-            .unwrap()
-    });
+    let policy = Policy::builder()
+        .breaker(Breaker::new(2, Duration::from_secs(1), ms(500)))
+        .build()
+        .unwrap();
     let attempts = &Attempts::default();
     let call = |fail: bool| {
-        POLICY.best_effort("breaker", move || {
+        policy.best_effort("breaker", move || {
             attempts.start();
             async move {
                 sleep(ms(5)).await;
@@ -477,11 +469,11 @@ async fn a_breaker_goes_through_every_state() {
             }
         })
     };
-    assert_eq!(POLICY.breaker_state(), Some(BreakerState::Closed));
+    assert_eq!(policy.breaker_state(), Some(BreakerState::Closed));
     assert!(matches!(call(true).await, Err(TaskError::Failed(_))));
-    assert_eq!(POLICY.breaker_state(), Some(BreakerState::Closed));
+    assert_eq!(policy.breaker_state(), Some(BreakerState::Closed));
     assert!(matches!(call(true).await, Err(TaskError::Failed(_))));
-    assert_eq!(POLICY.breaker_state(), Some(BreakerState::Open));
+    assert_eq!(policy.breaker_state(), Some(BreakerState::Open));
 
     // Open: refused at once, the attempt never made.
     let start = Instant::now();
@@ -494,77 +486,73 @@ async fn a_breaker_goes_through_every_state() {
     assert_eq!(attempts.count(), 2);
 
     sleep(ms(500)).await;
-    assert_eq!(POLICY.breaker_state(), Some(BreakerState::HalfOpen));
+    assert_eq!(policy.breaker_state(), Some(BreakerState::HalfOpen));
     assert!(
         matches!(call(true).await, Err(TaskError::Failed(_))),
         "the probe fails"
     );
-    assert_eq!(POLICY.breaker_state(), Some(BreakerState::Open));
+    assert_eq!(policy.breaker_state(), Some(BreakerState::Open));
     assert!(matches!(call(false).await, Err(TaskError::Rejected(_))));
 
     sleep(ms(500)).await;
     assert_eq!(call(false).await.unwrap(), 1, "the probe succeeds");
-    assert_eq!(POLICY.breaker_state(), Some(BreakerState::Closed));
+    assert_eq!(policy.breaker_state(), Some(BreakerState::Closed));
     assert_eq!(attempts.count(), 4);
 }
 
 /// Half-open lets one probe through; a call made while it is in flight is refused.
 #[tokio::test(start_paused = true)]
 async fn a_half_open_breaker_lets_one_probe_through() {
-    static POLICY: LazyLock<Policy> = LazyLock::new(|| {
-        Policy::builder()
-            .breaker(Breaker::new(1, Duration::from_secs(1), ms(100)))
-            .build()
-            .unwrap()
-    });
-    let fail = POLICY.best_effort("probe", || async { Err::<u32, _>(Error::Unavailable) });
+    let policy = Policy::builder()
+        .breaker(Breaker::new(1, Duration::from_secs(1), ms(100)))
+        .build()
+        .unwrap();
+    let fail = policy.best_effort("probe", || async { Err::<u32, _>(Error::Unavailable) });
     assert!(fail.await.is_err());
     sleep(ms(100)).await;
-    let slow = POLICY.best_effort("probe", || async {
+    let slow = policy.best_effort("probe", || async {
         sleep(ms(50)).await;
         Ok::<u32, Error>(1)
     });
-    let other = POLICY.best_effort("probe", || async { Ok::<u32, Error>(2) });
+    let other = policy.best_effort("probe", || async { Ok::<u32, Error>(2) });
     let (probe, refused) = fan_out!(slow, other).await.unwrap();
     assert_eq!(probe.unwrap(), 1);
     assert!(matches!(
         refused,
         Err(TaskError::Rejected(Rejection::BreakerOpen))
     ));
-    assert_eq!(POLICY.breaker_state(), Some(BreakerState::Closed));
+    assert_eq!(policy.breaker_state(), Some(BreakerState::Closed));
 }
 
 /// An attempt that runs out of time counts as a failure; one dropped because a critical
 /// sibling failed does not.
 #[tokio::test(start_paused = true)]
 async fn a_breaker_counts_timeouts_but_not_cancellations() {
-    static HANGS: LazyLock<Policy> = LazyLock::new(|| {
-        Policy::builder()
-            .breaker(Breaker::new(
-                1,
-                Duration::from_secs(10),
-                Duration::from_secs(5),
-            ))
-            .build()
-            .unwrap()
-    });
+    let hangs = Policy::builder()
+        .breaker(Breaker::new(
+            1,
+            Duration::from_secs(10),
+            Duration::from_secs(5),
+        ))
+        .build()
+        .unwrap();
     let hang = || async {
         sleep(Duration::from_secs(10)).await;
         Ok::<u32, Error>(1)
     };
     let wallet = runner_core::Task::critical("wallet", async { Err::<u32, _>(Error::Unavailable) });
-    let failed = fan_out!(wallet, HANGS.best_effort("card", hang)).await;
+    let failed = fan_out!(wallet, hangs.best_effort("card", hang)).await;
     assert!(failed.is_err());
     assert_eq!(
-        HANGS.breaker_state(),
+        hangs.breaker_state(),
         Some(BreakerState::Closed),
         "cancelled: not counted"
     );
 
-    let timed_out = HANGS.best_effort("card", hang).timeout(ms(100)).await;
+    let timed_out = hangs.best_effort("card", hang).timeout(ms(100)).await;
     assert!(matches!(timed_out, Err(TaskError::TimedOut(_))));
     assert_eq!(
-        HANGS.breaker_state(),
+        hangs.breaker_state(),
         Some(BreakerState::Open),
         "timed out: counted"
     );
@@ -574,18 +562,16 @@ async fn a_breaker_counts_timeouts_but_not_cancellations() {
 /// are ignored.
 #[tokio::test(start_paused = true)]
 async fn a_breaker_counts_failures_within_its_window_only() {
-    static POLICY: LazyLock<Policy> = LazyLock::new(|| {
-        Policy::builder()
-            .breaker(Breaker::new(
-                2,
-                Duration::from_secs(1),
-                Duration::from_secs(5),
-            ))
-            .build()
-            .unwrap()
-    });
+    let policy = Policy::builder()
+        .breaker(Breaker::new(
+            2,
+            Duration::from_secs(1),
+            Duration::from_secs(5),
+        ))
+        .build()
+        .unwrap();
     let fail = |error: Error| {
-        POLICY.task::<runner_core::BestEffort, _, _, _, _, _>(
+        policy.task::<runner_core::BestEffort, _, _, _, _, _>(
             "window",
             move || async move { Err::<u32, _>(error) },
             Options::new().breaker_if(is_transient),
@@ -595,9 +581,9 @@ async fn a_breaker_counts_failures_within_its_window_only() {
     sleep(ms(1500)).await;
     assert!(fail(Error::Unavailable).await.is_err());
     assert!(fail(Error::NotFound).await.is_err());
-    assert_eq!(POLICY.breaker_state(), Some(BreakerState::Closed));
+    assert_eq!(policy.breaker_state(), Some(BreakerState::Closed));
     assert!(fail(Error::Unavailable).await.is_err());
-    assert_eq!(POLICY.breaker_state(), Some(BreakerState::Open));
+    assert_eq!(policy.breaker_state(), Some(BreakerState::Open));
 }
 
 /// With a rate, failures must also be that share of the attempts since the first of them.
@@ -630,19 +616,17 @@ async fn a_breaker_with_a_rate_opens_on_a_failing_share_only() {
 /// A critical task refused by its breaker fails the fan-out with its own error kind.
 #[tokio::test(start_paused = true)]
 async fn a_critical_task_refused_fails_the_fan_out_as_rejected() {
-    static POLICY: LazyLock<Policy> = LazyLock::new(|| {
-        Policy::builder()
-            .breaker(Breaker::new(
-                1,
-                Duration::from_secs(1),
-                Duration::from_secs(1),
-            ))
-            .build()
-            .unwrap()
-    });
+    let policy = Policy::builder()
+        .breaker(Breaker::new(
+            1,
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        ))
+        .build()
+        .unwrap();
     let fail = || async { Err::<u32, _>(Error::Unavailable) };
-    assert!(fan_out!(POLICY.critical("wallet", fail)).await.is_err());
-    let (error, report) = fan_out!(report; POLICY.critical("wallet", fail)).await;
+    assert!(fan_out!(policy.critical("wallet", fail)).await.is_err());
+    let (error, report) = fan_out!(report; policy.critical("wallet", fail)).await;
     let error = error.unwrap_err();
     assert!(matches!(
         error,
@@ -766,18 +750,16 @@ async fn a_fallback_answers_when_time_runs_out() {
 /// A refused call takes its fallback at once.
 #[tokio::test(start_paused = true)]
 async fn a_fallback_answers_a_refused_call_at_once() {
-    static POLICY: LazyLock<Policy> = LazyLock::new(|| {
-        Policy::builder()
-            .breaker(Breaker::new(
-                1,
-                Duration::from_secs(1),
-                Duration::from_secs(1),
-            ))
-            .build()
-            .unwrap()
-    });
+    let policy = Policy::builder()
+        .breaker(Breaker::new(
+            1,
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        ))
+        .build()
+        .unwrap();
     let call = || {
-        POLICY.task::<runner_core::Critical, _, _, _, _, _>(
+        policy.task::<runner_core::Critical, _, _, _, _, _>(
             "balance",
             || async { Err::<u64, _>(Error::Unavailable) },
             Options::new().fallback(cached_balance),
@@ -904,25 +886,23 @@ fn a_task_with_every_policy_is_send() {
 /// The dynamic engine runs policy tasks too: a refusal fills the slot at once.
 #[tokio::test(start_paused = true)]
 async fn the_task_runner_runs_policy_tasks() {
-    static POLICY: LazyLock<Policy> = LazyLock::new(|| {
-        Policy::builder()
-            .breaker(Breaker::new(
-                1,
-                Duration::from_secs(1),
-                Duration::from_secs(1),
-            ))
-            .limit(Limit::new(4))
-            .build()
-            .unwrap()
-    });
+    let policy = Policy::builder()
+        .breaker(Breaker::new(
+            1,
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        ))
+        .limit(Limit::new(4))
+        .build()
+        .unwrap();
     let fail = || async { Err::<u32, _>(Error::Unavailable) };
     let mut runner = runner_core::TaskRunner::new();
-    let first = runner.add(POLICY.best_effort("card", fail));
+    let first = runner.add(policy.best_effort("card", fail));
     let mut results = runner.run_all().await.unwrap();
     assert!(matches!(results.take(first), Err(TaskError::Failed(_))));
 
     let mut runner = runner_core::TaskRunner::new();
-    let refused = runner.add(POLICY.best_effort("card", fail));
+    let refused = runner.add(policy.best_effort("card", fail));
     let start = Instant::now();
     let mut results = runner.run_all().await.unwrap();
     assert!(matches!(
@@ -930,7 +910,7 @@ async fn the_task_runner_runs_policy_tasks() {
         Err(TaskError::Rejected(Rejection::BreakerOpen))
     ));
     assert_eq!(start.elapsed(), Duration::ZERO);
-    assert_eq!(POLICY.in_flight(), 0);
+    assert_eq!(policy.in_flight(), 0);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -992,6 +972,7 @@ fn a_budget_window_over_sixty_seconds_is_refused() {
 /// the task around it.
 #[tokio::test(start_paused = true)]
 async fn a_refusal_in_a_nested_fan_out_stays_inside() {
+    // A `static`: the nested task fn can capture nothing.
     static INNER: LazyLock<Policy> = LazyLock::new(|| {
         Policy::builder()
             .limit(Limit::new(1).reject_when_full())
