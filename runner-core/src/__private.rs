@@ -139,6 +139,12 @@ pub fn default_policy(task: &'static str, builder: PolicyBuilder) -> Policy {
     }
 }
 
+/// `retry(budget = .., budget_window = .., min_per_sec = ..)`: the default budget with the
+/// settings given.
+pub fn budget(share: Option<f32>, window: Option<Duration>, min_per_sec: Option<u32>) -> Budget {
+    Budget::given(share, window, min_per_sec)
+}
+
 /// The policy `#[task(policy = <expr>)]` gives: checked by type at the user's expression,
 /// and only there (a `Held` is a policy whatever it holds, so that a wrong type is one
 /// error).

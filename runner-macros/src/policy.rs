@@ -164,21 +164,21 @@ impl Policies {
                 || retry.budget_window.is_some()
                 || retry.min_per_sec.is_some()
             {
-                let share = or_default(&retry.budget, private, quote!(0.2));
-                let window = or_default(
-                    &retry.budget_window,
-                    private,
-                    quote!(::core::time::Duration::from_secs(10)),
-                );
-                let min_per_sec = or_default(&retry.min_per_sec, private, quote!(10));
-                value = quote!(#value.budget(#private::Budget::new(#share, #window, #min_per_sec)));
+                let share = given(&retry.budget, private);
+                let window = given(&retry.budget_window, private);
+                let min_per_sec = given(&retry.min_per_sec, private);
+                value = quote!(#value.budget(#private::budget(#share, #window, #min_per_sec)));
             }
             calls.push(quote!(.retry(#value)));
         }
         if let Some(hedge) = &self.hedge {
             let after = hedge.after.expr(private);
-            let max = or_default(&hedge.max, private, quote!(1));
-            calls.push(quote!(.hedge(#private::Hedge::new(#after).max(#max))));
+            // Without `max`, `Hedge::new`'s one hedge.
+            let max = hedge.max.as_ref().map(|max| {
+                let max = max.expr(private);
+                quote!(.max(#max))
+            });
+            calls.push(quote!(.hedge(#private::Hedge::new(#after)#max)));
         }
         if let Some(breaker) = &self.breaker {
             let failures = breaker.failures.expr(private);
@@ -255,14 +255,14 @@ fn held(expr: &Expr, arguments: &[&syn::Ident]) -> Held {
     }
 }
 
-fn or_default<T: value::Literal>(
-    value: &Option<Value<T>>,
-    private: &TokenStream,
-    default: TokenStream,
-) -> TokenStream {
+/// `Some(value)` if the key was given, else `None`: the support module has the defaults.
+fn given<T: value::Literal>(value: &Option<Value<T>>, private: &TokenStream) -> TokenStream {
     match value {
-        Some(value) => value.expr(private),
-        None => default,
+        Some(value) => {
+            let value = value.expr(private);
+            quote!(::core::option::Option::Some(#value))
+        }
+        None => quote!(::core::option::Option::None),
     }
 }
 

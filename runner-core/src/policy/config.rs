@@ -186,12 +186,8 @@ impl RetryConfig {
             retry = retry.max_backoff(max_backoff);
         }
         if self.budget.is_some() || self.budget_window.is_some() || self.min_per_sec.is_some() {
-            let default = Budget::DEFAULT;
-            retry = retry.budget(Budget::new(
-                self.budget.unwrap_or(default.share),
-                self.budget_window.unwrap_or(default.window),
-                self.min_per_sec.unwrap_or(default.min_per_sec),
-            ));
+            let budget = Budget::given(self.budget, self.budget_window, self.min_per_sec);
+            retry = retry.budget(budget);
         }
         retry
     }

@@ -131,6 +131,21 @@ impl Budget {
         }
     }
 
+    /// The default budget with whichever of its settings are given replaced: what the
+    /// attribute's and a config file's `budget`, `budget_window` and `min_per_sec` build.
+    pub(crate) fn given(
+        share: Option<f32>,
+        window: Option<Duration>,
+        min_per_sec: Option<u32>,
+    ) -> Self {
+        let default = Self::DEFAULT;
+        Self::new(
+            share.unwrap_or(default.share),
+            window.unwrap_or(default.window),
+            min_per_sec.unwrap_or(default.min_per_sec),
+        )
+    }
+
     fn check(&self) -> Result<(), PolicyError> {
         // Written so that NaN fails too.
         if !(self.share >= 0.0 && self.share <= 1000.0) {
