@@ -252,7 +252,7 @@ pub mod checked {
 
     /// A limit of calls in flight.
     pub const fn limit(value: usize, message: &'static str) -> usize {
-        if value == 0 || value > usize::MAX >> 3 {
+        if value == 0 || value > crate::policy::LIMIT_MAX {
             panic!("{}", message);
         }
         value

@@ -275,7 +275,7 @@ const FAILURES: &str =
     "a breaker that opens after zero failures would never close; give at least 1";
 const RATE: &str = "a breaker's rate is the share of failed attempts that opens it, within (0.0, 1.0] (0.5 is half of them)";
 const LIMIT: &str =
-    "a limit is the most calls in flight at once: at least 1 (zero would refuse every call)";
+    "a limit is the most calls in flight at once: 1 to 2147483647 (zero would refuse every call)";
 
 fn parse_retry(meta: &ParseNestedMeta<'_>) -> syn::Result<RetryArgs> {
     const KEYS: &str = "`attempts = 3`, `backoff = \"10ms\"`, `max_backoff = \"1s\"`, `budget = 0.2`, `budget_window = \"10s\"`, `min_per_sec = 10`, `when = path::to_fn`";
@@ -425,7 +425,8 @@ fn parse_breaker(meta: &ParseNestedMeta<'_>) -> syn::Result<BreakerArgs> {
 fn parse_limit(meta: &ParseNestedMeta<'_>) -> syn::Result<LimitArgs> {
     let span = meta.path.span();
     // tokio's limit on permits, the largest count the gate is meant for.
-    let valid = |n: &usize| *n > 0 && *n <= usize::MAX >> 3;
+    // The gate counts calls in flight in 31 bits (runner-core's `Gate`).
+    let valid = |n: &usize| *n > 0 && *n <= i32::MAX as usize;
     if meta.input.peek(syn::Token![=]) {
         return Ok(LimitArgs {
             max: value::integer(meta, "limit", LIMIT, valid)?,

@@ -87,7 +87,7 @@ impl Policy {
     where
         S: Attempts<T, E>,
     {
-        let settings = self.settings();
+        let settings = self.start_call();
         let _pass = match settings.limit {
             Some(limit) => self
                 .gate

@@ -155,11 +155,14 @@ impl Policy {
         event::emit(observer, event);
     }
 
-    /// A call that may retry was made: its share of the budget.
-    pub(crate) fn budget_deposit(&self) {
-        if let Some(budget) = &self.live.load().budget {
+    /// The settings a call starts with, read once, its share paid into the retry budget if
+    /// the policy retries: one load of the live settings for both.
+    pub(crate) fn start_call(&self) -> PolicySettings {
+        let live = self.live.load();
+        if let Some(budget) = &live.budget {
             budget.deposit();
         }
+        live.settings
     }
 
     /// A retry, if the budget has one left.

@@ -69,6 +69,5 @@ pub(crate) mod says {
     pub(crate) const FAILURES: &str =
         "a breaker that opens after zero failures would never close; give at least 1";
     pub(crate) const RATE: &str = "a breaker's rate is the share of failed attempts that opens it, within (0.0, 1.0] (0.5 is half of them)";
-    pub(crate) const LIMIT: &str =
-        "a limit is the most calls in flight at once: at least 1 (zero would refuse every call)";
+    pub(crate) const LIMIT: &str = "a limit is the most calls in flight at once: 1 to 2147483647 (zero would refuse every call)";
 }

@@ -125,7 +125,10 @@ where
         first: Some(attempt(false)),
         hedges: None,
     });
-    let mut timer = pin!(crate::timer::timer_at(later(after)));
+    // Armed when the first attempt first waits, not before: an attempt that is ready at once
+    // (a cache hit) needs no timer and no clock read. Nothing runs between its first poll
+    // and the arming, so the hedge's time still counts from the attempt's start.
+    let mut timer = pin!(None::<crate::timer::Timer>);
     let mut started = 1;
     let mut last_error = None;
     poll_fn(|cx| {
@@ -167,8 +170,14 @@ where
                     None => Poll::Pending,
                 };
             }
+            if timer.is_none() {
+                timer.set(Some(crate::timer::timer_at(later(after))));
+            }
             if started <= max as usize
-                && timer.as_mut().poll(cx).is_ready()
+                && timer
+                    .as_mut()
+                    .as_pin_mut()
+                    .is_some_and(|timer| timer.poll(cx).is_ready())
                 && deadline.is_none_or(|deadline| Instant::now() < deadline)
             {
                 lanes.as_mut().make_hedges(max as usize);
@@ -181,7 +190,7 @@ where
                     );
                     lane.set(Some(attempt(true)));
                     started += 1;
-                    timer.set(crate::timer::timer_at(later(after)));
+                    timer.set(Some(crate::timer::timer_at(later(after))));
                     // Poll the new attempt (and arm the timer again) before sleeping.
                     continue;
                 }

@@ -252,6 +252,7 @@ use self::breaker::BreakerCell;
 pub(crate) use self::call::{Attempts, Once, Repeat};
 use self::call::{Failure, Round};
 use self::limit::Gate;
+pub(crate) use self::limit::MAX as LIMIT_MAX;
 
 /// A resilience policy: what to do around each call made through it (see the
 /// [module docs](self) for the order), and the state those calls share.

@@ -122,6 +122,32 @@ fn the_gate_never_lets_more_in_than_its_limit_and_leaks_no_place() {
     });
 }
 
+/// Two callers through a limit of one, each waiting for the other's place if it must: both
+/// get in, whichever way the freeing and the waiting interleave (a wake-up lost between a
+/// waiter's check and its sleep would be a deadlock, which loom reports).
+#[test]
+fn a_place_freed_while_a_caller_starts_waiting_lets_it_in() {
+    loom::model(|| {
+        let policy = Arc::new(Policy::builder().limit(Limit::new(1)).build().unwrap());
+        let callers: Vec<_> = (0..2)
+            .map(|_| {
+                let policy = policy.clone();
+                thread::spawn(move || {
+                    let entered = policy.gate.enter(&policy, Limit::new(1), "t");
+                    let pass = loom::future::block_on(entered).unwrap();
+                    assert!(pass.is_some());
+                    drop(pass);
+                })
+            })
+            .collect();
+        for caller in callers {
+            caller.join().unwrap();
+        }
+        assert_eq!(policy.in_flight(), 0);
+        assert_eq!(policy.gate.waiting(), 0);
+    });
+}
+
 /// An update, a reset and a reader at once: the reader sees the old settings or the new,
 /// never a mix, and the update is never undone by the reset.
 #[test]
@@ -196,7 +222,7 @@ fn the_budgets_counts_are_exact() {
             .map(|_| {
                 let policy = policy.clone();
                 thread::spawn(move || {
-                    policy.budget_deposit();
+                    policy.start_call();
                     policy.budget_withdraw()
                 })
             })

@@ -1,9 +1,12 @@
 //! Retries: exponential backoff with full jitter, never past the deadline, within a budget.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
+use pin_project_lite::pin_project;
 use tokio::time::Instant;
 use tower::retry::budget::TpsBudget;
 
@@ -184,14 +187,8 @@ where
     F: Future<Output = Result<T, E>>,
 {
     let Round { task, deadline, .. } = round;
-    policy.budget_deposit();
-    let mut schedule = ExponentialBuilder::new()
-        // backon caps every backoff but the first at `max_delay`: cap the first here.
-        .with_min_delay(retry.first_backoff().min(retry.cap()))
-        .with_max_delay(retry.cap())
-        .with_factor(2.0)
-        .with_max_times(retry.attempts.saturating_sub(1) as usize)
-        .build();
+    // Made at the first failure: a call whose first attempt succeeds needs no schedule.
+    let mut schedule = None;
     let mut number = 1;
     // The failure of the round before a retry, the call's outcome if the retry is refused.
     let mut last: Option<Failure<E>> = None;
@@ -199,8 +196,13 @@ where
         policy.emit(task, EventKind::RetryRefused { reason });
     };
     loop {
-        let began = Instant::now();
-        let failure = match hedge::round(policy, round, &mut *attempt).await {
+        let (outcome, began) = Timed {
+            round: hedge::round(policy, round, &mut *attempt),
+            timed: deadline.is_some(),
+            began: None,
+        }
+        .await;
+        let failure = match outcome {
             Ok(value) => return Ok(value),
             Err(failure) => failure,
         };
@@ -213,12 +215,22 @@ where
             // A refusal is not retried: the breaker stays open through any backoff.
             Failure::Rejected(_) => false,
         };
+        let schedule = schedule.get_or_insert_with(|| {
+            ExponentialBuilder::new()
+                // backon caps every backoff but the first at `max_delay`: cap the first here.
+                .with_min_delay(retry.first_backoff().min(retry.cap()))
+                .with_max_delay(retry.cap())
+                .with_factor(2.0)
+                .with_max_times(retry.attempts.saturating_sub(1) as usize)
+                .build()
+        });
         let Some(delay) = schedule.next().filter(|_| retryable).map(full_jitter) else {
             return Err(failure);
         };
         let now = Instant::now();
         // The next attempt is expected to take as long as the last one did.
-        let needs = delay.saturating_add(now.saturating_duration_since(began));
+        let took = began.map_or(Duration::ZERO, |began| now.saturating_duration_since(began));
+        let needs = delay.saturating_add(took);
         let fits = |deadline| now.checked_add(needs).is_some_and(|end| end < deadline);
         if deadline.is_some_and(|deadline| !fits(deadline)) {
             refused(RetryRefusal::Deadline);
@@ -246,6 +258,41 @@ where
         );
         last = Some(failure);
         tokio::time::sleep(delay).await;
+    }
+}
+
+pin_project! {
+    /// A round, and when it first waited: a round that finished on its first poll took no
+    /// time worth a clock read, and one that waited is timed from its first wait (its first
+    /// poll only started its attempts).
+    ///
+    /// Only a call with a deadline is timed: the time is for judging whether another
+    /// attempt fits before it.
+    ///
+    /// A named future rather than an `async fn`, which would hold the round twice in its
+    /// state (as its argument and as the local it pins).
+    struct Timed<F> {
+        #[pin]
+        round: F,
+        timed: bool,
+        began: Option<Instant>,
+    }
+}
+
+impl<F: Future> Future for Timed<F> {
+    type Output = (F::Output, Option<Instant>);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        match this.round.poll(cx) {
+            Poll::Ready(output) => Poll::Ready((output, *this.began)),
+            Poll::Pending => {
+                if *this.timed && this.began.is_none() {
+                    *this.began = Some(Instant::now());
+                }
+                Poll::Pending
+            }
+        }
     }
 }
 
