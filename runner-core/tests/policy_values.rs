@@ -494,3 +494,18 @@ async fn a_long_backoff_without_a_cap_is_its_own_cap() {
         "a positive rate below a thousandth is one"
     );
 }
+
+/// A limit is 1 to 2³¹ − 1 calls: the gate counts them in 31 bits.
+#[test]
+fn a_limit_past_the_gates_count_is_refused_by_name() {
+    let largest = i32::MAX as usize;
+    assert!(Policy::builder().limit(Limit::new(largest)).build().is_ok());
+    for bad in [0, largest + 1, usize::MAX] {
+        let error = Policy::builder()
+            .limit(Limit::new(bad))
+            .build()
+            .expect_err("out of range");
+        assert_eq!(error.field(), "limit.max");
+        assert!(error.to_string().contains("1 to 2147483647"), "{error}");
+    }
+}
