@@ -15,6 +15,10 @@ pub use crate::slot::{Clock, Cuts, OwnTimer, SharedTimer, TaskTimer};
 pub use crate::task::Task;
 pub use crate::turn::Turn;
 
+/// What `#[task(..., boxed)]` returns: [`BoxTask`](crate::BoxTask) by the fn's declared
+/// output, which may be an alias (`io::Result<T>`).
+pub type BoxTaskOf<'a, R, C> = Task<futures::future::BoxFuture<'a, R>, C>;
+
 /// The task a `#[task]` fn builds.
 pub fn new_task<C: Criticality, F>(
     name: &'static str,

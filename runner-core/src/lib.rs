@@ -176,7 +176,7 @@ pub use crate::report::{Outcome, Report, TaskRecord};
 pub use crate::runner::{Claim, Handle, Handles, Results, RunAll, TaskRunner};
 pub use crate::slot::TaskSlot;
 pub use crate::standalone::TaskFuture;
-pub use crate::task::Task;
+pub use crate::task::{BoxTask, LocalBoxTask, Task};
 pub use crate::with_report::{Run, WithReport};
 pub use runner_macros::{fan_out, task};
 pub use tokio_util::sync::CancellationToken;

@@ -2,11 +2,12 @@
 
 use std::error::Error as StdError;
 use std::fmt;
-use std::future::IntoFuture;
+use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::time::Duration;
 
 use futures::TryFuture;
+use futures::future::{BoxFuture, LocalBoxFuture};
 
 use crate::criticality::{BestEffort, Critical, Criticality};
 use crate::standalone::TaskFuture;
@@ -117,6 +118,74 @@ impl<F, C: Criticality> Task<F, C> {
             name: self.name,
             timeout: self.timeout,
             future: self.future,
+            criticality: PhantomData,
+        }
+    }
+}
+
+/// A task whose future is boxed: one type for every task fn with the same output, so that a
+/// trait method can return it and a trait object can hold it (see [`Task::boxed`]).
+pub type BoxTask<'a, T, E, C> = Task<BoxFuture<'a, Result<T, E>>, C>;
+
+/// A [`BoxTask`] whose future need not be `Send`, for a current-thread runtime or a
+/// `LocalSet` (see [`Task::boxed_local`]).
+pub type LocalBoxTask<'a, T, E, C> = Task<LocalBoxFuture<'a, Result<T, E>>, C>;
+
+impl<F, C: Criticality> Task<F, C> {
+    /// The same task with its future boxed: its name, criticality and timeout stay, and so
+    /// does everything its future does (a policy's retries, refusals and fallback), because it
+    /// is the same future, only behind a pointer. One allocation, made here.
+    ///
+    /// This is what a trait object's method returns. `#[task(..., boxed)]` writes the call:
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use runner_core::{BoxTask, Critical, fan_out, task};
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("wallet unavailable")]
+    /// struct WalletError;
+    ///
+    /// trait Wallet: Send + Sync {
+    ///     fn balance(&self, user: u64) -> BoxTask<'_, u64, WalletError, Critical>;
+    /// }
+    ///
+    /// struct Fixed;
+    ///
+    /// impl Wallet for Fixed {
+    ///     #[task(critical, timeout = "200ms", boxed)]
+    ///     async fn balance(&self, user: u64) -> Result<u64, WalletError> {
+    ///         Ok(user * 100)
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let wallet: Arc<dyn Wallet> = Arc::new(Fixed);
+    /// let (balance,) = fan_out!(wallet.balance(7)).await.unwrap();
+    /// assert_eq!(balance, 700);
+    /// # }
+    /// ```
+    pub fn boxed<'a, T, E>(self) -> BoxTask<'a, T, E, C>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'a,
+    {
+        self.map_future(|future| Box::pin(future) as BoxFuture<'a, Result<T, E>>)
+    }
+
+    /// [`boxed`](Self::boxed), for a future that is not `Send`.
+    pub fn boxed_local<'a, T, E>(self) -> LocalBoxTask<'a, T, E, C>
+    where
+        F: Future<Output = Result<T, E>> + 'a,
+    {
+        self.map_future(|future| Box::pin(future) as LocalBoxFuture<'a, Result<T, E>>)
+    }
+
+    fn map_future<G>(self, map: impl FnOnce(F) -> G) -> Task<G, C> {
+        Task {
+            name: self.name,
+            timeout: self.timeout,
+            future: map(self.future),
             criticality: PhantomData,
         }
     }

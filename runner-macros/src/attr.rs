@@ -13,7 +13,7 @@ use crate::{private, valid};
 /// Every key `#[task(...)]` accepts, for the "unknown key" message.
 const KEYS: &str = "`critical`, `best_effort`, `timeout = \"200ms\"`, `name = \"...\"`, `crate = \"...\"`, \
      `policy = <expr>`, `retry(attempts = 3, ...)`, `hedge = \"50ms\"`, `breaker(failures = 5, window = \"10s\", cooldown = \"5s\")`, \
-     `limit = 32`, `fallback = path::to_fn`, `retry_if = path::to_fn`, `breaker_if = path::to_fn`";
+     `limit = 32`, `fallback = path::to_fn`, `retry_if = path::to_fn`, `breaker_if = path::to_fn`, `boxed`";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Criticality {
@@ -37,6 +37,8 @@ pub(crate) struct TaskArgs {
     pub(crate) name: Option<LitStr>,
     pub(crate) krate: Option<Path>,
     pub(crate) policies: Policies,
+    /// `boxed`: the fn returns a `BoxTask`, for a trait object's method.
+    pub(crate) boxed: bool,
     /// The checks of `const` values, left to the compiler.
     pub(crate) deferred: proc_macro2::TokenStream,
 }
@@ -56,6 +58,7 @@ impl TaskArgs {
         let mut name = None;
         let mut krate = None;
         let mut policies = Policies::default();
+        let mut boxed = None;
         let mut policy_errors: Vec<syn::Error> = Vec::new();
         let parser = syn::meta::parser(|meta| {
             if meta.path.is_ident("critical") || meta.path.is_ident("best_effort") {
@@ -88,6 +91,11 @@ impl TaskArgs {
                     ));
                 }
                 set_once(&meta, &mut name, literal)
+            } else if meta.path.is_ident("boxed") {
+                if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
+                    return Err(meta.error("`boxed` takes no value"));
+                }
+                set_once(&meta, &mut boxed, ())
             } else if meta.path.is_ident("crate") {
                 let literal: LitStr = meta.value()?.parse()?;
                 set_once(&meta, &mut krate, literal.parse::<Path>()?)
@@ -135,6 +143,7 @@ impl TaskArgs {
             name,
             krate,
             policies,
+            boxed: boxed.is_some(),
             deferred,
         };
         Ok((args, policy_error))

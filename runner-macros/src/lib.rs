@@ -169,6 +169,65 @@ use proc_macro::TokenStream;
 /// # let _ = get_balance(1);
 /// ```
 ///
+/// # In a trait: `impl Future + Send`, or `boxed` for `dyn`
+///
+/// A trait's method can't have a body to put `#[task]` on: the trait declares what the task
+/// fn returns, and the impl's fn carries the attribute. With static dispatch (`W: Wallet`),
+/// declare the task's future as `impl Future<...> + Send`, so that code generic over the
+/// trait is `Send` (spawned, or an axum handler). Behind `dyn` (an `Arc<dyn Wallet>` in the
+/// state), return a `BoxTask`, and write `boxed` in the attribute: the task keeps its name,
+/// criticality, timeout and policy, and its future is boxed once per call.
+///
+/// ```
+/// # use std::future::Future;
+/// # use std::sync::Arc;
+/// # use runner_core::{task, BoxTask, Critical, Task};
+/// # #[derive(Debug, thiserror::Error)] #[error("wallet unavailable")] struct WalletError;
+/// trait Wallet: Send + Sync {
+///     fn balance(&self, user_id: u64)
+///     -> Task<impl Future<Output = Result<u64, WalletError>> + Send, Critical>;
+/// }
+///
+/// trait DynWallet: Send + Sync {
+///     fn balance(&self, user_id: u64) -> BoxTask<'_, u64, WalletError, Critical>;
+/// }
+///
+/// struct Http;
+///
+/// impl Wallet for Http {
+///     #[task(critical, timeout = "200ms")]
+///     async fn balance(&self, user_id: u64) -> Result<u64, WalletError> {
+///         Ok(user_id * 100)
+///     }
+/// }
+///
+/// impl DynWallet for Http {
+///     #[task(critical, timeout = "200ms", boxed)]
+///     async fn balance(&self, user_id: u64) -> Result<u64, WalletError> {
+///         Ok(user_id * 100)
+///     }
+/// }
+///
+/// // Without `boxed`, the same by hand: `Task::boxed` on any task.
+/// fn by_hand(wallet: &Http) -> BoxTask<'_, u64, WalletError, Critical> {
+///     Wallet::balance(wallet, 7).boxed()
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let shared: Arc<dyn DynWallet> = Arc::new(Http);
+/// assert_eq!(shared.balance(7).await.unwrap(), 700);
+/// assert_eq!(Wallet::balance(&Http, 7).await.unwrap(), 700);
+/// assert_eq!(by_hand(&Http).await.unwrap(), 700);
+/// # }
+/// ```
+///
+/// The box borrows what the arguments borrow, as `'_`: `self`'s lifetime, or the one
+/// lifetime of the arguments. A trait that declares `async fn balance(..) -> Result<T, E>`
+/// can't be implemented with a task fn: a task is not that future (its result is
+/// `Result<T, TaskError<E>>` awaited alone, and its slot in a fan-out); declare the task as
+/// above instead.
+///
 /// # Policies: `policy = <expr>`, or `retry`, `hedge`, `breaker`, `limit`; and `fallback`
 ///
 /// `policy = <expr>` runs each call under the

@@ -57,8 +57,9 @@ fn not_a_fn(item: &TokenStream) -> syn::Error {
         Ok(declaration) => syn::Error::new_spanned(
             &declaration.sig,
             "`#[task]` needs the fn's body; in a trait, declare the fn as returning \
-             `runner_core::Task<impl Future<Output = Result<T, E>>, runner_core::Critical>` \
-             (or `BestEffort`) and put `#[task]` on the impl's fn",
+             `runner_core::Task<impl Future<Output = Result<T, E>> + Send, runner_core::Critical>` \
+             (or `BestEffort`), or `runner_core::BoxTask<'_, T, E, runner_core::Critical>` for a \
+             trait used as `dyn`, and put `#[task(...)]` on the impl's fn (with `boxed` for a `BoxTask`)",
         ),
         Err(_) => syn::Error::new(
             Span::call_site(),
@@ -130,8 +131,20 @@ fn expand_fn(args: &TaskArgs, item: ItemFn) -> syn::Result<TokenStream> {
     // The `impl` token below is spanned by this crate, whose edition (2024) makes the
     // `impl Future` capture every lifetime of the arguments even when the caller is on 2021.
     // Keep this crate on edition 2024.
-    sig.output = syn::parse_quote! {
-        -> #private::Task<impl ::core::future::Future<Output = #ret>, #private::#criticality>
+    sig.output = match args.boxed {
+        // The box borrows what the arguments borrow: `'_` is their one lifetime (or `self`'s).
+        true => {
+            let lifetime = match borrows(&sig) {
+                true => quote!('_),
+                false => quote!('static),
+            };
+            syn::parse_quote! {
+                -> #private::BoxTaskOf<#lifetime, #ret, #private::#criticality>
+            }
+        }
+        false => syn::parse_quote! {
+            -> #private::Task<impl ::core::future::Future<Output = #ret>, #private::#criticality>
+        },
     };
     let stmts = &block.stmts;
     let body = quote! {
@@ -154,6 +167,10 @@ fn expand_fn(args: &TaskArgs, item: ItemFn) -> syn::Result<TokenStream> {
             body,
             (!contains_impl_trait(&ret)).then_some(&ret),
         ),
+    };
+    let build = match args.boxed {
+        true => quote!(#private::Task::boxed(#build)),
+        false => build,
     };
     let repeat_error = repeat_error.map(|error| error.to_compile_error());
     let deferred = &args.deferred;
@@ -339,6 +356,28 @@ fn result_error_type(ret: &Type) -> Option<&Type> {
     }
 }
 
+/// `true` if the fn's arguments borrow anything: a reference, or a type with a lifetime.
+fn borrows(sig: &syn::Signature) -> bool {
+    struct Finder(bool);
+    impl Visit<'_> for Finder {
+        fn visit_lifetime(&mut self, _: &syn::Lifetime) {
+            self.0 = true;
+        }
+        fn visit_type_reference(&mut self, _: &syn::TypeReference) {
+            self.0 = true;
+        }
+        fn visit_receiver(&mut self, receiver: &syn::Receiver) {
+            self.0 |= matches!(receiver.kind, syn::ReceiverKind::Reference(..));
+            syn::visit::visit_receiver(self, receiver);
+        }
+    }
+    let mut finder = Finder(false);
+    for input in &sig.inputs {
+        finder.visit_fn_arg(input);
+    }
+    finder.0
+}
+
 fn contains_impl_trait(ty: &Type) -> bool {
     struct Finder(bool);
     impl Visit<'_> for Finder {
@@ -360,6 +399,7 @@ impl TaskArgs {
             name: None,
             krate: None,
             policies: Default::default(),
+            boxed: false,
             deferred: Default::default(),
         }
     }

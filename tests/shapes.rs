@@ -1,0 +1,173 @@
+//! The shapes application code has (issue 13): backends behind traits, with static dispatch
+//! and behind `dyn`, their tasks keeping everything a task fn gives them.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use runner_core::{
+    BestEffort, BoxTask, Critical, FanOutError, Policy, Rejection, Task, TaskError, fan_out, task,
+};
+use tokio::time::{Instant, sleep};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unavailable")]
+struct Unavailable;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// A backend called through a trait object, as an axum state holds it.
+trait Wallet: Send + Sync {
+    fn balance(&self, user: u64) -> BoxTask<'_, u64, Unavailable, Critical>;
+    fn promo(&self, user: u64) -> BoxTask<'_, u32, Unavailable, BestEffort>;
+}
+
+/// Answers after `delay`; its promo fails until its breaker opens.
+struct Slow {
+    delay: Duration,
+    promos: Policy,
+}
+
+impl Slow {
+    fn new(delay: Duration) -> Self {
+        let promos = Policy::builder()
+            .breaker(runner_core::Breaker::new(1, ms(10_000), ms(5_000)))
+            .build()
+            .unwrap();
+        Self { delay, promos }
+    }
+}
+
+impl Wallet for Slow {
+    #[task(critical, timeout = "100ms", boxed)]
+    async fn balance(&self, user: u64) -> Result<u64, Unavailable> {
+        sleep(self.delay).await;
+        Ok(user * 100)
+    }
+
+    #[task(best_effort, policy = self.promos, boxed)]
+    async fn promo(&self, _user: u64) -> Result<u32, Unavailable> {
+        Err(Unavailable)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_boxed_task_behind_dyn_keeps_its_name_criticality_and_timeout() {
+    let fast: Arc<dyn Wallet> = Arc::new(Slow::new(ms(10)));
+    let task = fast.balance(7);
+    assert_eq!(
+        (task.name(), task.is_critical(), task.own_timeout()),
+        ("balance", true, Some(ms(100)))
+    );
+    let (balance,) = fan_out!(task).await.unwrap();
+    assert_eq!(balance, 700);
+
+    // Its timeout is a timeout, awaited alone and in a fan-out.
+    let slow: Arc<dyn Wallet> = Arc::new(Slow::new(ms(500)));
+    let start = Instant::now();
+    let alone = slow.balance(7).await.unwrap_err();
+    assert!(alone.is_timeout(), "{alone:?}");
+    assert_eq!(start.elapsed(), ms(100));
+    let error = fan_out!(slow.balance(7)).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            FanOutError::TaskTimedOut {
+                task: "balance",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_boxed_task_keeps_its_policys_refusal() {
+    let wallet: Arc<dyn Wallet> = Arc::new(Slow::new(ms(1)));
+    // The first failure opens the breaker: the second call is refused, not failed.
+    assert_eq!(wallet.promo(1).await, Err(TaskError::Failed(Unavailable)));
+    assert_eq!(
+        wallet.promo(1).await,
+        Err(TaskError::Rejected(Rejection::BreakerOpen))
+    );
+    let (balance, promo) = fan_out!(wallet.balance(1), wallet.promo(1)).await.unwrap();
+    assert_eq!(balance, 100);
+    assert_eq!(promo, Err(TaskError::Rejected(Rejection::BreakerOpen)));
+}
+
+/// A handler over `Arc<dyn Wallet>` is `Send`: spawned as axum would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_over_a_dyn_backend_can_be_spawned() {
+    let wallet: Arc<dyn Wallet> = Arc::new(Slow::new(ms(1)));
+    let handler = tokio::spawn(async move {
+        let (balance, promo) = fan_out!(wallet.balance(3), wallet.promo(3)).await?;
+        Ok::<_, FanOutError>((balance, promo.is_err()))
+    });
+    assert_eq!(handler.await.unwrap().unwrap(), (300, true));
+}
+
+/// The same backend with static dispatch: the trait names the task's future as `impl
+/// Future + Send`, so that code generic over it is `Send` too; no box.
+trait Ledger: Send + Sync {
+    fn entries(
+        &self,
+        user: u64,
+    ) -> Task<impl Future<Output = Result<u32, Unavailable>> + Send, Critical>;
+}
+
+struct Books;
+
+impl Ledger for Books {
+    #[task(critical, timeout = "50ms")]
+    async fn entries(&self, user: u64) -> Result<u32, Unavailable> {
+        sleep(ms(5)).await;
+        Ok(user as u32 + 1)
+    }
+}
+
+async fn count<L: Ledger>(ledger: &L, user: u64) -> Result<u32, FanOutError> {
+    let (entries,) = fan_out!(ledger.entries(user)).await?;
+    Ok(entries)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_generic_over_a_backend_trait_can_be_spawned() {
+    let ledger = Arc::new(Books);
+    let handler = tokio::spawn(async move { count(&*ledger, 41).await });
+    assert_eq!(handler.await.unwrap().unwrap(), 42);
+}
+
+/// A boxed task built by hand from a task fn keeps what the fn gave it.
+#[tokio::test(start_paused = true)]
+async fn task_boxed_by_hand_keeps_the_timeout_classification() {
+    #[task(best_effort, timeout = "20ms")]
+    async fn stuck() -> Result<u32, Unavailable> {
+        sleep(ms(1_000)).await;
+        Ok(1)
+    }
+    let boxed: BoxTask<'static, u32, Unavailable, BestEffort> = stuck().boxed();
+    let (slot,) = fan_out!(boxed).await.unwrap();
+    assert!(slot.unwrap_err().is_timeout());
+    let local = stuck().boxed_local();
+    assert!(local.await.unwrap_err().is_timeout());
+}
+
+/// A boxed task fn that borrows nothing is `'static`: it can be kept, or spawned.
+#[tokio::test(start_paused = true)]
+async fn a_boxed_task_fn_without_borrows_is_static() {
+    #[task(critical, timeout = "10ms", retry(attempts = 2), boxed)]
+    async fn owned(id: u64) -> Result<u64, Unavailable> {
+        Ok(id)
+    }
+    let kept: Vec<BoxTask<'static, u64, Unavailable, Critical>> = vec![owned(1), owned(2)];
+    let spawned = tokio::spawn(async move {
+        let mut sum = 0;
+        for task in kept {
+            sum += task.await.unwrap();
+        }
+        sum
+    });
+    assert_eq!(spawned.await.unwrap(), 3);
+}
