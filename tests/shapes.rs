@@ -171,3 +171,83 @@ async fn a_boxed_task_fn_without_borrows_is_static() {
     });
     assert_eq!(spawned.await.unwrap(), 3);
 }
+
+/// Catch-all errors: `anyhow` and `Box<dyn Error>` code in a task fn, through `AnyError`.
+mod catch_all {
+    use std::error::Error;
+
+    use anyhow::Context;
+    use runner_core::{AnyError, FanOutError, TaskError, fan_out, task};
+
+    use super::Unavailable;
+
+    fn lookup(user: u64) -> anyhow::Result<u64> {
+        match user {
+            0 => Err(Unavailable).context("looking up user 0"),
+            user => Ok(user),
+        }
+    }
+
+    fn parse(text: &str) -> Result<u64, Box<dyn Error + Send + Sync>> {
+        Ok(text.parse::<u64>()?)
+    }
+
+    #[task(critical, timeout = "50ms")]
+    async fn balance(user: u64) -> Result<u64, AnyError> {
+        Ok(lookup(user)? * 100)
+    }
+
+    #[task(best_effort, retry(attempts = 2))]
+    async fn promo(text: String) -> Result<u64, AnyError> {
+        Ok(parse(&text)?)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn anyhow_errors_convert_with_question_mark_and_keep_their_chain() {
+        assert_eq!(balance(2).await.unwrap(), 200);
+        let error = balance(0).await.unwrap_err();
+        let TaskError::Failed(any) = &error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(any.to_string(), "looking up user 0");
+        assert_eq!(any.source().unwrap().to_string(), "unavailable");
+        assert!(any.downcast_ref::<Unavailable>().is_some());
+
+        // A critical failure carries it in the fan-out's error, found by downcasting.
+        let failed = fan_out!(balance(0)).await.unwrap_err();
+        assert!(matches!(
+            failed,
+            FanOutError::TaskFailed {
+                task: "balance",
+                ..
+            }
+        ));
+        assert_eq!(
+            failed.to_string(),
+            "critical task `balance` failed: looking up user 0"
+        );
+        let any = failed.downcast_ref::<AnyError>().unwrap();
+        assert!(any.downcast_ref::<Unavailable>().is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn boxed_errors_convert_with_question_mark() {
+        let (ok, bad) = fan_out!(promo("7".into()), promo("seven".into()))
+            .await
+            .unwrap();
+        assert_eq!(ok.unwrap(), 7);
+        let Err(TaskError::Failed(any)) = bad else {
+            panic!("{bad:?}")
+        };
+        assert_eq!(any.to_string(), "invalid digit found in string");
+        assert!(any.downcast_ref::<std::num::ParseIntError>().is_some());
+        assert!(any.into_boxed().is::<std::num::ParseIntError>());
+    }
+
+    #[test]
+    fn a_message_or_an_error_of_any_type_makes_one() {
+        assert_eq!(AnyError::msg("no card").to_string(), "no card");
+        let any = AnyError::new(Unavailable);
+        assert_eq!(format!("{any} / {any:?}"), "unavailable / Unavailable");
+    }
+}

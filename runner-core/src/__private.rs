@@ -61,7 +61,8 @@ pub fn copy_for_attempt<T: AttemptArg>(value: &T) -> T {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a task's error",
     label = "not `std::error::Error + Send + Sync + 'static`",
-    note = "a task's error must implement `std::error::Error + Send + Sync + 'static`, so that a critical failure can carry it in a `FanOutError`; `thiserror` derives `Error` for your own type"
+    note = "a task's error must implement `std::error::Error + Send + Sync + 'static`, so that a critical failure can carry it in a `FanOutError`; `thiserror` derives `Error` for your own type",
+    note = "for `anyhow::Error` or `Box<dyn Error + Send + Sync>`, return `runner_core::AnyError`, which `?` converts them into (`anyhow` with the `anyhow` feature)"
 )]
 pub trait TaskErrorType {}
 

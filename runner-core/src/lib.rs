@@ -141,6 +141,7 @@
 //!
 //! [`CancellationToken`]: tokio_util::sync::CancellationToken
 
+mod any_error;
 mod boundary;
 mod context;
 mod criticality;
@@ -160,6 +161,7 @@ mod turn;
 mod watch;
 mod with_report;
 
+pub use crate::any_error::AnyError;
 pub use crate::context::{deadline, remaining};
 pub use crate::criticality::{BestEffort, Critical, Criticality};
 pub use crate::error::{FanOutError, Rejection, TaskError};
