@@ -251,3 +251,47 @@ mod catch_all {
         assert_eq!(format!("{any} / {any:?}"), "unavailable / Unavailable");
     }
 }
+
+/// Outside a Tokio runtime, the panic names the crate and the fix.
+mod without_a_runtime {
+    use std::time::Duration;
+
+    use runner_core::{TaskError, fan_out, task};
+
+    use super::Unavailable;
+
+    #[task(best_effort, timeout = "10ms")]
+    async fn timed() -> Result<u32, Unavailable> {
+        Ok(1)
+    }
+
+    #[task(best_effort)]
+    async fn sleeps() -> Result<u32, Unavailable> {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        Ok(1)
+    }
+
+    #[test]
+    fn a_timer_outside_a_runtime_panics_with_the_fix() {
+        let panic = std::panic::catch_unwind(|| futures::executor::block_on(fan_out!(timed())))
+            .expect_err("no runtime");
+        let message = panic.downcast_ref::<String>().unwrap();
+        assert!(
+            message.starts_with("runner_core needs a Tokio runtime"),
+            "{message}"
+        );
+        assert!(message.contains("#[tokio::main]"), "{message}");
+    }
+
+    #[test]
+    fn a_tokio_call_in_a_body_outside_a_runtime_says_so_in_its_slot() {
+        let slot = futures::executor::block_on(std::future::IntoFuture::into_future(sleeps()));
+        let Err(TaskError::Panicked(message)) = slot else {
+            panic!("{slot:?}")
+        };
+        assert!(
+            message.contains("runner_core needs a Tokio runtime"),
+            "{message}"
+        );
+    }
+}

@@ -90,7 +90,7 @@ pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, String> {
 }
 
 fn message(payload: Box<dyn Any + Send>) -> String {
-    match payload.downcast::<String>() {
+    let message = match payload.downcast::<String>() {
         Ok(message) => *message,
         Err(payload) => {
             let message = match payload.downcast_ref::<&'static str>() {
@@ -100,6 +100,16 @@ fn message(payload: Box<dyn Any + Send>) -> String {
             drop_payload(payload);
             message
         }
+    };
+    with_hint(message)
+}
+
+/// A task body's tokio call outside a runtime panics with tokio's words only: the slot says
+/// what to do too.
+fn with_hint(message: String) -> String {
+    match message.contains("Tokio 1.x runtime") || message.contains("no reactor running") {
+        true => format!("{message} ({})", crate::timer::NO_RUNTIME),
+        false => message,
     }
 }
 

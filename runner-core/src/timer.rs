@@ -11,5 +11,23 @@ use tokio::time::{Instant, Sleep};
 pub(crate) type Timer = Unconstrained<Sleep>;
 
 pub(crate) fn timer_at(at: Instant) -> Timer {
+    if tokio::runtime::Handle::try_current().is_err() {
+        no_runtime();
+    }
     tokio::task::coop::unconstrained(tokio::time::sleep_until(at))
+}
+
+/// What a task's body, or a fan-out with a timer, says outside a Tokio runtime.
+pub(crate) const NO_RUNTIME: &str = "runner_core needs a Tokio runtime with its time driver \
+    for timeouts and deadlines: run the fan-out or the task inside `#[tokio::main]`, \
+    `#[tokio::test]` or a `tokio::runtime::Runtime` built with `enable_time()` (or \
+    `enable_all()`), not under another executor such as `futures::executor::block_on`";
+
+/// Tokio's own panic here ("there is no reactor running") names neither this crate nor the
+/// fix.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn no_runtime() -> ! {
+    panic!("{NO_RUNTIME}")
 }

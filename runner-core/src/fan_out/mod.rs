@@ -63,7 +63,7 @@ pin_project! {
     #[must_use = "futures do nothing unless awaited"]
     pub struct FanOut<B> {
         #[pin]
-        branches: B,
+        slots: Slots<B>,
         #[pin]
         watch: Watch,
         // One timer for every task's own timeout, armed at the earliest.
@@ -78,6 +78,16 @@ pin_project! {
     }
 }
 
+pin_project! {
+    /// The tasks' slots, in a type of their own: a tuple in a field of `FanOut` itself would be
+    /// offered by rustc as the fix for a missing `.await` ("you might have meant to use field
+    /// `branches`"), a private field the user cannot reach.
+    struct Slots<B> {
+        #[pin]
+        branches: B,
+    }
+}
+
 impl<B: Branches> FanOut<B> {
     /// A fan-out of a tuple of up to 16 [`Task`](crate::Task)s.
     pub fn new<T>(tasks: T) -> Self
@@ -85,7 +95,9 @@ impl<B: Branches> FanOut<B> {
         T: IntoBranches<Branches = B>,
     {
         Self {
-            branches: tasks.into_branches(),
+            slots: Slots {
+                branches: tasks.into_branches(),
+            },
             watch: Watch::new(),
             own_timer: None,
             own_due: None,
@@ -134,6 +146,7 @@ impl<B: Branches> Run for FanOut<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Result<B::Output, FanOutError>> {
         let mut this = self.project();
+        let mut branches = this.slots.project().branches;
         assert!(!*this.finished, "`FanOut` polled after completion");
         let mut clock = Clock::default();
         let mut turn = Turn::default();
@@ -146,13 +159,11 @@ impl<B: Branches> Run for FanOut<B> {
                 // No task starts at or after the deadline (a zero one, or one inherited
                 // from a task whose time is up): the deadline settles them all unstarted.
                 if this.watch.has_passed(&mut clock) {
-                    let branches = this.branches.as_mut();
+                    let branches = branches.as_mut();
                     break 'run cut(branches, &this.watch, cx, &mut clock, &mut turn);
                 }
-                this.branches
-                    .as_mut()
-                    .start(&mut clock, deadline, *this.timed);
-                *this.own_due = this.branches.next_expiry();
+                branches.as_mut().start(&mut clock, deadline, *this.timed);
+                *this.own_due = branches.next_expiry();
                 this.own_timer.set(this.own_due.map(timer_at));
             }
             // What a last chance at a timer's instant is given: only a run with a timer needs
@@ -174,8 +185,7 @@ impl<B: Branches> Run for FanOut<B> {
                 } else {
                     first + offset - B::LEN
                 };
-                let polled = this
-                    .branches
+                let polled = branches
                     .as_mut()
                     .poll_branch(index, cx, &mut clock, &mut turn);
                 match polled {
@@ -200,25 +210,24 @@ impl<B: Branches> Run for FanOut<B> {
                     if this.watch.is_cancelled() {
                         break 'run Err(FanOutError::Cancelled);
                     }
-                    let expired = this
-                        .branches
+                    let expired = branches
                         .as_mut()
                         .expire_branch(index, due, cx, &mut clock, &mut turn);
                     if let Err(error) = expired {
                         break 'run Err(error);
                     }
                 }
-                all_done = this.branches.is_done();
+                all_done = branches.is_done();
                 // Re-armed at the next task's instant and polled again above, so that its
                 // waker is registered (or it fires at once if that instant has come too).
-                *this.own_due = this.branches.next_expiry();
+                *this.own_due = branches.next_expiry();
                 this.own_timer.set(this.own_due.map(timer_at));
             }
             if !all_done {
                 if !this.watch.as_mut().poll_deadline(cx) {
                     return Poll::Pending;
                 }
-                let branches = this.branches.as_mut();
+                let branches = branches.as_mut();
                 break 'run cut(branches, &this.watch, cx, &mut clock, &mut turn);
             }
             Ok(())
@@ -228,19 +237,19 @@ impl<B: Branches> Run for FanOut<B> {
         let result = this.watch.conclude(result);
         match &result {
             Ok(()) if report::warns() => {
-                report::warn_degraded(this.branches.records().as_ref().iter().copied());
+                report::warn_degraded(branches.records().as_ref().iter().copied());
             }
             Ok(()) => {}
             // Nothing keeps running once the fan-out has failed.
-            Err(_) => this.branches.as_mut().cancel(&mut clock),
+            Err(_) => branches.as_mut().cancel(&mut clock),
         }
         observe::run_finished(
-            || this.branches.records(),
+            || branches.records(),
             || this.watch.elapsed(&mut clock),
             result.as_ref().err(),
         );
         Poll::Ready(result.map(|()| {
-            this.branches
+            branches
                 .take_output()
                 .expect("every slot is filled once every task is done")
         }))
@@ -248,7 +257,7 @@ impl<B: Branches> Run for FanOut<B> {
 
     fn report(self: Pin<&mut Self>) -> Report<B::Records> {
         Report::new(
-            self.branches.records(),
+            self.slots.branches.records(),
             self.watch.elapsed(&mut Clock::default()),
         )
     }
