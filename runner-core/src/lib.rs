@@ -45,6 +45,66 @@
 //! them, and [`TaskRunner`] runs any number, added at run time. The [`task`] and [`fan_out!`]
 //! docs show each key and form next to its hand-written equivalent.
 //!
+//! # A Tokio runtime
+//!
+//! Timeouts, deadlines, backoffs and hedges are Tokio timers: run fan-outs and tasks inside
+//! `#[tokio::main]`, `#[tokio::test]` or a `tokio::runtime::Runtime` with its time driver
+//! (`enable_time()` or `enable_all()`). Under another executor a timer panics with a message
+//! that says so, and a task body's own Tokio call, which panics there too, fills its slot
+//! with [`TaskError::Panicked`] carrying the same hint.
+//!
+//! # Patterns
+//!
+//! **Backends behind a trait.** Declare the task fn's return type in the trait and put
+//! `#[task]` on the impl's fn: `Task<impl Future<Output = Result<T, E>> + Send, Critical>`
+//! for static dispatch (`+ Send` keeps code generic over the trait `Send`), and
+//! [`BoxTask<'_, T, E, Critical>`](BoxTask) behind `dyn`, with `#[task(..., boxed)]` (or
+//! [`Task::boxed`] by hand). A boxed task keeps its name, criticality, timeout and policy.
+//!
+//! **Catch-all errors.** A task's error is an `std::error::Error`; `anyhow::Error` and
+//! `Box<dyn Error + Send + Sync>` are not. Return [`AnyError`] instead: `?` converts both
+//! into it (`anyhow` with the `anyhow` feature), and it downcasts to the error it holds.
+//!
+//! **`?` on a task.** Awaited alone, a task gives `Result<T, TaskError<E>>`. `TaskError<E>`
+//! is an `Error`, so `?` works into `anyhow::Result` as it is, and into an error enum of
+//! yours with one `#[from] TaskError<E>` variant. For a [`FanOutError`], which names the
+//! task, fan out the one task: `let (balance,) = fan_out!(get_balance(id)).await?;`. With
+//! `report;` the result is the first of the pair: `let (result, report) = fan_out!(report;
+//! ..).await; let (a, b) = result?;`.
+//!
+//! ```
+//! use runner_core::{FanOutError, TaskError, fan_out, task};
+//!
+//! #[derive(Debug, thiserror::Error)]
+//! #[error("wallet unavailable")]
+//! struct WalletError;
+//!
+//! #[task(critical, timeout = "200ms")]
+//! async fn get_balance(user_id: u64) -> Result<u64, WalletError> {
+//!     Ok(user_id * 100)
+//! }
+//!
+//! #[derive(Debug, thiserror::Error)]
+//! enum HandlerError {
+//!     #[error(transparent)]
+//!     Wallet(#[from] TaskError<WalletError>),
+//! }
+//!
+//! async fn alone(user_id: u64) -> Result<u64, HandlerError> {
+//!     Ok(get_balance(user_id).await?)
+//! }
+//!
+//! async fn named(user_id: u64) -> Result<u64, FanOutError> {
+//!     let (balance,) = fan_out!(get_balance(user_id)).await?;
+//!     Ok(balance)
+//! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! # assert_eq!(alone(1).await.unwrap(), 100);
+//! # assert_eq!(named(2).await.unwrap(), 200);
+//! # }
+//! ```
+//!
 //! # Policies
 //!
 //! `#[task(...)]` also takes resilience policies, each checked at compile time: `retry(...)`
