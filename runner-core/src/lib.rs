@@ -234,7 +234,7 @@ pub use crate::policy::{
 };
 #[cfg(feature = "serde")]
 pub use crate::policy::{BreakerConfig, HedgeConfig, LimitConfig, PolicyConfig, RetryConfig};
-pub use crate::report::{Outcome, Report, TaskRecord};
+pub use crate::report::{Outcome, Report, ServerTiming, TaskRecord};
 pub use crate::runner::{Claim, Handle, Handles, Results, RunAll, TaskRunner};
 pub use crate::slot::TaskSlot;
 pub use crate::standalone::TaskFuture;

@@ -132,6 +132,81 @@ impl<R: AsRef<[TaskRecord]>> Report<R> {
     pub fn into_tasks(self) -> R {
         self.tasks
     }
+
+    /// The run as a `Server-Timing` header's value (W3C Server Timing): one metric per task,
+    /// its duration in milliseconds and its outcome, in the order the tasks were written.
+    ///
+    /// A metric's name is a token: a character of a task's name that a token cannot hold
+    /// (a space, `:`, `/`, a non-ASCII letter...) is written `_`. The outcome is a quoted
+    /// string.
+    ///
+    /// ```
+    /// use runner_core::{Task, fan_out};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let balance = Task::critical("get_balance", async { Ok::<u32, std::io::Error>(1) });
+    /// let card = Task::best_effort("scratch card", async {
+    ///     Err::<u32, _>(std::io::Error::other("down"))
+    /// });
+    /// let (_, report) = fan_out!(report; balance, card).await;
+    /// assert_eq!(
+    ///     report.server_timing().to_string(),
+    ///     r#"get_balance;dur=0.0;desc="ok", scratch_card;dur=0.0;desc="failed""#
+    /// );
+    /// # }
+    /// ```
+    pub fn server_timing(&self) -> ServerTiming<'_> {
+        ServerTiming {
+            tasks: self.tasks(),
+        }
+    }
+}
+
+/// A [`Report`] as a `Server-Timing` header's value; see [`Report::server_timing`].
+#[derive(Debug, Clone, Copy)]
+pub struct ServerTiming<'a> {
+    tasks: &'a [TaskRecord],
+}
+
+impl fmt::Display for ServerTiming<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, record) in self.tasks.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            for c in record.name.chars() {
+                let c = match is_tchar(c) {
+                    true => c,
+                    false => '_',
+                };
+                fmt::Write::write_char(f, c)?;
+            }
+            let millis = record.elapsed.as_secs_f64() * 1000.0;
+            write!(f, ";dur={millis:.1};desc=")?;
+            quoted(f, record.outcome.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+/// RFC 9110's `tchar`: what a token, such as a metric's name, is made of.
+fn is_tchar(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
+}
+
+/// RFC 9110's `quoted-string`: `"` and `\` escaped, and what a header cannot hold (control
+/// characters, non-ASCII) written `_`.
+fn quoted(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+    f.write_str("\"")?;
+    for c in text.chars() {
+        match c {
+            '"' | '\\' => write!(f, "\\{c}")?,
+            ' ' | '\t' | '!'..='~' => fmt::Write::write_char(f, c)?,
+            _ => f.write_str("_")?,
+        }
+    }
+    f.write_str("\"")
 }
 
 /// `true` if a subscriber would take [`warn_degraded`]'s event.
@@ -170,6 +245,52 @@ where
             fallback,
             tasks = %Names(degraded.map(|record| record.name)),
             "fan-out degraded",
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt;
+    use std::time::Duration;
+
+    use super::{Outcome, Report, TaskRecord, quoted};
+
+    fn record(name: &'static str, outcome: Outcome, millis: u64) -> TaskRecord {
+        TaskRecord {
+            name,
+            critical: false,
+            outcome,
+            elapsed: Duration::from_micros(millis * 1000 + 250),
+        }
+    }
+
+    #[test]
+    fn server_timing_names_are_tokens() {
+        let tasks = vec![
+            record("wallet.get_balance", Outcome::Ok, 3),
+            record("card: promo/v2 é", Outcome::TimedOut, 150),
+        ];
+        let report = Report::new(tasks, Duration::ZERO);
+        assert_eq!(
+            report.server_timing().to_string(),
+            r#"wallet.get_balance;dur=3.2;desc="ok", card__promo_v2__;dur=150.2;desc="timed_out""#
+        );
+        let empty = Report::new(Vec::new(), Duration::ZERO);
+        assert_eq!(empty.server_timing().to_string(), "");
+    }
+
+    #[test]
+    fn quoted_strings_escape_quotes_and_backslashes_and_drop_what_a_header_cannot_hold() {
+        struct Quoted(&'static str);
+        impl fmt::Display for Quoted {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                quoted(f, self.0)
+            }
+        }
+        assert_eq!(
+            Quoted("a \"b\" \\ c\r\né").to_string(),
+            r#""a \"b\" \\ c___""#
         );
     }
 }

@@ -394,7 +394,7 @@ impl Gateway {
             }
             Err(error) => failure(&error).into_response(),
         };
-        if let Ok(value) = HeaderValue::from_str(&server_timing(report.tasks())) {
+        if let Ok(value) = HeaderValue::from_str(&report.server_timing().to_string()) {
             response.headers_mut().insert("server-timing", value);
         }
         response
@@ -464,22 +464,6 @@ fn failure(error: &FanOutError) -> ApiError {
         "upstream_failed",
         error.to_string(),
     )
-}
-
-/// `get_balance;dur=3.1;desc="ok", get_scratch_card;dur=150.2;desc="timed_out"`.
-fn server_timing(tasks: &[TaskRecord]) -> String {
-    tasks
-        .iter()
-        .map(|record| {
-            format!(
-                "{};dur={:.1};desc=\"{}\"",
-                record.name,
-                record.elapsed.as_secs_f64() * 1000.0,
-                record.outcome
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 async fn get_balance_page(State(gateway): State<Gateway>, RawQuery(query): RawQuery) -> Response {
