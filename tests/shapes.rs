@@ -295,3 +295,87 @@ mod without_a_runtime {
         );
     }
 }
+
+/// The deadline across `tokio::spawn` and `spawn_blocking`.
+mod spawned {
+    use std::time::Duration;
+
+    use runner_core::{Deadline, TaskError, deadline, fan_out, remaining, task};
+    use tokio::time::{Instant, sleep};
+
+    use super::{Unavailable, ms};
+
+    #[task(best_effort)]
+    async fn unbounded() -> Result<u32, Unavailable> {
+        sleep(ms(1_000)).await;
+        Ok(1)
+    }
+
+    /// What spawned work sees of the task's deadline, 10 ms in.
+    #[task(critical, timeout = "100ms")]
+    async fn left_in_spawned(carry: bool) -> Result<Option<Duration>, Unavailable> {
+        let work = async {
+            sleep(ms(10)).await;
+            remaining()
+        };
+        let handle = match carry {
+            true => runner_core::spawn(work),
+            false => tokio::spawn(work),
+        };
+        Ok(handle.await.unwrap())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tokio_spawn_loses_the_deadline_and_runner_core_spawn_carries_it() {
+        assert_eq!(left_in_spawned(false).await, Ok(None));
+        assert_eq!(left_in_spawned(true).await, Ok(Some(ms(90))));
+    }
+
+    /// A fan-out started in spawned work under a carried deadline inherits it: its task
+    /// without a timeout of its own is cut there.
+    #[tokio::test(start_paused = true)]
+    async fn a_fan_out_in_spawned_work_inherits_the_carried_deadline() {
+        #[task(critical, timeout = "100ms")]
+        async fn captures() -> Result<Deadline, Unavailable> {
+            Ok(Deadline::current())
+        }
+        let start = Instant::now();
+        let carried = captures().await.unwrap();
+        let spawned = tokio::spawn(carried.scope(async { fan_out!(unbounded()).await }));
+        let (slot,) = spawned.await.unwrap().unwrap();
+        assert_eq!(slot, Err(TaskError::DeadlineExceeded));
+        assert_eq!(start.elapsed(), ms(100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn spawn_blocking_carries_it_to_the_blocking_thread() {
+        #[task(critical, timeout = "250ms")]
+        async fn blocking() -> Result<(bool, bool), Unavailable> {
+            let carried = runner_core::spawn_blocking(|| deadline().is_some());
+            let lost = tokio::task::spawn_blocking(|| deadline().is_some());
+            Ok((carried.await.unwrap(), lost.await.unwrap()))
+        }
+        assert_eq!(blocking().await.unwrap(), (true, false));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_value_reenters_where_it_is_scoped() {
+        assert_eq!(Deadline::current(), Deadline::default());
+        assert_eq!(Deadline::current().at(), None);
+
+        #[task(critical, timeout = "40ms")]
+        async fn captures() -> Result<Deadline, Unavailable> {
+            Ok(Deadline::current())
+        }
+        let captured = captures().await.unwrap();
+        assert_eq!(captured.remaining(), Some(ms(40)));
+        // Entered again anywhere, the same deadline, and none once it is left.
+        assert_eq!(captured.scope(async { remaining() }).await, Some(ms(40)));
+        assert_eq!(captured.run(remaining), Some(ms(40)));
+        assert_eq!(remaining(), None);
+        // A panic inside leaves no deadline behind.
+        let panicked = std::panic::catch_unwind(|| captured.run(|| panic!("inside")));
+        assert!(panicked.is_err());
+        assert_eq!(deadline(), None);
+    }
+}

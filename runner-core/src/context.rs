@@ -117,6 +117,20 @@ pub(crate) fn enter<R>(cutoff: Option<Cutoff>, f: impl FnOnce() -> R) -> (R, Opt
     (result, verdict)
 }
 
+/// Runs `f`, work of the user's that may unwind, with `cutoff` as the current one (a
+/// [`Deadline`](crate::Deadline) entered again); the previous one is restored after, also
+/// when `f` panics.
+pub(crate) fn within<R>(cutoff: Option<Cutoff>, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Cutoff>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CURRENT.set(self.0);
+        }
+    }
+    let _restore = Restore(CURRENT.replace(cutoff));
+    f()
+}
+
 /// `true` if a run inside the task being polled has posted [`Verdict::Expired`] in this
 /// poll: the error the task is about to see is time running out on it.
 pub(crate) fn expired() -> bool {

@@ -65,6 +65,11 @@
 //! `Box<dyn Error + Send + Sync>` are not. Return [`AnyError`] instead: `?` converts both
 //! into it (`anyhow` with the `anyhow` feature), and it downcasts to the error it holds.
 //!
+//! **Spawned work.** The deadline lives in a thread-local, which `tokio::spawn` and
+//! `spawn_blocking` leave behind: [`spawn`] and [`spawn_blocking`] carry it, and
+//! [`Deadline::current`] captures it as a value to enter again with
+//! [`scope`](Deadline::scope) or [`run`](Deadline::run) (as a Go `ctx` is passed along).
+//!
 //! **`?` on a task.** Awaited alone, a task gives `Result<T, TaskError<E>>`. `TaskError<E>`
 //! is an `Error`, so `?` works into `anyhow::Result` as it is, and into an error enum of
 //! yours with one `#[from] TaskError<E>` variant. For a [`FanOutError`], which names the
@@ -203,6 +208,7 @@
 
 mod any_error;
 mod boundary;
+mod carry;
 mod context;
 mod criticality;
 mod error;
@@ -222,6 +228,7 @@ mod watch;
 mod with_report;
 
 pub use crate::any_error::AnyError;
+pub use crate::carry::{Deadline, Scoped, spawn, spawn_blocking};
 pub use crate::context::{deadline, remaining};
 pub use crate::criticality::{BestEffort, Critical, Criticality};
 pub use crate::error::{FanOutError, Rejection, TaskError};
