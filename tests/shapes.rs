@@ -379,3 +379,61 @@ mod spawned {
         assert_eq!(deadline(), None);
     }
 }
+
+/// `#[tracing::instrument]` above `#[task]` instruments the run: the body's events are in its
+/// span (below `#[task]` it is a compile error, `ui/fail/instrument_below_task.rs`).
+mod instrumented {
+    use std::sync::{Arc, Mutex};
+
+    use runner_core::task;
+    use tracing::Subscriber;
+    use tracing_subscriber::layer::{Context, SubscriberExt};
+    use tracing_subscriber::registry::LookupSpan;
+
+    use super::{Unavailable, ms};
+
+    /// Each event's message, with the names of the spans it was in.
+    #[derive(Clone, Default)]
+    struct Seen(Arc<Mutex<Vec<(String, Vec<String>)>>>);
+
+    impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Seen {
+        fn on_event(&self, event: &tracing::Event<'_>, context: Context<'_, S>) {
+            let spans = context
+                .event_scope(event)
+                .into_iter()
+                .flatten()
+                .map(|span| span.name().to_owned())
+                .collect();
+            let message = event.metadata().name().to_owned();
+            self.0.lock().unwrap().push((message, spans));
+        }
+    }
+
+    #[tracing::instrument]
+    #[task(critical, timeout = "200ms")]
+    async fn get_balance(user_id: u64) -> Result<u64, Unavailable> {
+        tokio::time::sleep(ms(5)).await;
+        tracing::info!(name: "after_the_sleep", user_id);
+        Ok(user_id)
+    }
+
+    #[test]
+    fn the_instrument_span_is_open_while_the_task_runs() {
+        let seen = Seen::default();
+        let subscriber = tracing_subscriber::registry().with(seen.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .unwrap();
+            assert_eq!(runtime.block_on(async { get_balance(3).await }).unwrap(), 3);
+        });
+        let seen = seen.0.lock().unwrap();
+        let (_, spans) = seen
+            .iter()
+            .find(|(message, _)| message == "after_the_sleep")
+            .expect("the body's event");
+        assert!(spans.contains(&"get_balance".to_owned()), "{spans:?}");
+    }
+}

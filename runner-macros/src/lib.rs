@@ -169,6 +169,25 @@ use proc_macro::TokenStream;
 /// # let _ = get_balance(1);
 /// ```
 ///
+/// # With `#[tracing::instrument]`: above `#[task]`
+///
+/// `#[tracing::instrument]` goes above `#[task]`, where it instruments the body, which is the
+/// task's future: its span is open while the task runs, inside the task's own span. Below
+/// `#[task]` it would instrument the fn that only builds the task, so that order is a
+/// compile error that says so.
+///
+/// ```
+/// # use runner_core::task;
+/// # #[derive(Debug, thiserror::Error)] #[error("wallet unavailable")] struct WalletError;
+/// #[tracing::instrument]
+/// #[task(critical, timeout = "200ms")]
+/// async fn get_balance(user_id: u64) -> Result<u64, WalletError> {
+///     tracing::info!("in the span, while the task runs");
+///     Ok(user_id)
+/// }
+/// # let _ = get_balance(1);
+/// ```
+///
 /// # In a trait: `impl Future + Send`, or `boxed` for `dyn`
 ///
 /// A trait's method can't have a body to put `#[task]` on: the trait declares what the task

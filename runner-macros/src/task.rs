@@ -119,6 +119,13 @@ fn expand_fn(args: &TaskArgs, item: ItemFn) -> syn::Result<TokenStream> {
         true => (quote!(), quote!()),
         false => (checks(args, &ret), pin_output(&ret)),
     };
+    if let Some(instrument) = attrs.iter().find(|attr| is_instrument(attr)) {
+        return Err(syn::Error::new_spanned(
+            instrument,
+            "put `#[tracing::instrument]` above `#[task]`: below it, it would instrument the fn \
+             that builds the task, and its span would close before the task runs",
+        ));
+    }
     // Inner attributes (`#![allow(..)]` in the body) apply to the whole fn: they move to it.
     let (inner, outer): (Vec<_>, Vec<_>) = attrs
         .into_iter()
@@ -354,6 +361,15 @@ fn result_error_type(ret: &Type) -> Option<&Type> {
         GenericArgument::Type(error) => Some(error),
         _ => None,
     }
+}
+
+/// `true` for `#[instrument]` or `#[tracing::instrument]` (any path ending so), left for
+/// after `#[task]`.
+fn is_instrument(attr: &syn::Attribute) -> bool {
+    attr.path()
+        .segments
+        .last()
+        .is_some_and(|segment| segment.ident == "instrument")
 }
 
 /// `true` if the fn's arguments borrow anything: a reference, or a type with a lifetime.

@@ -1,0 +1,13 @@
+use runner_core::task;
+
+#[derive(Debug, thiserror::Error)]
+#[error("wallet unavailable")]
+struct WalletError;
+
+#[task(critical, timeout = "200ms")]
+#[tracing::instrument]
+async fn get_balance(user_id: u64) -> Result<u64, WalletError> {
+    Ok(user_id)
+}
+
+fn main() {}
