@@ -392,9 +392,12 @@ mod instrumented {
 
     use super::{Unavailable, ms};
 
-    /// Each event's message, with the names of the spans it was in.
+    /// An event's name, with the names of the spans it was in.
+    type Event = (String, Vec<String>);
+
+    /// Each event seen.
     #[derive(Clone, Default)]
-    struct Seen(Arc<Mutex<Vec<(String, Vec<String>)>>>);
+    struct Seen(Arc<Mutex<Vec<Event>>>);
 
     impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Seen {
         fn on_event(&self, event: &tracing::Event<'_>, context: Context<'_, S>) {
