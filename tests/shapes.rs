@@ -440,3 +440,80 @@ mod instrumented {
         assert!(spans.contains(&"get_balance".to_owned()), "{spans:?}");
     }
 }
+
+/// Calls of one task fn told apart by their labels.
+mod labelled {
+    use runner_core::{FanOutError, Label, Outcome, Task, TaskRunner, fan_out, task};
+
+    use super::Unavailable;
+
+    #[task(critical, timeout = "50ms", label = user_id)]
+    async fn profile(user_id: u64) -> Result<u64, Unavailable> {
+        match user_id {
+            17 => Err(Unavailable),
+            id => Ok(id),
+        }
+    }
+
+    #[task(best_effort, label = &region)]
+    async fn promo(region: String) -> Result<u32, Unavailable> {
+        match region.as_str() {
+            "eu-west" => Ok(1),
+            _ => Err(Unavailable),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_failing_call_is_named_with_its_label() {
+        assert_eq!(profile(3).task_label(), Some(Label::from(3u64)));
+        let error = fan_out!(profile(16), profile(17), profile(18))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "critical task `profile[17]` failed: unavailable"
+        );
+        assert!(matches!(
+            error,
+            FanOutError::TaskFailed {
+                task: "profile",
+                ..
+            }
+        ));
+        assert_eq!(error.label(), Some(Label::from(17u64)));
+
+        let mut runner = TaskRunner::new();
+        let _handles = runner.add_all((10..30).map(profile));
+        let error = runner.run_all().await.unwrap_err();
+        assert_eq!(error.label(), Some(Label::from(17u64)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reports_and_server_timing_carry_labels() {
+        let (result, report) = fan_out!(report;
+            promo("eu-west".into()),
+            promo("us-east".into()),
+            Task::best_effort("unlabelled", async { Ok::<u32, Unavailable>(0) })
+        )
+        .await;
+        let (eu, us, _) = result.unwrap();
+        assert_eq!((eu.is_ok(), us.is_err()), (true, true));
+        let labels: Vec<_> = report
+            .tasks()
+            .iter()
+            .map(|record| (record.label.map(|label| label.to_string()), record.outcome))
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                (Some("eu-west".to_owned()), Outcome::Ok),
+                (Some("us-east".to_owned()), Outcome::Failed),
+                (None, Outcome::Ok),
+            ]
+        );
+        assert_eq!(
+            report.server_timing().to_string(),
+            r#"promo.eu-west;dur=0.0;desc="ok", promo.us-east;dur=0.0;desc="failed", unlabelled;dur=0.0;desc="ok""#
+        );
+    }
+}

@@ -10,6 +10,7 @@ use crate::CancellationToken;
 use crate::criticality::Criticality;
 pub use crate::criticality::{BestEffort, Critical};
 pub use crate::fan_out::FanOut;
+pub use crate::label::Label;
 use crate::policy::{Once, Repeat};
 pub use crate::slot::{Clock, Cuts, OwnTimer, SharedTimer, TaskTimer};
 pub use crate::task::Task;
@@ -18,6 +19,29 @@ pub use crate::turn::Turn;
 /// What `#[task(..., boxed)]` returns: [`BoxTask`](crate::BoxTask) by the fn's declared
 /// output, which may be an alias (`io::Result<T>`).
 pub type BoxTaskOf<'a, R, C> = Task<futures::future::BoxFuture<'a, R>, C>;
+
+/// What `#[task(label = <expr>)]` takes.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot label a task",
+    label = "not a number or a text",
+    note = "a label is an integer, a `&str` or a `String` (or a `&String`); for another value that is `Display`, write `label = runner_core::Label::display(&value)`"
+)]
+pub trait LabelArg {
+    /// The label.
+    fn into_label(self) -> Label;
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: Into<Label>> LabelArg for T {
+    fn into_label(self) -> Label {
+        self.into()
+    }
+}
+
+/// A call's label, from the attribute's expression.
+pub fn label_of<T: LabelArg>(value: T) -> Label {
+    value.into_label()
+}
 
 /// The task a `#[task]` fn builds.
 pub fn new_task<C: Criticality, F>(

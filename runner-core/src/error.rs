@@ -3,6 +3,7 @@
 use std::error::Error as StdError;
 use std::time::Duration;
 
+use crate::label::{Label, Labelled};
 use crate::names::{Count, Names};
 
 /// Why a task produced no value.
@@ -103,36 +104,44 @@ impl<E> TaskError<E> {
 #[non_exhaustive]
 pub enum FanOutError {
     /// A critical task returned an error.
-    #[error("critical task `{task}` failed: {source}")]
+    #[error("critical task `{}` failed: {source}", Labelled(task, *label))]
     TaskFailed {
         /// The task's name.
         task: &'static str,
+        /// The task's label, if the call has one (see [`Task::label`](crate::Task::label)).
+        label: Option<Label>,
         /// The task's own error.
         #[source]
         source: Box<dyn StdError + Send + Sync + 'static>,
     },
     /// A critical task's own timeout elapsed.
-    #[error("critical task `{task}` timed out after {timeout:?}")]
+    #[error("critical task `{}` timed out after {timeout:?}", Labelled(task, *label))]
     TaskTimedOut {
         /// The task's name.
         task: &'static str,
+        /// The task's label, if the call has one.
+        label: Option<Label>,
         /// The timeout that elapsed.
         timeout: Duration,
     },
     /// A critical task panicked.
-    #[error("critical task `{task}` panicked: {message}")]
+    #[error("critical task `{}` panicked: {message}", Labelled(task, *label))]
     TaskPanicked {
         /// The task's name.
         task: &'static str,
+        /// The task's label, if the call has one.
+        label: Option<Label>,
         /// The panic's message, or a placeholder if its payload was not a string.
         message: String,
     },
     /// A critical task's policy refused the call: its circuit breaker was open, or its
     /// concurrency limit was reached.
-    #[error("critical task `{task}` rejected: {reason}")]
+    #[error("critical task `{}` rejected: {reason}", Labelled(task, *label))]
     TaskRejected {
         /// The task's name.
         task: &'static str,
+        /// The task's label, if the call has one.
+        label: Option<Label>,
         /// Why it was refused.
         reason: Rejection,
     },
@@ -192,6 +201,18 @@ impl FanOutError {
         }
     }
 
+    /// The label of the critical task that failed, if one task is to blame and its call has
+    /// one.
+    pub fn label(&self) -> Option<Label> {
+        match self {
+            Self::TaskFailed { label, .. }
+            | Self::TaskTimedOut { label, .. }
+            | Self::TaskPanicked { label, .. }
+            | Self::TaskRejected { label, .. } => *label,
+            Self::DeadlineExceeded { .. } | Self::Cancelled => None,
+        }
+    }
+
     /// The failed task's own error, if it is an `E`.
     pub fn downcast_ref<E: StdError + 'static>(&self) -> Option<&E> {
         match self {
@@ -215,6 +236,7 @@ impl FanOutError {
     /// The error a critical task's failure ends the fan-out with.
     pub(crate) fn from_critical<E>(
         task: &'static str,
+        label: Option<Label>,
         error: TaskError<E>,
         elapsed: Duration,
     ) -> Self
@@ -224,11 +246,24 @@ impl FanOutError {
         match error {
             TaskError::Failed(error) => Self::TaskFailed {
                 task,
+                label,
                 source: Box::new(error),
             },
-            TaskError::TimedOut(timeout) => Self::TaskTimedOut { task, timeout },
-            TaskError::Panicked(message) => Self::TaskPanicked { task, message },
-            TaskError::Rejected(reason) => Self::TaskRejected { task, reason },
+            TaskError::TimedOut(timeout) => Self::TaskTimedOut {
+                task,
+                label,
+                timeout,
+            },
+            TaskError::Panicked(message) => Self::TaskPanicked {
+                task,
+                label,
+                message,
+            },
+            TaskError::Rejected(reason) => Self::TaskRejected {
+                task,
+                label,
+                reason,
+            },
             TaskError::DeadlineExceeded => Self::DeadlineExceeded {
                 pending: vec![task],
                 elapsed,

@@ -213,6 +213,7 @@ mod context;
 mod criticality;
 mod error;
 mod fan_out;
+mod label;
 mod names;
 mod observe;
 pub mod policy;
@@ -233,6 +234,7 @@ pub use crate::context::{deadline, remaining};
 pub use crate::criticality::{BestEffort, Critical, Criticality};
 pub use crate::error::{FanOutError, Rejection, TaskError};
 pub use crate::fan_out::{Branches, FanOut, IntoBranches};
+pub use crate::label::Label;
 pub use crate::observe::{Observer, RunFinished, set_observer};
 pub use crate::policy::{
     AsPolicy, AttemptOutcome, Breaker, BreakerState, Budget, BudgetReport, EventKind, Fallback,

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::label::Label;
 use crate::names::Names;
 
 /// How one task of a fan-out ended.
@@ -83,6 +84,8 @@ impl fmt::Display for Outcome {
 pub struct TaskRecord {
     /// The task's name.
     pub name: &'static str,
+    /// The call's label, if it has one (see [`Task::label`](crate::Task::label)).
+    pub label: Option<Label>,
     /// Whether the task was critical.
     pub critical: bool,
     /// How it ended.
@@ -175,16 +178,29 @@ impl fmt::Display for ServerTiming<'_> {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            for c in record.name.chars() {
-                let c = match is_tchar(c) {
-                    true => c,
-                    false => '_',
-                };
-                fmt::Write::write_char(f, c)?;
+            fmt::Write::write_str(&mut Token(f), record.name)?;
+            if let Some(label) = &record.label {
+                fmt::Write::write_fmt(&mut Token(f), format_args!(".{label}"))?;
             }
             let millis = record.elapsed.as_secs_f64() * 1000.0;
             write!(f, ";dur={millis:.1};desc=")?;
             quoted(f, record.outcome.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes a token: each character a token cannot hold is written `_`.
+struct Token<'a, 'b>(&'a mut fmt::Formatter<'b>);
+
+impl fmt::Write for Token<'_, '_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        for c in text.chars() {
+            let c = match is_tchar(c) {
+                true => c,
+                false => '_',
+            };
+            fmt::Write::write_char(self.0, c)?;
         }
         Ok(())
     }
@@ -259,6 +275,7 @@ mod tests {
     fn record(name: &'static str, outcome: Outcome, millis: u64) -> TaskRecord {
         TaskRecord {
             name,
+            label: None,
             critical: false,
             outcome,
             elapsed: Duration::from_micros(millis * 1000 + 250),
@@ -275,6 +292,13 @@ mod tests {
         assert_eq!(
             report.server_timing().to_string(),
             r#"wallet.get_balance;dur=3.2;desc="ok", card__promo_v2__;dur=150.2;desc="timed_out""#
+        );
+        let mut labelled = record("profile", Outcome::Ok, 1);
+        labelled.label = Some(crate::Label::from("eu west"));
+        let report = Report::new(vec![labelled], Duration::ZERO);
+        assert_eq!(
+            report.server_timing().to_string(),
+            r#"profile.eu_west;dur=1.2;desc="ok""#
         );
         let empty = Report::new(Vec::new(), Duration::ZERO);
         assert_eq!(empty.server_timing().to_string(), "");

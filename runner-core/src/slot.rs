@@ -19,6 +19,7 @@ use crate::boundary::{self, Polled, Shielded};
 use crate::context::Cutoff;
 use crate::criticality::Criticality;
 use crate::error::{FanOutError, TaskError};
+use crate::label::Label;
 use crate::report::{Outcome, TaskRecord};
 use crate::task::Task;
 use crate::timer::{Timer, timer_at};
@@ -102,6 +103,7 @@ pin_project! {
         #[pin]
         state: State<F, Result<F::Ok, TaskError<F::Error>>, T>,
         name: &'static str,
+        label: Option<Label>,
         critical: bool,
         timeout: Option<Duration>,
         started: bool,
@@ -162,13 +164,20 @@ where
     T: OwnTimer,
 {
     pub(crate) fn new(task: Task<F, C>) -> Self {
-        Self::from_parts(task.name, task.timeout, task.future, C::CRITICAL)
+        Self::from_parts(
+            task.name,
+            task.label,
+            task.timeout,
+            task.future,
+            C::CRITICAL,
+        )
     }
 
     /// `critical` is what tracing and the report say, which for a task awaited on its own
     /// is its declared criticality rather than `C`.
     pub(crate) fn from_parts(
         name: &'static str,
+        label: Option<Label>,
         timeout: Option<Duration>,
         future: F,
         critical: bool,
@@ -179,6 +188,7 @@ where
                 timer: T::default(),
             },
             name,
+            label,
             critical,
             timeout,
             started: false,
@@ -206,6 +216,7 @@ where
         *this.span = tracing::info_span!(
             "task",
             task = *this.name,
+            label = this.label.as_ref().map(tracing::field::display),
             critical = *this.critical,
             outcome = tracing::field::Empty,
             elapsed_ms = tracing::field::Empty,
@@ -367,6 +378,7 @@ where
     pub(crate) fn record(&self) -> TaskRecord {
         TaskRecord {
             name: self.name,
+            label: self.label,
             critical: self.critical,
             outcome: self.outcome.unwrap_or(Outcome::Cancelled),
             elapsed: self.elapsed,
@@ -440,7 +452,12 @@ where
         let (next, verdict) = match result {
             Err(error) if C::CRITICAL => (
                 State::Dropped,
-                Err(FanOutError::from_critical(this.name, error, elapsed)),
+                Err(FanOutError::from_critical(
+                    this.name,
+                    *this.label,
+                    error,
+                    elapsed,
+                )),
             ),
             result => (
                 State::Done {

@@ -12,6 +12,7 @@ use pin_project_lite::pin_project;
 use crate::context::{self, Verdict};
 use crate::criticality::BestEffort;
 use crate::error::TaskError;
+use crate::label::Label;
 use crate::slot::{Clock, TaskSlot};
 use crate::timer::{Timer, timer_at};
 use crate::turn::Turn;
@@ -43,12 +44,13 @@ where
 {
     pub(crate) fn new(
         name: &'static str,
+        label: Option<Label>,
         timeout: Option<Duration>,
         future: F,
         critical: bool,
     ) -> Self {
         Self {
-            slot: TaskSlot::from_parts(name, timeout, future, critical),
+            slot: TaskSlot::from_parts(name, label, timeout, future, critical),
             inherited: None,
             started: false,
         }

@@ -10,6 +10,7 @@ use futures::TryFuture;
 use futures::future::{BoxFuture, LocalBoxFuture};
 
 use crate::criticality::{BestEffort, Critical, Criticality};
+use crate::label::Label;
 use crate::standalone::TaskFuture;
 
 /// A named future producing `Result<T, E>`, with a criticality `C` and an optional timeout.
@@ -35,6 +36,7 @@ use crate::standalone::TaskFuture;
 #[must_use = "a task does nothing until it is awaited or fanned out"]
 pub struct Task<F, C> {
     pub(crate) name: &'static str,
+    pub(crate) label: Option<Label>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) future: F,
     criticality: PhantomData<fn() -> C>,
@@ -59,6 +61,7 @@ impl<F, C: Criticality> Task<F, C> {
     pub fn new(name: &'static str, future: F) -> Self {
         Self {
             name,
+            label: None,
             timeout: None,
             future,
             criticality: PhantomData,
@@ -80,6 +83,19 @@ impl<F, C: Criticality> Task<F, C> {
             Some(timeout) => self.timeout(timeout),
             None => self,
         }
+    }
+
+    /// Labels this call of the task: an id or a short key, shown beside its name in errors
+    /// (``critical task `profile[17]` failed``), its record, `Server-Timing` and its span.
+    /// `#[task(label = <expr>)]` sets it from the fn's arguments.
+    pub fn label(mut self, label: impl Into<Label>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// The task's label, if it has one.
+    pub fn task_label(&self) -> Option<Label> {
+        self.label
     }
 
     /// Removes the task's own timeout; a fan-out deadline still applies.
@@ -116,6 +132,7 @@ impl<F, C: Criticality> Task<F, C> {
     fn with_criticality<D: Criticality>(self) -> Task<F, D> {
         Task {
             name: self.name,
+            label: self.label,
             timeout: self.timeout,
             future: self.future,
             criticality: PhantomData,
@@ -184,6 +201,7 @@ impl<F, C: Criticality> Task<F, C> {
     fn map_future<G>(self, map: impl FnOnce(F) -> G) -> Task<G, C> {
         Task {
             name: self.name,
+            label: self.label,
             timeout: self.timeout,
             future: map(self.future),
             criticality: PhantomData,
@@ -195,6 +213,7 @@ impl<F, C: Criticality> fmt::Debug for Task<F, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Task")
             .field("name", &self.name)
+            .field("label", &self.label)
             .field("critical", &C::CRITICAL)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
@@ -213,6 +232,12 @@ where
     type IntoFuture = TaskFuture<F>;
 
     fn into_future(self) -> TaskFuture<F> {
-        TaskFuture::new(self.name, self.timeout, self.future, C::CRITICAL)
+        TaskFuture::new(
+            self.name,
+            self.label,
+            self.timeout,
+            self.future,
+            C::CRITICAL,
+        )
     }
 }

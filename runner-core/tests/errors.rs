@@ -11,14 +11,17 @@ use support::{Boom, ms};
 fn fan_out_errors_say_what_failed_and_classify() {
     let failed = FanOutError::TaskFailed {
         task: "wallet",
+        label: None,
         source: Box::new(Boom(1)),
     };
     let timed_out = FanOutError::TaskTimedOut {
         task: "wallet",
+        label: None,
         timeout: ms(200),
     };
     let panicked = FanOutError::TaskPanicked {
         task: "wallet",
+        label: None,
         message: "oops".into(),
     };
     let deadline = FanOutError::DeadlineExceeded {
@@ -76,6 +79,7 @@ fn fan_out_errors_say_what_failed_and_classify() {
 fn a_task_failure_says_why_on_one_line() {
     let failed = FanOutError::TaskFailed {
         task: "balance",
+        label: None,
         source: Box::new(Boom(503)),
     };
     assert_eq!(

@@ -126,7 +126,7 @@ async fn an_inherited_timeout_is_the_outer_tasks_timeout<E: Engine>() {
         .await;
         let error = result.unwrap_err();
         assert!(
-            matches!(error, FanOutError::TaskTimedOut { task: "outer", timeout } if timeout == ms(40)),
+            matches!(error, FanOutError::TaskTimedOut { task: "outer", timeout, .. } if timeout == ms(40)),
             "{inner:?}: {error:?}"
         );
 

@@ -632,6 +632,7 @@ async fn a_critical_task_refused_fails_the_fan_out_as_rejected() {
         error,
         FanOutError::TaskRejected {
             task: "wallet",
+            label: None,
             reason: Rejection::BreakerOpen
         }
     ));

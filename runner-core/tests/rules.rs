@@ -74,7 +74,7 @@ async fn b_critical_timeout_fails_at_its_timeout<E: Engine>() {
     assert_eq!(elapsed_ms(start), 40);
     assert_eq!(probe.alive(), 0);
     assert!(
-        matches!(error, FanOutError::TaskTimedOut { task: "wallet", timeout } if timeout == ms(40))
+        matches!(error, FanOutError::TaskTimedOut { task: "wallet", timeout, .. } if timeout == ms(40))
     );
     assert!(error.is_timeout());
 }
@@ -92,7 +92,7 @@ async fn b_critical_panic_fails_with_its_message<E: Engine>() {
     assert_eq!(elapsed_ms(start), 15);
     assert_eq!(probe.alive(), 0);
     match error {
-        FanOutError::TaskPanicked { task, message } => {
+        FanOutError::TaskPanicked { task, message, .. } => {
             assert_eq!(task, "wallet");
             assert_eq!(message, "task 7 panicked");
         }
@@ -330,18 +330,21 @@ async fn i_report_records_every_task<E: Engine>() {
     assert!(result.is_ok());
     let expected = [
         TaskRecord {
+            label: None,
             name: "balance",
             critical: true,
             outcome: Outcome::Ok,
             elapsed: ms(40),
         },
         TaskRecord {
+            label: None,
             name: "card",
             critical: false,
             outcome: Outcome::Failed,
             elapsed: ms(10),
         },
         TaskRecord {
+            label: None,
             name: "promo",
             critical: false,
             outcome: Outcome::TimedOut,

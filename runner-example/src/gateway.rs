@@ -568,6 +568,7 @@ mod tests {
     fn degraded_lists_the_best_effort_tasks_without_a_value_of_their_own() {
         use runner_core::Outcome;
         let record = |name, critical, outcome| TaskRecord {
+            label: None,
             name,
             critical,
             outcome,

@@ -13,7 +13,7 @@ use crate::{private, valid};
 /// Every key `#[task(...)]` accepts, for the "unknown key" message.
 const KEYS: &str = "`critical`, `best_effort`, `timeout = \"200ms\"`, `name = \"...\"`, `crate = \"...\"`, \
      `policy = <expr>`, `retry(attempts = 3, ...)`, `hedge = \"50ms\"`, `breaker(failures = 5, window = \"10s\", cooldown = \"5s\")`, \
-     `limit = 32`, `fallback = path::to_fn`, `retry_if = path::to_fn`, `breaker_if = path::to_fn`, `boxed`";
+     `limit = 32`, `fallback = path::to_fn`, `retry_if = path::to_fn`, `breaker_if = path::to_fn`, `boxed`, `label = <expr>`";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Criticality {
@@ -39,6 +39,8 @@ pub(crate) struct TaskArgs {
     pub(crate) policies: Policies,
     /// `boxed`: the fn returns a `BoxTask`, for a trait object's method.
     pub(crate) boxed: bool,
+    /// `label = <expr>`: each call's label, from the fn's arguments.
+    pub(crate) label: Option<syn::Expr>,
     /// The checks of `const` values, left to the compiler.
     pub(crate) deferred: proc_macro2::TokenStream,
 }
@@ -59,6 +61,7 @@ impl TaskArgs {
         let mut krate = None;
         let mut policies = Policies::default();
         let mut boxed = None;
+        let mut label = None;
         let mut policy_errors: Vec<syn::Error> = Vec::new();
         let parser = syn::meta::parser(|meta| {
             if meta.path.is_ident("critical") || meta.path.is_ident("best_effort") {
@@ -96,6 +99,9 @@ impl TaskArgs {
                     return Err(meta.error("`boxed` takes no value"));
                 }
                 set_once(&meta, &mut boxed, ())
+            } else if meta.path.is_ident("label") {
+                let expr: syn::Expr = meta.value()?.parse()?;
+                set_once(&meta, &mut label, expr)
             } else if meta.path.is_ident("crate") {
                 let literal: LitStr = meta.value()?.parse()?;
                 set_once(&meta, &mut krate, literal.parse::<Path>()?)
@@ -144,6 +150,7 @@ impl TaskArgs {
             krate,
             policies,
             boxed: boxed.is_some(),
+            label,
             deferred,
         };
         Ok((args, policy_error))

@@ -155,6 +155,37 @@ use proc_macro::TokenStream;
 /// assert_eq!(by_hand.name(), get_balance(1).name());
 /// ```
 ///
+/// # `label = <expr>`
+///
+/// Each call's label, beside the static name: an id or a short key, from the fn's
+/// arguments, so that 20 calls of one fn in a batch can be told apart. It shows in the
+/// fan-out's error (``critical task `profile[17]` failed``), the task's record and
+/// `Server-Timing` entry, and its span. An integer, a `&str` or a `String` (by reference);
+/// another `Display` value through `runner_core::Label::display(&value)`. A task without one
+/// pays nothing for it.
+///
+/// ```
+/// # use runner_core::{task, fan_out, Label};
+/// # #[derive(Debug, thiserror::Error)] #[error("profile unavailable")] struct ProfileError;
+/// #[task(critical, timeout = "100ms", label = user_id)]
+/// async fn profile(user_id: u64) -> Result<String, ProfileError> {
+///     match user_id {
+///         17 => Err(ProfileError),
+///         id => Ok(format!("user {id}")),
+///     }
+/// }
+///
+/// // Without the macro:
+/// let by_hand = runner_core::Task::critical("profile", async { Ok::<_, ProfileError>(1) }).label(17);
+/// assert_eq!(by_hand.task_label(), Some(Label::from(17)));
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let error = fan_out!(profile(16), profile(17)).await.unwrap_err();
+/// assert_eq!(error.to_string(), "critical task `profile[17]` failed: profile unavailable");
+/// # }
+/// ```
+///
 /// # `crate = "..."`
 ///
 /// The path to `runner_core`, for a crate that renamed the dependency.

@@ -175,6 +175,18 @@ fn expand_fn(args: &TaskArgs, item: ItemFn) -> syn::Result<TokenStream> {
             (!contains_impl_trait(&ret)).then_some(&ret),
         ),
     };
+    // The label is read before the arguments move into the task's future.
+    let (label, build) = match &args.label {
+        Some(expr) => {
+            let at = private_at(args, expr.span());
+            let name = format_ident!("__task_label", span = Span::mixed_site());
+            let read = quote_spanned! {expr.span()=>
+                let #name = #at::label_of(#expr);
+            };
+            (read, quote!(#private::Task::label(#build, #name)))
+        }
+        None => (quote!(), build),
+    };
     let build = match args.boxed {
         true => quote!(#private::Task::boxed(#build)),
         false => build,
@@ -187,6 +199,7 @@ fn expand_fn(args: &TaskArgs, item: ItemFn) -> syn::Result<TokenStream> {
         #vis #sig {
             #checks
             #deferred
+            #label
             #build
         }
         #repeat_error
@@ -416,6 +429,7 @@ impl TaskArgs {
             krate: None,
             policies: Default::default(),
             boxed: false,
+            label: None,
             deferred: Default::default(),
         }
     }
