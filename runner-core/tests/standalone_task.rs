@@ -66,7 +66,7 @@ fn builder_sets_name_timeout_and_criticality() {
     assert_eq!(task.own_timeout(), None);
     assert_eq!(
         format!("{task:?}"),
-        r#"Task { name: "card", critical: false, timeout: None, .. }"#
+        r#"Task { name: "card", label: None, critical: false, timeout: None, .. }"#
     );
 }
 
