@@ -82,5 +82,44 @@ fn static_fan_out(c: &mut Criterion) {
     arity!(c, rt, 16: 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
 }
 
-criterion_group!(benches, static_fan_out);
+/// A label on every task of a run of 8 (issue 13), against the same run without labels.
+fn labels(c: &mut Criterion) {
+    let rt = &runtime();
+    let mut group = c.benchmark_group("static/labels/8");
+    group.bench_function("unlabelled", |b| {
+        time(b, rt, || async {
+            let slots = fan_out!(
+                Task::critical("t", yielding(0)),
+                Task::critical("t", yielding(1)),
+                Task::critical("t", yielding(2)),
+                Task::critical("t", yielding(3)),
+                Task::critical("t", yielding(4)),
+                Task::critical("t", yielding(5)),
+                Task::critical("t", yielding(6)),
+                Task::critical("t", yielding(7))
+            )
+            .await;
+            black_box(slots.unwrap());
+        })
+    });
+    group.bench_function("labelled", |b| {
+        time(b, rt, || async {
+            let slots = fan_out!(
+                Task::critical("t", yielding(0)).label(0),
+                Task::critical("t", yielding(1)).label(1),
+                Task::critical("t", yielding(2)).label(2),
+                Task::critical("t", yielding(3)).label(3),
+                Task::critical("t", yielding(4)).label(4),
+                Task::critical("t", yielding(5)).label(5),
+                Task::critical("t", yielding(6)).label(6),
+                Task::critical("t", yielding(7)).label(7)
+            )
+            .await;
+            black_box(slots.unwrap());
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, static_fan_out, labels);
 criterion_main!(benches);
