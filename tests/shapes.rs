@@ -488,6 +488,49 @@ mod labelled {
         assert_eq!(error.label(), Some(Label::from(17u64)));
     }
 
+    /// The labels of the calls whose attempts a policy's observer saw start.
+    #[derive(Default)]
+    struct Attempts(std::sync::Mutex<Vec<Option<Label>>>);
+
+    impl runner_core::Observer for Attempts {
+        fn on_policy(&self, event: &runner_core::PolicyEvent<'_>) {
+            if matches!(event.kind, runner_core::EventKind::AttemptStarted { .. }) {
+                self.0.lock().unwrap().push(event.label);
+            }
+        }
+    }
+
+    struct Profiles {
+        policy: runner_core::Policy,
+    }
+
+    impl Profiles {
+        #[task(critical, policy = self.policy, label = id)]
+        async fn get(&self, id: u32) -> Result<u32, Unavailable> {
+            Ok(id)
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn policy_events_carry_the_calls_label() {
+        let seen = std::sync::Arc::new(Attempts::default());
+        let policy = runner_core::Policy::builder()
+            .observer(seen.clone())
+            .build()
+            .unwrap();
+        let profiles = Profiles { policy };
+        fan_out!(profiles.get(4), profiles.get(5)).await.unwrap();
+        let unlabelled = profiles
+            .policy
+            .critical("get", || async { Ok::<_, Unavailable>(0) });
+        unlabelled.await.unwrap();
+        let labels = seen.0.lock().unwrap().clone();
+        assert_eq!(
+            labels,
+            [Some(Label::from(4u32)), Some(Label::from(5u32)), None]
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn reports_and_server_timing_carry_labels() {
         let (result, report) = fan_out!(report;

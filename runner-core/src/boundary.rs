@@ -13,6 +13,7 @@ use tracing::Span;
 
 use crate::context::{self, Cutoff, Verdict};
 use crate::error::TaskError;
+use crate::label::Label;
 
 /// What one poll of a task's future came to.
 pub(crate) enum Polled<T, E> {
@@ -44,10 +45,10 @@ pub(crate) fn poll<F: TryFuture>(
     future: Pin<&mut F>,
     cx: &mut Context<'_>,
     span: &Span,
-    cutoff: Option<Cutoff>,
+    (cutoff, label): (Option<Cutoff>, Option<Label>),
 ) -> Polled<F::Ok, F::Error> {
     let _entered = span.enter();
-    let (polled, verdict) = context::enter(cutoff, || catch(|| future.try_poll(cx)));
+    let (polled, verdict) = context::enter(cutoff, label, || catch(|| future.try_poll(cx)));
     match (polled, verdict) {
         (Ok(Poll::Pending), Some(Verdict::Rejected(reason))) => {
             Polled::done(Err(TaskError::Rejected(reason)))
@@ -70,9 +71,14 @@ pub(crate) fn poll<F: TryFuture>(
 /// value) inside the boundary: in its span, under its cutoff, with a panic in their `Drop`
 /// caught.
 #[inline]
-pub(crate) fn replace<T>(mut place: Pin<&mut T>, next: T, span: &Span, cutoff: Option<Cutoff>) {
+pub(crate) fn replace<T>(
+    mut place: Pin<&mut T>,
+    next: T,
+    span: &Span,
+    (cutoff, label): (Option<Cutoff>, Option<Label>),
+) {
     let _entered = span.enter();
-    context::enter(cutoff, || {
+    context::enter(cutoff, label, || {
         // On unwinding, the assignment still writes `next`: the place moves on either way.
         let _ = catch(|| place.set(next));
     });

@@ -11,9 +11,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::error::{Rejection, TaskError};
+use crate::label::Label;
 
 thread_local! {
     static CURRENT: Cell<Option<Cutoff>> = const { Cell::new(None) };
+    static LABEL: Cell<Option<Label>> = const { Cell::new(None) };
     static VERDICT: Cell<Option<Verdict>> = const { Cell::new(None) };
 }
 
@@ -100,19 +102,33 @@ pub(crate) fn cutoff() -> Option<Cutoff> {
     CURRENT.with(Cell::get)
 }
 
-/// Runs `f`, one poll or drop of a task's future, with `cutoff` as the current one, and
-/// returns what it posted; the previous cutoff and verdict are restored after.
+/// The label of the running task's call, if it has one: what its policy's events carry.
+pub(crate) fn label() -> Option<Label> {
+    LABEL.with(Cell::get)
+}
+
+/// Runs `f`, one poll or drop of a task's future, with `cutoff` and `label` as the current
+/// ones, and returns what it posted; the previous cutoff, label and verdict are restored
+/// after.
 ///
 /// `f` must not unwind: the callers catch panics inside it, which keeps this free of a
 /// drop guard.
 #[inline]
-pub(crate) fn enter<R>(cutoff: Option<Cutoff>, f: impl FnOnce() -> R) -> (R, Option<Verdict>) {
+pub(crate) fn enter<R>(
+    cutoff: Option<Cutoff>,
+    label: Option<Label>,
+    f: impl FnOnce() -> R,
+) -> (R, Option<Verdict>) {
     let previous = CURRENT.replace(cutoff);
+    let outer_label = LABEL.replace(label);
     let outer = VERDICT.take();
     let result = f();
     let verdict = VERDICT.replace(outer);
     if previous != cutoff {
         CURRENT.set(previous);
+    }
+    if outer_label != label {
+        LABEL.set(outer_label);
     }
     (result, verdict)
 }

@@ -129,7 +129,7 @@ pin_project! {
             let this = this.project();
             // Most slots end taken, with nothing of the task's left to drop.
             if !matches!(*this.state, State::Dropped | State::Done { result: None }) {
-                boundary::replace(this.state, State::Dropped, this.span, *this.cutoff);
+                boundary::replace(this.state, State::Dropped, this.span, (*this.cutoff, *this.label));
             }
         }
     }
@@ -298,7 +298,7 @@ where
         // The future is polled before its timer, so work that finishes at the very instant
         // its timeout elapses counts as finished.
         let polled = match future.as_mut().as_pin_mut() {
-            Some(running) => boundary::poll(running, cx, this.span, *this.cutoff),
+            Some(running) => boundary::poll(running, cx, this.span, (*this.cutoff, *this.label)),
             None => Polled::Pending,
         };
         let result = match polled {
@@ -307,7 +307,7 @@ where
                 result
             }
             Polled::Expired => {
-                boundary::replace(future, None, this.span, *this.cutoff);
+                boundary::replace(future, None, this.span, (*this.cutoff, *this.label));
                 return match timer.poll_fired(cx) {
                     true => Poll::Ready(self.time_out(clock)),
                     false => Poll::Pending,
@@ -361,7 +361,12 @@ where
                 .map_or(Duration::ZERO, |started| clock.now() - started);
             *this.outcome = Some(Outcome::Cancelled);
             *this.elapsed = elapsed;
-            boundary::replace(this.state, State::Dropped, this.span, *this.cutoff);
+            boundary::replace(
+                this.state,
+                State::Dropped,
+                this.span,
+                (*this.cutoff, *this.label),
+            );
             end_span(this.span, Outcome::Cancelled, elapsed);
         }
     }
@@ -398,8 +403,8 @@ where
             return None;
         };
         let running = future.as_pin_mut()?;
-        let (span, cutoff) = (&*this.span, *this.cutoff);
-        match turn.last_chance(cx, |cx| boundary::poll(running, cx, span, cutoff)) {
+        let (span, within) = (&*this.span, (*this.cutoff, *this.label));
+        match turn.last_chance(cx, |cx| boundary::poll(running, cx, span, within)) {
             Some(Polled::Done { result, fell_back }) => {
                 *this.fell_back = fell_back;
                 Some(result)
@@ -466,7 +471,7 @@ where
                 Ok(()),
             ),
         };
-        boundary::replace(this.state, next, this.span, *this.cutoff);
+        boundary::replace(this.state, next, this.span, (*this.cutoff, *this.label));
         end_span(this.span, outcome, elapsed);
         verdict
     }

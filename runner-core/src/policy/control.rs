@@ -149,6 +149,7 @@ impl Policy {
     fn emit_to(&self, observer: Option<&dyn Observer>, task: &'static str, kind: EventKind) {
         let event = PolicyEvent {
             task,
+            label: crate::context::label(),
             policy: &self.name,
             kind,
         };

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::Rejection;
+use crate::label::Label;
 use crate::observe::{self, Observer};
 use crate::policy::breaker_state::BreakerState;
 
@@ -18,6 +19,8 @@ use crate::policy::breaker_state::BreakerState;
 pub struct PolicyEvent<'a> {
     /// The task's name; empty for an operator's reset or force of the breaker.
     pub task: &'static str,
+    /// The call's label, if it has one (see [`Task::label`](crate::Task::label)).
+    pub label: Option<Label>,
     /// The policy's name (see [`PolicyBuilder::name`](crate::PolicyBuilder::name)); empty if
     /// it has none.
     pub policy: &'a str,
@@ -160,7 +163,9 @@ pub(crate) fn emit(observer: Option<&dyn Observer>, event: PolicyEvent<'_>) {
 
 /// The `tracing` event for `event`: the ones the policies have always written.
 fn trace(event: &PolicyEvent<'_>) {
-    let PolicyEvent { task, policy, kind } = *event;
+    let PolicyEvent {
+        task, policy, kind, ..
+    } = *event;
     const TARGET: &str = "runner_core::policy";
     match kind {
         EventKind::RetryScheduled { attempt, delay } => tracing::debug!(
