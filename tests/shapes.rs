@@ -97,6 +97,36 @@ async fn a_boxed_task_keeps_its_policys_refusal() {
     assert_eq!(promo, Err(TaskError::Rejected(Rejection::BreakerOpen)));
 }
 
+/// A backend whose boxed task borrows an argument beside `self`: one lifetime, named.
+trait Directory: Send + Sync {
+    fn lookup<'a>(&'a self, key: &'a str) -> BoxTask<'a, usize, Unavailable, BestEffort>;
+}
+
+struct Names(Vec<&'static str>);
+
+impl Directory for Names {
+    #[task(best_effort, timeout = "10ms", label = key, boxed)]
+    async fn lookup<'a>(&'a self, key: &'a str) -> Result<usize, Unavailable> {
+        self.0
+            .iter()
+            .position(|name| *name == key)
+            .ok_or(Unavailable)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_boxed_task_may_borrow_an_argument_for_selfs_lifetime() {
+    let names: Arc<dyn Directory> = Arc::new(Names(vec!["a", "b"]));
+    let key = String::from("b");
+    let task = names.lookup(&key);
+    assert_eq!(task.task_label(), Some(runner_core::Label::from("b")));
+    let (found, missing) = fan_out!(task, names.lookup("z")).await.unwrap();
+    assert_eq!(
+        (found, missing),
+        (Ok(1), Err(TaskError::Failed(Unavailable)))
+    );
+}
+
 /// A handler over `Arc<dyn Wallet>` is `Send`: spawned as axum would.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handler_over_a_dyn_backend_can_be_spawned() {
@@ -455,7 +485,7 @@ mod labelled {
         }
     }
 
-    #[task(best_effort, label = &region)]
+    #[task(best_effort, label = region)]
     async fn promo(region: String) -> Result<u32, Unavailable> {
         match region.as_str() {
             "eu-west" => Ok(1),

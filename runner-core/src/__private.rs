@@ -20,27 +20,58 @@ pub use crate::turn::Turn;
 /// output, which may be an alias (`io::Result<T>`).
 pub type BoxTaskOf<'a, R, C> = Task<futures::future::BoxFuture<'a, R>, C>;
 
-/// What `#[task(label = <expr>)]` takes.
+/// What `#[task(label = <expr>)]` takes, by reference (so that the argument it reads stays
+/// the body's).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot label a task",
-    label = "not a number or a text",
-    note = "a label is an integer, a `&str` or a `String` (or a `&String`); for another value that is `Display`, write `label = runner_core::Label::display(&value)`"
+    label = "not an integer or a text",
+    note = "a label is an integer up to 64 bits, a `str`, a `String` or a `Label`; for another value that is `Display`, write `label = Label::display(&value)` with runner-core's `Label`"
 )]
 pub trait LabelArg {
     /// The label.
-    fn into_label(self) -> Label;
+    fn to_label(&self) -> Label;
+}
+
+macro_rules! label_arg {
+    ($($t:ty),*) => {$(
+        impl LabelArg for $t {
+            fn to_label(&self) -> Label {
+                Label::from(*self)
+            }
+        }
+    )*};
+}
+
+label_arg!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize);
+
+impl LabelArg for Label {
+    fn to_label(&self) -> Label {
+        *self
+    }
+}
+
+impl LabelArg for str {
+    fn to_label(&self) -> Label {
+        Label::text(self)
+    }
+}
+
+impl LabelArg for String {
+    fn to_label(&self) -> Label {
+        Label::text(self)
+    }
 }
 
 #[diagnostic::do_not_recommend]
-impl<T: Into<Label>> LabelArg for T {
-    fn into_label(self) -> Label {
-        self.into()
+impl<T: LabelArg + ?Sized> LabelArg for &T {
+    fn to_label(&self) -> Label {
+        (**self).to_label()
     }
 }
 
 /// A call's label, from the attribute's expression.
-pub fn label_of<T: LabelArg>(value: T) -> Label {
-    value.into_label()
+pub fn label_of<T: LabelArg + ?Sized>(value: &T) -> Label {
+    value.to_label()
 }
 
 /// The task a `#[task]` fn builds.

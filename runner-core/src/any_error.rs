@@ -97,7 +97,12 @@ impl fmt::Debug for AnyError {
 
 impl fmt::Display for AnyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self.inner(), f)
+        match &self.0 {
+            Repr::Boxed(error) => fmt::Display::fmt(error, f),
+            // anyhow's own, so that `{:#}` shows its chain of contexts.
+            #[cfg(feature = "anyhow")]
+            Repr::Anyhow(error) => fmt::Display::fmt(error, f),
+        }
     }
 }
 

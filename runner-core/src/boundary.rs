@@ -113,7 +113,12 @@ fn message(payload: Box<dyn Any + Send>) -> String {
 /// A task body's tokio call outside a runtime panics with tokio's words only: the slot says
 /// what to do too.
 fn with_hint(message: String) -> String {
-    match message.contains("Tokio 1.x runtime") || message.contains("no reactor running") {
+    let tokio = [
+        "Tokio 1.x runtime",
+        "no reactor running",
+        "timers are disabled",
+    ];
+    match tokio.iter().any(|words| message.contains(words)) {
         true => format!("{message} ({})", crate::timer::NO_RUNTIME),
         false => message,
     }

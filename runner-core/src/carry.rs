@@ -63,7 +63,8 @@ impl Deadline {
             .map(|at| at.saturating_duration_since(Instant::now()))
     }
 
-    /// `future`, polled under this deadline wherever it runs.
+    /// `future`, polled under this deadline wherever it runs (or under the current task's,
+    /// where that is earlier: a scope never loosens a deadline).
     ///
     /// It does not stop the future at the deadline (nothing stops a spawned task but its
     /// own end, or aborting it): it is what the work inside reads and inherits, as in the

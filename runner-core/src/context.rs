@@ -1,7 +1,8 @@
 //! What travels through the task boundary: the deadline a running task works under, so
 //! it can pass it downstream, and what its poll tells the engine beside its result.
 //!
-//! The engines set both around every poll of a task's future, in thread-locals: a task runs
+//! The engines set them around every poll of a task's future (the cutoff, the call's label,
+//! and an empty verdict), in thread-locals: a task runs
 //! inside the caller's task, on the thread that polls it, so nothing needs to allocate or
 //! be `'static`.
 
@@ -133,17 +134,27 @@ pub(crate) fn enter<R>(
     (result, verdict)
 }
 
-/// Runs `f`, work of the user's that may unwind, with `cutoff` as the current one (a
-/// [`Deadline`](crate::Deadline) entered again); the previous one is restored after, also
-/// when `f` panics.
+/// Runs `f`, work of the user's that may unwind, under `cutoff` (a
+/// [`Deadline`](crate::Deadline) entered again) or the current one if that is earlier: a
+/// scope never loosens the deadline of the task it runs in. What a run inside posts stays
+/// inside (a spawned task has no engine to read it, and an enclosing task's engine must not
+/// take a scoped deadline for its own). The previous state is restored after, also when `f`
+/// panics.
 pub(crate) fn within<R>(cutoff: Option<Cutoff>, f: impl FnOnce() -> R) -> R {
-    struct Restore(Option<Cutoff>);
+    struct Restore(Option<Cutoff>, Option<Verdict>);
     impl Drop for Restore {
         fn drop(&mut self) {
             CURRENT.set(self.0);
+            VERDICT.set(self.1);
         }
     }
-    let _restore = Restore(CURRENT.replace(cutoff));
+    let current = CURRENT.get();
+    let tighter = match (current, cutoff) {
+        (Some(current), Some(scoped)) if current.at <= scoped.at => Some(current),
+        (None, scoped) | (Some(_), scoped @ Some(_)) => scoped,
+        (current, None) => current,
+    };
+    let _restore = Restore(CURRENT.replace(tighter), VERDICT.take());
     f()
 }
 

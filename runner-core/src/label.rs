@@ -2,7 +2,8 @@
 
 use std::fmt::{self, Write};
 
-/// The most bytes a label's text keeps; a longer one is cut, at a character, and ends `…`.
+/// The most bytes a label's text keeps; a longer one keeps up to 11 and ends with `…` (3
+/// bytes), cut at a character.
 /// With the length and the kind, a label is two words, what a slot can carry for nothing.
 const INLINE: usize = 14;
 
@@ -73,7 +74,7 @@ impl fmt::Display for Label {
             Repr::Signed(n) => fmt::Display::fmt(n, f),
             Repr::Inline { len, bytes } => {
                 // Only ever filled from a `&str`, cut at a character boundary.
-                f.write_str(std::str::from_utf8(&bytes[..*len as usize]).unwrap_or("?"))
+                f.pad(std::str::from_utf8(&bytes[..*len as usize]).unwrap_or("?"))
             }
         }
     }
@@ -81,22 +82,40 @@ impl fmt::Display for Label {
 
 impl fmt::Debug for Label {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Label({self})")
+        match self.0 {
+            Repr::Inline { .. } => write!(f, "Label({:?})", self.to_string()),
+            _ => write!(f, "Label({self})"),
+        }
     }
 }
 
-macro_rules! from_integer {
-    ($variant:ident as $wide:ty: $($t:ty),*) => {$(
+macro_rules! from_unsigned {
+    ($($t:ty),*) => {$(
         impl From<$t> for Label {
             fn from(n: $t) -> Self {
-                Self(Repr::$variant(n as $wide))
+                Self(Repr::Number(n as u64))
             }
         }
     )*};
 }
 
-from_integer!(Number as u64: u8, u16, u32, u64, usize);
-from_integer!(Signed as i64: i8, i16, i32, i64, isize);
+from_unsigned!(u8, u16, u32, u64, usize);
+
+macro_rules! from_signed {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Label {
+            // A non-negative id is the same label whatever its type: `17` is `17u64`.
+            fn from(n: $t) -> Self {
+                match u64::try_from(n) {
+                    Ok(n) => Self(Repr::Number(n)),
+                    Err(_) => Self(Repr::Signed(n as i64)),
+                }
+            }
+        }
+    )*};
+}
+
+from_signed!(i8, i16, i32, i64, isize);
 
 impl From<&str> for Label {
     fn from(text: &str) -> Self {
@@ -185,6 +204,13 @@ mod tests {
             Label::display(format_args!("{}:{}", "h", 8)).to_string(),
             "h:8"
         );
+        assert_eq!(Label::from(17), Label::from(17u64));
+        assert_ne!(Label::from(17), Label::from("17"));
+        assert_eq!(
+            format!("{:?} {:?}", Label::from(3), Label::from("3")),
+            r#"Label(3) Label("3")"#
+        );
+        assert_eq!(format!("[{:>4}]", Label::from("ab")), "[  ab]");
     }
 
     #[test]

@@ -139,9 +139,9 @@ impl<R: AsRef<[TaskRecord]>> Report<R> {
     /// The run as a `Server-Timing` header's value (W3C Server Timing): one metric per task,
     /// its duration in milliseconds and its outcome, in the order the tasks were written.
     ///
-    /// A metric's name is a token: a character of a task's name that a token cannot hold
-    /// (a space, `:`, `/`, a non-ASCII letter...) is written `_`. The outcome is a quoted
-    /// string.
+    /// A metric's name is a token: the task's name, then `.` and its label if the call has
+    /// one (`profile.17`); a character a token cannot hold (a space, `:`, `/`, a non-ASCII
+    /// letter...) is written `_`. The outcome is a quoted string.
     ///
     /// ```
     /// use runner_core::{Task, fan_out};
@@ -178,7 +178,12 @@ impl fmt::Display for ServerTiming<'_> {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            fmt::Write::write_str(&mut Token(f), record.name)?;
+            // An empty name (`Task::new("")` allows one) would leave no token at all.
+            let name = match record.name {
+                "" => "_",
+                name => name,
+            };
+            fmt::Write::write_str(&mut Token(f), name)?;
             if let Some(label) = &record.label {
                 fmt::Write::write_fmt(&mut Token(f), format_args!(".{label}"))?;
             }

@@ -19,15 +19,15 @@ pub(crate) fn timer_at(at: Instant) -> Timer {
 
 /// What a task's body, or a fan-out with a timer, says outside a Tokio runtime.
 pub(crate) const NO_RUNTIME: &str = "runner_core needs a Tokio runtime with its time driver \
-    for timeouts and deadlines: run the fan-out or the task inside `#[tokio::main]`, \
-    `#[tokio::test]` or a `tokio::runtime::Runtime` built with `enable_time()` (or \
-    `enable_all()`), not under another executor such as `futures::executor::block_on`";
+    (for its timeouts and deadlines, and for the Tokio calls in task bodies): run the fan-out \
+    or the task inside `#[tokio::main]`, `#[tokio::test]` or a `tokio::runtime::Runtime` \
+    built with `enable_time()` (or `enable_all()`), not under another executor such as \
+    `futures::executor::block_on`";
 
 /// Tokio's own panic here ("there is no reactor running") names neither this crate nor the
 /// fix.
 #[cold]
 #[inline(never)]
-#[track_caller]
 fn no_runtime() -> ! {
     panic!("{NO_RUNTIME}")
 }

@@ -141,10 +141,7 @@ fn expand_fn(args: &TaskArgs, item: ItemFn) -> syn::Result<TokenStream> {
     sig.output = match args.boxed {
         // The box borrows what the arguments borrow: `'_` is their one lifetime (or `self`'s).
         true => {
-            let lifetime = match borrows(&sig) {
-                true => quote!('_),
-                false => quote!('static),
-            };
+            let lifetime = box_lifetime(&sig)?;
             syn::parse_quote! {
                 -> #private::BoxTaskOf<#lifetime, #ret, #private::#criticality>
             }
@@ -181,7 +178,7 @@ fn expand_fn(args: &TaskArgs, item: ItemFn) -> syn::Result<TokenStream> {
             let at = private_at(args, expr.span());
             let name = format_ident!("__task_label", span = Span::mixed_site());
             let read = quote_spanned! {expr.span()=>
-                let #name = #at::label_of(#expr);
+                let #name = #at::label_of(&(#expr));
             };
             (read, quote!(#private::Task::label(#build, #name)))
         }
@@ -376,35 +373,80 @@ fn result_error_type(ret: &Type) -> Option<&Type> {
     }
 }
 
-/// `true` for `#[instrument]` or `#[tracing::instrument]` (any path ending so), left for
-/// after `#[task]`.
+/// `true` for `#[instrument]`, `#[tracing::instrument]` or
+/// `#[tracing_attributes::instrument]`, left for after `#[task]`.
 fn is_instrument(attr: &syn::Attribute) -> bool {
-    attr.path()
+    let path: Vec<String> = attr
+        .path()
         .segments
-        .last()
-        .is_some_and(|segment| segment.ident == "instrument")
+        .iter()
+        .map(|segment| segment.ident.to_string())
+        .collect();
+    matches!(
+        path.iter().map(String::as_str).collect::<Vec<_>>()[..],
+        ["instrument"] | ["tracing", "instrument"] | ["tracing_attributes", "instrument"]
+    )
 }
 
-/// `true` if the fn's arguments borrow anything: a reference, or a type with a lifetime.
-fn borrows(sig: &syn::Signature) -> bool {
-    struct Finder(bool);
+/// The lifetime of a boxed task's future: what the arguments borrow, which must be one
+/// lifetime (`'static` if they borrow nothing). A fn type's or an `Fn(..)` bound's own
+/// lifetimes are not the signature's, and `'static` borrows nothing.
+fn box_lifetime(sig: &syn::Signature) -> syn::Result<TokenStream> {
+    #[derive(Default)]
+    struct Finder {
+        elided: usize,
+        named: Vec<syn::Ident>,
+    }
     impl Visit<'_> for Finder {
-        fn visit_lifetime(&mut self, _: &syn::Lifetime) {
-            self.0 = true;
+        fn visit_lifetime(&mut self, lifetime: &syn::Lifetime) {
+            match lifetime.ident.to_string().as_str() {
+                "static" => {}
+                "_" => self.elided += 1,
+                _ if self.named.contains(&lifetime.ident) => {}
+                _ => self.named.push(lifetime.ident.clone()),
+            }
         }
-        fn visit_type_reference(&mut self, _: &syn::TypeReference) {
-            self.0 = true;
+        fn visit_type_reference(&mut self, reference: &syn::TypeReference) {
+            if reference.lifetime.is_none() {
+                self.elided += 1;
+            }
+            syn::visit::visit_type_reference(self, reference);
         }
         fn visit_receiver(&mut self, receiver: &syn::Receiver) {
-            self.0 |= matches!(receiver.kind, syn::ReceiverKind::Reference(..));
+            // A named one is visited below.
+            if let syn::ReceiverKind::Reference(_, None, _) = &receiver.kind {
+                self.elided += 1;
+            }
             syn::visit::visit_receiver(self, receiver);
         }
+        fn visit_type_fn_ptr(&mut self, _: &syn::TypeFnPtr) {}
+        fn visit_parenthesized_generic_arguments(
+            &mut self,
+            _: &syn::ParenthesizedGenericArguments,
+        ) {
+        }
     }
-    let mut finder = Finder(false);
+    let mut finder = Finder::default();
     for input in &sig.inputs {
         finder.visit_fn_arg(input);
     }
-    finder.0
+    match (finder.elided, finder.named.as_slice()) {
+        (0, []) => Ok(quote!('static)),
+        (1, []) => Ok(quote!('_)),
+        (0, [one]) => {
+            let lifetime = syn::Lifetime {
+                apostrophe: one.span(),
+                ident: one.clone(),
+            };
+            Ok(quote!(#lifetime))
+        }
+        _ => Err(syn::Error::new_spanned(
+            &sig.ident,
+            "a boxed task borrows its arguments for one lifetime: name it on each borrowed \
+             argument, e.g. `fn get<'a>(&'a self, key: &'a str)`, and return \
+             `BoxTask<'a, T, E, Critical>` in the trait",
+        )),
+    }
 }
 
 fn contains_impl_trait(ty: &Type) -> bool {

@@ -149,7 +149,8 @@ impl Policy {
     fn emit_to(&self, observer: Option<&dyn Observer>, task: &'static str, kind: EventKind) {
         let event = PolicyEvent {
             task,
-            label: crate::context::label(),
+            // An operator's event (no task) belongs to no call, whichever poll it came from.
+            label: crate::context::label().filter(|_| !task.is_empty()),
             policy: &self.name,
             kind,
         };

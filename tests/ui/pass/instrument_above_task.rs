@@ -1,3 +1,5 @@
+#![deny(warnings)]
+
 //! `#[tracing::instrument]` above `#[task]`: it instruments the body, which is the task's
 //! future, so its span is open for as long as the task runs.
 

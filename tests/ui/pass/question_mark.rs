@@ -1,3 +1,5 @@
+#![deny(warnings)]
+
 //! `?` on a task's result in the shapes application code has: a task awaited alone into
 //! anyhow, into an error enum of the application's, and into a `FanOutError`; and a run with
 //! `report;`.
