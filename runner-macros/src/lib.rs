@@ -160,9 +160,10 @@ use proc_macro::TokenStream;
 /// Each call's label, beside the static name: an id or a short key, from the fn's
 /// arguments, so that 20 calls of one fn in a batch can be told apart. It shows in the
 /// fan-out's error (``critical task `profile[17]` failed``), the task's record and
-/// `Server-Timing` entry, and its span. An integer, a `&str` or a `String` (by reference);
-/// another `Display` value through `runner_core::Label::display(&value)`. A task without one
-/// pays nothing for it.
+/// `Server-Timing` entry, its span and its policy's events. The expression is read by
+/// reference, so the argument stays the body's: an integer, a `str`, a `String` or a
+/// `Label`; another `Display` value through `runner_core::Label::display(&value)`. A task
+/// without one pays nothing for it.
 ///
 /// ```
 /// # use runner_core::{task, fan_out, Label};
@@ -272,8 +273,11 @@ use proc_macro::TokenStream;
 /// # }
 /// ```
 ///
-/// The box borrows what the arguments borrow, as `'_`: `self`'s lifetime, or the one
-/// lifetime of the arguments. A trait that declares `async fn balance(..) -> Result<T, E>`
+/// The box borrows what the arguments borrow, for one lifetime: `'static` if they borrow
+/// nothing, `'_` for a single elided borrow (`&self`), or the one lifetime they name
+/// (`fn lookup<'a>(&'a self, key: &'a str)` returns `BoxTask<'a, ...>`). Two elided borrows
+/// are a compile error that says to name one. A generic argument must outlive that lifetime
+/// (`T: 'static` for a `'static` box). A trait that declares `async fn balance(..) -> Result<T, E>`
 /// can't be implemented with a task fn: a task is not that future (its result is
 /// `Result<T, TaskError<E>>` awaited alone, and its slot in a fan-out); declare the task as
 /// above instead.
