@@ -23,9 +23,9 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             return with_error(item, error);
         }
     };
-    let (args, args_error) = match TaskArgs::parse(args, Span::call_site()) {
+    let (args, args_error) = match TaskArgs::parse(args.clone(), Span::call_site()) {
         Ok((args, policy_error)) => (args, policy_error),
-        Err(error) => (TaskArgs::fallback(), Some(error)),
+        Err(error) => (TaskArgs::fallback(&args), Some(error)),
     };
     let mut item_fn = item_fn;
     // `const` is refused, and the fn expanded without it: `const async` would be rustc's
@@ -462,15 +462,39 @@ fn contains_impl_trait(ty: &Type) -> bool {
 }
 
 impl TaskArgs {
-    /// What a fn with broken arguments expands as, beside the error.
-    fn fallback() -> Self {
+    /// What a fn with broken arguments expands as, beside the error: what its bare keys
+    /// (`best_effort`, `boxed`) still say, so that its callers and a trait it implements see
+    /// the types they expect and raise no second error.
+    fn fallback(args: &TokenStream) -> Self {
+        let mut bare = Vec::new();
+        let mut tokens = args.clone().into_iter().peekable();
+        while let Some(token) = tokens.next() {
+            let ends = tokens.peek().is_none_or(
+                |next| matches!(next, proc_macro2::TokenTree::Punct(p) if p.as_char() == ','),
+            );
+            if let (proc_macro2::TokenTree::Ident(ident), true) = (&token, ends) {
+                bare.push(ident.to_string());
+            }
+            // Skip to the next key.
+            while tokens
+                .next_if(
+                    |next| !matches!(next, proc_macro2::TokenTree::Punct(p) if p.as_char() == ','),
+                )
+                .is_some()
+            {}
+            tokens.next();
+        }
+        let has = |key: &str| bare.iter().any(|found| found == key);
         Self {
-            criticality: Criticality::Critical,
+            criticality: match has("best_effort") && !has("critical") {
+                true => Criticality::BestEffort,
+                false => Criticality::Critical,
+            },
             timeout: None,
             name: None,
             krate: None,
             policies: Default::default(),
-            boxed: false,
+            boxed: has("boxed"),
             label: None,
             deferred: Default::default(),
         }
