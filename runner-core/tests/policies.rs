@@ -26,6 +26,14 @@ const fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
+/// A policy with only a breaker of these settings.
+fn breaker_only(failures: u32, window: Duration, cooldown: Duration) -> Policy {
+    Policy::builder()
+        .breaker(Breaker::new(failures, window, cooldown))
+        .build()
+        .unwrap()
+}
+
 fn is_transient(error: &Error) -> bool {
     *error == Error::Unavailable
 }
@@ -452,10 +460,7 @@ async fn a_refused_hedge_keeps_the_real_failure() {
 /// the cooldown → a failed probe opens it again → a good probe closes it.
 #[tokio::test(start_paused = true)]
 async fn a_breaker_goes_through_every_state() {
-    let policy = Policy::builder()
-        .breaker(Breaker::new(2, Duration::from_secs(1), ms(500)))
-        .build()
-        .unwrap();
+    let policy = breaker_only(2, Duration::from_secs(1), ms(500));
     let attempts = &Attempts::default();
     let call = |fail: bool| {
         policy.best_effort("breaker", move || {
@@ -503,10 +508,7 @@ async fn a_breaker_goes_through_every_state() {
 /// Half-open lets one probe through; a call made while it is in flight is refused.
 #[tokio::test(start_paused = true)]
 async fn a_half_open_breaker_lets_one_probe_through() {
-    let policy = Policy::builder()
-        .breaker(Breaker::new(1, Duration::from_secs(1), ms(100)))
-        .build()
-        .unwrap();
+    let policy = breaker_only(1, Duration::from_secs(1), ms(100));
     let fail = policy.best_effort("probe", || async { Err::<u32, _>(Error::Unavailable) });
     assert!(fail.await.is_err());
     sleep(ms(100)).await;
@@ -528,14 +530,7 @@ async fn a_half_open_breaker_lets_one_probe_through() {
 /// sibling failed does not.
 #[tokio::test(start_paused = true)]
 async fn a_breaker_counts_timeouts_but_not_cancellations() {
-    let hangs = Policy::builder()
-        .breaker(Breaker::new(
-            1,
-            Duration::from_secs(10),
-            Duration::from_secs(5),
-        ))
-        .build()
-        .unwrap();
+    let hangs = breaker_only(1, Duration::from_secs(10), Duration::from_secs(5));
     let hang = || async {
         sleep(Duration::from_secs(10)).await;
         Ok::<u32, Error>(1)
@@ -562,14 +557,7 @@ async fn a_breaker_counts_timeouts_but_not_cancellations() {
 /// are ignored.
 #[tokio::test(start_paused = true)]
 async fn a_breaker_counts_failures_within_its_window_only() {
-    let policy = Policy::builder()
-        .breaker(Breaker::new(
-            2,
-            Duration::from_secs(1),
-            Duration::from_secs(5),
-        ))
-        .build()
-        .unwrap();
+    let policy = breaker_only(2, Duration::from_secs(1), Duration::from_secs(5));
     let fail = |error: Error| {
         policy.task::<runner_core::BestEffort, _, _, _, _, _>(
             "window",
@@ -616,14 +604,7 @@ async fn a_breaker_with_a_rate_opens_on_a_failing_share_only() {
 /// A critical task refused by its breaker fails the fan-out with its own error kind.
 #[tokio::test(start_paused = true)]
 async fn a_critical_task_refused_fails_the_fan_out_as_rejected() {
-    let policy = Policy::builder()
-        .breaker(Breaker::new(
-            1,
-            Duration::from_secs(1),
-            Duration::from_secs(1),
-        ))
-        .build()
-        .unwrap();
+    let policy = breaker_only(1, Duration::from_secs(1), Duration::from_secs(1));
     let fail = || async { Err::<u32, _>(Error::Unavailable) };
     assert!(fan_out!(policy.critical("wallet", fail)).await.is_err());
     let (error, report) = fan_out!(report; policy.critical("wallet", fail)).await;
@@ -751,14 +732,7 @@ async fn a_fallback_answers_when_time_runs_out() {
 /// A refused call takes its fallback at once.
 #[tokio::test(start_paused = true)]
 async fn a_fallback_answers_a_refused_call_at_once() {
-    let policy = Policy::builder()
-        .breaker(Breaker::new(
-            1,
-            Duration::from_secs(1),
-            Duration::from_secs(1),
-        ))
-        .build()
-        .unwrap();
+    let policy = breaker_only(1, Duration::from_secs(1), Duration::from_secs(1));
     let call = || {
         policy.task::<runner_core::Critical, _, _, _, _, _>(
             "balance",
