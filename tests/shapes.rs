@@ -590,3 +590,132 @@ mod labelled {
         );
     }
 }
+
+/// Point 7: runners whose tasks are not `Send`, and tasks whose values borrow.
+mod local_and_borrowed {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use runner_core::{LocalTaskRunner, Outcome, RunAll, TaskRunner, remaining};
+
+    use super::*;
+
+    /// A client that is not `Send`, as a `!Send` SDK's is: its tasks hold it across `.await`.
+    #[derive(Default)]
+    struct Ledger {
+        calls: RefCell<Vec<&'static str>>,
+    }
+
+    impl Ledger {
+        async fn call(self: Rc<Self>, name: &'static str, delay: u64) -> Result<u64, Unavailable> {
+            let calls = &self.calls;
+            sleep(ms(delay)).await;
+            calls.borrow_mut().push(name);
+            match name {
+                "broken" => Err(Unavailable),
+                _ => Ok(delay),
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_local_runner_keeps_every_rule_for_tasks_that_are_not_send() {
+        let ledger = Rc::new(Ledger::default());
+        let mut runner: LocalTaskRunner<'_> = TaskRunner::local().deadline(ms(300));
+        let balance = runner.add(Task::critical(
+            "balance",
+            ledger.clone().call("balance", 20),
+        ));
+        let promo = runner
+            .add(Task::best_effort("promo", ledger.clone().call("promo", 500)).timeout(ms(100)));
+        let audit = runner.add(Task::best_effort("audit", ledger.clone().call("broken", 5)));
+        let start = Instant::now();
+        let mut results = runner.run_all().await.unwrap();
+        assert_eq!(start.elapsed(), ms(100));
+        assert_eq!(results.take(balance), 20);
+        assert!(matches!(results.take(promo), Err(TaskError::TimedOut(_))));
+        assert!(matches!(
+            results.take(audit),
+            Err(TaskError::Failed(Unavailable))
+        ));
+        assert_eq!(*ledger.calls.borrow(), ["broken", "balance"]);
+
+        // A critical failure still ends the run at once, dropping the slow task.
+        let mut runner = TaskRunner::local();
+        let _slow = runner.add(Task::critical("slow", ledger.clone().call("slow", 1_000)));
+        let _broken = runner.add(Task::critical("broken", ledger.clone().call("broken", 30)));
+        let start = Instant::now();
+        let error = runner.run_all().await.unwrap_err();
+        assert_eq!(start.elapsed(), ms(30));
+        assert_eq!(error.task(), Some("broken"));
+        // The dropped task released its handle on the ledger.
+        assert_eq!(Rc::strong_count(&ledger), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_local_run_in_a_local_set_carries_its_deadline_into_spawn_local() {
+        let local = tokio::task::LocalSet::new();
+        let left = local
+            .run_until(async {
+                let shared = Rc::new(7_u64);
+                let mut runner = TaskRunner::local().deadline(ms(250));
+                let left = runner.add(Task::critical("left", async move {
+                    sleep(ms(50)).await;
+                    let shared = Rc::clone(&shared);
+                    let spawned = runner_core::spawn_local(async move { (*shared, remaining()) });
+                    Ok::<_, Unavailable>(spawned.await.unwrap())
+                }));
+                let run = tokio::task::spawn_local(runner.run_all());
+                run.await.unwrap().unwrap().take(left)
+            })
+            .await;
+        assert_eq!(left, (7, Some(ms(200))));
+    }
+
+    fn split_fields(page: &str) -> TaskRunner<'_> {
+        let mut runner = TaskRunner::new().deadline(ms(100));
+        for field in page.split(';') {
+            let _ = runner.add(Task::best_effort("field", async move {
+                Ok::<&str, Unavailable>(field)
+            }));
+        }
+        runner
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn values_may_borrow_from_the_caller_and_outlive_the_results() {
+        let page = String::from("balance=1250;card=none");
+        let mut runner = TaskRunner::new();
+        let fields =
+            runner.add_all(page.split(';').map(|field| {
+                Task::critical("field", async move { Ok::<&str, Unavailable>(field) })
+            }));
+        let first = runner.add(Task::best_effort("first", async {
+            page.split(';').next().ok_or(Unavailable)
+        }));
+        let mut results = runner.run_all().await.unwrap();
+        let first = results.take(first);
+        let fields: Vec<&str> = results.take(fields);
+        assert_eq!(results.report().tasks()[2].outcome, Outcome::Ok);
+        drop(results);
+        assert_eq!(fields, ["balance=1250", "card=none"]);
+        assert_eq!(first, Ok("balance=1250"));
+
+        // A runner built over a borrow, by a fn, is still `Send`.
+        let run = split_fields(&page).run_all();
+        fn require_send<T: Send>(_: &T) {}
+        require_send(&run);
+        assert_eq!(run.await.unwrap().len(), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_send_run_can_be_spawned() {
+        let mut runner = TaskRunner::new();
+        let balance = runner.add(Task::critical("balance", async {
+            Ok::<u64, Unavailable>(5)
+        }));
+        let run: RunAll<'static> = runner.run_all();
+        let mut results = tokio::spawn(run).await.unwrap().unwrap();
+        assert_eq!(results.take(balance), 5);
+    }
+}

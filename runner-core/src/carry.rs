@@ -137,3 +137,19 @@ where
     let deadline = Deadline::current();
     tokio::task::spawn_blocking(move || deadline.run(f))
 }
+
+/// `tokio::task::spawn_local`, carrying the running task's deadline into the spawned work:
+/// for work that is not `Send`, inside a `LocalSet` (see
+/// [`LocalTaskRunner`](crate::LocalTaskRunner)).
+///
+/// # Panics
+///
+/// Outside a `LocalSet`, as `tokio::task::spawn_local` does.
+#[track_caller]
+pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    tokio::task::spawn_local(Deadline::current().scope(future))
+}

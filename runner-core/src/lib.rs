@@ -69,6 +69,14 @@
 //! `spawn_blocking` leave behind: [`spawn`] and [`spawn_blocking`] carry it, and
 //! [`Deadline::current`] captures it as a value to enter again with
 //! [`scope`](Deadline::scope) or [`run`](Deadline::run) (as a Go `ctx` is passed along).
+//! [`spawn_local`] does the same inside a `LocalSet`.
+//!
+//! **Tasks that are not `Send`.** [`FanOut`] is `Send` when its tasks are. A [`TaskRunner`]
+//! holds its tasks type-erased, so it asks for `Send` tasks; [`TaskRunner::local`] gives a
+//! [`LocalTaskRunner`] for tasks that hold an `Rc` or a `RefCell` borrow across an
+//! `.await`, on a current-thread runtime or in a `LocalSet`. Both engines let tasks and their
+//! values borrow from the caller; only their error types must be `'static`, as a critical
+//! task's error goes into the [`FanOutError`].
 //!
 //! **`?` on a task.** Awaited alone, a task gives `Result<T, TaskError<E>>`. `TaskError<E>`
 //! is an `Error`, so `?` works into `anyhow::Result` as it is, and into an error enum of
@@ -229,7 +237,7 @@ mod watch;
 mod with_report;
 
 pub use crate::any_error::AnyError;
-pub use crate::carry::{Deadline, Scoped, spawn, spawn_blocking};
+pub use crate::carry::{Deadline, Scoped, spawn, spawn_blocking, spawn_local};
 pub use crate::context::{deadline, remaining};
 pub use crate::criticality::{BestEffort, Critical, Criticality};
 pub use crate::error::{FanOutError, Rejection, TaskError};
@@ -244,7 +252,10 @@ pub use crate::policy::{
 #[cfg(feature = "serde")]
 pub use crate::policy::{BreakerConfig, HedgeConfig, LimitConfig, PolicyConfig, RetryConfig};
 pub use crate::report::{Outcome, Report, ServerTiming, TaskRecord};
-pub use crate::runner::{Claim, Handle, Handles, Results, RunAll, TaskRunner};
+pub use crate::runner::{
+    Claim, Handle, Handles, Holds, Local, LocalTaskRunner, Results, RunAll, Sendable, TaskRunner,
+    Threading,
+};
 pub use crate::slot::TaskSlot;
 pub use crate::standalone::TaskFuture;
 pub use crate::task::{BoxTask, LocalBoxTask, Task};

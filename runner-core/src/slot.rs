@@ -3,10 +3,10 @@
 //! Both engines drive tasks through [`TaskSlot`], so the rules (own timeout, deadline
 //! context, panic boundary, tracing, the record for the report) are written once.
 
-use std::any::Any;
 use std::error::Error as StdError;
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::ptr::NonNull;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -134,8 +134,10 @@ pin_project! {
         }
     }
 }
+
 /// What a deadline did to a slot that was still pending.
-pub(crate) enum Cut {
+#[doc(hidden)]
+pub enum Cut {
     /// The slot is filled (or the task had finished already).
     Filled,
     /// A critical task was still pending: the fan-out fails naming it.
@@ -491,7 +493,10 @@ fn end_span(span: &mut Span, outcome: Outcome, elapsed: Duration) {
 }
 
 /// The object-safe face of a [`TaskSlot`], for the dynamic runner's mixed task types.
-pub(crate) trait ErasedSlot: Send {
+///
+/// `pub` only to be named by [`Threading`](crate::runner::Threading), from this private
+/// module: no user can name or implement it.
+pub trait ErasedSlot {
     fn start(self: Pin<&mut Self>, clock: &mut Clock, deadline: Option<Instant>, timed: bool);
     fn poll_slot(
         self: Pin<&mut Self>,
@@ -502,14 +507,21 @@ pub(crate) trait ErasedSlot: Send {
     fn cut(self: Pin<&mut Self>, cx: &mut Context<'_>, clock: &mut Clock, turn: &mut Turn) -> Cut;
     fn cancel(self: Pin<&mut Self>, clock: &mut Clock);
     fn record(&self) -> TaskRecord;
-    /// Moves the slot into `out` if `out` is an `Option` of this slot's type.
-    fn take_into(self: Pin<&mut Self>, out: &mut dyn Any);
+    /// Moves the slot into `*out`, and leaves `None` in its place.
+    ///
+    /// # Safety
+    ///
+    /// `out` must point to an `Option` of this slot's type, `Option<SlotOf<F, C>>`: its
+    /// `Any` cannot say so, as the slot's value need not be `'static`.
+    unsafe fn take_into(self: Pin<&mut Self>, out: NonNull<()>);
+    /// The name of its slot's type, for a debug build to check what `take_into` is given.
+    #[cfg(debug_assertions)]
+    fn slot_type(&self) -> &'static str;
 }
 
 impl<F, C> ErasedSlot for TaskSlot<F, C>
 where
-    F: TryFuture + Send,
-    F::Ok: Send + 'static,
+    F: TryFuture,
     F::Error: StdError + Send + Sync + 'static,
     C: Criticality,
 {
@@ -538,10 +550,15 @@ where
         TaskSlot::record(self)
     }
 
-    fn take_into(self: Pin<&mut Self>, out: &mut dyn Any) {
-        if let Some(out) = out.downcast_mut::<Option<SlotOf<F, C>>>() {
-            *out = self.take();
-        }
+    unsafe fn take_into(self: Pin<&mut Self>, out: NonNull<()>) {
+        // SAFETY: the caller's promise: `out` points to an `Option<SlotOf<F, C>>`.
+        let out = unsafe { out.cast::<Option<SlotOf<F, C>>>().as_mut() };
+        *out = self.take();
+    }
+
+    #[cfg(debug_assertions)]
+    fn slot_type(&self) -> &'static str {
+        std::any::type_name::<SlotOf<F, C>>()
     }
 }
 

@@ -5,6 +5,7 @@ use std::marker::PhantomData;
 use std::ops::Range;
 
 use super::Results;
+use super::threading::Threading;
 
 // `fn() -> _`: a handle neither owns a slot nor limits its auto traits.
 type SlotMarker<C, T, E> = PhantomData<fn() -> (C, T, E)>;
@@ -81,7 +82,7 @@ pub trait Claim: sealed::Sealed {
     type Output;
 
     #[doc(hidden)]
-    fn claim(self, results: &mut Results<'_>) -> Self::Output;
+    fn claim<M: Threading>(self, results: &mut Results<'_, M>) -> Self::Output;
 }
 
 mod sealed {
@@ -91,18 +92,18 @@ mod sealed {
 impl<C, T, E> sealed::Sealed for Handle<C, T, E> {}
 impl<C, T, E> sealed::Sealed for Handles<C, T, E> {}
 
-impl<C: Criticality, T: 'static, E: 'static> Claim for Handle<C, T, E> {
+impl<C: Criticality, T, E> Claim for Handle<C, T, E> {
     type Output = C::Slot<T, E>;
 
-    fn claim(self, results: &mut Results<'_>) -> C::Slot<T, E> {
+    fn claim<M: Threading>(self, results: &mut Results<'_, M>) -> C::Slot<T, E> {
         results.take_slot::<C, T, E>(self.runner, self.index)
     }
 }
 
-impl<C: Criticality, T: 'static, E: 'static> Claim for Handles<C, T, E> {
+impl<C: Criticality, T, E> Claim for Handles<C, T, E> {
     type Output = Vec<C::Slot<T, E>>;
 
-    fn claim(self, results: &mut Results<'_>) -> Vec<C::Slot<T, E>> {
+    fn claim<M: Threading>(self, results: &mut Results<'_, M>) -> Vec<C::Slot<T, E>> {
         self.range
             .map(|index| results.take_slot::<C, T, E>(self.runner, index))
             .collect()

@@ -3,29 +3,34 @@
 mod handle;
 mod results;
 mod run_all;
+mod threading;
 
-use std::error::Error as StdError;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::TryFuture;
+use std::error::Error as StdError;
 use tokio_util::sync::CancellationToken;
 
 pub use self::handle::{Claim, Handle, Handles};
 pub use self::results::Results;
 pub use self::run_all::RunAll;
+pub use self::threading::{Holds, Local, Sendable, Threading};
 use crate::Task;
 use crate::criticality::Criticality;
-use crate::slot::{ErasedSlot, TaskSlot};
 
 /// Runs any number of tasks concurrently, each added at run time and given back by a typed
 /// [`Handle`].
 ///
 /// It follows the same rules as [`FanOut`](crate::FanOut), polls only the tasks that woke,
 /// and can cap how many tasks are in flight. Each task costs two heap allocations (its boxed
-/// state, and its node in the `FuturesUnordered` that polls it), and its future must be
-/// `Send`.
+/// state, and its node in the `FuturesUnordered` that polls it).
+///
+/// Its tasks must be `Send`, so that the run is (for `tokio::spawn` and axum handlers);
+/// [`LocalTaskRunner`] takes tasks that are not. Tasks and their values may borrow from the
+/// caller for `'a`; their error types must be `'static`, as a critical task's error goes into
+/// the [`FanOutError`](crate::FanOutError).
 ///
 /// ```
 /// use std::time::Duration;
@@ -47,9 +52,27 @@ use crate::slot::{ErasedSlot, TaskSlot};
 /// # Ok(())
 /// # }
 /// ```
+///
+/// Values that borrow from the caller come back borrowed:
+///
+/// ```
+/// use runner_core::{Task, TaskRunner};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), runner_core::FanOutError> {
+/// let page = String::from("balance=1250;card=none");
+/// let mut runner = TaskRunner::new();
+/// let fields = runner.add_all(page.split(';').map(|field| {
+///     Task::critical("field", async move { Ok::<&str, std::io::Error>(field) })
+/// }));
+/// let fields: Vec<&str> = runner.run_all().await?.take(fields);
+/// assert_eq!(fields, ["balance=1250", "card=none"]);
+/// # Ok(())
+/// # }
+/// ```
 #[must_use = "a runner does nothing until `run_all` is awaited"]
-pub struct TaskRunner<'a> {
-    slots: Vec<Pin<Box<dyn ErasedSlot + 'a>>>,
+pub struct TaskRunner<'a, M: Threading = Sendable> {
+    slots: Vec<Pin<Box<M::Slot<'a>>>>,
     deadline: Option<Duration>,
     limit: usize,
     cancel: Option<CancellationToken>,
@@ -58,10 +81,50 @@ pub struct TaskRunner<'a> {
     id: u64,
 }
 
+/// A [`TaskRunner`] whose tasks need not be `Send`: they may hold an `Rc` or a `RefCell`
+/// borrow across an `.await`. Its run is not `Send`: await it on a current-thread runtime, in
+/// a `LocalSet`, or in `spawn_local`. Built by [`TaskRunner::local`].
+///
+/// ```
+/// use std::rc::Rc;
+/// use std::time::Duration;
+/// use runner_core::{Task, TaskRunner};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), runner_core::FanOutError> {
+/// let prices = Rc::new(vec![120_u64, 80, 45]);
+/// let mut runner = TaskRunner::local().deadline(Duration::from_millis(200));
+/// let totals = runner.add_all((0..3).map(|i| {
+///     let prices = Rc::clone(&prices); // `Rc` is not `Send`
+///     Task::critical("price", async move {
+///         tokio::task::yield_now().await;
+///         Ok::<u64, std::io::Error>(prices[i])
+///     })
+/// }));
+/// let totals = runner.run_all().await?.take(totals);
+/// assert_eq!(totals, [120, 80, 45]);
+/// # Ok(())
+/// # }
+/// ```
+pub type LocalTaskRunner<'a> = TaskRunner<'a, Local>;
+
 impl<'a> TaskRunner<'a> {
-    /// An empty runner: no deadline, no concurrency limit.
+    /// An empty runner of `Send` tasks: no deadline, no concurrency limit.
     pub fn new() -> Self {
-        // Tells one runner's handles from another's, so a stray handle is caught.
+        Self::empty()
+    }
+
+    /// An empty [`LocalTaskRunner`], whose tasks need not be `Send`: no deadline, no
+    /// concurrency limit.
+    pub fn local() -> LocalTaskRunner<'a> {
+        TaskRunner::empty()
+    }
+}
+
+impl<'a, M: Threading> TaskRunner<'a, M> {
+    fn empty() -> Self {
+        // Tells one runner's handles from another's: a handle is taken only from the results
+        // of the runner that made it. (At a billion runners a second, it wraps in 584 years.)
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Self {
             slots: Vec::new(),
@@ -101,14 +164,14 @@ impl<'a> TaskRunner<'a> {
     /// Adds a task; its slot is taken from the [`Results`] with the returned handle.
     pub fn add<F, C>(&mut self, task: Task<F, C>) -> Handle<C, F::Ok, F::Error>
     where
-        F: TryFuture + Send + 'a,
-        F::Ok: Send + 'static,
+        F: TryFuture,
         F::Error: StdError + Send + Sync + 'static,
         C: Criticality,
+        M: Holds<'a, F, C>,
     {
         let index = self.slots.len();
         self.timers |= task.timeout.is_some();
-        self.slots.push(Box::pin(TaskSlot::new(task)));
+        self.slots.push(M::hold(task));
         Handle::new(self.id, index)
     }
 
@@ -116,17 +179,17 @@ impl<'a> TaskRunner<'a> {
     pub fn add_all<F, C, I>(&mut self, tasks: I) -> Handles<C, F::Ok, F::Error>
     where
         I: IntoIterator<Item = Task<F, C>>,
-        F: TryFuture + Send + 'a,
-        F::Ok: Send + 'static,
+        F: TryFuture,
         F::Error: StdError + Send + Sync + 'static,
         C: Criticality,
+        M: Holds<'a, F, C>,
     {
         let start = self.slots.len();
         let tasks = tasks.into_iter();
         self.slots.reserve(tasks.size_hint().0);
         for task in tasks {
             self.timers |= task.timeout.is_some();
-            self.slots.push(Box::pin(TaskSlot::new(task)));
+            self.slots.push(M::hold(task));
         }
         Handles::new(self.id, start..self.slots.len())
     }
@@ -142,18 +205,18 @@ impl<'a> TaskRunner<'a> {
     }
 
     /// Runs every task; the future gives the [`Results`] or the [`FanOutError`](crate::FanOutError).
-    pub fn run_all(self) -> RunAll<'a> {
+    pub fn run_all(self) -> RunAll<'a, M> {
         RunAll::new(self)
     }
 }
 
-impl Default for TaskRunner<'_> {
+impl<M: Threading> Default for TaskRunner<'_, M> {
     fn default() -> Self {
-        Self::new()
+        Self::empty()
     }
 }
 
-impl std::fmt::Debug for TaskRunner<'_> {
+impl<M: Threading> std::fmt::Debug for TaskRunner<'_, M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TaskRunner")
             .field("tasks", &self.slots.len())

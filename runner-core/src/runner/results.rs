@@ -5,24 +5,21 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use super::handle::Claim;
+use super::threading::{Sendable, Threading};
 use crate::criticality::Criticality;
 use crate::report::Report;
 use crate::slot::ErasedSlot;
 
 /// The slots of a successful run, taken with the handles [`TaskRunner`](super::TaskRunner)
 /// gave out.
-pub struct Results<'a> {
-    slots: Vec<Pin<Box<dyn ErasedSlot + 'a>>>,
+pub struct Results<'a, M: Threading = Sendable> {
+    slots: Vec<Pin<Box<M::Slot<'a>>>>,
     runner: u64,
     elapsed: Duration,
 }
 
-impl<'a> Results<'a> {
-    pub(super) fn new(
-        slots: Vec<Pin<Box<dyn ErasedSlot + 'a>>>,
-        runner: u64,
-        elapsed: Duration,
-    ) -> Self {
+impl<'a, M: Threading> Results<'a, M> {
+    pub(super) fn new(slots: Vec<Pin<Box<M::Slot<'a>>>>, runner: u64, elapsed: Duration) -> Self {
         Self {
             slots,
             runner,
@@ -59,7 +56,7 @@ impl<'a> Results<'a> {
         self.slots.is_empty()
     }
 
-    pub(super) fn take_slot<C: Criticality, T: 'static, E: 'static>(
+    pub(super) fn take_slot<C: Criticality, T, E>(
         &mut self,
         runner: u64,
         index: usize,
@@ -70,13 +67,22 @@ impl<'a> Results<'a> {
         );
         let mut out: Option<C::Slot<T, E>> = None;
         if let Some(slot) = self.slots.get_mut(index) {
-            slot.as_mut().take_into(&mut out);
+            #[cfg(debug_assertions)]
+            assert_eq!(slot.slot_type(), std::any::type_name::<C::Slot<T, E>>());
+            // SAFETY: a handle is made only by its runner's `add` or `add_all`, typed by the
+            // task it added at `index`, and the runner's id (checked above) is its alone, so
+            // the slot at `index` holds a `C::Slot<T, E>`. (`Handle` is covariant in `T` and
+            // `E`: a handle whose types were shortened reads the value as a supertype.)
+            unsafe {
+                slot.as_mut()
+                    .take_into(std::ptr::NonNull::from(&mut out).cast())
+            };
         }
         out.expect("a handle's slot is filled once its runner succeeded, and taken only once")
     }
 }
 
-impl fmt::Debug for Results<'_> {
+impl<M: Threading> fmt::Debug for Results<'_, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Results")
             .field("tasks", &self.slots.len())

@@ -11,6 +11,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use pin_project_lite::pin_project;
 use tokio_util::sync::CancellationToken;
 
+use super::threading::{Sendable, Threading};
 use super::{Results, TaskRunner};
 use crate::error::FanOutError;
 use crate::observe;
@@ -20,16 +21,16 @@ use crate::turn::Turn;
 use crate::watch::Watch;
 use crate::with_report::{Run, WithReport, sealed};
 
-type BoxedSlot<'a> = Pin<Box<dyn ErasedSlot + 'a>>;
+type BoxedSlot<'a, M> = Pin<Box<<M as Threading>::Slot<'a>>>;
 
 pin_project! {
     /// The future of [`TaskRunner::run_all`]: `Result<Results, FanOutError>`.
     #[must_use = "futures do nothing unless awaited"]
-    pub struct RunAll<'a> {
+    pub struct RunAll<'a, M: Threading = Sendable> {
         // A task's slot is here unless it is running, then it is in `running`.
-        slots: Vec<Option<BoxedSlot<'a>>>,
+        slots: Vec<Option<BoxedSlot<'a, M>>>,
         // `FuturesUnordered` polls only the tasks that woke, so a run is linear in its tasks.
-        running: FuturesUnordered<Running<'a>>,
+        running: FuturesUnordered<Running<'a, M>>,
         // The next task to start.
         next: usize,
         limit: usize,
@@ -44,8 +45,8 @@ pin_project! {
     }
 }
 
-impl<'a> RunAll<'a> {
-    pub(super) fn new(runner: TaskRunner<'a>) -> Self {
+impl<'a, M: Threading> RunAll<'a, M> {
+    pub(super) fn new(runner: TaskRunner<'a, M>) -> Self {
         let mut watch = Watch::new();
         if let Some(deadline) = runner.deadline {
             watch.set_deadline(deadline);
@@ -74,16 +75,16 @@ impl<'a> RunAll<'a> {
     }
 }
 
-impl sealed::Sealed for RunAll<'_> {}
+impl<M: Threading> sealed::Sealed for RunAll<'_, M> {}
 
-impl<'a> Run for RunAll<'a> {
-    type Ok = Results<'a>;
+impl<'a, M: Threading> Run for RunAll<'a, M> {
+    type Ok = Results<'a, M>;
     type Records = Vec<crate::TaskRecord>;
 
     fn poll_run(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<Results<'a>, FanOutError>> {
+    ) -> Poll<Result<Results<'a, M>, FanOutError>> {
         let mut this = self.project();
         assert!(!*this.finished, "`RunAll` polled after completion");
         let mut clock = Clock::default();
@@ -163,7 +164,7 @@ impl<'a> Run for RunAll<'a> {
         *this.finished = true;
         let result = this.watch.conclude(result);
         return_running(this.running, this.slots);
-        let mut slots: Vec<BoxedSlot<'a>> =
+        let mut slots: Vec<BoxedSlot<'a, M>> =
             std::mem::take(this.slots).into_iter().flatten().collect();
         if result.is_err() {
             for slot in &mut slots {
@@ -195,24 +196,24 @@ impl<'a> Run for RunAll<'a> {
     }
 }
 
-impl<'a> Future for RunAll<'a> {
-    type Output = Result<Results<'a>, FanOutError>;
+impl<'a, M: Threading> Future for RunAll<'a, M> {
+    type Output = Result<Results<'a, M>, FanOutError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.poll_run(cx)
     }
 }
 
-impl FusedFuture for RunAll<'_> {
+impl<M: Threading> FusedFuture for RunAll<'_, M> {
     fn is_terminated(&self) -> bool {
         self.finished
     }
 }
 
 /// Moves every running task back to its place in `slots`.
-fn return_running<'a>(
-    running: &mut FuturesUnordered<Running<'a>>,
-    slots: &mut [Option<BoxedSlot<'a>>],
+fn return_running<'a, M: Threading>(
+    running: &mut FuturesUnordered<Running<'a, M>>,
+    slots: &mut [Option<BoxedSlot<'a, M>>],
 ) {
     for running in std::mem::take(running) {
         if let Some(slot) = running.slot {
@@ -230,12 +231,12 @@ thread_local! {
 }
 
 /// Polls the running tasks with `turn` lent to them, and the run's `token` in it.
-fn poll_running<'a>(
-    running: &mut FuturesUnordered<Running<'a>>,
+fn poll_running<'a, M: Threading>(
+    running: &mut FuturesUnordered<Running<'a, M>>,
     token: &mut Option<CancellationToken>,
     turn: &mut Turn,
     cx: &mut Context<'_>,
-) -> Poll<Option<Finished<'a>>> {
+) -> Poll<Option<Finished<'a, M>>> {
     /// Points `LENT` back as it was, also if something unwinds through `poll_next` (a
     /// subscriber's panic: the tasks' own are caught), so that it never outlives the turn.
     struct Restore(Option<NonNull<Turn>>);
@@ -255,17 +256,17 @@ fn poll_running<'a>(
 }
 
 /// A task handed back by `FuturesUnordered`: its index, its slot, and how it ended.
-type Finished<'a> = (usize, BoxedSlot<'a>, Result<(), FanOutError>);
+type Finished<'a, M> = (usize, BoxedSlot<'a, M>, Result<(), FanOutError>);
 
 /// A started task, inside `FuturesUnordered`; it hands its slot back when it is done.
-struct Running<'a> {
+struct Running<'a, M: Threading> {
     index: usize,
     // `None` only after it has returned `Ready`.
-    slot: Option<BoxedSlot<'a>>,
+    slot: Option<BoxedSlot<'a, M>>,
 }
 
-impl<'a> Future for Running<'a> {
-    type Output = Finished<'a>;
+impl<'a, M: Threading> Future for Running<'a, M> {
+    type Output = Finished<'a, M>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let Some(slot) = self.slot.as_mut() else {
