@@ -31,3 +31,9 @@ pub(crate) const NO_RUNTIME: &str = "runner_core needs a Tokio runtime with its 
 fn no_runtime() -> ! {
     panic!("{NO_RUNTIME}")
 }
+
+/// `after` from `now`; a delay too long to represent is "never", as with `sleep`.
+pub(crate) fn after(now: Instant, after: std::time::Duration) -> Instant {
+    now.checked_add(after)
+        .unwrap_or_else(|| now + std::time::Duration::from_secs(86_400 * 365 * 30))
+}

@@ -87,6 +87,11 @@ fn policy_events_become_counters_and_histograms() {
                 "Counter 1".to_owned()
             ),
             (
+                "runner_policy_breaker_openings_total".to_owned(),
+                labels(&["cause=failures"]),
+                "Counter 1".to_owned()
+            ),
+            (
                 "runner_policy_breaker_transitions_total".to_owned(),
                 labels(&["state=open"]),
                 "Counter 1".to_owned()

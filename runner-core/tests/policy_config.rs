@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use runner_core::{BreakerState, Policy, PolicyConfig, TaskError, task};
+use runner_core::{Breaker, BreakerState, Policy, PolicyConfig, TaskError, task};
 use tokio::time::{Instant, sleep};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -102,9 +102,41 @@ fn each_error_names_its_field() {
     );
     assert_eq!(
         field("[breaker]\nfailures = 1\nwindow = \"1s\"\ncooldown = \"1s\"\nrate = 1.5"),
-        "breaker.rate"
+        "breaker.failure_rate"
     );
     assert_eq!(field("[limit]\nmax = 0"), "limit.max");
+    let breaker = |keys: &str| field(&format!("[breaker]\ncooldown = \"1s\"\n{keys}"));
+    assert_eq!(breaker("window = 0"), "breaker.window");
+    assert_eq!(breaker("window = 100001"), "breaker.window");
+    assert_eq!(
+        breaker("window = 10\nminimum_calls = 0"),
+        "breaker.minimum_calls"
+    );
+    assert_eq!(breaker("window = 10\nslow_rate = 0.5"), "breaker.slow");
+    assert_eq!(
+        breaker("window = 10\nslow = \"1s\"\nslow_rate = 0"),
+        "breaker.slow_rate"
+    );
+    assert_eq!(
+        breaker("window = 10\nhalf_open_calls = 1001"),
+        "breaker.half_open_calls"
+    );
+    assert_eq!(
+        breaker("window = 10\nhalf_open_successes = 1.5"),
+        "breaker.half_open_successes"
+    );
+    assert_eq!(
+        breaker("window = 10\ncooldown_growth = 2.0"),
+        "breaker.max_cooldown"
+    );
+    assert_eq!(
+        breaker("window = 10\ncooldown_growth = 0.5\nmax_cooldown = \"1m\""),
+        "breaker.cooldown_growth"
+    );
+    assert_eq!(
+        breaker("window = 10\nmax_cooldown = \"10ms\""),
+        "breaker.max_cooldown"
+    );
 
     // What serde refuses names its field too: an unknown key, a missing one, a bad duration.
     let refused = |text: &str| {
@@ -116,6 +148,52 @@ fn each_error_names_its_field() {
     assert!(refused("[breaker]\nfailures = 3").contains("window"));
     let bad = refused("timeout = \"soon\"");
     assert!(bad.contains("timeout"), "{bad}");
+    let window = refused("[breaker]\nwindow = \"soon\"\ncooldown = \"1s\"");
+    assert!(
+        window.contains("a duration such as \"10s\" (a time-based window) or a number of calls"),
+        "{window}"
+    );
+    assert!(refused("[breaker]\nwindow = -1\ncooldown = \"1s\"").contains("number of calls"));
+}
+
+/// Each breaker key of a config file, and the first form's keys, give the `Breaker` built
+/// by hand; the settings survive a trip through TOML.
+#[test]
+fn breaker_keys_give_the_breaker_built_by_hand() {
+    let breaker = |text: &str| {
+        let config: PolicyConfig = toml::from_str(text).unwrap();
+        let settings = config.settings().unwrap();
+        let again: PolicyConfig = toml::from_str(&toml::to_string(&config).unwrap()).unwrap();
+        assert_eq!(again, config);
+        settings.breaker.unwrap()
+    };
+    // The first form, as before.
+    assert_eq!(
+        breaker("[breaker]\nfailures = 3\nwindow = \"10s\"\ncooldown = \"5s\"\nrate = 0.5"),
+        Breaker::new(3, ms(10_000), ms(5_000)).rate(0.5)
+    );
+    assert_eq!(
+        breaker("[breaker]\nfailures = 3\nwindow = \"10s\"\ncooldown = \"5s\""),
+        Breaker::new(3, ms(10_000), ms(5_000))
+    );
+    // Time-based from its defaults.
+    assert_eq!(
+        breaker(
+            "[breaker]\nwindow = \"10s\"\ncooldown = \"5s\"\nfailure_rate = 0.25\nslow = \"1s\""
+        ),
+        Breaker::time_based(ms(10_000), ms(5_000))
+            .failure_rate(0.25)
+            .slow_calls(ms(1_000), 1.0)
+    );
+    // Count-based, the growth's factor defaulting to 2.
+    assert_eq!(
+        breaker(
+            "[breaker]\nwindow = 50\ncooldown = \"5s\"\nmax_cooldown = \"1m\"\nhalf_open_calls = 4"
+        ),
+        Breaker::count_based(50, ms(5_000))
+            .cooldown_grows(2.0, ms(60_000))
+            .half_open(4, 1.0)
+    );
 }
 
 struct Wallet {

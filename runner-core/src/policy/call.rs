@@ -101,6 +101,7 @@ impl Policy {
             task,
             breaker: settings.breaker.as_ref(),
             breaker_if: options.breaker_if,
+            cooldown_from: options.cooldown_from,
         };
         let round = Round {
             task,

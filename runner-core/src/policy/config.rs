@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::policy::breaker::Breaker;
+use crate::policy::breaker::{Breaker, BreakerWindow};
 use crate::policy::builder::PolicyBuilder;
-use crate::policy::error::PolicyError;
+use crate::policy::error::{PolicyError, says};
 use crate::policy::hedge::Hedge;
 use crate::policy::limit::Limit;
 use crate::policy::retry::{Budget, Retry};
@@ -112,20 +112,83 @@ pub struct HedgeConfig {
 }
 
 /// `[breaker]`: see [`Breaker`].
+///
+/// `window = "10s"` is a time-based window, `window = 100` a count-based one of the last 100
+/// calls. With `failures`, a time-based window is the first form, [`Breaker::new`] (open
+/// at that many failures in the window, judged from the first call, with no rate unless
+/// `failure_rate` gives one); otherwise the window starts from [`Breaker::time_based`] or
+/// [`Breaker::count_based`]'s defaults. Each key given then replaces its default
+/// (`failures` on a count-based window adds a count the failures must also reach).
+///
+/// ```
+/// use std::time::Duration;
+/// use runner_core::{Breaker, PolicyConfig};
+///
+/// let config: PolicyConfig = toml::from_str(r#"
+///     [breaker]
+///     window = 100
+///     minimum_calls = 20
+///     failure_rate = 0.5
+///     slow = "500ms"
+///     slow_rate = 0.8
+///     half_open_calls = 3
+///     half_open_successes = 0.66
+///     cooldown = "5s"
+///     cooldown_growth = 2.0
+///     max_cooldown = "1m"
+/// "#).unwrap();
+/// let by_hand = Breaker::count_based(100, Duration::from_secs(5))
+///     .minimum_calls(20)
+///     .failure_rate(0.5)
+///     .slow_calls(Duration::from_millis(500), 0.8)
+///     .half_open(3, 0.66)
+///     .cooldown_grows(2.0, Duration::from_secs(60));
+/// assert_eq!(config.settings().unwrap().breaker, Some(by_hand));
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BreakerConfig {
-    /// Failures within `window` that open it.
-    pub failures: u32,
-    /// The window of the count.
-    #[serde(with = "humantime_serde")]
-    pub window: Duration,
+    /// The window of outcomes judged: a duration, or a number of calls.
+    pub window: BreakerWindow,
     /// How long it stays open.
     #[serde(with = "humantime_serde")]
     pub cooldown: Duration,
-    /// The share of failed attempts it also needs to open.
+    /// Failures the window must hold to open it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rate: Option<f32>,
+    pub failures: Option<u32>,
+    /// The share of failed calls that opens it (`rate`, in the first form's words).
+    #[serde(default, alias = "rate", skip_serializing_if = "Option::is_none")]
+    pub failure_rate: Option<f32>,
+    /// The calls the window must hold before it is judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_calls: Option<u32>,
+    /// A call slower than this is slow.
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub slow: Option<Duration>,
+    /// The share of slow calls that opens it (1.0 if `slow` is given alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slow_rate: Option<f32>,
+    /// The calls let through while half-open (1 if unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub half_open_calls: Option<u32>,
+    /// The share of them that must succeed to close it (1.0 if unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub half_open_successes: Option<f32>,
+    /// The factor each opening in a row grows the cooldown by (2.0 if only `max_cooldown`
+    /// is given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown_growth: Option<f64>,
+    /// The longest the cooldown grows to.
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_cooldown: Option<Duration>,
 }
 
 /// `[limit]`: see [`Limit`].
@@ -153,11 +216,7 @@ impl PolicyConfig {
             settings = settings.hedge(Hedge::new(hedge.after).max(hedge.max.unwrap_or(1)));
         }
         if let Some(breaker) = &self.breaker {
-            let mut value = Breaker::new(breaker.failures, breaker.window, breaker.cooldown);
-            if let Some(rate) = breaker.rate {
-                value = value.rate(rate);
-            }
-            settings = settings.breaker(value);
+            settings = settings.breaker(breaker.to_breaker()?);
         }
         if let Some(limit) = &self.limit {
             let value = match limit.reject {
@@ -176,6 +235,45 @@ impl PolicyConfig {
     }
 }
 
+impl BreakerConfig {
+    fn to_breaker(&self) -> Result<Breaker, PolicyError> {
+        let cooldown = self.cooldown;
+        let mut breaker = match (self.window, self.failures) {
+            (BreakerWindow::Time(window), Some(failures)) => {
+                Breaker::new(failures, window, cooldown)
+            }
+            (BreakerWindow::Time(window), None) => Breaker::time_based(window, cooldown),
+            (BreakerWindow::Calls(calls), _) => Breaker::count_based(calls, cooldown),
+        };
+        if let Some(failures) = self.failures {
+            breaker = breaker.failures(failures);
+        }
+        if let Some(rate) = self.failure_rate {
+            breaker = breaker.failure_rate(rate);
+        }
+        if let Some(calls) = self.minimum_calls {
+            breaker = breaker.minimum_calls(calls);
+        }
+        match (self.slow, self.slow_rate) {
+            (Some(after), rate) => breaker = breaker.slow_calls(after, rate.unwrap_or(1.0)),
+            (None, Some(_)) => return Err(PolicyError::new("breaker.slow", says::SLOW_ALONE)),
+            (None, None) => {}
+        }
+        if self.half_open_calls.is_some() || self.half_open_successes.is_some() {
+            let calls = self.half_open_calls.unwrap_or(1);
+            breaker = breaker.half_open(calls, self.half_open_successes.unwrap_or(1.0));
+        }
+        match (self.cooldown_growth, self.max_cooldown) {
+            (factor, Some(max)) => breaker = breaker.cooldown_grows(factor.unwrap_or(2.0), max),
+            (Some(_), None) => {
+                return Err(PolicyError::new("breaker.max_cooldown", says::GROWTH_ALONE));
+            }
+            (None, None) => {}
+        }
+        Ok(breaker)
+    }
+}
+
 impl RetryConfig {
     fn to_retry(&self) -> Retry {
         let mut retry = Retry::new(self.attempts);
@@ -190,5 +288,50 @@ impl RetryConfig {
             retry = retry.budget(budget);
         }
         retry
+    }
+}
+
+/// `window = "10s"` or `window = 100`: a duration in humantime's syntax, or a count of
+/// calls.
+impl Serialize for BreakerWindow {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            Self::Calls(calls) => serializer.serialize_u32(calls),
+            Self::Time(window) => serializer.collect_str(&humantime::format_duration(window)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for BreakerWindow {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(WindowVisitor)
+    }
+}
+
+struct WindowVisitor;
+
+impl serde::de::Visitor<'_> for WindowVisitor {
+    type Value = BreakerWindow;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a duration such as \"10s\" (a time-based window) or a number of calls such as 100 (a count-based one)")
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, calls: u64) -> Result<Self::Value, E> {
+        u32::try_from(calls)
+            .map(BreakerWindow::Calls)
+            .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(calls), &self))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, calls: i64) -> Result<Self::Value, E> {
+        u64::try_from(calls)
+            .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(calls), &self))
+            .and_then(|calls| self.visit_u64(calls))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        humantime::parse_duration(text)
+            .map(BreakerWindow::Time)
+            .map_err(|_| E::invalid_value(serde::de::Unexpected::Str(text), &self))
     }
 }

@@ -188,7 +188,10 @@ impl Policy {
     pub(crate) fn breaker_refuses_at(&self, at: Instant) -> bool {
         match self.breaker.forced() {
             Some(forced) => forced.is_err(),
-            None => self.settings().breaker.is_some() && self.breaker.refuses_at(at),
+            None => match self.settings().breaker {
+                Some(config) => self.breaker.refuses_at(&config, at),
+                None => false,
+            },
         }
     }
 }

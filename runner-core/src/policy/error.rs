@@ -69,5 +69,18 @@ pub(crate) mod says {
     pub(crate) const FAILURES: &str =
         "a breaker that opens after zero failures would never close; give at least 1";
     pub(crate) const RATE: &str = "a breaker's rate is the share of failed attempts that opens it, within (0.0, 1.0] (0.5 is half of them)";
+    pub(crate) const WINDOW_CALLS: &str = "a count-based breaker window holds 1 to 100000 calls";
+    pub(crate) const MINIMUM_CALLS: &str =
+        "a breaker judges its window once it holds `minimum_calls`; give at least 1";
+    pub(crate) const SLOW_RATE: &str = "a breaker's slow-call rate is the share of slow calls that opens it, within (0.0, 1.0] (0.5 is half of them)";
+    pub(crate) const HALF_OPEN_CALLS: &str =
+        "a half-open breaker lets 1 to 1000 trial calls through";
+    pub(crate) const HALF_OPEN_SUCCESSES: &str = "`half_open_successes` is the share of trial calls that must succeed to close the breaker, within (0.0, 1.0] (1.0 is all of them)";
+    pub(crate) const COOLDOWN_GROWTH: &str = "a breaker's cooldown grows by a factor of at least 1.0 (2.0 doubles it at each opening in a row)";
+    pub(crate) const MAX_COOLDOWN: &str =
+        "`max_cooldown` caps the cooldown, so it cannot be shorter than `cooldown`";
+    pub(crate) const SLOW_ALONE: &str = "`slow_rate` is the share of slow calls, so it needs `slow`, the duration past which a call is slow";
+    pub(crate) const GROWTH_ALONE: &str =
+        "`cooldown_growth` grows the cooldown up to `max_cooldown`, so it needs `max_cooldown`";
     pub(crate) const LIMIT: &str = "a limit is the most calls in flight at once: 1 to 2147483647 (zero would refuse every call)";
 }

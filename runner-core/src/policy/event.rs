@@ -72,6 +72,21 @@ pub enum EventKind {
         /// Where it stands.
         to: BreakerState,
     },
+    /// The breaker opened on its own (an operator's force is a
+    /// [`BreakerChanged`](Self::BreakerChanged) alone), with what opened it; a
+    /// `BreakerChanged` to [`Open`](BreakerState::Open) follows.
+    BreakerOpened {
+        /// What reached its threshold.
+        cause: BreakerTrip,
+        /// The calls judged: the window's, or the half-open trial's.
+        calls: u32,
+        /// Those of them that failed.
+        failures: u32,
+        /// Those of them that were slow (with a slow-call threshold).
+        slow: u32,
+        /// How long it stays open.
+        cooldown: Duration,
+    },
     /// A call or an attempt was refused before it ran.
     Rejected {
         /// Why.
@@ -110,6 +125,29 @@ impl AttemptOutcome {
             Self::Ignored => "ignored",
             Self::TimedOut => "timed_out",
             Self::Dropped => "dropped",
+        }
+    }
+}
+
+/// What opened a breaker, in [`EventKind::BreakerOpened`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BreakerTrip {
+    /// The window's failures reached the failure rate (and the count, if one is given).
+    Failures,
+    /// The window's slow calls reached the slow-call rate.
+    SlowCalls,
+    /// Too few of the half-open trial's calls succeeded.
+    FailedTrial,
+}
+
+impl BreakerTrip {
+    /// A short, stable name, fit for a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Failures => "failures",
+            Self::SlowCalls => "slow_calls",
+            Self::FailedTrial => "failed_trial",
         }
     }
 }
@@ -188,8 +226,27 @@ fn trace(event: &PolicyEvent<'_>) {
         EventKind::HedgeStarted { hedge } => {
             tracing::debug!(target: TARGET, task, policy = "hedge", name = policy, hedge, "hedging")
         }
+        EventKind::BreakerOpened {
+            cause,
+            calls,
+            failures,
+            slow,
+            cooldown,
+        } => tracing::warn!(
+            target: TARGET,
+            task,
+            policy = "breaker",
+            name = policy,
+            state = "open",
+            cause = cause.as_str(),
+            calls,
+            failures,
+            slow,
+            cooldown_ms = cooldown.as_secs_f64() * 1e3,
+            "circuit breaker opened",
+        ),
         EventKind::BreakerChanged {
-            to: to @ (BreakerState::Open | BreakerState::ForcedOpen),
+            to: to @ BreakerState::ForcedOpen,
             ..
         } => tracing::warn!(
             target: TARGET,
@@ -199,6 +256,11 @@ fn trace(event: &PolicyEvent<'_>) {
             state = to.as_str(),
             "circuit breaker opened",
         ),
+        // `BreakerOpened`, just before, wrote it with what opened it.
+        EventKind::BreakerChanged {
+            to: BreakerState::Open,
+            ..
+        } => {}
         EventKind::BreakerChanged { to, .. } => tracing::info!(
             target: TARGET,
             task,

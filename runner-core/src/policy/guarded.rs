@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
@@ -20,6 +21,7 @@ pub(crate) struct Maker<'p, E> {
     // The breaker's settings when the call started.
     pub(crate) breaker: Option<&'p Breaker>,
     pub(crate) breaker_if: Option<fn(&E) -> bool>,
+    pub(crate) cooldown_from: Option<fn(&E) -> Option<Duration>>,
 }
 
 // By hand: a derive would ask `E: Copy`.
@@ -141,7 +143,10 @@ where
         if let Some(permit) = this.permit.take() {
             match outcome {
                 AttemptOutcome::Succeeded => permit.succeeded(),
-                AttemptOutcome::Failed => permit.failed(),
+                AttemptOutcome::Failed => {
+                    let cooldown = this.maker.cooldown_from.zip(result.as_ref().err());
+                    permit.failed(cooldown.and_then(|(cooldown, error)| cooldown(error)))
+                }
                 _ => permit.ignored(),
             }
         }

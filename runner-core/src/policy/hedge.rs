@@ -11,6 +11,7 @@ use crate::policy::error::{PolicyError, says};
 use crate::policy::event::EventKind;
 use crate::policy::guarded::Guarded;
 use crate::policy::{Failure, Policy, Round};
+use crate::timer;
 
 /// The most hedges a call may start.
 const MAX_HEDGES: u32 = 8;
@@ -203,7 +204,5 @@ where
 
 /// `after` from now; a delay too long to represent is "never", as with `sleep`.
 fn later(after: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(after)
-        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30))
+    timer::after(Instant::now(), after)
 }

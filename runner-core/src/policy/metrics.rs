@@ -16,6 +16,7 @@ use crate::policy::event::{EventKind, PolicyEvent};
 /// | `runner_policy_retries_refused_total` | counter | `task`, `policy`, `reason` |
 /// | `runner_policy_hedges_total` | counter | `task`, `policy` |
 /// | `runner_policy_breaker_transitions_total` | counter | `task`, `policy`, `state` |
+/// | `runner_policy_breaker_openings_total` | counter | `task`, `policy`, `cause` |
 /// | `runner_policy_rejections_total` | counter | `task`, `policy`, `reason` |
 /// | `runner_policy_fallbacks_total` | counter | `task`, `policy`, `error` |
 ///
@@ -63,6 +64,10 @@ impl Observer for MetricsObserver {
             }
             EventKind::BreakerChanged { to, .. } => {
                 counter!("runner_policy_breaker_transitions_total", "task" => task, "policy" => policy(), "state" => to.as_str())
+                    .increment(1);
+            }
+            EventKind::BreakerOpened { cause, .. } => {
+                counter!("runner_policy_breaker_openings_total", "task" => task, "policy" => policy(), "cause" => cause.as_str())
                     .increment(1);
             }
             EventKind::Rejected { reason } => {

@@ -31,7 +31,7 @@ fn half_open() -> Arc<Policy> {
     );
     let config = policy.settings().breaker;
     let permit = policy.admit("t", config.as_ref(), None).unwrap().unwrap();
-    permit.failed();
+    permit.failed(None);
     let opened = Instant::now();
     while Instant::now() <= opened + Duration::from_nanos(1) {
         std::hint::spin_loop();

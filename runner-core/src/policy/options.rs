@@ -1,7 +1,8 @@
 //! The per-call options of a policy task: which errors are retried, which the breaker
-//! counts, and a fallback.
+//! counts (and how long it breaks for), and a fallback.
 
 use std::marker::PhantomData;
+use std::time::Duration;
 
 use crate::policy::fallback::{Fallback, FallbackFn, NoFallback};
 
@@ -11,6 +12,7 @@ use crate::policy::fallback::{Fallback, FallbackFn, NoFallback};
 pub struct Options<T, E, FB = NoFallback> {
     pub(super) retry_if: Option<fn(&E) -> bool>,
     pub(super) breaker_if: Option<fn(&E) -> bool>,
+    pub(super) cooldown_from: Option<fn(&E) -> Option<Duration>>,
     pub(super) fallback: FB,
     value: PhantomData<fn() -> T>,
 }
@@ -21,6 +23,7 @@ impl<T, E> Options<T, E> {
         Self {
             retry_if: None,
             breaker_if: None,
+            cooldown_from: None,
             fallback: NoFallback,
             value: PhantomData,
         }
@@ -52,6 +55,16 @@ impl<T, E, FB> Options<T, E, FB> {
         }
     }
 
+    /// Takes the breaker's break from the error that opens it, when `cooldown` gives one (a
+    /// 503's `Retry-After`), instead of the breaker's cooldown; capped by the breaker's
+    /// [`cooldown_grows`](crate::Breaker::cooldown_grows) `max` if it has one.
+    pub fn cooldown_from(self, cooldown: fn(&E) -> Option<Duration>) -> Self {
+        Self {
+            cooldown_from: Some(cooldown),
+            ..self
+        }
+    }
+
     /// `#[task(fallback = path)]`'s: the fn coerced to a pointer at the user's path, so that
     /// one of the wrong type is one type mismatch there.
     #[doc(hidden)]
@@ -67,6 +80,7 @@ impl<T, E, FB> Options<T, E, FB> {
         Options {
             retry_if: self.retry_if,
             breaker_if: self.breaker_if,
+            cooldown_from: self.cooldown_from,
             fallback,
             value: PhantomData,
         }
@@ -78,6 +92,7 @@ impl<T, E, FB: std::fmt::Debug> std::fmt::Debug for Options<T, E, FB> {
         f.debug_struct("Options")
             .field("retry_if", &self.retry_if.is_some())
             .field("breaker_if", &self.breaker_if.is_some())
+            .field("cooldown_from", &self.cooldown_from.is_some())
             .field("fallback", &self.fallback)
             .finish()
     }
