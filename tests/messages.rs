@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use runner_core::{Budget, Hedge, Limit, Policy, PolicyBuilder, Retry};
+use runner_core::{Breaker, Budget, Hedge, Limit, Policy, PolicyBuilder, Retry};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -55,6 +55,38 @@ fn run_time_checks_say_what_compile_time_checks_say() {
         "hedge.after",
     );
     says("timeout_zero", Policy::builder().timeout(ms(0)), "timeout");
+    let breaker = |breaker: Breaker| Policy::builder().breaker(breaker);
+    let cards = Breaker::count_based(100, ms(5_000));
+    says(
+        "breaker_window_calls_zero",
+        breaker(Breaker::count_based(0, ms(5_000))),
+        "breaker.window",
+    );
+    says(
+        "breaker_failure_rate_out_of_range",
+        breaker(cards.failure_rate(1.5)),
+        "breaker.failure_rate",
+    );
+    says(
+        "breaker_minimum_calls_zero",
+        breaker(cards.minimum_calls(0)),
+        "breaker.minimum_calls",
+    );
+    says(
+        "breaker_half_open_calls_out_of_range",
+        breaker(cards.half_open(0, 1.0)),
+        "breaker.half_open_calls",
+    );
+    says(
+        "breaker_growth_below_one",
+        breaker(cards.cooldown_grows(0.5, ms(60_000))),
+        "breaker.cooldown_growth",
+    );
+    says(
+        "breaker_max_cooldown_below_cooldown",
+        breaker(cards.cooldown_grows(2.0, ms(1_000))),
+        "breaker.max_cooldown",
+    );
     says(
         "limit_zero",
         Policy::builder().limit(Limit::new(0)),

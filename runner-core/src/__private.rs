@@ -183,9 +183,11 @@ pub fn cancel_token(token: &CancellationToken) -> CancellationToken {
     token.clone()
 }
 
+pub use crate::policy::breaker::BreakerKeys;
 pub use crate::policy::defaults::DefaultPolicy;
 pub use crate::policy::{
-    AsPolicy, Breaker, Budget, Hedge, Limit, NoFallback, Options, Policy, PolicyBuilder, Retry,
+    AsPolicy, Breaker, BreakerWindow, Budget, Hedge, Limit, NoFallback, Options, Policy,
+    PolicyBuilder, Retry,
 };
 pub use inventory;
 pub use std::sync::LazyLock;
@@ -203,6 +205,15 @@ pub fn default_policy(task: &'static str, builder: PolicyBuilder) -> Policy {
 /// settings given.
 pub fn budget(share: Option<f32>, window: Option<Duration>, min_per_sec: Option<u32>) -> Budget {
     Budget::given(share, window, min_per_sec)
+}
+
+/// The breaker `#[task(breaker(...))]`'s keys give. Its values and their combinations are
+/// checked at compile time, by the attribute or in `const` blocks with the same messages.
+pub fn breaker(task: &'static str, keys: BreakerKeys) -> Breaker {
+    match keys.breaker() {
+        Ok(breaker) => breaker,
+        Err(error) => panic!("`#[task]` let through a breaker for `{task}` that fails: {error}"),
+    }
 }
 
 /// The policy `#[task(policy = <expr>)]` gives: checked by type at the user's expression,
@@ -354,6 +365,37 @@ pub mod checked {
     /// `max_backoff` no shorter than `backoff`.
     pub const fn backoffs(backoff: Duration, max_backoff: Duration, message: &'static str) {
         if max_backoff.as_nanos() < backoff.as_nanos() {
+            panic!("{}", message);
+        }
+    }
+
+    /// A count-based breaker window of 1 to 100,000 calls.
+    pub const fn window_calls(value: u32, message: &'static str) -> u32 {
+        if value == 0 || value > crate::policy::breaker::MAX_WINDOW_CALLS {
+            panic!("{}", message);
+        }
+        value
+    }
+
+    /// 1 to 1,000 half-open trial calls.
+    pub const fn half_open_calls(value: u32, message: &'static str) -> u32 {
+        if value == 0 || value > crate::policy::breaker::MAX_HALF_OPEN_CALLS {
+            panic!("{}", message);
+        }
+        value
+    }
+
+    /// A cooldown's growth factor, at least 1.0.
+    pub const fn growth(value: f32, message: &'static str) -> f32 {
+        if !(value >= 1.0 && value.is_finite()) {
+            panic!("{}", message);
+        }
+        value
+    }
+
+    /// `max_cooldown` no shorter than `cooldown`.
+    pub const fn cooldowns(cooldown: Duration, max_cooldown: Duration, message: &'static str) {
+        if max_cooldown.as_nanos() < cooldown.as_nanos() {
             panic!("{}", message);
         }
     }

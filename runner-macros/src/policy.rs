@@ -26,9 +26,11 @@ pub(crate) struct Policies {
     pub(crate) breaker: Option<BreakerArgs>,
     pub(crate) limit: Option<LimitArgs>,
     pub(crate) fallback: Option<Path>,
-    /// `retry_if = path` and `breaker_if = path`, beside `policy = <expr>`.
+    /// `retry_if = path`, `breaker_if = path` and `cooldown_from = path`, beside
+    /// `policy = <expr>`.
     pub(crate) retry_if: Option<Path>,
     pub(crate) breaker_if: Option<Path>,
+    pub(crate) cooldown_from: Option<Path>,
     /// The literal keys given, where they are: each is refused beside `policy = <expr>`.
     pub(crate) literal_keys: Vec<(&'static str, Span)>,
 }
@@ -49,11 +51,25 @@ pub(crate) struct HedgeArgs {
 }
 
 pub(crate) struct BreakerArgs {
-    failures: Value<u32>,
-    window: Value<Duration>,
-    cooldown: Value<Duration>,
-    rate: Option<Value<f32>>,
+    window: BreakerWindow,
+    pub(crate) cooldown: Value<Duration>,
+    failures: Option<Value<u32>>,
+    failure_rate: Option<Value<f32>>,
+    minimum_calls: Option<Value<u32>>,
+    slow: Option<Value<Duration>>,
+    slow_rate: Option<Value<f32>>,
+    half_open_calls: Option<Value<u32>>,
+    half_open_successes: Option<Value<f32>>,
+    cooldown_growth: Option<Value<f32>>,
+    pub(crate) max_cooldown: Option<Value<Duration>>,
+    cooldown_from: Option<Path>,
     when: Option<Path>,
+}
+
+/// `window = "10s"` (or a `const` `Duration`): time-based; `window = 100`: count-based.
+enum BreakerWindow {
+    Time(Value<Duration>),
+    Calls(Value<u32>),
 }
 
 pub(crate) struct LimitArgs {
@@ -108,6 +124,10 @@ impl Policies {
             let path: Path = meta.value()?.parse()?;
             set_once(meta, &mut self.breaker_if, path)?;
             return Ok(true);
+        } else if meta.path.is_ident("cooldown_from") {
+            let path: Path = meta.value()?.parse()?;
+            set_once(meta, &mut self.cooldown_from, path)?;
+            return Ok(true);
         } else {
             return Ok(false);
         };
@@ -135,7 +155,7 @@ impl Policies {
             return quote_spanned!(expr.span()=> #private::policy_of(#expr));
         }
         let policy = quote::format_ident!("__TASK_POLICY", span = Span::mixed_site());
-        let builder = self.builder(private);
+        let builder = self.builder(private, name);
         quote! {{
             static #policy: #private::LazyLock<#private::Policy> =
                 #private::LazyLock::new(|| #private::default_policy(#name, #builder));
@@ -147,7 +167,7 @@ impl Policies {
     }
 
     /// `Policy::builder()...` for the per-fn default.
-    fn builder(&self, private: &TokenStream) -> TokenStream {
+    fn builder(&self, private: &TokenStream, name: &TokenStream) -> TokenStream {
         let mut calls = Vec::new();
         if let Some(retry) = &self.retry {
             let attempts = retry.attempts.expr(private);
@@ -181,15 +201,42 @@ impl Policies {
             calls.push(quote!(.hedge(#private::Hedge::new(#after)#max)));
         }
         if let Some(breaker) = &self.breaker {
-            let failures = breaker.failures.expr(private);
-            let window = breaker.window.expr(private);
+            let window = match &breaker.window {
+                BreakerWindow::Time(window) => {
+                    let window = window.expr(private);
+                    quote!(#private::BreakerWindow::Time(#window))
+                }
+                BreakerWindow::Calls(calls) => {
+                    let calls = calls.expr(private);
+                    quote!(#private::BreakerWindow::Calls(#calls))
+                }
+            };
             let cooldown = breaker.cooldown.expr(private);
-            let rate = breaker.rate.as_ref().map(|rate| {
-                let rate = rate.expr(private);
-                quote!(.rate(#rate))
+            let keys = [
+                ("failures", given(&breaker.failures, private)),
+                ("failure_rate", given(&breaker.failure_rate, private)),
+                ("minimum_calls", given(&breaker.minimum_calls, private)),
+                ("slow", given(&breaker.slow, private)),
+                ("slow_rate", given(&breaker.slow_rate, private)),
+                ("half_open_calls", given(&breaker.half_open_calls, private)),
+                (
+                    "half_open_successes",
+                    given(&breaker.half_open_successes, private),
+                ),
+                ("cooldown_growth", given(&breaker.cooldown_growth, private)),
+                ("max_cooldown", given(&breaker.max_cooldown, private)),
+            ];
+            let keys = keys.iter().map(|(key, value)| {
+                let key = quote::format_ident!("{key}");
+                quote!(#key: #value)
             });
-            calls
-                .push(quote!(.breaker(#private::Breaker::new(#failures, #window, #cooldown)#rate)));
+            calls.push(quote! {
+                .breaker(#private::breaker(#name, #private::BreakerKeys {
+                    window: #window,
+                    cooldown: #cooldown,
+                    #(#keys,)*
+                }))
+            });
         }
         if let Some(limit) = &self.limit {
             let max = limit.max.expr(private);
@@ -219,6 +266,13 @@ impl Policies {
             .and_then(|breaker| breaker.when.as_ref());
         if let Some(when) = breaker_when.or(self.breaker_if.as_ref()) {
             options = quote_spanned!(when.span()=> #options.breaker_if(#when));
+        }
+        let cooldown_from = self
+            .breaker
+            .as_ref()
+            .and_then(|breaker| breaker.cooldown_from.as_ref());
+        if let Some(cooldown) = cooldown_from.or(self.cooldown_from.as_ref()) {
+            options = quote_spanned!(cooldown.span()=> #options.cooldown_from(#cooldown));
         }
         if let Some(fallback) = &self.fallback {
             options = quote_spanned!(fallback.span()=> #options.fallback_fn(#fallback));
@@ -274,6 +328,18 @@ const HEDGES: &str = "`max` is the most hedges a call may start: 1 to 8";
 const FAILURES: &str =
     "a breaker that opens after zero failures would never close; give at least 1";
 const RATE: &str = "a breaker's rate is the share of failed attempts that opens it, within (0.0, 1.0] (0.5 is half of them)";
+const WINDOW_CALLS: &str = "a count-based breaker window holds 1 to 100000 calls";
+const MINIMUM_CALLS: &str =
+    "a breaker judges its window once it holds `minimum_calls`; give at least 1";
+const SLOW_RATE: &str = "a breaker's slow-call rate is the share of slow calls that opens it, within (0.0, 1.0] (0.5 is half of them)";
+const HALF_OPEN_CALLS: &str = "a half-open breaker lets 1 to 1000 trial calls through";
+const HALF_OPEN_SUCCESSES: &str = "`half_open_successes` is the share of trial calls that must succeed to close the breaker, within (0.0, 1.0] (1.0 is all of them)";
+const COOLDOWN_GROWTH: &str = "a breaker's cooldown grows by a factor of at least 1.0 (2.0 doubles it at each opening in a row)";
+pub(crate) const MAX_COOLDOWN: &str =
+    "`max_cooldown` caps the cooldown, so it cannot be shorter than `cooldown`";
+const SLOW_ALONE: &str = "`slow_rate` is the share of slow calls, so it needs `slow`, the duration past which a call is slow";
+const GROWTH_ALONE: &str =
+    "`cooldown_growth` grows the cooldown up to `max_cooldown`, so it needs `max_cooldown`";
 const LIMIT: &str =
     "a limit is the most calls in flight at once: 1 to 2147483647 (zero would refuse every call)";
 
@@ -375,51 +441,119 @@ fn parse_hedge(meta: &ParseNestedMeta<'_>) -> syn::Result<HedgeArgs> {
 }
 
 fn parse_breaker(meta: &ParseNestedMeta<'_>) -> syn::Result<BreakerArgs> {
-    const KEYS: &str = "`failures = 5`, `window = \"10s\"`, `cooldown = \"5s\"`, `rate = 0.5`, `when = path::to_fn`";
+    const KEYS: &str = "`window = \"10s\"` or `window = 100` (calls), `cooldown = \"5s\"`, `failures = 5`, `failure_rate = 0.5` (or `rate`), `minimum_calls = 10`, `slow = \"500ms\"`, `slow_rate = 0.8`, `half_open_calls = 3`, `half_open_successes = 0.66`, `cooldown_growth = 2.0`, `max_cooldown = \"1m\"`, `cooldown_from = path::to_fn`, `when = path::to_fn`";
     let span = meta.path.span();
-    let (mut failures, mut window, mut cooldown, mut when) = (None, None, None, None);
-    let mut rate = None;
+    let (mut window, mut cooldown, mut failures) = (None, None, None);
+    let (mut failure_rate, mut minimum_calls, mut slow, mut slow_rate) = (None, None, None, None);
+    let (mut half_open_calls, mut half_open_successes) = (None, None);
+    let (mut cooldown_growth, mut max_cooldown) = (None, None);
+    let (mut cooldown_from, mut when) = (None, None);
+    let rate = |inner: &ParseNestedMeta<'_>, message: &str| {
+        value::number(inner, "rate", message, |rate| rate > 0.0 && rate <= 1.0)
+    };
     parse_group(meta, |inner| {
-        if inner.path.is_ident("failures") {
-            let value = value::integer(inner, "at_least_one", FAILURES, |n: &u32| *n > 0)?;
-            set_once(inner, &mut failures, value)
-        } else if inner.path.is_ident("window") {
-            set_once(
-                inner,
-                &mut window,
-                value::duration(inner, "breaker window")?,
-            )
-        } else if inner.path.is_ident("cooldown") {
-            set_once(
+        let key = inner.path.get_ident().map(ToString::to_string);
+        match key.as_deref().unwrap_or_default() {
+            "window" => set_once(inner, &mut window, parse_window(inner)?),
+            "cooldown" => set_once(
                 inner,
                 &mut cooldown,
                 value::duration(inner, "breaker cooldown")?,
-            )
-        } else if inner.path.is_ident("rate") {
-            let value = value::number(inner, "rate", RATE, |rate| rate > 0.0 && rate <= 1.0)?;
-            set_once(inner, &mut rate, value)
-        } else if inner.path.is_ident("when") {
-            let path: Path = inner.value()?.parse()?;
-            set_once(inner, &mut when, path)
-        } else {
-            Err(unknown(inner, "breaker", KEYS))
+            ),
+            "failures" => {
+                let value = value::integer(inner, "at_least_one", FAILURES, |n: &u32| *n > 0)?;
+                set_once(inner, &mut failures, value)
+            }
+            // The first form's name for it.
+            "failure_rate" | "rate" => {
+                if failure_rate.is_some() {
+                    return Err(inner.error(
+                        "`rate` and `failure_rate` are one key (`rate` is the first form's name): give it once",
+                    ));
+                }
+                set_once(inner, &mut failure_rate, rate(inner, RATE)?)
+            }
+            "minimum_calls" => {
+                let value = value::integer(inner, "at_least_one", MINIMUM_CALLS, |n: &u32| *n > 0)?;
+                set_once(inner, &mut minimum_calls, value)
+            }
+            "slow" => set_once(
+                inner,
+                &mut slow,
+                value::duration(inner, "slow-call duration")?,
+            ),
+            "slow_rate" => set_once(inner, &mut slow_rate, rate(inner, SLOW_RATE)?),
+            "half_open_calls" => {
+                let value =
+                    value::integer(inner, "half_open_calls", HALF_OPEN_CALLS, |n: &u32| {
+                        (1..=1_000).contains(n)
+                    })?;
+                set_once(inner, &mut half_open_calls, value)
+            }
+            "half_open_successes" => set_once(
+                inner,
+                &mut half_open_successes,
+                rate(inner, HALF_OPEN_SUCCESSES)?,
+            ),
+            "cooldown_growth" => {
+                let value = value::number(inner, "growth", COOLDOWN_GROWTH, |factor| {
+                    factor >= 1.0 && factor.is_finite()
+                })?;
+                set_once(inner, &mut cooldown_growth, value)
+            }
+            "max_cooldown" => set_once(
+                inner,
+                &mut max_cooldown,
+                value::duration(inner, "max_cooldown")?,
+            ),
+            "cooldown_from" => set_once(inner, &mut cooldown_from, inner.value()?.parse()?),
+            "when" => set_once(inner, &mut when, inner.value()?.parse()?),
+            _ => Err(unknown(inner, "breaker", KEYS)),
         }
     })?;
     let missing = |key: &str| {
         syn::Error::new(
             span,
             format!(
-                "`breaker` needs `{key}`: write `breaker(failures = 5, window = \"10s\", cooldown = \"5s\")`"
+                "`breaker` needs `{key}`: write `breaker(window = \"10s\", cooldown = \"5s\")`, or `breaker(failures = 5, window = \"10s\", cooldown = \"5s\")` for a count of failures"
             ),
         )
     };
+    let window = window.ok_or_else(|| missing("window"))?;
+    let cooldown = cooldown.ok_or_else(|| missing("cooldown"))?;
+    if let (Some(rate), None) = (&slow_rate, &slow) {
+        return Err(syn::Error::new(rate.span(), SLOW_ALONE));
+    }
+    if let (Some(growth), None) = (&cooldown_growth, &max_cooldown) {
+        return Err(syn::Error::new(growth.span(), GROWTH_ALONE));
+    }
     Ok(BreakerArgs {
-        failures: failures.ok_or_else(|| missing("failures"))?,
-        window: window.ok_or_else(|| missing("window"))?,
-        cooldown: cooldown.ok_or_else(|| missing("cooldown"))?,
-        rate,
+        window,
+        cooldown,
+        failures,
+        failure_rate,
+        minimum_calls,
+        slow,
+        slow_rate,
+        half_open_calls,
+        half_open_successes,
+        cooldown_growth,
+        max_cooldown,
+        cooldown_from,
         when,
     })
+}
+
+/// `window = "10s"`, `window = SOME_DURATION` or `window = 100`.
+fn parse_window(meta: &ParseNestedMeta<'_>) -> syn::Result<BreakerWindow> {
+    let calls = meta.input.fork();
+    if calls.parse::<syn::Token![=]>().is_ok() && calls.peek(syn::LitInt) {
+        let value = value::integer(meta, "window_calls", WINDOW_CALLS, |n: &u32| {
+            (1..=100_000).contains(n)
+        })?;
+        return Ok(BreakerWindow::Calls(value));
+    }
+    value::duration(meta, "breaker window").map(BreakerWindow::Time)
 }
 
 fn parse_limit(meta: &ParseNestedMeta<'_>) -> syn::Result<LimitArgs> {

@@ -7,13 +7,14 @@ use std::time::Duration;
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::policy::Policies;
+use crate::policy::{MAX_COOLDOWN, Policies};
 use crate::value::Value;
 
 const MAX_BACKOFF: &str = "`max_backoff` caps the backoff, so it cannot be shorter than `backoff`";
 
-/// `policy = <expr>` is the whole policy; `retry_if` and `breaker_if` go with it; a retry's
-/// `max_backoff` caps its `backoff`; a hedge must start before the task's timeout ends it.
+/// `policy = <expr>` is the whole policy; `retry_if`, `breaker_if` and `cooldown_from` go
+/// with it; a retry's `max_backoff` caps its `backoff`, a breaker's `max_cooldown` its
+/// `cooldown`; a hedge must start before the task's timeout ends it.
 /// Returns the checks left to the compiler.
 pub(crate) fn check(
     policies: &Policies,
@@ -34,16 +35,24 @@ pub(crate) fn check(
             return Err(first);
         }
     } else {
-        for (key, path) in [
-            ("retry_if", &policies.retry_if),
-            ("breaker_if", &policies.breaker_if),
+        for (key, path, instead) in [
+            ("retry_if", &policies.retry_if, "retry(..., when = path)"),
+            (
+                "breaker_if",
+                &policies.breaker_if,
+                "breaker(..., when = path)",
+            ),
+            (
+                "cooldown_from",
+                &policies.cooldown_from,
+                "breaker(..., cooldown_from = path)",
+            ),
         ] {
             if let Some(path) = path {
-                let within = key.trim_end_matches("_if");
                 return Err(syn::Error::new_spanned(
                     path,
                     format!(
-                        "`{key}` goes with `policy = ...`; with the literal keys, write `{within}(..., when = path)`"
+                        "`{key}` goes with `policy = ...`; with the literal keys, write `{instead}`"
                     ),
                 ));
             }
@@ -61,6 +70,21 @@ pub(crate) fn check(
             _ => {
                 let (backoff, max) = (backoff.expr(private), max_backoff.expr(private));
                 deferred.push(quote!(#private::checked::backoffs(#backoff, #max, #MAX_BACKOFF)));
+            }
+        }
+    }
+    if let Some(breaker) = &policies.breaker
+        && let Some(max_cooldown) = &breaker.max_cooldown
+    {
+        let cooldown = &breaker.cooldown;
+        match (cooldown.literal(), max_cooldown.literal()) {
+            (Some(cooldown), Some(max)) if max < cooldown => {
+                return Err(syn::Error::new(max_cooldown.span(), MAX_COOLDOWN));
+            }
+            (Some(_), Some(_)) => {}
+            _ => {
+                let (cooldown, max) = (cooldown.expr(private), max_cooldown.expr(private));
+                deferred.push(quote!(#private::checked::cooldowns(#cooldown, #max, #MAX_COOLDOWN)));
             }
         }
     }

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::policy::breaker::{Breaker, BreakerWindow};
+use crate::policy::breaker::{Breaker, BreakerKeys, BreakerWindow};
 use crate::policy::builder::PolicyBuilder;
-use crate::policy::error::{PolicyError, says};
+use crate::policy::error::PolicyError;
 use crate::policy::hedge::Hedge;
 use crate::policy::limit::Limit;
 use crate::policy::retry::{Budget, Retry};
@@ -181,7 +181,7 @@ pub struct BreakerConfig {
     /// The factor each opening in a row grows the cooldown by (2.0 if only `max_cooldown`
     /// is given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cooldown_growth: Option<f64>,
+    pub cooldown_growth: Option<f32>,
     /// The longest the cooldown grows to.
     #[serde(
         default,
@@ -237,40 +237,20 @@ impl PolicyConfig {
 
 impl BreakerConfig {
     fn to_breaker(&self) -> Result<Breaker, PolicyError> {
-        let cooldown = self.cooldown;
-        let mut breaker = match (self.window, self.failures) {
-            (BreakerWindow::Time(window), Some(failures)) => {
-                Breaker::new(failures, window, cooldown)
-            }
-            (BreakerWindow::Time(window), None) => Breaker::time_based(window, cooldown),
-            (BreakerWindow::Calls(calls), _) => Breaker::count_based(calls, cooldown),
-        };
-        if let Some(failures) = self.failures {
-            breaker = breaker.failures(failures);
+        BreakerKeys {
+            window: self.window,
+            cooldown: self.cooldown,
+            failures: self.failures,
+            failure_rate: self.failure_rate,
+            minimum_calls: self.minimum_calls,
+            slow: self.slow,
+            slow_rate: self.slow_rate,
+            half_open_calls: self.half_open_calls,
+            half_open_successes: self.half_open_successes,
+            cooldown_growth: self.cooldown_growth,
+            max_cooldown: self.max_cooldown,
         }
-        if let Some(rate) = self.failure_rate {
-            breaker = breaker.failure_rate(rate);
-        }
-        if let Some(calls) = self.minimum_calls {
-            breaker = breaker.minimum_calls(calls);
-        }
-        match (self.slow, self.slow_rate) {
-            (Some(after), rate) => breaker = breaker.slow_calls(after, rate.unwrap_or(1.0)),
-            (None, Some(_)) => return Err(PolicyError::new("breaker.slow", says::SLOW_ALONE)),
-            (None, None) => {}
-        }
-        if self.half_open_calls.is_some() || self.half_open_successes.is_some() {
-            let calls = self.half_open_calls.unwrap_or(1);
-            breaker = breaker.half_open(calls, self.half_open_successes.unwrap_or(1.0));
-        }
-        match (self.cooldown_growth, self.max_cooldown) {
-            (factor, Some(max)) => breaker = breaker.cooldown_grows(factor.unwrap_or(2.0), max),
-            (Some(_), None) => {
-                return Err(PolicyError::new("breaker.max_cooldown", says::GROWTH_ALONE));
-            }
-            (None, None) => {}
-        }
-        Ok(breaker)
+        .breaker()
     }
 }
 

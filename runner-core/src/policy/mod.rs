@@ -193,7 +193,7 @@
 //!    attempt (a retry, a hedge) is refused at once instead of adding load. A refusal is not
 //!    retried.
 
-mod breaker;
+pub(crate) mod breaker;
 mod breaker_state;
 mod builder;
 mod call;

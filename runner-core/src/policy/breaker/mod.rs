@@ -2,6 +2,7 @@
 //! through it) in `cell.rs`, the outcomes it judges in `window.rs`.
 
 mod cell;
+mod keys;
 mod window;
 
 use std::time::Duration;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use crate::policy::error::{PolicyError, says};
 
 pub(crate) use self::cell::{BreakerCell, Permit};
+pub use self::keys::BreakerKeys;
 
 /// The most calls a count-based window holds: its outcomes are kept one byte each, in one
 /// allocation made when the window is first used.
@@ -119,7 +121,7 @@ pub(crate) struct HalfOpen {
 /// Each opening in a row lasts `factor` times the one before, up to `max`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Growth {
-    pub(crate) factor: f64,
+    pub(crate) factor: f32,
     pub(crate) max: Duration,
 }
 
@@ -234,7 +236,7 @@ impl Breaker {
 
     /// Each opening after a failed trial lasts `factor` times the one before (at least
     /// 1.0), up to `max` (at least the cooldown); a closing starts again from the cooldown.
-    pub const fn cooldown_grows(self, factor: f64, max: Duration) -> Self {
+    pub const fn cooldown_grows(self, factor: f32, max: Duration) -> Self {
         Self {
             growth: Some(Growth { factor, max }),
             ..self
@@ -249,7 +251,7 @@ impl Breaker {
         };
         let grown = from_error.unwrap_or_else(|| {
             let exponent = i32::try_from(openings).unwrap_or(i32::MAX);
-            let seconds = self.cooldown.as_secs_f64() * growth.factor.powi(exponent);
+            let seconds = self.cooldown.as_secs_f64() * f64::from(growth.factor).powi(exponent);
             Duration::try_from_secs_f64(seconds).unwrap_or(growth.max)
         });
         grown.min(growth.max)

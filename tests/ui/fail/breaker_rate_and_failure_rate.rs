@@ -1,0 +1,12 @@
+use runner_core::task;
+
+#[derive(Debug, thiserror::Error)]
+#[error("card unavailable")]
+struct CardError;
+
+#[task(best_effort, breaker(failures = 5, window = "10s", cooldown = "5s", rate = 0.5, failure_rate = 0.5))]
+async fn get_scratch_card(user_id: u64) -> Result<u64, CardError> {
+    Ok(user_id)
+}
+
+fn main() {}
