@@ -289,3 +289,52 @@ fn a_retry_allocates_nothing() {
     });
     assert_eq!(counted, (0, 0), "(allocations, bytes) over {RUNS} runs");
 }
+
+/// A count-based window keeps its outcomes in one allocation, made on the first call (in the
+/// warm-up): the calls after it, judged for failures and slowness, allocate nothing; nor do
+/// a time-based window's.
+#[test]
+fn a_sliding_window_breaker_allocates_nothing_per_call() {
+    static BREAKERS: LazyLock<[runner_core::Policy; 2]> = LazyLock::new(|| {
+        let slow = |breaker: runner_core::Breaker| {
+            let breaker = breaker.slow_calls(Duration::from_millis(100), 0.5);
+            runner_core::Policy::builder()
+                .breaker(breaker)
+                .build()
+                .unwrap()
+        };
+        [
+            slow(runner_core::Breaker::count_based(
+                100,
+                Duration::from_secs(5),
+            )),
+            slow(runner_core::Breaker::time_based(
+                Duration::from_secs(10),
+                Duration::from_secs(5),
+            )),
+        ]
+    });
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let counted = measure(|| async {
+        for policy in BREAKERS.iter() {
+            let task = policy.best_effort("card", || {
+                // One call in three fails: the breakers stay closed, and judge every call.
+                let fails = CALLS
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    .is_multiple_of(3);
+                async move {
+                    match fails {
+                        true => Err(Unavailable),
+                        false => Ok(1_u64),
+                    }
+                }
+            });
+            let _ = task.await;
+            assert_eq!(
+                policy.breaker_state(),
+                Some(runner_core::BreakerState::Closed)
+            );
+        }
+    });
+    assert_eq!(counted, (0, 0), "(allocations, bytes) over {RUNS} runs");
+}

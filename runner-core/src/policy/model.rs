@@ -23,12 +23,12 @@ fn breaker(cooldown: Duration) -> Breaker {
 /// A policy whose breaker one failure opens for a nanosecond, open and past its cooldown: the
 /// next attempt is its probe.
 fn half_open() -> Arc<Policy> {
-    let policy = Arc::new(
-        Policy::builder()
-            .breaker(breaker(Duration::from_nanos(1)))
-            .build()
-            .unwrap(),
-    );
+    half_open_with(breaker(Duration::from_nanos(1)))
+}
+
+/// A policy with `breaker`, which one failure opens, open and past its cooldown.
+fn half_open_with(breaker: Breaker) -> Arc<Policy> {
+    let policy = Arc::new(Policy::builder().breaker(breaker).build().unwrap());
     let config = policy.settings().breaker;
     let permit = policy.admit("t", config.as_ref(), None).unwrap().unwrap();
     permit.failed(None);
@@ -68,6 +68,46 @@ fn a_half_open_breaker_has_one_probe_out_at_a_time() {
         }
         assert!(probes.load(Ordering::SeqCst) >= 1);
         assert_eq!(policy.breaker_state(), Some(BreakerState::HalfOpen));
+    });
+}
+
+/// A trial of two calls: however three callers interleave, never three trial calls out, and
+/// each place a released call gives back is taken again.
+#[test]
+fn a_half_open_trial_has_at_most_its_calls_out() {
+    loom::model(|| {
+        let trial = Breaker::count_based(1, Duration::from_nanos(1)).half_open(2, 1.0);
+        let policy = half_open_with(trial);
+        let out = Arc::new(AtomicUsize::new(0));
+        let callers: Vec<_> = (0..3)
+            .map(|_| {
+                let (policy, out) = (policy.clone(), out.clone());
+                thread::spawn(move || {
+                    let config = policy.settings().breaker;
+                    if let Ok(Some(permit)) = policy.admit("t", config.as_ref(), None) {
+                        assert!(permit.is_probe());
+                        assert!(
+                            out.fetch_add(1, Ordering::SeqCst) < 2,
+                            "three trial calls out"
+                        );
+                        out.fetch_sub(1, Ordering::SeqCst);
+                        permit.ignored();
+                    }
+                })
+            })
+            .collect();
+        for caller in callers {
+            caller.join().unwrap();
+        }
+        assert_eq!(policy.breaker_state(), Some(BreakerState::HalfOpen));
+        // Every place given back: two more trial calls get in.
+        let config = policy.settings().breaker;
+        let first = policy.admit("t", config.as_ref(), None).unwrap().unwrap();
+        let second = policy.admit("t", config.as_ref(), None).unwrap().unwrap();
+        assert!(policy.admit("t", config.as_ref(), None).is_err());
+        first.succeeded();
+        second.succeeded();
+        assert_eq!(policy.breaker_state(), Some(BreakerState::Closed));
     });
 }
 
