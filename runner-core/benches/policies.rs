@@ -35,6 +35,17 @@ static HEDGE: LazyLock<Policy> = LazyLock::new(|| {
 });
 static BREAKER_ONLY: LazyLock<Policy> =
     LazyLock::new(|| Policy::builder().breaker(BREAKER).build().unwrap());
+/// A count-based window of the last 100 calls: every success is recorded in it.
+static BREAKER_COUNT: LazyLock<Policy> = LazyLock::new(|| {
+    let breaker = Breaker::count_based(100, Duration::from_secs(5));
+    Policy::builder().breaker(breaker).build().unwrap()
+});
+/// A time-based window judging slow calls too: every success is timed and recorded.
+static BREAKER_TIME_SLOW: LazyLock<Policy> = LazyLock::new(|| {
+    let breaker = Breaker::time_based(Duration::from_secs(10), Duration::from_secs(5))
+        .slow_calls(Duration::from_millis(500), 0.8);
+    Policy::builder().breaker(breaker).build().unwrap()
+});
 static LIMIT_ONLY: LazyLock<Policy> =
     LazyLock::new(|| Policy::builder().limit(LIMIT).build().unwrap());
 static ALL: LazyLock<Policy> = LazyLock::new(|| {
@@ -68,6 +79,12 @@ macro_rules! task {
     };
     (breaker, $work:expr) => {
         BREAKER_ONLY.critical("t", move || $work)
+    };
+    (breaker_count, $work:expr) => {
+        BREAKER_COUNT.critical("t", move || $work)
+    };
+    (breaker_time_slow, $work:expr) => {
+        BREAKER_TIME_SLOW.critical("t", move || $work)
     };
     (limit, $work:expr) => {
         LIMIT_ONLY.critical("t", move || $work)
@@ -127,7 +144,7 @@ macro_rules! policies {
 
 fn policies(c: &mut Criterion) {
     let rt = &runtime();
-    policies!(c, rt, bare empty_policy retry hedge breaker limit fallback all);
+    policies!(c, rt, bare empty_policy retry hedge breaker breaker_count breaker_time_slow limit fallback all);
 }
 
 /// A policy event with no observer and no `tracing` subscriber: what every retry, hedge,

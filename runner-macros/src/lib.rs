@@ -441,29 +441,48 @@ use proc_macro::TokenStream;
 /// # }
 /// ```
 ///
-/// ## `breaker(failures = 5, window = "10s", cooldown = "5s")`
+/// ## `breaker(window = 100, cooldown = "5s", ...)`
 ///
-/// A circuit breaker for the fn: once `failures` attempts have failed (with an error, or by
-/// running out of time) within `window` (and, with `rate = 0.5`, once they are also at least
-/// that share of the attempts made since the first of them: give one under heavy traffic,
-/// where a count alone trips on a healthy error rate), it opens, and for `cooldown` every call fails at
-/// once with `TaskError::Rejected(Rejection::BreakerOpen)`, so a best-effort slot degrades
-/// instantly instead of waiting out its timeout. Then one probe goes through: a success
-/// closes it, a failure opens it again. `when = path` names a `fn(&E) -> bool` that says
-/// which errors count.
+/// A circuit breaker for the fn, in resilience4j's terms (see `Breaker` for every rule). It
+/// judges a sliding window of attempts' outcomes, `window = 100` (the last 100 calls) or
+/// `window = "10s"` (the calls of the last 10 s), once it holds `minimum_calls`; it opens when
+/// `failure_rate` of them failed (0.5 if unset; an error, or time running out) or
+/// `slow_rate` of them took longer than `slow`. Open, every call fails at once with
+/// `TaskError::Rejected(Rejection::BreakerOpen)`, so a best-effort slot degrades instantly
+/// instead of waiting out its timeout. After `cooldown` (grown by `cooldown_growth` at each
+/// opening in a row, up to `max_cooldown`; or the error's own, from `cooldown_from = path`,
+/// a `fn(&E) -> Option<Duration>` such as a 503's `Retry-After`), `half_open_calls` trial
+/// calls go through (1 if unset), and it closes if `half_open_successes` of them succeeded
+/// (1.0 if unset). `when = path` names a `fn(&E) -> bool` that says which errors count.
+///
+/// The first form, `breaker(failures = 5, window = "10s", cooldown = "5s")`, opens at 5
+/// failures within the last 10 s (with `rate = 0.5`, only when they are also that share of
+/// the window's calls): `Breaker::new`'s.
 ///
 /// ```
 /// # use std::time::Duration;
 /// # use runner_core::{task, Breaker, Policy, Rejection, TaskError};
 /// # #[derive(Debug, thiserror::Error)] #[error("no card")] struct CardError;
-/// #[task(best_effort, timeout = "150ms", breaker(failures = 2, window = "10s", cooldown = "5s"))]
+/// #[task(best_effort, timeout = "150ms", breaker(
+///     window = 4, minimum_calls = 2, failure_rate = 0.5,
+///     slow = "100ms", slow_rate = 0.8,
+///     cooldown = "5s", cooldown_growth = 2.0, max_cooldown = "1m",
+///     half_open_calls = 2, half_open_successes = 1.0,
+/// ))]
 /// async fn get_scratch_card(_user_id: u64) -> Result<String, CardError> {
 ///     Err(CardError)
 /// }
 ///
 /// // Without the macro:
 /// let get_scratch_card_policy = Policy::builder()
-///     .breaker(Breaker::new(2, Duration::from_secs(10), Duration::from_secs(5)))
+///     .breaker(
+///         Breaker::count_based(4, Duration::from_secs(5))
+///             .minimum_calls(2)
+///             .failure_rate(0.5)
+///             .slow_calls(Duration::from_millis(100), 0.8)
+///             .cooldown_grows(2.0, Duration::from_secs(60))
+///             .half_open(2, 1.0),
+///     )
 ///     .build()
 ///     .unwrap();
 /// # let _ = || get_scratch_card_policy.best_effort("get_scratch_card", || async { Err::<String, _>(CardError) });

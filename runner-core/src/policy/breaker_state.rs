@@ -8,7 +8,8 @@ pub enum BreakerState {
     Closed,
     /// Calls are refused until the cooldown ends.
     Open,
-    /// The cooldown has ended: one probe call goes through, the rest are refused.
+    /// The cooldown has ended: the half-open trial's calls go through (one, unless
+    /// [`Breaker::half_open`](crate::Breaker::half_open) says more), the rest are refused.
     HalfOpen,
     /// Forced open by [`Policy::force_open`](crate::Policy::force_open): every call is
     /// refused until [`Policy::reset`](crate::Policy::reset).
