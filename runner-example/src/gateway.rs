@@ -166,8 +166,8 @@ impl DownstreamClient {
     ///   worth it. A retry that the time left cannot fit is not made; nor one past the retry
     ///   budget (20 % of calls over 10 s, plus 10 a second), so a failing wallet sees about
     ///   1.2 times its load, not 3 times, until the breaker opens.
-    /// - **breaker**: 5 failed attempts within 10 s, if they are also half the attempts since
-    ///   the first of them (a count alone would trip on a healthy error rate under load),
+    /// - **breaker**: 5 failed attempts within the last 10 s, if they are also half the
+    ///   attempts in them (a count alone would trip on a healthy error rate under load),
     ///   open it for 5 s: calls then fail at once (the gateway answers 503) instead of
     ///   waiting on a wallet that is down; one probe after the 5 s closes it again if the
     ///   wallet answers.
@@ -190,10 +190,12 @@ impl DownstreamClient {
     ///   first and the first answer wins. A healthy card service answers in a few
     ///   milliseconds, so only the slow tail is hedged, and the hedge still has 100 ms of the
     ///   150 ms timeout to answer in.
-    /// - **breaker**: 5 failed attempts ([transient](ScratchError::is_transient) errors and
-    ///   timeouts) within 10 s, if they are also half the attempts since the first of them,
-    ///   open it for 5 s: the page then goes out at once without the card (`degraded` says
-    ///   `rejected`) instead of waiting up to 150 ms for it.
+    /// - **breaker**: a sliding window of the last 10 s, judged once it holds 5 attempts:
+    ///   half of them failed ([transient](ScratchError::is_transient) errors and timeouts),
+    ///   or 80 % of them slower than 120 ms, open it for 5 s. The page then goes out at once
+    ///   without the card (`degraded` says `rejected`) instead of waiting up to 150 ms for
+    ///   it. Then 3 trial calls, 2 of which must succeed to close it; each failed trial
+    ///   doubles the break, up to a minute.
     #[task(
         best_effort,
         policy = self.policies.scratch_card,

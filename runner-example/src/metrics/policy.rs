@@ -10,7 +10,9 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
-use runner_core::{BreakerState, EventKind, Observer, PolicyEvent, Rejection, RetryRefusal};
+use runner_core::{
+    BreakerState, BreakerTrip, EventKind, Observer, PolicyEvent, Rejection, RetryRefusal,
+};
 
 use super::TaskLabels;
 
@@ -35,6 +37,12 @@ struct ReasonLabels {
     reason: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CauseLabels {
+    task: String,
+    cause: String,
+}
+
 /// The policy counters, by task. Cloning shares them.
 #[derive(Debug, Clone, Default)]
 pub struct PolicyMetrics {
@@ -42,6 +50,7 @@ pub struct PolicyMetrics {
     retries_refused: Family<RefusedLabels, Counter>,
     hedges: Family<TaskLabels, Counter>,
     breaker_transitions: Family<StateLabels, Counter>,
+    breaker_openings: Family<CauseLabels, Counter>,
     rejections: Family<ReasonLabels, Counter>,
     fallbacks: Family<TaskLabels, Counter>,
 }
@@ -76,6 +85,16 @@ impl PolicyMetrics {
                 let _ = metrics.breaker_transitions.get_or_create(&StateLabels {
                     task: task.to_owned(),
                     state: state.as_str().to_owned(),
+                });
+            }
+            for cause in [
+                BreakerTrip::Failures,
+                BreakerTrip::SlowCalls,
+                BreakerTrip::FailedTrial,
+            ] {
+                let _ = metrics.breaker_openings.get_or_create(&CauseLabels {
+                    task: task.to_owned(),
+                    cause: cause.as_str().to_owned(),
                 });
             }
             for reason in [Rejection::BreakerOpen, Rejection::LimitReached] {
@@ -113,6 +132,13 @@ impl PolicyMetrics {
             "Circuit breaker state changes, by task and the state entered \
              (open, half_open, closed, forced_open, forced_closed)",
             self.breaker_transitions.clone(),
+        );
+        registry.register(
+            "gateway_policy_breaker_openings",
+            "Circuit breaker openings, by task and what opened it (failures: the failure rate \
+             or count; slow_calls: the slow-call rate; failed_trial: too few half-open trial \
+             calls succeeded)",
+            self.breaker_openings.clone(),
         );
         registry.register(
             "gateway_policy_rejections",
@@ -158,6 +184,13 @@ impl Observer for PolicyMetrics {
                     state: to.as_str().to_owned(),
                 };
                 self.breaker_transitions.get_or_create(&labels).inc();
+            }
+            EventKind::BreakerOpened { cause, .. } => {
+                let labels = CauseLabels {
+                    task: task(),
+                    cause: cause.as_str().to_owned(),
+                };
+                self.breaker_openings.get_or_create(&labels).inc();
             }
             EventKind::Rejected { reason } => {
                 let labels = ReasonLabels {
@@ -235,6 +268,12 @@ mod tests {
             has(
                 &text,
                 &format!(
+                    "gateway_policy_breaker_openings_total{{task=\"{task}\",cause=\"slow_calls\"}} 0"
+                ),
+            );
+            has(
+                &text,
+                &format!(
                     "gateway_policy_rejections_total{{task=\"{task}\",reason=\"breaker_open\"}} 0"
                 ),
             );
@@ -303,6 +342,10 @@ mod tests {
         has(
             &text,
             "gateway_policy_breaker_transitions_total{task=\"get_balance\",state=\"open\"} 1",
+        );
+        has(
+            &text,
+            "gateway_policy_breaker_openings_total{task=\"get_balance\",cause=\"failures\"} 1",
         );
         has(
             &text,
