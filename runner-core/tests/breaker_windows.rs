@@ -265,3 +265,50 @@ async fn a_changed_window_starts_empty() {
     fail(&policy, 3).await;
     assert_eq!(policy.breaker_state(), Some(BreakerState::Open));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_call_from_before_a_window_change_does_not_empty_the_new_window() {
+    let policy = Policy::builder()
+        .breaker(Breaker::count_based(3, ms(500)))
+        .build()
+        .unwrap();
+    let narrower = Breaker::count_based(4, ms(500)).minimum_calls(2);
+    let (old, ()) = tokio::join!(call(&policy, ms(100), Err(CardError::Unavailable)), async {
+        // While the old call runs: the update, and a failure under the new window.
+        policy.update(policy.settings().breaker(narrower)).unwrap();
+        fail(&policy, 1).await;
+    });
+    assert!(matches!(old, Err(TaskError::Failed(_))));
+    assert_eq!(policy.breaker_state(), Some(BreakerState::Closed));
+    // The old call's failure was left out, the new one kept: two in the new window.
+    fail(&policy, 1).await;
+    assert_eq!(policy.breaker_state(), Some(BreakerState::Open));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_trial_an_update_shortened_starts_again_rather_than_refusing_for_ever() {
+    let policy = Policy::builder()
+        .breaker(Breaker::count_based(1, ms(500)).half_open(3, 1.0))
+        .build()
+        .unwrap();
+    fail(&policy, 1).await;
+    sleep(ms(500)).await;
+    // Three trial calls: one succeeds, the two slow ones are dropped after an update that
+    // makes the trial one call long.
+    let slow = async {
+        let _ = tokio::time::timeout(ms(50), async {
+            tokio::join!(call(&policy, ms(100), Ok(2)), call(&policy, ms(100), Ok(3)))
+        })
+        .await;
+    };
+    let (quick, ()) = tokio::join!(call(&policy, ms(10), Ok(1)), async {
+        slow.await;
+    });
+    assert_eq!(quick.unwrap(), 1);
+    let shorter = Breaker::count_based(1, ms(500)).half_open(1, 1.0);
+    policy.update(policy.settings().breaker(shorter)).unwrap();
+    assert_eq!(policy.breaker_state(), Some(BreakerState::HalfOpen));
+    // No call of the old trial is out: a new trial, under the settings now.
+    assert_eq!(call(&policy, ms(10), Ok(4)).await.unwrap(), 4);
+    assert_eq!(policy.breaker_state(), Some(BreakerState::Closed));
+}

@@ -78,7 +78,9 @@ pub enum EventKind {
     BreakerOpened {
         /// What reached its threshold.
         cause: BreakerTrip,
-        /// The calls judged: the window's, or the half-open trial's.
+        /// The calls judged: the window's, or the half-open trial's. The first form without
+        /// a rate records failures alone (a success cannot open it), so there it is
+        /// `failures`.
         calls: u32,
         /// Those of them that failed.
         failures: u32,

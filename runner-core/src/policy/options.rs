@@ -57,7 +57,8 @@ impl<T, E, FB> Options<T, E, FB> {
 
     /// Takes the breaker's break from the error that opens it, when `cooldown` gives one (a
     /// 503's `Retry-After`), instead of the breaker's cooldown; capped by the breaker's
-    /// [`cooldown_grows`](crate::Breaker::cooldown_grows) `max` if it has one.
+    /// [`cooldown_grows`](crate::Breaker::cooldown_grows) `max` if it has one. `None`, or a
+    /// zero, leaves the breaker's own.
     pub fn cooldown_from(self, cooldown: fn(&E) -> Option<Duration>) -> Self {
         Self {
             cooldown_from: Some(cooldown),

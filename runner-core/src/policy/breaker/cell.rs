@@ -31,6 +31,21 @@ struct State {
     next_trial: u32,
 }
 
+impl State {
+    /// A new half-open trial, with its first call out; its number.
+    fn begin_trial(&mut self) -> u32 {
+        let trial = self.next_trial;
+        self.next_trial = trial.wrapping_add(1);
+        self.phase = Phase::HalfOpen {
+            trial,
+            out: 1,
+            finished: Counts::default(),
+            succeeded: 0,
+        };
+        trial
+    }
+}
+
 #[derive(Debug, Default)]
 enum Phase {
     #[default]
@@ -149,14 +164,7 @@ impl BreakerCell {
             Phase::Closed => None,
             Phase::Open { until } if now() < *until => return Err(Rejection::BreakerOpen),
             Phase::Open { .. } => {
-                let trial = state.next_trial;
-                state.next_trial = trial.wrapping_add(1);
-                state.phase = Phase::HalfOpen {
-                    trial,
-                    out: 1,
-                    finished: Counts::default(),
-                    succeeded: 0,
-                };
+                let trial = state.begin_trial();
                 drop(state);
                 changed(policy, task, BreakerState::Open, BreakerState::HalfOpen);
                 Some(trial)
@@ -170,6 +178,10 @@ impl BreakerCell {
                 *out += 1;
                 Some(*trial)
             }
+            // A trial that nothing can decide any more: none of its calls is out, and an
+            // update made it shorter than the calls it has seen (they were judged by the
+            // longer one). It starts again, under the settings now.
+            Phase::HalfOpen { out: 0, .. } => Some(state.begin_trial()),
             Phase::HalfOpen { .. } => return Err(Rejection::BreakerOpen),
         };
         Ok(Permit {
@@ -264,13 +276,20 @@ impl Permit<'_> {
     /// closes the breaker if that decides it.
     fn record(&self, failed: bool, from_error: Option<Duration>) {
         let config = self.config;
+        let mut state = self.cell().lock();
+        // Read under the lock, so that outcomes reach a time window's buckets in order.
         let now = Instant::now();
         let slow = match (config.slow, self.started) {
             (Some(slow), Some(started)) => now.saturating_duration_since(started) > slow.after,
             _ => false,
         };
         let outcome = Outcome { failed, slow };
-        let mut state = self.cell().lock();
+        // An attempt made under the settings before an update that changed the window says
+        // nothing of the new window, which it would otherwise empty again.
+        let closed = matches!(state.phase, Phase::Closed);
+        if closed && !state.outcomes.keeps(config.window) && !self.is_current() {
+            return;
+        }
         let opening = match &mut state.phase {
             Phase::HalfOpen {
                 trial,
@@ -354,6 +373,13 @@ impl Permit<'_> {
                 *out = out.saturating_sub(1);
             }
         }
+    }
+
+    /// `true` if the policy's breaker is still the one the attempt was let through by, as far
+    /// as its window goes.
+    fn is_current(&self) -> bool {
+        let live = self.policy.settings().breaker;
+        live.is_some_and(|live| live.window == self.config.window)
     }
 
     fn cell(&self) -> &BreakerCell {

@@ -246,6 +246,8 @@ impl Breaker {
     /// The `n`th opening in a row's length (0 is the first), or the error's own,
     /// capped by the growth's `max` if there is one.
     pub(crate) fn cooldown(&self, openings: u32, from_error: Option<Duration>) -> Duration {
+        // A break of zero would be none: the breaker's own then.
+        let from_error = from_error.filter(|cooldown| !cooldown.is_zero());
         let Some(growth) = self.growth else {
             return from_error.unwrap_or(self.cooldown);
         };

@@ -39,10 +39,12 @@ pub(crate) struct Counts {
 }
 
 impl Counts {
+    // Saturating: a long time window under heavy traffic may hold more than `u32::MAX`
+    // calls; its rates are then judged on the counts as they stand.
     fn add(&mut self, outcome: Outcome) {
-        self.calls += 1;
-        self.failures += u32::from(outcome.failed);
-        self.slow += u32::from(outcome.slow);
+        self.calls = self.calls.saturating_add(1);
+        self.failures = self.failures.saturating_add(u32::from(outcome.failed));
+        self.slow = self.slow.saturating_add(u32::from(outcome.slow));
     }
 
     fn remove(&mut self, outcome: Outcome) {
@@ -52,9 +54,9 @@ impl Counts {
     }
 
     fn merge(mut self, other: Counts) -> Self {
-        self.calls += other.calls;
-        self.failures += other.failures;
-        self.slow += other.slow;
+        self.calls = self.calls.saturating_add(other.calls);
+        self.failures = self.failures.saturating_add(other.failures);
+        self.slow = self.slow.saturating_add(other.slow);
         self
     }
 }
@@ -145,6 +147,11 @@ impl Outcomes {
                 in_window(buckets, index)
             }
         }
+    }
+
+    /// `true` if the outcomes kept are `window`'s.
+    pub(crate) fn keeps(&self, window: BreakerWindow) -> bool {
+        self.kept.as_ref().is_some_and(|kept| kept.keeps(window))
     }
 }
 
