@@ -12,8 +12,9 @@ use crate::{private, valid};
 
 /// Every key `#[task(...)]` accepts, for the "unknown key" message.
 const KEYS: &str = "`critical`, `best_effort`, `timeout = \"200ms\"`, `name = \"...\"`, `crate = \"...\"`, \
-     `policy = <expr>`, `retry(attempts = 3, ...)`, `hedge = \"50ms\"`, `breaker(failures = 5, window = \"10s\", cooldown = \"5s\")`, \
-     `limit = 32`, `fallback = path::to_fn`, `retry_if = path::to_fn`, `breaker_if = path::to_fn`, `boxed`, `label = <expr>`";
+     `policy = <expr>`, `retry(attempts = 3, ...)`, `hedge = \"50ms\"`, `breaker(window = \"10s\", cooldown = \"5s\", ...)`, \
+     `limit = 32`, `fallback = path::to_fn`, `retry_if = path::to_fn`, `retry_delay_from = path::to_fn`, `breaker_if = path::to_fn`, \
+     `cooldown_from = path::to_fn`, `boxed`, `label = <expr>`";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Criticality {

@@ -342,7 +342,10 @@ use proc_macro::TokenStream;
 /// `max_backoff = "1s"`. No retry starts that the time left cannot fit. A retry budget per
 /// fn, `budget = 0.2` (a share of the calls) over `budget_window = "10s"` plus
 /// `min_per_sec = 10`, keeps a failing dependency from being hammered. `when = path` names
-/// a `fn(&E) -> bool` that says which errors are worth retrying.
+/// a `fn(&E) -> bool` that says which errors are worth retrying, and `delay_from = path` a
+/// `fn(&E) -> Option<Duration>` that gives the delay an error asks for (a 503's
+/// `Retry-After`), waited instead of the backoff, still within the deadline
+/// (`Options::retry_delay_from` by hand).
 ///
 /// ```
 /// # use std::sync::atomic::{AtomicU32, Ordering};

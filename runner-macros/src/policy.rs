@@ -26,11 +26,12 @@ pub(crate) struct Policies {
     pub(crate) breaker: Option<BreakerArgs>,
     pub(crate) limit: Option<LimitArgs>,
     pub(crate) fallback: Option<Path>,
-    /// `retry_if = path`, `breaker_if = path` and `cooldown_from = path`, beside
-    /// `policy = <expr>`.
+    /// `retry_if = path`, `retry_delay_from = path`, `breaker_if = path` and
+    /// `cooldown_from = path`, beside `policy = <expr>`.
     pub(crate) retry_if: Option<Path>,
     pub(crate) breaker_if: Option<Path>,
     pub(crate) cooldown_from: Option<Path>,
+    pub(crate) retry_delay_from: Option<Path>,
     /// The literal keys given, where they are: each is refused beside `policy = <expr>`.
     pub(crate) literal_keys: Vec<(&'static str, Span)>,
 }
@@ -42,6 +43,7 @@ pub(crate) struct RetryArgs {
     budget: Option<Value<f32>>,
     budget_window: Option<Value<Duration>>,
     min_per_sec: Option<Value<u32>>,
+    delay_from: Option<Path>,
     when: Option<Path>,
 }
 
@@ -123,6 +125,10 @@ impl Policies {
         } else if meta.path.is_ident("breaker_if") {
             let path: Path = meta.value()?.parse()?;
             set_once(meta, &mut self.breaker_if, path)?;
+            return Ok(true);
+        } else if meta.path.is_ident("retry_delay_from") {
+            let path: Path = meta.value()?.parse()?;
+            set_once(meta, &mut self.retry_delay_from, path)?;
             return Ok(true);
         } else if meta.path.is_ident("cooldown_from") {
             let path: Path = meta.value()?.parse()?;
@@ -260,6 +266,13 @@ impl Policies {
         if let Some(when) = retry_when.or(self.retry_if.as_ref()) {
             options = quote_spanned!(when.span()=> #options.retry_if(#when));
         }
+        let delay_from = self
+            .retry
+            .as_ref()
+            .and_then(|retry| retry.delay_from.as_ref());
+        if let Some(delay) = delay_from.or(self.retry_delay_from.as_ref()) {
+            options = quote_spanned!(delay.span()=> #options.retry_delay_from(#delay));
+        }
         let breaker_when = self
             .breaker
             .as_ref()
@@ -344,10 +357,11 @@ const LIMIT: &str =
     "a limit is the most calls in flight at once: 1 to 2147483647 (zero would refuse every call)";
 
 fn parse_retry(meta: &ParseNestedMeta<'_>) -> syn::Result<RetryArgs> {
-    const KEYS: &str = "`attempts = 3`, `backoff = \"10ms\"`, `max_backoff = \"1s\"`, `budget = 0.2`, `budget_window = \"10s\"`, `min_per_sec = 10`, `when = path::to_fn`";
+    const KEYS: &str = "`attempts = 3`, `backoff = \"10ms\"`, `max_backoff = \"1s\"`, `budget = 0.2`, `budget_window = \"10s\"`, `min_per_sec = 10`, `delay_from = path::to_fn`, `when = path::to_fn`";
     let span = meta.path.span();
     let (mut attempts, mut backoff, mut max_backoff) = (None, None, None);
     let (mut budget, mut budget_window, mut min_per_sec, mut when) = (None, None, None, None);
+    let mut delay_from = None;
     parse_group(meta, |inner| {
         if inner.path.is_ident("attempts") {
             let value = value::integer(inner, "at_least_one", ATTEMPTS, |n: &u32| *n > 0)?;
@@ -386,6 +400,9 @@ fn parse_retry(meta: &ParseNestedMeta<'_>) -> syn::Result<RetryArgs> {
                 *n < i32::MAX as u32
             })?;
             set_once(inner, &mut min_per_sec, value)
+        } else if inner.path.is_ident("delay_from") {
+            let path: Path = inner.value()?.parse()?;
+            set_once(inner, &mut delay_from, path)
         } else if inner.path.is_ident("when") {
             let path: Path = inner.value()?.parse()?;
             set_once(inner, &mut when, path)
@@ -406,6 +423,7 @@ fn parse_retry(meta: &ParseNestedMeta<'_>) -> syn::Result<RetryArgs> {
         budget,
         budget_window,
         min_per_sec,
+        delay_from,
         when,
     })
 }

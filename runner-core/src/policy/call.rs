@@ -2,6 +2,7 @@
 //! fallback around the bulkhead, around retries of hedged rounds of guarded attempts.
 
 use std::future::Future;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -108,10 +109,11 @@ impl Policy {
             deadline,
             hedge: settings.hedge,
         };
-        let retry = settings
-            .retry
-            .as_ref()
-            .map(|retry| (retry, options.retry_if));
+        let retry = settings.retry.as_ref().map(|retry| Retrying {
+            retry,
+            retry_if: options.retry_if,
+            delay_from: options.retry_delay_from,
+        });
         attempts.run(maker, round, retry).await
     }
 
@@ -152,8 +154,13 @@ pub(crate) trait Attempts<T, E> {
     ) -> impl Future<Output = Result<T, Failure<E>>>;
 }
 
-/// A call's retry, and its predicate of the errors worth retrying.
-pub(crate) type Retrying<'a, E> = (&'a Retry, Option<fn(&E) -> bool>);
+/// A call's retry, its predicate of the errors worth retrying, and the delay its errors ask
+/// for.
+pub(crate) struct Retrying<'a, E> {
+    pub(crate) retry: &'a Retry,
+    pub(crate) retry_if: Option<fn(&E) -> bool>,
+    pub(crate) delay_from: Option<fn(&E) -> Option<Duration>>,
+}
 
 /// Each attempt is `A()`: retries and hedges.
 pub(crate) struct Repeat<A>(pub(crate) A);
@@ -183,9 +190,7 @@ where
             Guarded::new(maker, number, hedge, round.deadline, &*make)
         };
         match retry {
-            Some((retry, retry_if)) => {
-                retry::retrying(maker.policy, retry, round, retry_if, &mut attempt).await
-            }
+            Some(retry) => retry::retrying(maker.policy, retry, round, &mut attempt).await,
             None => hedge::round(maker.policy, round, &mut attempt).await,
         }
     }

@@ -11,6 +11,7 @@ use crate::policy::fallback::{Fallback, FallbackFn, NoFallback};
 /// rather than in the `static` [`Policy`](crate::Policy).
 pub struct Options<T, E, FB = NoFallback> {
     pub(super) retry_if: Option<fn(&E) -> bool>,
+    pub(super) retry_delay_from: Option<fn(&E) -> Option<Duration>>,
     pub(super) breaker_if: Option<fn(&E) -> bool>,
     pub(super) cooldown_from: Option<fn(&E) -> Option<Duration>>,
     pub(super) fallback: FB,
@@ -22,6 +23,7 @@ impl<T, E> Options<T, E> {
     pub fn new() -> Self {
         Self {
             retry_if: None,
+            retry_delay_from: None,
             breaker_if: None,
             cooldown_from: None,
             fallback: NoFallback,
@@ -42,6 +44,17 @@ impl<T, E, FB> Options<T, E, FB> {
     pub fn retry_if(self, retryable: fn(&E) -> bool) -> Self {
         Self {
             retry_if: Some(retryable),
+            ..self
+        }
+    }
+
+    /// Waits before a retry for the delay the error asks for, when `delay` gives one (a
+    /// 503's `Retry-After`, gRPC's `grpc-retry-pushback-ms`), instead of the backoff. It is
+    /// still one of the retry's attempts, and within the task's deadline (a delay the time
+    /// left cannot fit is no retry) and the retry budget; `None` leaves the backoff.
+    pub fn retry_delay_from(self, delay: fn(&E) -> Option<Duration>) -> Self {
+        Self {
+            retry_delay_from: Some(delay),
             ..self
         }
     }
@@ -80,6 +93,7 @@ impl<T, E, FB> Options<T, E, FB> {
     pub fn fallback<G: Fallback<T, E>>(self, fallback: G) -> Options<T, E, G> {
         Options {
             retry_if: self.retry_if,
+            retry_delay_from: self.retry_delay_from,
             breaker_if: self.breaker_if,
             cooldown_from: self.cooldown_from,
             fallback,
@@ -92,6 +106,7 @@ impl<T, E, FB: std::fmt::Debug> std::fmt::Debug for Options<T, E, FB> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Options")
             .field("retry_if", &self.retry_if.is_some())
+            .field("retry_delay_from", &self.retry_delay_from.is_some())
             .field("breaker_if", &self.breaker_if.is_some())
             .field("cooldown_from", &self.cooldown_from.is_some())
             .field("fallback", &self.fallback)

@@ -10,6 +10,7 @@ use pin_project_lite::pin_project;
 use tokio::time::Instant;
 use tower::retry::budget::TpsBudget;
 
+use crate::policy::call::Retrying;
 use crate::policy::error::{PolicyError, says};
 use crate::policy::event::{EventKind, RetryRefusal};
 use crate::policy::guarded::Guarded;
@@ -18,6 +19,10 @@ use crate::policy::{Failure, Policy, Round, hedge};
 /// A retry's settings: up to `attempts` attempts in all, sleeping between them a random time
 /// in `[0, min(max_backoff, backoff × 2ⁿ⁻¹))` before retry n ("full jitter", so that callers
 /// that failed together do not retry together), within a [`Budget`].
+///
+/// An error can name its own delay instead
+/// ([`Options::retry_delay_from`](crate::Options::retry_delay_from): a 503's `Retry-After`,
+/// gRPC's `grpc-retry-pushback-ms`).
 ///
 /// A retry is skipped, and the last error returned, when the error is not retryable (see
 /// [`Options::retry_if`](crate::Options::retry_if)), when the time left before the task's
@@ -177,9 +182,8 @@ impl Budget {
 /// deadline, the budget and the events sit in one place.
 pub(crate) async fn retrying<'p, A, F, T, E>(
     policy: &'p Policy,
-    retry: &Retry,
+    retrying: Retrying<'_, E>,
     round: Round,
-    retry_if: Option<fn(&E) -> bool>,
     attempt: &mut A,
 ) -> Result<T, Failure<E>>
 where
@@ -187,6 +191,11 @@ where
     F: Future<Output = Result<T, E>>,
 {
     let Round { task, deadline, .. } = round;
+    let Retrying {
+        retry,
+        retry_if,
+        delay_from,
+    } = retrying;
     // Made at the first failure: a call whose first attempt succeeds needs no schedule.
     let mut schedule = None;
     let mut number = 1;
@@ -224,9 +233,16 @@ where
                 .with_max_times(retry.attempts.saturating_sub(1) as usize)
                 .build()
         });
-        let Some(delay) = schedule.next().filter(|_| retryable).map(full_jitter) else {
+        let Some(backoff) = schedule.next().filter(|_| retryable).map(full_jitter) else {
             return Err(failure);
         };
+        // The delay the error asks for (a `Retry-After`), in place of the backoff: still one
+        // of the attempts, and still within the deadline and the budget.
+        let asked = match (&failure, delay_from) {
+            (Failure::Failed(error), Some(delay_from)) => delay_from(error),
+            _ => None,
+        };
+        let delay = asked.unwrap_or(backoff);
         let now = Instant::now();
         // The next attempt is expected to take as long as the last one did.
         let took = began.map_or(Duration::ZERO, |began| now.saturating_duration_since(began));

@@ -1,0 +1,159 @@
+//! A retry whose delay the error names (a 503's `Retry-After`): waited exactly, within the
+//! deadline and the attempts, by hand and through `#[task(retry(..., delay_from = ...))]`, on
+//! tokio's paused clock.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use runner_core::{
+    Critical, EventKind, Observer, Options, Policy, PolicyEvent, Retry, RetryRefusal, TaskError,
+    task,
+};
+use tokio::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+enum WalletError {
+    #[error("busy, retry after {0:?}")]
+    Busy(Duration),
+    #[error("unavailable")]
+    Unavailable,
+}
+
+fn retry_after(error: &WalletError) -> Option<Duration> {
+    match *error {
+        WalletError::Busy(after) => Some(after),
+        WalletError::Unavailable => None,
+    }
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// The retries a policy schedules and refuses.
+#[derive(Default)]
+struct Retries(Mutex<Vec<EventKind>>);
+
+impl Observer for Retries {
+    fn on_policy(&self, event: &PolicyEvent<'_>) {
+        if let kind @ (EventKind::RetryScheduled { .. } | EventKind::RetryRefused { .. }) =
+            event.kind
+        {
+            self.0.lock().unwrap().push(kind);
+        }
+    }
+}
+
+/// A policy of 3 attempts with a 10 ms backoff, and what it reports.
+fn wallet() -> (Policy, Arc<Retries>) {
+    let retries = Arc::new(Retries::default());
+    let policy = Policy::builder()
+        .retry(Retry::new(3).backoff(ms(10)))
+        .observer(retries.clone())
+        .build()
+        .unwrap();
+    (policy, retries)
+}
+
+/// A call whose attempts give `answers` in turn, and when each attempt started.
+async fn call(
+    policy: &Policy,
+    answers: &[Result<u32, WalletError>],
+    timeout: Option<Duration>,
+) -> (Result<u32, TaskError<WalletError>>, Vec<Duration>) {
+    let start = Instant::now();
+    let starts = Mutex::new(Vec::new());
+    let next = AtomicU32::new(0);
+    let options = Options::new().retry_delay_from(retry_after);
+    let task = policy.task::<Critical, _, _, _, _, _>(
+        "balance",
+        || {
+            starts.lock().unwrap().push(start.elapsed());
+            let answer = answers[next.fetch_add(1, Ordering::SeqCst) as usize];
+            async move { answer }
+        },
+        options,
+    );
+    let result = match timeout {
+        Some(timeout) => task.timeout(timeout).await,
+        None => task.await,
+    };
+    (result, starts.into_inner().unwrap())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_retry_waits_the_delay_the_error_asks_for() {
+    let (policy, retries) = wallet();
+    let answers = [Err(WalletError::Busy(ms(300))), Ok(7)];
+    let (result, starts) = call(&policy, &answers, None).await;
+    assert_eq!(result.unwrap(), 7);
+    assert_eq!(starts, [ms(0), ms(300)]);
+    assert_eq!(
+        *retries.0.lock().unwrap(),
+        [EventKind::RetryScheduled {
+            attempt: 2,
+            delay: ms(300),
+        }]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_error_that_names_no_delay_gets_the_backoff() {
+    let (policy, _) = wallet();
+    let answers = [Err(WalletError::Unavailable), Ok(7)];
+    let (result, starts) = call(&policy, &answers, None).await;
+    assert_eq!(result.unwrap(), 7);
+    // Full jitter below the 10 ms backoff.
+    assert!(starts[1] < ms(10), "{starts:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delay_past_the_deadline_is_no_retry() {
+    let (policy, retries) = wallet();
+    let answers = [Err(WalletError::Busy(ms(300))), Ok(7)];
+    let started = Instant::now();
+    let (result, starts) = call(&policy, &answers, Some(ms(200))).await;
+    // The error at once, not a timeout at 200 ms.
+    assert_eq!(
+        result.unwrap_err(),
+        TaskError::Failed(WalletError::Busy(ms(300)))
+    );
+    assert_eq!(started.elapsed(), ms(0));
+    assert_eq!(starts, [ms(0)]);
+    assert_eq!(
+        *retries.0.lock().unwrap(),
+        [EventKind::RetryRefused {
+            reason: RetryRefusal::Deadline,
+        }]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_delays_count_among_the_attempts() {
+    let (policy, _) = wallet();
+    let busy = Err(WalletError::Busy(ms(50)));
+    let (result, starts) = call(&policy, &[busy, busy, busy, Ok(7)], None).await;
+    assert_eq!(
+        result.unwrap_err(),
+        TaskError::Failed(WalletError::Busy(ms(50)))
+    );
+    assert_eq!(starts, [ms(0), ms(50), ms(100)]);
+}
+
+static CALLS: AtomicU32 = AtomicU32::new(0);
+
+#[task(critical, retry(attempts = 2, backoff = "10ms", delay_from = retry_after))]
+async fn get_balance(user_id: u32) -> Result<u32, WalletError> {
+    match CALLS.fetch_add(1, Ordering::SeqCst) {
+        0 => Err(WalletError::Busy(ms(250))),
+        _ => Ok(user_id),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_attribute_takes_the_delay_from_the_error_too() {
+    let start = Instant::now();
+    assert_eq!(get_balance(7).await.unwrap(), 7);
+    assert_eq!(start.elapsed(), ms(250));
+}
