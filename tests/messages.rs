@@ -55,6 +55,13 @@ fn run_time_checks_say_what_compile_time_checks_say() {
         "hedge.after",
     );
     says("timeout_zero", Policy::builder().timeout(ms(0)), "timeout");
+    says(
+        "retry_attempt_timeout_not_below_timeout",
+        Policy::builder()
+            .timeout(ms(200))
+            .retry(Retry::new(3).attempt_timeout(ms(200))),
+        "retry.attempt_timeout",
+    );
     let breaker = |breaker: Breaker| Policy::builder().breaker(breaker);
     let cards = Breaker::count_based(100, ms(5_000));
     says(

@@ -27,6 +27,11 @@ const LIMIT: Limit = Limit::new(32);
 static EMPTY: LazyLock<Policy> = LazyLock::new(|| Policy::builder().build().unwrap());
 static RETRY: LazyLock<Policy> =
     LazyLock::new(|| Policy::builder().retry(Retry::new(3)).build().unwrap());
+/// Each attempt under its own timer, never reached.
+static RETRY_ATTEMPT_TIMEOUT: LazyLock<Policy> = LazyLock::new(|| {
+    let retry = Retry::new(3).attempt_timeout(Duration::from_millis(500));
+    Policy::builder().retry(retry).build().unwrap()
+});
 static HEDGE: LazyLock<Policy> = LazyLock::new(|| {
     Policy::builder()
         .hedge(runner_core::Hedge::new(HEDGE_AFTER).max(1))
@@ -73,6 +78,9 @@ macro_rules! task {
     };
     (retry, $work:expr) => {
         RETRY.critical("t", move || $work)
+    };
+    (retry_attempt_timeout, $work:expr) => {
+        RETRY_ATTEMPT_TIMEOUT.critical("t", move || $work)
     };
     (hedge, $work:expr) => {
         HEDGE.critical("t", move || $work)
@@ -144,7 +152,7 @@ macro_rules! policies {
 
 fn policies(c: &mut Criterion) {
     let rt = &runtime();
-    policies!(c, rt, bare empty_policy retry hedge breaker breaker_count breaker_time_slow limit fallback all);
+    policies!(c, rt, bare empty_policy retry retry_attempt_timeout hedge breaker breaker_count breaker_time_slow limit fallback all);
 }
 
 /// A policy event with no observer and no `tracing` subscriber: what every retry, hedge,

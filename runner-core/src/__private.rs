@@ -400,6 +400,15 @@ pub mod checked {
         }
     }
 
+    /// An attempt timeout below the task's timeout.
+    pub const fn attempt_below(attempt: Duration, timeout: Duration) {
+        if attempt.as_nanos() >= timeout.as_nanos() {
+            panic!(
+                "an attempt timeout would never end an attempt: the task's timeout ends it first; give one below the timeout"
+            );
+        }
+    }
+
     /// A hedge delay below the task's timeout.
     pub const fn hedge_below(after: Duration, timeout: Duration) {
         if after.as_nanos() >= timeout.as_nanos() {

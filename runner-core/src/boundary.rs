@@ -53,6 +53,9 @@ pub(crate) fn poll<F: TryFuture>(
         (Ok(Poll::Pending), Some(Verdict::Rejected(reason))) => {
             Polled::done(Err(TaskError::Rejected(reason)))
         }
+        (Ok(Poll::Pending), Some(Verdict::TimedOut(timeout))) => {
+            Polled::done(Err(TaskError::TimedOut(timeout)))
+        }
         (Ok(Poll::Pending), _) => Polled::Pending,
         // Only a task with a cutoff has a deadline to hand down, and a timer that settles it.
         (Ok(Poll::Ready(Err(error))), Some(Verdict::Expired)) if cutoff.is_some() => {

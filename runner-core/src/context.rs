@@ -54,6 +54,9 @@ impl Cutoff {
 pub(crate) enum Verdict {
     /// The call was refused: the future posts this and stays pending.
     Rejected(Rejection),
+    /// Every attempt of the call ran out of its own time (`Retry::attempt_timeout`): the
+    /// future posts this and stays pending.
+    TimedOut(Duration),
     /// The future's value came from its fallback.
     Fallback,
     /// A run inside the task (a fan-out, a runner, a task awaited on its own) failed because

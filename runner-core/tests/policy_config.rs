@@ -105,6 +105,10 @@ fn each_error_names_its_field() {
         "breaker.failure_rate"
     );
     assert_eq!(field("[limit]\nmax = 0"), "limit.max");
+    assert_eq!(
+        field("timeout = \"100ms\"\n[retry]\nattempts = 2\nattempt_timeout = \"150ms\""),
+        "retry.attempt_timeout"
+    );
     let breaker = |keys: &str| field(&format!("[breaker]\ncooldown = \"1s\"\n{keys}"));
     assert_eq!(breaker("window = 0"), "breaker.window");
     assert_eq!(breaker("window = 100001"), "breaker.window");

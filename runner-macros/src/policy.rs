@@ -43,6 +43,7 @@ pub(crate) struct RetryArgs {
     budget: Option<Value<f32>>,
     budget_window: Option<Value<Duration>>,
     min_per_sec: Option<Value<u32>>,
+    pub(crate) attempt_timeout: Option<Value<Duration>>,
     delay_from: Option<Path>,
     when: Option<Path>,
 }
@@ -185,6 +186,10 @@ impl Policies {
             if let Some(max_backoff) = &retry.max_backoff {
                 let max_backoff = max_backoff.expr(private);
                 value = quote!(#value.max_backoff(#max_backoff));
+            }
+            if let Some(timeout) = &retry.attempt_timeout {
+                let timeout = timeout.expr(private);
+                value = quote!(#value.attempt_timeout(#timeout));
             }
             if retry.budget.is_some()
                 || retry.budget_window.is_some()
@@ -357,11 +362,11 @@ const LIMIT: &str =
     "a limit is the most calls in flight at once: 1 to 2147483647 (zero would refuse every call)";
 
 fn parse_retry(meta: &ParseNestedMeta<'_>) -> syn::Result<RetryArgs> {
-    const KEYS: &str = "`attempts = 3`, `backoff = \"10ms\"`, `max_backoff = \"1s\"`, `budget = 0.2`, `budget_window = \"10s\"`, `min_per_sec = 10`, `delay_from = path::to_fn`, `when = path::to_fn`";
+    const KEYS: &str = "`attempts = 3`, `backoff = \"10ms\"`, `max_backoff = \"1s\"`, `budget = 0.2`, `budget_window = \"10s\"`, `min_per_sec = 10`, `attempt_timeout = \"80ms\"`, `delay_from = path::to_fn`, `when = path::to_fn`";
     let span = meta.path.span();
     let (mut attempts, mut backoff, mut max_backoff) = (None, None, None);
     let (mut budget, mut budget_window, mut min_per_sec, mut when) = (None, None, None, None);
-    let mut delay_from = None;
+    let (mut delay_from, mut attempt_timeout) = (None, None);
     parse_group(meta, |inner| {
         if inner.path.is_ident("attempts") {
             let value = value::integer(inner, "at_least_one", ATTEMPTS, |n: &u32| *n > 0)?;
@@ -400,6 +405,9 @@ fn parse_retry(meta: &ParseNestedMeta<'_>) -> syn::Result<RetryArgs> {
                 *n < i32::MAX as u32
             })?;
             set_once(inner, &mut min_per_sec, value)
+        } else if inner.path.is_ident("attempt_timeout") {
+            let value = value::duration(inner, "attempt timeout")?;
+            set_once(inner, &mut attempt_timeout, value)
         } else if inner.path.is_ident("delay_from") {
             let path: Path = inner.value()?.parse()?;
             set_once(inner, &mut delay_from, path)
@@ -423,6 +431,7 @@ fn parse_retry(meta: &ParseNestedMeta<'_>) -> syn::Result<RetryArgs> {
         budget,
         budget_window,
         min_per_sec,
+        attempt_timeout,
         delay_from,
         when,
     })

@@ -67,50 +67,114 @@ pub(crate) fn check(
     if let Some(retry) = &policies.retry
         && let (Some(backoff), Some(max_backoff)) = (&retry.backoff, &retry.max_backoff)
     {
-        match (backoff.literal(), max_backoff.literal()) {
-            (Some(backoff), Some(max)) if max < backoff => {
-                return Err(syn::Error::new(max_backoff.span(), MAX_BACKOFF));
-            }
-            (Some(_), Some(_)) => {}
-            _ => {
-                let (backoff, max) = (backoff.expr(private), max_backoff.expr(private));
-                deferred.push(quote!(#private::checked::backoffs(#backoff, #max, #MAX_BACKOFF)));
-            }
-        }
+        ordered(
+            Pair::no_more_than(backoff, max_backoff, max_backoff),
+            &|_, _| MAX_BACKOFF.to_owned(),
+            &|backoff, max| quote!(#private::checked::backoffs(#backoff, #max, #MAX_BACKOFF)),
+            private,
+            &mut deferred,
+        )?;
     }
     if let Some(breaker) = &policies.breaker
         && let Some(max_cooldown) = &breaker.max_cooldown
     {
-        let cooldown = &breaker.cooldown;
-        match (cooldown.literal(), max_cooldown.literal()) {
-            (Some(cooldown), Some(max)) if max < cooldown => {
-                return Err(syn::Error::new(max_cooldown.span(), MAX_COOLDOWN));
-            }
-            (Some(_), Some(_)) => {}
-            _ => {
-                let (cooldown, max) = (cooldown.expr(private), max_cooldown.expr(private));
-                deferred.push(quote!(#private::checked::cooldowns(#cooldown, #max, #MAX_COOLDOWN)));
-            }
-        }
+        ordered(
+            Pair::no_more_than(&breaker.cooldown, max_cooldown, max_cooldown),
+            &|_, _| MAX_COOLDOWN.to_owned(),
+            &|cooldown, max| quote!(#private::checked::cooldowns(#cooldown, #max, #MAX_COOLDOWN)),
+            private,
+            &mut deferred,
+        )?;
+    }
+    if let (Some(retry), Some(timeout)) = (&policies.retry, timeout)
+        && let Some(attempt) = &retry.attempt_timeout
+    {
+        ordered(
+            Pair::below(attempt, timeout, attempt),
+            &|attempt, timeout| {
+                format!(
+                    "an attempt timeout of {} would never end an attempt: the task's timeout of {} ends it first; give one below the timeout",
+                    humantime::format_duration(attempt),
+                    humantime::format_duration(timeout),
+                )
+            },
+            &|attempt, timeout| quote!(#private::checked::attempt_below(#attempt, #timeout)),
+            private,
+            &mut deferred,
+        )?;
     }
     if let (Some(hedge), Some(timeout)) = (&policies.hedge, timeout) {
-        match (hedge.after.literal(), timeout.literal()) {
-            (Some(after), Some(timeout)) if after >= timeout => {
-                return Err(syn::Error::new(
-                    hedge.after.span(),
-                    format!(
-                        "a hedge after {} would never start: the task's timeout of {} ends it first; give a delay below the timeout",
-                        humantime::format_duration(*after),
-                        humantime::format_duration(*timeout),
-                    ),
-                ));
-            }
-            (Some(_), Some(_)) => {}
-            _ => {
-                let (after, timeout) = (hedge.after.expr(private), timeout.expr(private));
-                deferred.push(quote!(#private::checked::hedge_below(#after, #timeout)));
-            }
-        }
+        ordered(
+            Pair::below(&hedge.after, timeout, &hedge.after),
+            &|after, timeout| {
+                format!(
+                    "a hedge after {} would never start: the task's timeout of {} ends it first; give a delay below the timeout",
+                    humantime::format_duration(after),
+                    humantime::format_duration(timeout),
+                )
+            },
+            &|after, timeout| quote!(#private::checked::hedge_below(#after, #timeout)),
+            private,
+            &mut deferred,
+        )?;
     }
     Ok(quote!(#(const _: () = #deferred;)*))
+}
+
+/// Two durations of the attribute that must come in order, and the one a mistake is
+/// reported at.
+struct Pair<'a> {
+    low: &'a Value<Duration>,
+    high: &'a Value<Duration>,
+    // `true` if the two may be equal.
+    equal: bool,
+    at: &'a Value<Duration>,
+}
+
+impl<'a> Pair<'a> {
+    fn below(low: &'a Value<Duration>, high: &'a Value<Duration>, at: &'a Value<Duration>) -> Self {
+        Self {
+            low,
+            high,
+            equal: false,
+            at,
+        }
+    }
+
+    fn no_more_than(
+        low: &'a Value<Duration>,
+        high: &'a Value<Duration>,
+        at: &'a Value<Duration>,
+    ) -> Self {
+        Self {
+            low,
+            high,
+            equal: true,
+            at,
+        }
+    }
+}
+
+/// Checks `pair` here when both are literals (the error saying `message(low, high)`), or
+/// leaves `check(low, high)`, a `const` check with the same rule, to the compiler.
+fn ordered(
+    pair: Pair<'_>,
+    message: &dyn Fn(Duration, Duration) -> String,
+    check: &dyn Fn(TokenStream, TokenStream) -> TokenStream,
+    private: &TokenStream,
+    deferred: &mut Vec<TokenStream>,
+) -> syn::Result<()> {
+    match (pair.low.literal(), pair.high.literal()) {
+        (Some(&low), Some(&high)) => {
+            let in_order = low < high || (pair.equal && low == high);
+            match in_order {
+                true => Ok(()),
+                false => Err(syn::Error::new(pair.at.span(), message(low, high))),
+            }
+        }
+        _ => {
+            deferred.push(check(pair.low.expr(private), pair.high.expr(private)));
+            Ok(())
+        }
+    }
 }

@@ -37,6 +37,13 @@ where
     let cutoff = context::cutoff();
     let deadline = cutoff.map(|cutoff| cutoff.at);
     let call = policy.within_limit(task, attempts, &options, deadline);
+    // An attempt timeout is the call's own end, which no engine timer settles: the slot
+    // is told, as for a refusal.
+    let mut own_timeout = false;
+    let mut from_call = |error: TaskError<E>| {
+        own_timeout = error.is_timeout();
+        error
+    };
     let error = match (FB::PRESENT, cutoff) {
         // The fallback answers when time runs out: at the cutoff itself, which counts
         // as finishing in time. It is told what the task's slot would say then.
@@ -45,12 +52,12 @@ where
             // A run inside the attempt failed on the deadline it inherited: what ran
             // out is the task's time.
             Some(Err(_)) if context::expired() => cutoff.error(),
-            Some(Err(failure)) => failure.into_task_error(),
+            Some(Err(error)) => from_call(error),
             None => cutoff.error(),
         },
         _ => match call.await {
             Ok(value) => return Ok(value),
-            Err(failure) => failure.into_task_error(),
+            Err(error) => from_call(error),
         },
     };
     if let Some(value) = options.fallback.value(&error) {
@@ -70,6 +77,10 @@ where
             context::post(Verdict::Rejected(reason));
             std::future::pending().await
         }
+        TaskError::TimedOut(timeout) if own_timeout => {
+            context::post(Verdict::TimedOut(timeout));
+            std::future::pending().await
+        }
         // Only a fallback races the deadline.
         _ => std::future::pending().await,
     }
@@ -77,14 +88,15 @@ where
 
 impl Policy {
     /// The bulkhead, then retries of hedged rounds of guarded attempts, under the settings
-    /// the call starts with (read once, and lent to the layers inside).
+    /// the call starts with (read once, and lent to the layers inside). Its error is a
+    /// failure, a refusal, or every attempt out of its own time.
     async fn within_limit<S, T, E, FB>(
         &self,
         task: &'static str,
         attempts: S,
         options: &Options<T, E, FB>,
         deadline: Option<Instant>,
-    ) -> Result<T, Failure<E>>
+    ) -> Result<T, TaskError<E>>
     where
         S: Attempts<T, E>,
     {
@@ -94,7 +106,7 @@ impl Policy {
                 .gate
                 .enter(self, limit, task)
                 .await
-                .map_err(Failure::Rejected)?,
+                .map_err(TaskError::Rejected)?,
             None => None,
         };
         let maker = Maker {
@@ -114,7 +126,9 @@ impl Policy {
             retry_if: options.retry_if,
             delay_from: options.retry_delay_from,
         });
-        attempts.run(maker, round, retry).await
+        let attempt_timeout = settings.retry.and_then(|retry| retry.attempt_timeout);
+        let outcome = attempts.run(maker, round, retry).await;
+        outcome.map_err(|failure| failure.into_task_error(attempt_timeout))
     }
 
     /// Asks the breaker, if there is one (or an operator's hand on it), to let an attempt
@@ -185,9 +199,10 @@ where
         // not moved out of `self`, which would hold it twice in this future's state).
         let make = &mut self.0;
         let mut number = 0;
-        let mut attempt = move |hedge| {
+        // The deadline is the round's: the call's, or sooner with an attempt timeout.
+        let mut attempt = move |hedge, deadline| {
             number += 1;
-            Guarded::new(maker, number, hedge, round.deadline, &*make)
+            Guarded::new(maker, number, hedge, deadline, &*make)
         };
         match retry {
             Some(retry) => retry::retrying(maker.policy, retry, round, &mut attempt).await,
@@ -225,13 +240,17 @@ pub(crate) struct Round {
 pub(crate) enum Failure<E> {
     Failed(E),
     Rejected(Rejection),
+    // Every attempt the retry made ran out of its own time (`Retry::attempt_timeout`; the
+    // time is the call's settings', not held here, where it would grow every failure).
+    TimedOut,
 }
 
 impl<E> Failure<E> {
-    fn into_task_error(self) -> TaskError<E> {
+    fn into_task_error(self, attempt_timeout: Option<Duration>) -> TaskError<E> {
         match self {
             Self::Failed(error) => TaskError::Failed(error),
             Self::Rejected(reason) => TaskError::Rejected(reason),
+            Self::TimedOut => TaskError::TimedOut(attempt_timeout.unwrap_or_default()),
         }
     }
 }

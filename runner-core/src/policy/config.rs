@@ -97,6 +97,13 @@ pub struct RetryConfig {
     /// Retries a second allowed whatever the share (10 if unset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_per_sec: Option<u32>,
+    /// Each attempt's own time, inside the task's timeout.
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub attempt_timeout: Option<Duration>,
 }
 
 /// `[hedge]`: see [`Hedge`].
@@ -262,6 +269,9 @@ impl RetryConfig {
         }
         if let Some(max_backoff) = self.max_backoff {
             retry = retry.max_backoff(max_backoff);
+        }
+        if let Some(timeout) = self.attempt_timeout {
+            retry = retry.attempt_timeout(timeout);
         }
         if self.budget.is_some() || self.budget_window.is_some() || self.min_per_sec.is_some() {
             let budget = Budget::given(self.budget, self.budget_window, self.min_per_sec);

@@ -44,6 +44,14 @@ impl PolicyError {
         }
     }
 
+    /// An attempt timeout that the task's timeout would always end first.
+    pub(crate) fn attempt_timeout_not_below(attempt: Duration, timeout: Duration) -> Self {
+        Self {
+            field: "retry.attempt_timeout",
+            message: Cow::Owned(attempt_timeout_message(attempt, timeout)),
+        }
+    }
+
     /// A hedge that the timeout would end before it starts.
     pub(crate) fn hedge_after_timeout(after: Duration, timeout: Duration) -> Self {
         Self {
@@ -55,6 +63,15 @@ impl PolicyError {
             )),
         }
     }
+}
+
+/// What `#[task(...)]` says too, for an attempt timeout no shorter than the task's.
+pub(crate) fn attempt_timeout_message(attempt: Duration, timeout: Duration) -> String {
+    format!(
+        "an attempt timeout of {} would never end an attempt: the task's timeout of {} ends it first; give one below the timeout",
+        humantime::format_duration(attempt),
+        humantime::format_duration(timeout),
+    )
 }
 
 /// The messages, word for word those of `#[task(...)]` (a test holds the two together).

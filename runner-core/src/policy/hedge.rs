@@ -95,12 +95,12 @@ pub(crate) async fn round<'p, A, F, T, E>(
     attempt: &mut A,
 ) -> Result<T, Failure<E>>
 where
-    A: FnMut(bool) -> Guarded<'p, F, E>,
+    A: FnMut(bool, Option<Instant>) -> Guarded<'p, F, E>,
     F: Future<Output = Result<T, E>>,
 {
     match round.hedge {
         Some(hedge) => hedged(policy, hedge, round, attempt).await,
-        None => attempt(false).await,
+        None => attempt(false, round.deadline).await,
     }
 }
 
@@ -117,13 +117,13 @@ async fn hedged<'p, A, F, T, E>(
     mut attempt: A,
 ) -> Result<T, Failure<E>>
 where
-    A: FnMut(bool) -> Guarded<'p, F, E>,
+    A: FnMut(bool, Option<Instant>) -> Guarded<'p, F, E>,
     F: Future<Output = Result<T, E>>,
 {
     let Round { task, deadline, .. } = round;
     let Hedge { after, max } = hedge;
     let mut lanes = pin!(Lanes::<Guarded<'p, F, E>> {
-        first: Some(attempt(false)),
+        first: Some(attempt(false, deadline)),
         hedges: None,
     });
     // Armed when the first attempt first waits, not before: an attempt that is ready at once
@@ -189,7 +189,7 @@ where
                             hedge: started as u32,
                         },
                     );
-                    lane.set(Some(attempt(true)));
+                    lane.set(Some(attempt(true, deadline)));
                     started += 1;
                     timer.set(Some(crate::timer::timer_at(later(after))));
                     // Poll the new attempt (and arm the timer again) before sleeping.

@@ -1,7 +1,7 @@
 //! Retries: exponential backoff with full jitter, never past the deadline, within a budget.
 
-use std::future::Future;
-use std::pin::Pin;
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use crate::policy::error::{PolicyError, says};
 use crate::policy::event::{EventKind, RetryRefusal};
 use crate::policy::guarded::Guarded;
 use crate::policy::{Failure, Policy, Round, hedge};
+use crate::timer::{self, Timer, timer_at};
 
 /// A retry's settings: up to `attempts` attempts in all, sleeping between them a random time
 /// in `[0, min(max_backoff, backoff × 2ⁿ⁻¹))` before retry n ("full jitter", so that callers
@@ -41,6 +42,8 @@ pub struct Retry {
     // `None` until set: then the cap is 1 s, or the backoff if it is longer.
     pub(crate) max_backoff: Option<Duration>,
     pub(crate) budget: Budget,
+    // Each attempt's own time, inside the task's (Envoy's `per_try_timeout`).
+    pub(crate) attempt_timeout: Option<Duration>,
 }
 
 impl Retry {
@@ -52,6 +55,20 @@ impl Retry {
             backoff: None,
             max_backoff: None,
             budget: Budget::DEFAULT,
+            attempt_timeout: None,
+        }
+    }
+
+    /// Ends each attempt that takes longer than `timeout`, inside the task's own timeout
+    /// (Envoy's `per_try_timeout`): the attempt is dropped, counts as a breaker failure, and
+    /// is retried like a failure if the attempts, the deadline and the budget allow. When
+    /// none is left, the task fails with [`TaskError::TimedOut`](crate::TaskError::TimedOut)
+    /// of `timeout`. With a hedge, the time is the round's: an attempt and the hedges beside
+    /// it end together, `timeout` after the attempt started.
+    pub const fn attempt_timeout(self, timeout: Duration) -> Self {
+        Self {
+            attempt_timeout: Some(timeout),
+            ..self
         }
     }
 
@@ -94,6 +111,15 @@ impl Retry {
         }
         if self.backoff.is_some_and(|backoff| backoff.is_zero()) {
             return Err(PolicyError::zero("retry.backoff", "backoff"));
+        }
+        if self
+            .attempt_timeout
+            .is_some_and(|timeout| timeout.is_zero())
+        {
+            return Err(PolicyError::zero(
+                "retry.attempt_timeout",
+                "attempt timeout",
+            ));
         }
         if self.max_backoff.is_some_and(|max| max.is_zero()) {
             return Err(PolicyError::zero("retry.max_backoff", "max_backoff"));
@@ -187,7 +213,7 @@ pub(crate) async fn retrying<'p, A, F, T, E>(
     attempt: &mut A,
 ) -> Result<T, Failure<E>>
 where
-    A: FnMut(bool) -> Guarded<'p, F, E>,
+    A: FnMut(bool, Option<Instant>) -> Guarded<'p, F, E>,
     F: Future<Output = Result<T, E>>,
 {
     let Round { task, deadline, .. } = round;
@@ -204,16 +230,31 @@ where
     let refused = |reason| {
         policy.emit(task, EventKind::RetryRefused { reason });
     };
+    // One timer for a round's attempt timeout and the backoff after it, which never run at
+    // once: a second would make every call's future larger by one.
+    let mut timer = pin!(None::<Timer>);
     loop {
+        // A round (an attempt, and its hedges) has the attempt timeout's time, within the
+        // call's: its attempts are dropped when it ends, as timed out.
+        let expiry = retry
+            .attempt_timeout
+            .map(|timeout| timer::after(Instant::now(), timeout));
+        timer.set(expiry.map(timer_at));
+        let this_round = Round {
+            deadline: earliest(deadline, expiry),
+            ..round
+        };
         let (outcome, began) = Timed {
-            round: hedge::round(policy, round, &mut *attempt),
+            round: hedge::round(policy, this_round, &mut *attempt),
             timed: deadline.is_some(),
             began: None,
+            expiry: timer.as_mut(),
         }
         .await;
         let failure = match outcome {
-            Ok(value) => return Ok(value),
-            Err(failure) => failure,
+            Some(Ok(value)) => return Ok(value),
+            Some(Err(failure)) => failure,
+            None => Failure::TimedOut,
         };
         if let (Failure::Rejected(_), Some(last)) = (&failure, last.take()) {
             refused(RetryRefusal::Breaker);
@@ -221,6 +262,8 @@ where
         }
         let retryable = match &failure {
             Failure::Failed(error) => retry_if.is_none_or(|retryable| retryable(error)),
+            // No error to judge: an attempt that ran out of its own time is worth another.
+            Failure::TimedOut => true,
             // A refusal is not retried: the breaker stays open through any backoff.
             Failure::Rejected(_) => false,
         };
@@ -273,42 +316,66 @@ where
             },
         );
         last = Some(failure);
-        tokio::time::sleep(delay).await;
+        timer.set(Some(timer_at(timer::after(now, delay))));
+        poll_fn(|cx| match timer.as_mut().as_pin_mut() {
+            Some(backoff) => backoff.poll(cx),
+            None => Poll::Ready(()),
+        })
+        .await;
     }
 }
 
 pin_project! {
     /// A round, and when it first waited: a round that finished on its first poll took no
     /// time worth a clock read, and one that waited is timed from its first wait (its first
-    /// poll only started its attempts).
+    /// poll only started its attempts). With an attempt timeout, it ends the round at its
+    /// `expiry` (`None` for its output).
     ///
     /// Only a call with a deadline is timed: the time is for judging whether another
     /// attempt fits before it.
     ///
     /// A named future rather than an `async fn`, which would hold the round twice in its
     /// state (as its argument and as the local it pins).
-    struct Timed<F> {
+    struct Timed<'t, F> {
         #[pin]
         round: F,
         timed: bool,
         began: Option<Instant>,
+        expiry: Pin<&'t mut Option<Timer>>,
     }
 }
 
-impl<F: Future> Future for Timed<F> {
-    type Output = (F::Output, Option<Instant>);
+impl<F: Future> Future for Timed<'_, F> {
+    type Output = (Option<F::Output>, Option<Instant>);
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        // The round first: one that is done as its time ends is done.
         match this.round.poll(cx) {
-            Poll::Ready(output) => Poll::Ready((output, *this.began)),
+            Poll::Ready(output) => Poll::Ready((Some(output), *this.began)),
             Poll::Pending => {
                 if *this.timed && this.began.is_none() {
                     *this.began = Some(Instant::now());
                 }
-                Poll::Pending
+                match this
+                    .expiry
+                    .as_mut()
+                    .as_pin_mut()
+                    .map(|expiry| expiry.poll(cx))
+                {
+                    Some(Poll::Ready(())) => Poll::Ready((None, *this.began)),
+                    _ => Poll::Pending,
+                }
             }
         }
+    }
+}
+
+/// The earlier of two instants, either of which may be missing.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

@@ -102,6 +102,11 @@ impl PolicySettings {
         }
         if let Some(retry) = &self.retry {
             retry.check()?;
+            if let (Some(attempt), Some(timeout)) = (retry.attempt_timeout, self.timeout)
+                && attempt >= timeout
+            {
+                return Err(PolicyError::attempt_timeout_not_below(attempt, timeout));
+            }
         }
         if let Some(hedge) = &self.hedge {
             hedge.check()?;
