@@ -15,6 +15,7 @@ use crate::policy::event::{self, EventKind, PolicyEvent};
 use crate::policy::retry::Budget;
 use crate::policy::settings::PolicySettings;
 use crate::policy::{Live, Policy};
+use crate::sync::AtomicU64;
 
 /// A retry budget's settings and what it has done, from [`Policy::retry_budget`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -26,6 +27,11 @@ pub struct BudgetReport {
     pub retried: u64,
     /// Retries the budget refused since then.
     pub refused: u64,
+    /// Hedges charged to the budget since then (a policy with a retry charges each hedge
+    /// to its budget, as Finagle's backup requests are).
+    pub hedged: u64,
+    /// Hedges the budget refused since then.
+    pub hedges_refused: u64,
 }
 
 impl Policy {
@@ -91,6 +97,8 @@ impl Policy {
             budget: retry.budget,
             retried: self.retried.load(Ordering::Relaxed),
             refused: self.budget_refused.load(Ordering::Relaxed),
+            hedged: self.hedged.load(Ordering::Relaxed),
+            hedges_refused: self.hedges_refused.load(Ordering::Relaxed),
         })
     }
 
@@ -103,8 +111,14 @@ impl Policy {
         let live = self.live.load_full();
         self.live.store(Arc::new(Live::new(live.settings, None)));
         drop(writer);
-        self.retried.store(0, Ordering::Relaxed);
-        self.budget_refused.store(0, Ordering::Relaxed);
+        for counter in [
+            &self.retried,
+            &self.budget_refused,
+            &self.hedged,
+            &self.hedges_refused,
+        ] {
+            counter.store(0, Ordering::Relaxed);
+        }
         self.operator_moved(from, BreakerState::Closed);
     }
 
@@ -169,15 +183,23 @@ impl Policy {
 
     /// A retry, if the budget has one left.
     pub(crate) fn budget_withdraw(&self) -> bool {
-        let allowed = self
-            .live
-            .load()
-            .budget
-            .as_ref()
-            .is_none_or(|budget| budget.withdraw());
+        self.withdraw(&self.retried, &self.budget_refused)
+    }
+
+    /// A hedge, if the budget has one left (and always, without a retry and its budget).
+    pub(crate) fn hedge_withdraw(&self) -> bool {
+        self.withdraw(&self.hedged, &self.hedges_refused)
+    }
+
+    fn withdraw(&self, made: &AtomicU64, refused: &AtomicU64) -> bool {
+        let live = self.live.load();
+        let Some(budget) = &live.budget else {
+            return true;
+        };
+        let allowed = budget.withdraw();
         let counter = match allowed {
-            true => &self.retried,
-            false => &self.budget_refused,
+            true => made,
+            false => refused,
         };
         counter.fetch_add(1, Ordering::Relaxed);
         allowed

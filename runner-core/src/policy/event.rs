@@ -65,6 +65,12 @@ pub enum EventKind {
         /// 1 for the first hedge.
         hedge: u32,
     },
+    /// A hedge would have started, but the retry budget is spent: the round goes on with
+    /// the attempts it has.
+    HedgeRefused {
+        /// The hedge it would have been (1 for the first).
+        hedge: u32,
+    },
     /// The breaker moved.
     BreakerChanged {
         /// Where it stood.
@@ -228,6 +234,15 @@ fn trace(event: &PolicyEvent<'_>) {
         EventKind::HedgeStarted { hedge } => {
             tracing::debug!(target: TARGET, task, policy = "hedge", name = policy, hedge, "hedging")
         }
+        EventKind::HedgeRefused { hedge } => tracing::debug!(
+            target: TARGET,
+            task,
+            policy = "hedge_refused",
+            name = policy,
+            hedge,
+            why = "budget",
+            "not hedging",
+        ),
         EventKind::BreakerOpened {
             cause,
             calls,

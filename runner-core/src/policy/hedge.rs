@@ -18,6 +18,12 @@ const MAX_HEDGES: u32 = 8;
 
 /// A hedge's settings: another attempt each `after` while none has finished, up to `max`
 /// hedges (1 unless set); the first success wins and the others are dropped.
+///
+/// With a [`Retry`](crate::Retry) beside it, each hedge is charged to the retry's
+/// [`Budget`](crate::Budget), as Finagle's backup requests are: when a dependency slows
+/// down for everyone, hedges stop at the budget's share instead of doubling its load. A
+/// hedge the budget refuses is an [`EventKind::HedgeRefused`](crate::EventKind::HedgeRefused),
+/// and the round goes on with the attempts it has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hedge {
     pub(crate) after: Duration,
@@ -132,6 +138,8 @@ where
     let mut timer = pin!(None::<crate::timer::Timer>);
     let mut started = 1;
     let mut last_error = None;
+    // Until the budget refuses a hedge: then the round goes on with the attempts it has.
+    let mut hedging = true;
     poll_fn(|cx| {
         loop {
             let mut running = 0;
@@ -174,13 +182,22 @@ where
             if timer.is_none() {
                 timer.set(Some(crate::timer::timer_at(later(after))));
             }
-            if started <= max as usize
+            if hedging
+                && started <= max as usize
                 && timer
                     .as_mut()
                     .as_pin_mut()
                     .is_some_and(|timer| timer.poll(cx).is_ready())
                 && deadline.is_none_or(|deadline| Instant::now() < deadline)
             {
+                // Charged to the retry budget, if there is one: under failure, hedges must
+                // not multiply the load any more than retries may.
+                if !policy.hedge_withdraw() {
+                    hedging = false;
+                    let hedge = started as u32;
+                    policy.emit(task, EventKind::HedgeRefused { hedge });
+                    return Poll::Pending;
+                }
                 lanes.as_mut().make_hedges(max as usize);
                 if let Some(mut lane) = lanes.as_mut().lane(started) {
                     policy.emit(

@@ -15,6 +15,7 @@ use crate::policy::event::{EventKind, PolicyEvent};
 /// | `runner_policy_retries_total` | counter | `task`, `policy` |
 /// | `runner_policy_retries_refused_total` | counter | `task`, `policy`, `reason` |
 /// | `runner_policy_hedges_total` | counter | `task`, `policy` |
+/// | `runner_policy_hedges_refused_total` | counter | `task`, `policy` |
 /// | `runner_policy_breaker_transitions_total` | counter | `task`, `policy`, `state` |
 /// | `runner_policy_breaker_openings_total` | counter | `task`, `policy`, `cause` |
 /// | `runner_policy_rejections_total` | counter | `task`, `policy`, `reason` |
@@ -60,6 +61,10 @@ impl Observer for MetricsObserver {
             }
             EventKind::HedgeStarted { .. } => {
                 counter!("runner_policy_hedges_total", "task" => task, "policy" => policy())
+                    .increment(1);
+            }
+            EventKind::HedgeRefused { .. } => {
+                counter!("runner_policy_hedges_refused_total", "task" => task, "policy" => policy())
                     .increment(1);
             }
             EventKind::BreakerChanged { to, .. } => {

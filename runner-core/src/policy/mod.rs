@@ -275,6 +275,9 @@ pub struct Policy {
     // Retries made, and refused by the budget, since the policy was built or reset.
     retried: AtomicU64,
     budget_refused: AtomicU64,
+    // Hedges charged to the budget, and refused by it.
+    hedged: AtomicU64,
+    hedges_refused: AtomicU64,
 }
 
 /// What a reload replaces: the settings, and the budget they give (kept across a reload
@@ -301,6 +304,8 @@ impl Policy {
             writer: Mutex::new(()),
             retried: AtomicU64::new(0),
             budget_refused: AtomicU64::new(0),
+            hedged: AtomicU64::new(0),
+            hedges_refused: AtomicU64::new(0),
         }
     }
 

@@ -1,6 +1,6 @@
-//! A retry whose delay the error names (a 503's `Retry-After`): waited exactly, within the
-//! deadline and the attempts, by hand and through `#[task(retry(..., delay_from = ...))]`, on
-//! tokio's paused clock.
+//! A retry whose delay the error names (a 503's `Retry-After`), waited exactly, within the
+//! deadline and the attempts, by hand and through `#[task(retry(..., delay_from = ...))]`;
+//! and hedges charged to the retry budget; on tokio's paused clock.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -156,4 +156,57 @@ async fn the_attribute_takes_the_delay_from_the_error_too() {
     let start = Instant::now();
     assert_eq!(get_balance(7).await.unwrap(), 7);
     assert_eq!(start.elapsed(), ms(250));
+}
+
+/// The hedges a policy starts and the budget refuses.
+#[derive(Default)]
+struct Hedges(Mutex<Vec<EventKind>>);
+
+impl Observer for Hedges {
+    fn on_policy(&self, event: &PolicyEvent<'_>) {
+        if let kind @ (EventKind::HedgeStarted { .. } | EventKind::HedgeRefused { .. }) = event.kind
+        {
+            self.0.lock().unwrap().push(kind);
+        }
+    }
+}
+
+/// A slow call through a hedged policy whose retry budget gives `share` per call.
+async fn hedged_call(share: f32) -> (Policy, Vec<EventKind>, Duration) {
+    let hedges = Arc::new(Hedges::default());
+    let budget = runner_core::Budget::new(share, Duration::from_secs(10), 0);
+    let policy = Policy::builder()
+        .retry(Retry::new(2).budget(budget))
+        .hedge(runner_core::Hedge::new(ms(10)))
+        .observer(hedges.clone())
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let task = policy.critical("card", || async {
+        tokio::time::sleep(ms(100)).await;
+        Ok::<_, WalletError>(1)
+    });
+    assert_eq!(task.await.unwrap(), 1);
+    let events = std::mem::take(&mut *hedges.0.lock().unwrap());
+    (policy, events, start.elapsed())
+}
+
+#[tokio::test(start_paused = true)]
+async fn hedges_are_charged_to_the_retry_budget() {
+    // A budget of one retry per call: the call's hedge is paid for.
+    let (policy, events, took) = hedged_call(1.0).await;
+    assert_eq!(events, [EventKind::HedgeStarted { hedge: 1 }]);
+    assert_eq!(took, ms(100));
+    let report = policy.retry_budget().unwrap();
+    assert_eq!(
+        (report.hedged, report.hedges_refused, report.retried),
+        (1, 0, 0)
+    );
+
+    // A spent budget: no hedge, and the first attempt answers.
+    let (policy, events, took) = hedged_call(0.0).await;
+    assert_eq!(events, [EventKind::HedgeRefused { hedge: 1 }]);
+    assert_eq!(took, ms(100));
+    let report = policy.retry_budget().unwrap();
+    assert_eq!((report.hedged, report.hedges_refused), (0, 1));
 }
