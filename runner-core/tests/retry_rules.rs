@@ -1,6 +1,7 @@
 //! A retry whose delay the error names (a 503's `Retry-After`), waited exactly, within the
 //! deadline and the attempts, by hand and through `#[task(retry(..., delay_from = ...))]`;
-//! and hedges charged to the retry budget; on tokio's paused clock.
+//! an `Ok` value that asks for another try; and hedges charged to the retry budget; on
+//! tokio's paused clock.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -209,4 +210,69 @@ async fn hedges_are_charged_to_the_retry_budget() {
     assert_eq!(took, ms(100));
     let report = policy.retry_budget().unwrap();
     assert_eq!((report.hedged, report.hedges_refused), (0, 1));
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Job {
+    Pending,
+    Done(u32),
+}
+
+fn pending(job: &Job) -> bool {
+    *job == Job::Pending
+}
+
+/// A job polled through `policy` that is pending for `pending_for` attempts.
+async fn poll_job(policy: &Policy, pending_for: u32) -> (Result<Job, TaskError<WalletError>>, u32) {
+    let polls = AtomicU32::new(0);
+    let options = Options::new().retry_if_value(pending);
+    let task = policy.task::<Critical, _, _, _, _, _>(
+        "job",
+        || {
+            let poll = polls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                match poll < pending_for {
+                    true => Ok(Job::Pending),
+                    false => Ok(Job::Done(poll)),
+                }
+            }
+        },
+        options,
+    );
+    let result = task.await;
+    (result, polls.load(Ordering::SeqCst))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_value_that_asks_for_another_try_is_retried() {
+    let (policy, retries) = wallet();
+    let (result, polls) = poll_job(&policy, 2).await;
+    assert_eq!(result.unwrap(), Job::Done(2));
+    assert_eq!(polls, 3);
+    assert_eq!(retries.0.lock().unwrap().len(), 2, "two retries scheduled");
+    assert_eq!(policy.retry_budget().unwrap().retried, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_last_such_value_is_the_answer_when_no_retry_is_left() {
+    let (policy, _) = wallet();
+    let (result, polls) = poll_job(&policy, 10).await;
+    assert_eq!(result.unwrap(), Job::Pending);
+    assert_eq!(polls, 3);
+}
+
+static JOB_POLLS: AtomicU32 = AtomicU32::new(0);
+
+#[task(critical, retry(attempts = 3, backoff = "1ms", when_value = pending))]
+async fn get_job(id: u32) -> Result<Job, WalletError> {
+    match JOB_POLLS.fetch_add(1, Ordering::SeqCst) {
+        0 => Ok(Job::Pending),
+        _ => Ok(Job::Done(id)),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_attribute_retries_a_value_too() {
+    assert_eq!(get_job(9).await.unwrap(), Job::Done(9));
+    assert_eq!(JOB_POLLS.load(Ordering::SeqCst), 2);
 }

@@ -345,7 +345,10 @@ use proc_macro::TokenStream;
 /// a `fn(&E) -> bool` that says which errors are worth retrying, and `delay_from = path` a
 /// `fn(&E) -> Option<Duration>` that gives the delay an error asks for (a 503's
 /// `Retry-After`), waited instead of the backoff, still within the deadline
-/// (`Options::retry_delay_from` by hand). `attempt_timeout = "80ms"` ends each attempt (with
+/// (`Options::retry_delay_from` by hand). `when_value = path` names a `fn(&T) -> bool` for
+/// the `Ok` values worth another try (a job still pending), retried as failures are; the
+/// last is the call's answer if no retry is left (`Options::retry_if_value`).
+/// `attempt_timeout = "80ms"` ends each attempt (with
 /// its hedges) that takes longer, inside the task's timeout (Envoy's `per_try_timeout`): it
 /// counts as a breaker failure and is retried; when no attempt is left, the task fails with
 /// `TaskError::TimedOut` of that time (`Retry::attempt_timeout` by hand).

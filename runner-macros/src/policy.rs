@@ -26,12 +26,13 @@ pub(crate) struct Policies {
     pub(crate) breaker: Option<BreakerArgs>,
     pub(crate) limit: Option<LimitArgs>,
     pub(crate) fallback: Option<Path>,
-    /// `retry_if = path`, `retry_delay_from = path`, `breaker_if = path` and
-    /// `cooldown_from = path`, beside `policy = <expr>`.
+    /// `retry_if = path`, `retry_if_value = path`, `retry_delay_from = path`,
+    /// `breaker_if = path` and `cooldown_from = path`, beside `policy = <expr>`.
     pub(crate) retry_if: Option<Path>,
     pub(crate) breaker_if: Option<Path>,
     pub(crate) cooldown_from: Option<Path>,
     pub(crate) retry_delay_from: Option<Path>,
+    pub(crate) retry_if_value: Option<Path>,
     /// The literal keys given, where they are: each is refused beside `policy = <expr>`.
     pub(crate) literal_keys: Vec<(&'static str, Span)>,
 }
@@ -45,6 +46,7 @@ pub(crate) struct RetryArgs {
     min_per_sec: Option<Value<u32>>,
     pub(crate) attempt_timeout: Option<Value<Duration>>,
     delay_from: Option<Path>,
+    when_value: Option<Path>,
     when: Option<Path>,
 }
 
@@ -126,6 +128,10 @@ impl Policies {
         } else if meta.path.is_ident("breaker_if") {
             let path: Path = meta.value()?.parse()?;
             set_once(meta, &mut self.breaker_if, path)?;
+            return Ok(true);
+        } else if meta.path.is_ident("retry_if_value") {
+            let path: Path = meta.value()?.parse()?;
+            set_once(meta, &mut self.retry_if_value, path)?;
             return Ok(true);
         } else if meta.path.is_ident("retry_delay_from") {
             let path: Path = meta.value()?.parse()?;
@@ -271,6 +277,13 @@ impl Policies {
         if let Some(when) = retry_when.or(self.retry_if.as_ref()) {
             options = quote_spanned!(when.span()=> #options.retry_if(#when));
         }
+        let when_value = self
+            .retry
+            .as_ref()
+            .and_then(|retry| retry.when_value.as_ref());
+        if let Some(again) = when_value.or(self.retry_if_value.as_ref()) {
+            options = quote_spanned!(again.span()=> #options.retry_if_value(#again));
+        }
         let delay_from = self
             .retry
             .as_ref()
@@ -362,11 +375,11 @@ const LIMIT: &str =
     "a limit is the most calls in flight at once: 1 to 2147483647 (zero would refuse every call)";
 
 fn parse_retry(meta: &ParseNestedMeta<'_>) -> syn::Result<RetryArgs> {
-    const KEYS: &str = "`attempts = 3`, `backoff = \"10ms\"`, `max_backoff = \"1s\"`, `budget = 0.2`, `budget_window = \"10s\"`, `min_per_sec = 10`, `attempt_timeout = \"80ms\"`, `delay_from = path::to_fn`, `when = path::to_fn`";
+    const KEYS: &str = "`attempts = 3`, `backoff = \"10ms\"`, `max_backoff = \"1s\"`, `budget = 0.2`, `budget_window = \"10s\"`, `min_per_sec = 10`, `attempt_timeout = \"80ms\"`, `delay_from = path::to_fn`, `when = path::to_fn`, `when_value = path::to_fn`";
     let span = meta.path.span();
     let (mut attempts, mut backoff, mut max_backoff) = (None, None, None);
     let (mut budget, mut budget_window, mut min_per_sec, mut when) = (None, None, None, None);
-    let (mut delay_from, mut attempt_timeout) = (None, None);
+    let (mut delay_from, mut attempt_timeout, mut when_value) = (None, None, None);
     parse_group(meta, |inner| {
         if inner.path.is_ident("attempts") {
             let value = value::integer(inner, "at_least_one", ATTEMPTS, |n: &u32| *n > 0)?;
@@ -408,6 +421,9 @@ fn parse_retry(meta: &ParseNestedMeta<'_>) -> syn::Result<RetryArgs> {
         } else if inner.path.is_ident("attempt_timeout") {
             let value = value::duration(inner, "attempt timeout")?;
             set_once(inner, &mut attempt_timeout, value)
+        } else if inner.path.is_ident("when_value") {
+            let path: Path = inner.value()?.parse()?;
+            set_once(inner, &mut when_value, path)
         } else if inner.path.is_ident("delay_from") {
             let path: Path = inner.value()?.parse()?;
             set_once(inner, &mut delay_from, path)
@@ -433,6 +449,7 @@ fn parse_retry(meta: &ParseNestedMeta<'_>) -> syn::Result<RetryArgs> {
         min_per_sec,
         attempt_timeout,
         delay_from,
+        when_value,
         when,
     })
 }

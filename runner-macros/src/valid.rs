@@ -12,8 +12,8 @@ use crate::value::Value;
 
 const MAX_BACKOFF: &str = "`max_backoff` caps the backoff, so it cannot be shorter than `backoff`";
 
-/// `policy = <expr>` is the whole policy; `retry_if`, `retry_delay_from`, `breaker_if` and
-/// `cooldown_from` go with it; a retry's `max_backoff` caps its `backoff`, a breaker's `max_cooldown` its
+/// `policy = <expr>` is the whole policy; `retry_if`, `retry_if_value`, `retry_delay_from`,
+/// `breaker_if` and `cooldown_from` go with it; a retry's `max_backoff` caps its `backoff`, a breaker's `max_cooldown` its
 /// `cooldown`; a hedge must start before the task's timeout ends it.
 /// Returns the checks left to the compiler.
 pub(crate) fn check(
@@ -37,6 +37,11 @@ pub(crate) fn check(
     } else {
         for (key, path, instead) in [
             ("retry_if", &policies.retry_if, "retry(..., when = path)"),
+            (
+                "retry_if_value",
+                &policies.retry_if_value,
+                "retry(..., when_value = path)",
+            ),
             (
                 "retry_delay_from",
                 &policies.retry_delay_from,

@@ -124,6 +124,7 @@ impl Policy {
         let retry = settings.retry.as_ref().map(|retry| Retrying {
             retry,
             retry_if: options.retry_if,
+            retry_if_value: options.retry_if_value,
             delay_from: options.retry_delay_from,
         });
         let attempt_timeout = settings.retry.and_then(|retry| retry.attempt_timeout);
@@ -164,15 +165,16 @@ pub(crate) trait Attempts<T, E> {
         self,
         maker: Maker<'a, E>,
         round: Round,
-        retry: Option<Retrying<'a, E>>,
+        retry: Option<Retrying<'a, T, E>>,
     ) -> impl Future<Output = Result<T, Failure<E>>>;
 }
 
-/// A call's retry, its predicate of the errors worth retrying, and the delay its errors ask
-/// for.
-pub(crate) struct Retrying<'a, E> {
+/// A call's retry, its predicates of the errors and the values worth retrying, and the
+/// delay its errors ask for.
+pub(crate) struct Retrying<'a, T, E> {
     pub(crate) retry: &'a Retry,
     pub(crate) retry_if: Option<fn(&E) -> bool>,
+    pub(crate) retry_if_value: Option<fn(&T) -> bool>,
     pub(crate) delay_from: Option<fn(&E) -> Option<Duration>>,
 }
 
@@ -192,7 +194,7 @@ where
         mut self,
         maker: Maker<'a, E>,
         round: Round,
-        retry: Option<Retrying<'a, E>>,
+        retry: Option<Retrying<'a, T, E>>,
     ) -> Result<T, Failure<E>> {
         // The attempt is made only once the breaker has let it through. `make` is lent as
         // `&mut`, so that the call is `Send` whenever the arguments are, `Sync` or not (and
@@ -219,7 +221,7 @@ where
         self,
         maker: Maker<'a, E>,
         round: Round,
-        _: Option<Retrying<'a, E>>,
+        _: Option<Retrying<'a, T, E>>,
     ) -> impl Future<Output = Result<T, Failure<E>>> {
         // A retry or a hedge that a reload added would need the attempt again: a fn without
         // them is made once, whatever its policy says now.

@@ -11,6 +11,7 @@ use crate::policy::fallback::{Fallback, FallbackFn, NoFallback};
 /// rather than in the `static` [`Policy`](crate::Policy).
 pub struct Options<T, E, FB = NoFallback> {
     pub(super) retry_if: Option<fn(&E) -> bool>,
+    pub(super) retry_if_value: Option<fn(&T) -> bool>,
     pub(super) retry_delay_from: Option<fn(&E) -> Option<Duration>>,
     pub(super) breaker_if: Option<fn(&E) -> bool>,
     pub(super) cooldown_from: Option<fn(&E) -> Option<Duration>>,
@@ -23,6 +24,7 @@ impl<T, E> Options<T, E> {
     pub fn new() -> Self {
         Self {
             retry_if: None,
+            retry_if_value: None,
             retry_delay_from: None,
             breaker_if: None,
             cooldown_from: None,
@@ -44,6 +46,17 @@ impl<T, E, FB> Options<T, E, FB> {
     pub fn retry_if(self, retryable: fn(&E) -> bool) -> Self {
         Self {
             retry_if: Some(retryable),
+            ..self
+        }
+    }
+
+    /// Retries an `Ok` value for which `again` is `true` (a job still pending, an empty page
+    /// from a replica that lags) as a failure is retried: within the attempts, the deadline
+    /// and the budget. When no retry is left, the last such value is the call's. The breaker
+    /// counts the attempt as a success: the dependency answered.
+    pub fn retry_if_value(self, again: fn(&T) -> bool) -> Self {
+        Self {
+            retry_if_value: Some(again),
             ..self
         }
     }
@@ -93,6 +106,7 @@ impl<T, E, FB> Options<T, E, FB> {
     pub fn fallback<G: Fallback<T, E>>(self, fallback: G) -> Options<T, E, G> {
         Options {
             retry_if: self.retry_if,
+            retry_if_value: self.retry_if_value,
             retry_delay_from: self.retry_delay_from,
             breaker_if: self.breaker_if,
             cooldown_from: self.cooldown_from,
@@ -106,6 +120,7 @@ impl<T, E, FB: std::fmt::Debug> std::fmt::Debug for Options<T, E, FB> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Options")
             .field("retry_if", &self.retry_if.is_some())
+            .field("retry_if_value", &self.retry_if_value.is_some())
             .field("retry_delay_from", &self.retry_delay_from.is_some())
             .field("breaker_if", &self.breaker_if.is_some())
             .field("cooldown_from", &self.cooldown_from.is_some())

@@ -208,7 +208,7 @@ impl Budget {
 /// deadline, the budget and the events sit in one place.
 pub(crate) async fn retrying<'p, A, F, T, E>(
     policy: &'p Policy,
-    retrying: Retrying<'_, E>,
+    retrying: Retrying<'_, T, E>,
     round: Round,
     attempt: &mut A,
 ) -> Result<T, Failure<E>>
@@ -220,13 +220,15 @@ where
     let Retrying {
         retry,
         retry_if,
+        retry_if_value,
         delay_from,
     } = retrying;
     // Made at the first failure: a call whose first attempt succeeds needs no schedule.
     let mut schedule = None;
     let mut number = 1;
-    // The failure of the round before a retry, the call's outcome if the retry is refused.
-    let mut last: Option<Failure<E>> = None;
+    // The outcome of the round before a retry (a failure, or a value worth another try),
+    // the call's if the retry is refused.
+    let mut last: Option<Result<T, Failure<E>>> = None;
     let refused = |reason| {
         policy.emit(task, EventKind::RetryRefused { reason });
     };
@@ -251,21 +253,27 @@ where
             expiry: timer.as_mut(),
         }
         .await;
-        let failure = match outcome {
-            Some(Ok(value)) => return Ok(value),
-            Some(Err(failure)) => failure,
-            None => Failure::TimedOut,
+        let outcome = match outcome {
+            Some(Ok(value)) if !retry_if_value.is_some_and(|again| again(&value)) => {
+                return Ok(value);
+            }
+            // A value that asks for another try ("pending", an empty page): retried as a
+            // failure is, and the call's answer if no retry is left.
+            Some(Ok(value)) => Ok(value),
+            Some(Err(failure)) => Err(failure),
+            None => Err(Failure::TimedOut),
         };
-        if let (Failure::Rejected(_), Some(last)) = (&failure, last.take()) {
+        if let (Err(Failure::Rejected(_)), Some(last)) = (&outcome, last.take()) {
             refused(RetryRefusal::Breaker);
-            return Err(last);
+            return last;
         }
-        let retryable = match &failure {
-            Failure::Failed(error) => retry_if.is_none_or(|retryable| retryable(error)),
+        let retryable = match &outcome {
+            Ok(_) => true,
+            Err(Failure::Failed(error)) => retry_if.is_none_or(|retryable| retryable(error)),
             // No error to judge: an attempt that ran out of its own time is worth another.
-            Failure::TimedOut => true,
+            Err(Failure::TimedOut) => true,
             // A refusal is not retried: the breaker stays open through any backoff.
-            Failure::Rejected(_) => false,
+            Err(Failure::Rejected(_)) => false,
         };
         let schedule = schedule.get_or_insert_with(|| {
             ExponentialBuilder::new()
@@ -277,12 +285,12 @@ where
                 .build()
         });
         let Some(backoff) = schedule.next().filter(|_| retryable).map(full_jitter) else {
-            return Err(failure);
+            return outcome;
         };
         // The delay the error asks for (a `Retry-After`), in place of the backoff: still one
         // of the attempts, and still within the deadline and the budget.
-        let asked = match (&failure, delay_from) {
-            (Failure::Failed(error), Some(delay_from)) => delay_from(error),
+        let asked = match (&outcome, delay_from) {
+            (Err(Failure::Failed(error)), Some(delay_from)) => delay_from(error),
             _ => None,
         };
         let delay = asked.unwrap_or(backoff);
@@ -293,7 +301,7 @@ where
         let fits = |deadline| now.checked_add(needs).is_some_and(|end| end < deadline);
         if deadline.is_some_and(|deadline| !fits(deadline)) {
             refused(RetryRefusal::Deadline);
-            return Err(failure);
+            return outcome;
         }
         // Nor one the breaker, opened by this very failure perhaps, would refuse.
         if now
@@ -301,11 +309,11 @@ where
             .is_some_and(|at| policy.breaker_refuses_at(at))
         {
             refused(RetryRefusal::Breaker);
-            return Err(failure);
+            return outcome;
         }
         if !policy.budget_withdraw() {
             refused(RetryRefusal::Budget);
-            return Err(failure);
+            return outcome;
         }
         number += 1;
         policy.emit(
@@ -315,7 +323,7 @@ where
                 delay,
             },
         );
-        last = Some(failure);
+        last = Some(outcome);
         timer.set(Some(timer_at(timer::after(now, delay))));
         poll_fn(|cx| match timer.as_mut().as_pin_mut() {
             Some(backoff) => backoff.poll(cx),
