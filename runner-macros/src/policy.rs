@@ -273,37 +273,43 @@ impl Policies {
             Some(ret) => quote!(#private::options_for::<#ret>()),
             None => quote!(#private::Options::new()),
         };
-        let retry_when = self.retry.as_ref().and_then(|retry| retry.when.as_ref());
-        if let Some(when) = retry_when.or(self.retry_if.as_ref()) {
-            options = quote_spanned!(when.span()=> #options.retry_if(#when));
-        }
-        let when_value = self
-            .retry
-            .as_ref()
-            .and_then(|retry| retry.when_value.as_ref());
-        if let Some(again) = when_value.or(self.retry_if_value.as_ref()) {
-            options = quote_spanned!(again.span()=> #options.retry_if_value(#again));
-        }
-        let delay_from = self
-            .retry
-            .as_ref()
-            .and_then(|retry| retry.delay_from.as_ref());
-        if let Some(delay) = delay_from.or(self.retry_delay_from.as_ref()) {
-            options = quote_spanned!(delay.span()=> #options.retry_delay_from(#delay));
-        }
-        let breaker_when = self
-            .breaker
-            .as_ref()
-            .and_then(|breaker| breaker.when.as_ref());
-        if let Some(when) = breaker_when.or(self.breaker_if.as_ref()) {
-            options = quote_spanned!(when.span()=> #options.breaker_if(#when));
-        }
-        let cooldown_from = self
-            .breaker
-            .as_ref()
-            .and_then(|breaker| breaker.cooldown_from.as_ref());
-        if let Some(cooldown) = cooldown_from.or(self.cooldown_from.as_ref()) {
-            options = quote_spanned!(cooldown.span()=> #options.cooldown_from(#cooldown));
+        let retry = self.retry.as_ref();
+        let breaker = self.breaker.as_ref();
+        // Each fn of the task's own types, from inside `retry(...)` / `breaker(...)` or beside
+        // `policy = ...`, spanned at the user's path so that one of the wrong type is one
+        // type mismatch there.
+        let per_call = [
+            (
+                "retry_if",
+                retry.and_then(|r| r.when.as_ref()),
+                &self.retry_if,
+            ),
+            (
+                "retry_if_value",
+                retry.and_then(|r| r.when_value.as_ref()),
+                &self.retry_if_value,
+            ),
+            (
+                "retry_delay_from",
+                retry.and_then(|r| r.delay_from.as_ref()),
+                &self.retry_delay_from,
+            ),
+            (
+                "breaker_if",
+                breaker.and_then(|b| b.when.as_ref()),
+                &self.breaker_if,
+            ),
+            (
+                "cooldown_from",
+                breaker.and_then(|b| b.cooldown_from.as_ref()),
+                &self.cooldown_from,
+            ),
+        ];
+        for (method, inside, beside) in per_call {
+            if let Some(path) = inside.or(beside.as_ref()) {
+                let method = quote::format_ident!("{method}", span = path.span());
+                options = quote_spanned!(path.span()=> #options.#method(#path));
+            }
         }
         if let Some(fallback) = &self.fallback {
             options = quote_spanned!(fallback.span()=> #options.fallback_fn(#fallback));
