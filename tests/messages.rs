@@ -56,6 +56,13 @@ fn run_time_checks_say_what_compile_time_checks_say() {
     );
     says("timeout_zero", Policy::builder().timeout(ms(0)), "timeout");
     says(
+        "hedge_not_below_attempt_timeout",
+        Policy::builder()
+            .retry(Retry::new(2).attempt_timeout(ms(50)))
+            .hedge(Hedge::new(ms(50))),
+        "hedge.after",
+    );
+    says(
         "retry_attempt_timeout_not_below_timeout",
         Policy::builder()
             .timeout(ms(200))

@@ -409,6 +409,15 @@ pub mod checked {
         }
     }
 
+    /// A hedge delay below the attempt timeout.
+    pub const fn hedge_below_attempt(after: Duration, attempt: Duration) {
+        if after.as_nanos() >= attempt.as_nanos() {
+            panic!(
+                "a hedge would never start: the attempt timeout ends the attempt first; give a delay below it"
+            );
+        }
+    }
+
     /// A hedge delay below the task's timeout.
     pub const fn hedge_below(after: Duration, timeout: Duration) {
         if after.as_nanos() >= timeout.as_nanos() {

@@ -131,6 +131,26 @@ async fn a_delay_past_the_deadline_is_no_retry() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_delay_past_the_max_backoff_is_no_retry() {
+    let (policy, retries) = wallet();
+    // The default cap is 1 s: an hour's `Retry-After` is not waited, nor cut short.
+    let answers = [Err(WalletError::Busy(Duration::from_secs(3_600))), Ok(7)];
+    let started = Instant::now();
+    let (result, starts) = call(&policy, &answers, None).await;
+    assert_eq!(
+        result.unwrap_err(),
+        TaskError::Failed(WalletError::Busy(Duration::from_secs(3_600)))
+    );
+    assert_eq!((started.elapsed(), starts.len()), (ms(0), 1));
+    assert_eq!(
+        *retries.0.lock().unwrap(),
+        [EventKind::RetryRefused {
+            reason: RetryRefusal::Delay,
+        }]
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_delays_count_among_the_attempts() {
     let (policy, _) = wallet();
     let busy = Err(WalletError::Busy(ms(50)));

@@ -108,6 +108,23 @@ pub(crate) fn check(
             &mut deferred,
         )?;
     }
+    if let (Some(hedge), Some(retry)) = (&policies.hedge, &policies.retry)
+        && let Some(attempt) = &retry.attempt_timeout
+    {
+        ordered(
+            Pair::below(&hedge.after, attempt, &hedge.after),
+            &|after, attempt| {
+                format!(
+                    "a hedge after {} would never start: the attempt timeout of {} ends the attempt first; give a delay below it",
+                    humantime::format_duration(after),
+                    humantime::format_duration(attempt),
+                )
+            },
+            &|after, attempt| quote!(#private::checked::hedge_below_attempt(#after, #attempt)),
+            private,
+            &mut deferred,
+        )?;
+    }
     if let (Some(hedge), Some(timeout)) = (&policies.hedge, timeout) {
         ordered(
             Pair::below(&hedge.after, timeout, &hedge.after),

@@ -63,6 +63,23 @@ impl PolicyError {
             )),
         }
     }
+
+    /// A hedge that the attempt timeout would end before it starts.
+    pub(crate) fn hedge_after_attempt_timeout(after: Duration, timeout: Duration) -> Self {
+        Self {
+            field: "hedge.after",
+            message: Cow::Owned(hedge_after_attempt_message(after, timeout)),
+        }
+    }
+}
+
+/// What `#[task(...)]` says too, for a hedge no sooner than the attempt timeout.
+pub(crate) fn hedge_after_attempt_message(after: Duration, timeout: Duration) -> String {
+    format!(
+        "a hedge after {} would never start: the attempt timeout of {} ends the attempt first; give a delay below it",
+        humantime::format_duration(after),
+        humantime::format_duration(timeout),
+    )
 }
 
 /// What `#[task(...)]` says too, for an attempt timeout no shorter than the task's.

@@ -170,6 +170,9 @@ pub enum RetryRefusal {
     Breaker,
     /// The retry budget is spent.
     Budget,
+    /// The delay the error asks for is longer than the retry's `max_backoff`: retrying
+    /// sooner would go against it, and waiting that long holds the call.
+    Delay,
 }
 
 impl RetryRefusal {
@@ -179,6 +182,7 @@ impl RetryRefusal {
             Self::Deadline => "deadline",
             Self::Breaker => "breaker",
             Self::Budget => "budget",
+            Self::Delay => "delay",
         }
     }
 }

@@ -53,7 +53,8 @@ impl<T, E, FB> Options<T, E, FB> {
     /// Retries an `Ok` value for which `again` is `true` (a job still pending, an empty page
     /// from a replica that lags) as a failure is retried: within the attempts, the deadline
     /// and the budget. When no retry is left, the last such value is the call's. The breaker
-    /// counts the attempt as a success: the dependency answered.
+    /// counts the attempt as a success: the dependency answered. In a hedged round the first
+    /// `Ok` still wins, such a value included, and the round is retried.
     pub fn retry_if_value(self, again: fn(&T) -> bool) -> Self {
         Self {
             retry_if_value: Some(again),
@@ -64,7 +65,9 @@ impl<T, E, FB> Options<T, E, FB> {
     /// Waits before a retry for the delay the error asks for, when `delay` gives one (a
     /// 503's `Retry-After`, gRPC's `grpc-retry-pushback-ms`), instead of the backoff. It is
     /// still one of the retry's attempts, and within the task's deadline (a delay the time
-    /// left cannot fit is no retry) and the retry budget; `None` leaves the backoff.
+    /// left cannot fit is no retry), the retry's `max_backoff` (a longer delay is no retry
+    /// either: [`RetryRefusal::Delay`](crate::RetryRefusal::Delay)) and the retry budget;
+    /// `None` leaves the backoff.
     pub fn retry_delay_from(self, delay: fn(&E) -> Option<Duration>) -> Self {
         Self {
             retry_delay_from: Some(delay),

@@ -63,7 +63,10 @@ impl Retry {
     /// (Envoy's `per_try_timeout`): the attempt is dropped, counts as a breaker failure, and
     /// is retried like a failure if the attempts, the deadline and the budget allow. When
     /// none is left, the task fails with [`TaskError::TimedOut`](crate::TaskError::TimedOut)
-    /// of `timeout`. With a hedge, the time is the round's: an attempt and the hedges beside
+    /// of `timeout`. A timed-out attempt is retried whatever
+    /// [`Options::retry_if`](crate::Options::retry_if) says (there is no error to judge):
+    /// leave it unset for a call that must not be sent twice. Inside the attempt,
+    /// [`remaining`](crate::remaining) is still the task's time, not the attempt's. With a hedge, the time is the round's: an attempt and the hedges beside
     /// it end together, `timeout` after the attempt started.
     pub const fn attempt_timeout(self, timeout: Duration) -> Self {
         Self {
@@ -293,6 +296,10 @@ where
             (Err(Failure::Failed(error)), Some(delay_from)) => delay_from(error),
             _ => None,
         };
+        if asked.is_some_and(|asked| asked > retry.cap()) {
+            refused(RetryRefusal::Delay);
+            return outcome;
+        }
         let delay = asked.unwrap_or(backoff);
         let now = Instant::now();
         // The next attempt is expected to take as long as the last one did.

@@ -115,6 +115,14 @@ impl PolicySettings {
             {
                 return Err(PolicyError::hedge_after_timeout(hedge.after, timeout));
             }
+            if let Some(attempt) = self.retry.and_then(|retry| retry.attempt_timeout)
+                && hedge.after >= attempt
+            {
+                return Err(PolicyError::hedge_after_attempt_timeout(
+                    hedge.after,
+                    attempt,
+                ));
+            }
         }
         if let Some(breaker) = &self.breaker {
             breaker.check()?;
