@@ -183,7 +183,7 @@ pub fn cancel_token(token: &CancellationToken) -> CancellationToken {
     token.clone()
 }
 
-pub use crate::policy::breaker::BreakerKeys;
+pub use crate::policy::breaker::BreakerConfig;
 pub use crate::policy::defaults::DefaultPolicy;
 pub use crate::policy::{
     AsPolicy, Breaker, BreakerWindow, Budget, Hedge, Limit, NoFallback, Options, Policy,
@@ -209,7 +209,7 @@ pub fn budget(share: Option<f32>, window: Option<Duration>, min_per_sec: Option<
 
 /// The breaker `#[task(breaker(...))]`'s keys give. Its values and their combinations are
 /// checked at compile time, by the attribute or in `const` blocks with the same messages.
-pub fn breaker(task: &'static str, keys: BreakerKeys) -> Breaker {
+pub fn breaker(task: &'static str, keys: BreakerConfig) -> Breaker {
     match keys.breaker() {
         Ok(breaker) => breaker,
         Err(error) => panic!("`#[task]` let through a breaker for `{task}` that fails: {error}"),

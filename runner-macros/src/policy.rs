@@ -248,7 +248,7 @@ impl Policies {
                 quote!(#key: #value)
             });
             calls.push(quote! {
-                .breaker(#private::breaker(#name, #private::BreakerKeys {
+                .breaker(#private::breaker(#name, #private::BreakerConfig {
                     window: #window,
                     cooldown: #cooldown,
                     #(#keys,)*

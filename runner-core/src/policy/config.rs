@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::policy::breaker::{Breaker, BreakerKeys, BreakerWindow};
+use crate::policy::breaker::BreakerConfig;
+use crate::policy::breaker::BreakerWindow;
 use crate::policy::builder::PolicyBuilder;
 use crate::policy::error::PolicyError;
 use crate::policy::hedge::Hedge;
@@ -118,86 +119,6 @@ pub struct HedgeConfig {
     pub max: Option<u32>,
 }
 
-/// `[breaker]`: see [`Breaker`].
-///
-/// `window = "10s"` is a time-based window, `window = 100` a count-based one of the last 100
-/// calls. With `failures`, a time-based window is the first form, [`Breaker::new`] (open
-/// at that many failures in the window, judged from the first call, with no rate unless
-/// `failure_rate` gives one); otherwise the window starts from [`Breaker::time_based`] or
-/// [`Breaker::count_based`]'s defaults. Each key given then replaces its default
-/// (`failures` on a count-based window adds a count the failures must also reach).
-///
-/// ```
-/// use std::time::Duration;
-/// use runner_core::{Breaker, PolicyConfig};
-///
-/// let config: PolicyConfig = toml::from_str(r#"
-///     [breaker]
-///     window = 100
-///     minimum_calls = 20
-///     failure_rate = 0.5
-///     slow = "500ms"
-///     slow_rate = 0.8
-///     half_open_calls = 3
-///     half_open_successes = 0.66
-///     cooldown = "5s"
-///     cooldown_growth = 2.0
-///     max_cooldown = "1m"
-/// "#).unwrap();
-/// let by_hand = Breaker::count_based(100, Duration::from_secs(5))
-///     .minimum_calls(20)
-///     .failure_rate(0.5)
-///     .slow_calls(Duration::from_millis(500), 0.8)
-///     .half_open(3, 0.66)
-///     .cooldown_grows(2.0, Duration::from_secs(60));
-/// assert_eq!(config.settings().unwrap().breaker, Some(by_hand));
-/// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BreakerConfig {
-    /// The window of outcomes judged: a duration, or a number of calls.
-    pub window: BreakerWindow,
-    /// How long it stays open.
-    #[serde(with = "humantime_serde")]
-    pub cooldown: Duration,
-    /// Failures the window must hold to open it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failures: Option<u32>,
-    /// The share of failed calls that opens it (`rate`, in the first form's words).
-    #[serde(default, alias = "rate", skip_serializing_if = "Option::is_none")]
-    pub failure_rate: Option<f32>,
-    /// The calls the window must hold before it is judged.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub minimum_calls: Option<u32>,
-    /// A call slower than this is slow.
-    #[serde(
-        default,
-        with = "humantime_serde",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub slow: Option<Duration>,
-    /// The share of slow calls that opens it (1.0 if `slow` is given alone).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub slow_rate: Option<f32>,
-    /// The calls let through while half-open (1 if unset).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub half_open_calls: Option<u32>,
-    /// The share of them that must succeed to close it (1.0 if unset).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub half_open_successes: Option<f32>,
-    /// The factor each opening in a row grows the cooldown by (2.0 if only `max_cooldown`
-    /// is given).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cooldown_growth: Option<f32>,
-    /// The longest the cooldown grows to.
-    #[serde(
-        default,
-        with = "humantime_serde",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub max_cooldown: Option<Duration>,
-}
-
 /// `[limit]`: see [`Limit`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -223,7 +144,7 @@ impl PolicyConfig {
             settings = settings.hedge(Hedge::new(hedge.after).max(hedge.max.unwrap_or(1)));
         }
         if let Some(breaker) = &self.breaker {
-            settings = settings.breaker(breaker.to_breaker()?);
+            settings = settings.breaker(breaker.breaker()?);
         }
         if let Some(limit) = &self.limit {
             let value = match limit.reject {
@@ -239,25 +160,6 @@ impl PolicyConfig {
     /// A builder with these settings, checked, for a name and an observer to be added.
     pub fn builder(&self) -> Result<PolicyBuilder, PolicyError> {
         self.settings().map(PolicyBuilder::from)
-    }
-}
-
-impl BreakerConfig {
-    fn to_breaker(&self) -> Result<Breaker, PolicyError> {
-        BreakerKeys {
-            window: self.window,
-            cooldown: self.cooldown,
-            failures: self.failures,
-            failure_rate: self.failure_rate,
-            minimum_calls: self.minimum_calls,
-            slow: self.slow,
-            slow_rate: self.slow_rate,
-            half_open_calls: self.half_open_calls,
-            half_open_successes: self.half_open_successes,
-            cooldown_growth: self.cooldown_growth,
-            max_cooldown: self.max_cooldown,
-        }
-        .breaker()
     }
 }
 

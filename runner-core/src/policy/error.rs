@@ -48,7 +48,11 @@ impl PolicyError {
     pub(crate) fn attempt_timeout_not_below(attempt: Duration, timeout: Duration) -> Self {
         Self {
             field: "retry.attempt_timeout",
-            message: Cow::Owned(attempt_timeout_message(attempt, timeout)),
+            message: Cow::Owned(format!(
+                "an attempt timeout of {} would never end an attempt: the task's timeout of {} ends it first; give one below the timeout",
+                humantime::format_duration(attempt),
+                humantime::format_duration(timeout),
+            )),
         }
     }
 
@@ -68,27 +72,13 @@ impl PolicyError {
     pub(crate) fn hedge_after_attempt_timeout(after: Duration, timeout: Duration) -> Self {
         Self {
             field: "hedge.after",
-            message: Cow::Owned(hedge_after_attempt_message(after, timeout)),
+            message: Cow::Owned(format!(
+                "a hedge after {} would never start: the attempt timeout of {} ends the attempt first; give a delay below it",
+                humantime::format_duration(after),
+                humantime::format_duration(timeout),
+            )),
         }
     }
-}
-
-/// What `#[task(...)]` says too, for a hedge no sooner than the attempt timeout.
-pub(crate) fn hedge_after_attempt_message(after: Duration, timeout: Duration) -> String {
-    format!(
-        "a hedge after {} would never start: the attempt timeout of {} ends the attempt first; give a delay below it",
-        humantime::format_duration(after),
-        humantime::format_duration(timeout),
-    )
-}
-
-/// What `#[task(...)]` says too, for an attempt timeout no shorter than the task's.
-pub(crate) fn attempt_timeout_message(attempt: Duration, timeout: Duration) -> String {
-    format!(
-        "an attempt timeout of {} would never end an attempt: the task's timeout of {} ends it first; give one below the timeout",
-        humantime::format_duration(attempt),
-        humantime::format_duration(timeout),
-    )
 }
 
 /// The messages, word for word those of `#[task(...)]` (a test holds the two together).

@@ -229,11 +229,11 @@ use crate::observe::Observer;
 use crate::sync::{AtomicU64, Mutex, Swap};
 use crate::task::Task;
 
-pub use self::breaker::{Breaker, BreakerWindow};
+pub use self::breaker::{Breaker, BreakerConfig, BreakerWindow};
 pub use self::breaker_state::BreakerState;
 pub use self::builder::PolicyBuilder;
 #[cfg(feature = "serde")]
-pub use self::config::{BreakerConfig, HedgeConfig, LimitConfig, PolicyConfig, RetryConfig};
+pub use self::config::{HedgeConfig, LimitConfig, PolicyConfig, RetryConfig};
 pub use self::control::BudgetReport;
 pub use self::error::PolicyError;
 pub use self::event::{AttemptOutcome, BreakerTrip, EventKind, PolicyEvent, RetryRefusal};

@@ -298,9 +298,7 @@ impl Permit<'_> {
                 succeeded,
             } if self.trial == Some(*trial) => {
                 *out = out.saturating_sub(1);
-                finished.calls += 1;
-                finished.failures += u32::from(failed);
-                finished.slow += u32::from(slow);
+                finished.add(outcome);
                 *succeeded += u32::from(!failed && !slow);
                 if finished.calls < config.half_open.calls {
                     return;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::policy::error::{PolicyError, says};
 
 pub(crate) use self::cell::{BreakerCell, Permit};
-pub use self::keys::BreakerKeys;
+pub use self::keys::BreakerConfig;
 
 /// The most calls a count-based window holds: its outcomes are kept one byte each, in one
 /// allocation made when the window is first used.
@@ -136,14 +136,10 @@ impl Breaker {
     /// for `cooldown` (both positive). See [the first form](Self#the-first-form-breakernewfailures-window-cooldown).
     pub const fn new(failures: u32, window: Duration, cooldown: Duration) -> Self {
         Self {
-            window: BreakerWindow::Time(window),
             minimum_calls: 1,
             failures: Some(failures),
             failure_rate: None,
-            slow: None,
-            half_open: ONE_PROBE,
-            cooldown,
-            growth: None,
+            ..Self::judging(BreakerWindow::Time(window), cooldown)
         }
     }
 
@@ -151,22 +147,22 @@ impl Breaker {
     /// for `cooldown`.
     pub const fn count_based(calls: u32, cooldown: Duration) -> Self {
         Self {
-            window: BreakerWindow::Calls(calls),
             minimum_calls: calls,
-            failures: None,
-            failure_rate: Some(500),
-            slow: None,
-            half_open: ONE_PROBE,
-            cooldown,
-            growth: None,
+            ..Self::judging(BreakerWindow::Calls(calls), cooldown)
         }
     }
 
     /// Over the calls of the last `window`: opens once it holds 10 calls and half of them
     /// failed, for `cooldown`.
     pub const fn time_based(window: Duration, cooldown: Duration) -> Self {
+        Self::judging(BreakerWindow::Time(window), cooldown)
+    }
+
+    /// `window`, judged once it holds 10 calls, opening at half of them failed for
+    /// `cooldown`, with a one-call trial: the defaults each constructor starts from.
+    const fn judging(window: BreakerWindow, cooldown: Duration) -> Self {
         Self {
-            window: BreakerWindow::Time(window),
+            window,
             minimum_calls: 10,
             failures: None,
             failure_rate: Some(500),

@@ -41,7 +41,7 @@ pub(crate) struct Counts {
 impl Counts {
     // Saturating: a long time window under heavy traffic may hold more than `u32::MAX`
     // calls; its rates are then judged on the counts as they stand.
-    fn add(&mut self, outcome: Outcome) {
+    pub(crate) fn add(&mut self, outcome: Outcome) {
         self.calls = self.calls.saturating_add(1);
         self.failures = self.failures.saturating_add(u32::from(outcome.failed));
         self.slow = self.slow.saturating_add(u32::from(outcome.slow));
