@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use runner_core::{Breaker, Budget, Hedge, Limit, Policy, PolicyBuilder, Retry};
+use runner_core::{Breaker, Budget, Hedge, Limit, Policy, PolicyBuilder, RateLimit, Retry};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -105,5 +105,31 @@ fn run_time_checks_say_what_compile_time_checks_say() {
         "limit_zero",
         Policy::builder().limit(Limit::new(0)),
         "limit.max",
+    );
+    let rate = |limit: RateLimit| Policy::builder().rate_limit(limit);
+    says(
+        "rate_limit_zero_max",
+        rate(RateLimit::per_second(0)),
+        "rate_limit.max",
+    );
+    says(
+        "rate_limit_zero_per",
+        rate(RateLimit::new(10, Duration::ZERO)),
+        "rate_limit.per",
+    );
+    says(
+        "rate_limit_per_too_long",
+        rate(RateLimit::new(10, Duration::from_secs(7_200))),
+        "rate_limit.per",
+    );
+    says(
+        "rate_limit_too_fast",
+        rate(RateLimit::new(1_000, Duration::from_nanos(999))),
+        "rate_limit.max",
+    );
+    says(
+        "rate_limit_burst_out_of_range",
+        rate(RateLimit::per_second(10).burst(0)),
+        "rate_limit.burst",
     );
 }

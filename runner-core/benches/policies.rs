@@ -13,7 +13,9 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use runner_core::{Breaker, Critical, Limit, Options, Policy, Retry, Task, TaskError, fan_out};
+use runner_core::{
+    Breaker, Critical, Limit, Options, Policy, RateLimit, Retry, Task, TaskError, fan_out,
+};
 use runner_core_benches::{BenchError, TIMEOUT, ready, runtime, time, yielding};
 
 /// Longer than any bench's attempt: the hedge is armed, never started.
@@ -50,6 +52,12 @@ static BREAKER_TIME_SLOW: LazyLock<Policy> = LazyLock::new(|| {
     let breaker = Breaker::time_based(Duration::from_secs(10), Duration::from_secs(5))
         .slow_calls(Duration::from_millis(500), 0.8);
     Policy::builder().breaker(breaker).build().unwrap()
+});
+/// Never waits: a billion calls a second, a million at once. Every call reads the clock and
+/// takes its turn.
+static RATE_LIMIT: LazyLock<Policy> = LazyLock::new(|| {
+    let limit = RateLimit::new(1_000_000_000, Duration::from_secs(1)).burst(1_000_000);
+    Policy::builder().rate_limit(limit).build().unwrap()
 });
 static LIMIT_ONLY: LazyLock<Policy> =
     LazyLock::new(|| Policy::builder().limit(LIMIT).build().unwrap());
@@ -96,6 +104,9 @@ macro_rules! task {
     };
     (limit, $work:expr) => {
         LIMIT_ONLY.critical("t", move || $work)
+    };
+    (rate_limit, $work:expr) => {
+        RATE_LIMIT.critical("t", move || $work)
     };
     (fallback, $work:expr) => {
         EMPTY.task::<Critical, _, _, _, _, _>("t", move || $work, Options::new().fallback(fallback))
@@ -152,7 +163,7 @@ macro_rules! policies {
 
 fn policies(c: &mut Criterion) {
     let rt = &runtime();
-    policies!(c, rt, bare empty_policy retry retry_attempt_timeout hedge breaker breaker_count breaker_time_slow limit fallback all);
+    policies!(c, rt, bare empty_policy retry retry_attempt_timeout hedge breaker breaker_count breaker_time_slow limit rate_limit fallback all);
 }
 
 /// A policy event with no observer and no `tracing` subscriber: what every retry, hedge,

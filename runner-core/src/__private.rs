@@ -187,7 +187,7 @@ pub use crate::policy::breaker::BreakerConfig;
 pub use crate::policy::defaults::DefaultPolicy;
 pub use crate::policy::{
     AsPolicy, Breaker, BreakerWindow, Budget, Hedge, Limit, NoFallback, Options, Policy,
-    PolicyBuilder, Retry,
+    PolicyBuilder, RateLimit, RateLimitConfig, Retry,
 };
 pub use inventory;
 pub use std::sync::LazyLock;
@@ -213,6 +213,15 @@ pub fn breaker(task: &'static str, keys: BreakerConfig) -> Breaker {
     match keys.breaker() {
         Ok(breaker) => breaker,
         Err(error) => panic!("`#[task]` let through a breaker for `{task}` that fails: {error}"),
+    }
+}
+
+/// The rate limit `#[task(rate_limit(...))]`'s keys give, checked at compile time as
+/// [`breaker`]'s are.
+pub fn rate_limit(task: &'static str, keys: RateLimitConfig) -> RateLimit {
+    match keys.rate_limit() {
+        Ok(limit) => limit,
+        Err(error) => panic!("`#[task]` let through a rate limit for `{task}` that fails: {error}"),
     }
 }
 
@@ -343,6 +352,32 @@ pub mod checked {
             panic!("{}", message);
         }
         value
+    }
+
+    /// A rate limit's `per`: positive, at most an hour.
+    pub const fn rate_per(value: Duration, message: &'static str) -> Duration {
+        if value.is_zero()
+            || value.as_secs() > 3_600
+            || (value.as_secs() == 3_600 && value.subsec_nanos() > 0)
+        {
+            panic!("{}", message);
+        }
+        value
+    }
+
+    /// A rate limit's burst: 1 to 1,000,000.
+    pub const fn burst(value: u32, message: &'static str) -> u32 {
+        if value == 0 || value > crate::policy::RATE_MAX_BURST {
+            panic!("{}", message);
+        }
+        value
+    }
+
+    /// No more than one call per nanosecond.
+    pub const fn rate_pace(max: u32, per: Duration, message: &'static str) {
+        if per.as_nanos() < max as u128 {
+            panic!("{}", message);
+        }
     }
 
     /// A retry budget's `min_per_sec`.

@@ -52,6 +52,10 @@ pub enum Rejection {
     /// The policy already has its limit of calls in flight, and is set to reject the excess.
     #[error("concurrency limit reached")]
     LimitReached,
+    /// The policy's rate limit has no turn for the call before its timeout or the deadline
+    /// (or is set to reject the excess).
+    #[error("rate limit reached")]
+    RateLimited,
 }
 
 impl Rejection {
@@ -60,6 +64,7 @@ impl Rejection {
         match self {
             Self::BreakerOpen => "breaker_open",
             Self::LimitReached => "limit_reached",
+            Self::RateLimited => "rate_limited",
         }
     }
 }

@@ -247,7 +247,8 @@ pub use crate::observe::{Observer, RunFinished, set_observer};
 pub use crate::policy::{
     AsPolicy, AttemptOutcome, Breaker, BreakerConfig, BreakerState, BreakerTrip, BreakerWindow,
     Budget, BudgetReport, EventKind, Fallback, Hedge, Limit, NoFallback, Options, Policy,
-    PolicyBuilder, PolicyError, PolicyEvent, PolicyMap, PolicySettings, Retry, RetryRefusal,
+    PolicyBuilder, PolicyError, PolicyEvent, PolicyMap, PolicySettings, RateLimit, RateLimitConfig,
+    Retry, RetryRefusal,
 };
 #[cfg(feature = "serde")]
 pub use crate::policy::{HedgeConfig, LimitConfig, PolicyConfig, RetryConfig};

@@ -338,3 +338,25 @@ fn a_sliding_window_breaker_allocates_nothing_per_call() {
     });
     assert_eq!(counted, (0, 0), "(allocations, bytes) over {RUNS} runs");
 }
+
+/// A rate-limited call allocates nothing, whether its turn is free or it waits for one:
+/// of each two calls at once, the second waits a millisecond for its turn.
+#[test]
+fn a_rate_limit_allocates_nothing_whether_a_call_waits_or_not() {
+    static LIMITED: LazyLock<runner_core::Policy> = LazyLock::new(|| {
+        runner_core::Policy::builder()
+            .rate_limit(runner_core::RateLimit::new(1, Duration::from_millis(1)))
+            .build()
+            .unwrap()
+    });
+    let counted = measure(|| async {
+        let call = || {
+            LIMITED
+                .critical("card", || ready(1))
+                .timeout(Duration::from_secs(1))
+        };
+        let (first, second) = tokio::join!(call(), call());
+        assert_eq!((first.unwrap(), second.unwrap()), (1, 1));
+    });
+    assert_eq!(counted, (0, 0), "(allocations, bytes) over {RUNS} runs");
+}

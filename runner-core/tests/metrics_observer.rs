@@ -47,6 +47,17 @@ fn policy_events_become_counters_and_histograms() {
             assert!(task().await.is_err());
             assert!(task().await.is_err());
             assert_eq!(n.load(Ordering::SeqCst), 1);
+
+            // Two calls at once through a rate limit of one: the second waits 100 ms.
+            let limited = Policy::builder()
+                .name("cards")
+                .rate_limit(runner_core::RateLimit::new(1, Duration::from_millis(100)))
+                .observer(Arc::new(MetricsObserver))
+                .build()
+                .unwrap();
+            let card = || limited.best_effort("card", || async { Ok::<u32, Unavailable>(1) });
+            let (first, second) = tokio::join!(card(), card());
+            assert_eq!((first.unwrap(), second.unwrap()), (1, 1));
         })
     });
     let mut seen: Vec<(String, Vec<String>, String)> = snapshotter
@@ -68,11 +79,13 @@ fn policy_events_become_counters_and_histograms() {
         })
         .collect();
     seen.sort();
-    let labels = |extra: &[&str]| {
-        let mut labels = vec!["task=balance".to_owned(), "policy=wallet".to_owned()];
+    let labeled = |task: &str, policy: &str, extra: &[&str]| {
+        let mut labels = vec![format!("task={task}"), format!("policy={policy}")];
         labels.extend(extra.iter().map(|label| (*label).to_owned()));
         labels
     };
+    let labels = |extra: &[&str]| labeled("balance", "wallet", extra);
+    let cards = |extra: &[&str]| labeled("card", "cards", extra);
     assert_eq!(
         seen,
         vec![
@@ -82,9 +95,19 @@ fn policy_events_become_counters_and_histograms() {
                 "Histogram x1".to_owned()
             ),
             (
+                "runner_policy_attempt_duration_seconds".to_owned(),
+                cards(&["outcome=succeeded"]),
+                "Histogram x2".to_owned()
+            ),
+            (
                 "runner_policy_attempts_total".to_owned(),
                 labels(&["outcome=failed"]),
                 "Counter 1".to_owned()
+            ),
+            (
+                "runner_policy_attempts_total".to_owned(),
+                cards(&["outcome=succeeded"]),
+                "Counter 2".to_owned()
             ),
             (
                 "runner_policy_breaker_openings_total".to_owned(),
@@ -104,6 +127,16 @@ fn policy_events_become_counters_and_histograms() {
             (
                 "runner_policy_retries_refused_total".to_owned(),
                 labels(&["reason=breaker"]),
+                "Counter 1".to_owned()
+            ),
+            (
+                "runner_policy_throttle_wait_seconds".to_owned(),
+                cards(&[]),
+                "Histogram x1".to_owned()
+            ),
+            (
+                "runner_policy_throttled_total".to_owned(),
+                cards(&[]),
                 "Counter 1".to_owned()
             ),
         ]

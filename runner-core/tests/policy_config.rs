@@ -41,6 +41,11 @@ const WALLET: &str = r#"
     [limit]
     max = 32
     reject = true
+
+    [rate_limit]
+    max = 100
+    per = "1s"
+    burst = 20
 "#;
 
 #[test]
@@ -53,13 +58,18 @@ fn toml_and_json_give_the_same_settings() {
                        "budget_window": "10s", "min_per_sec": 5 },
             "hedge": { "after": "50ms", "max": 2 },
             "breaker": { "failures": 3, "window": "10s", "cooldown": "5s", "rate": 0.5 },
-            "limit": { "max": 32, "reject": true }
+            "limit": { "max": 32, "reject": true },
+            "rate_limit": { "max": 100, "per": "1s", "burst": 20 }
         }"#,
     )
     .unwrap();
     assert_eq!(toml, json);
     let settings = toml.settings().unwrap();
     assert_eq!(settings.timeout, Some(ms(200)));
+    assert_eq!(
+        settings.rate_limit,
+        Some(runner_core::RateLimit::per_second(100).burst(20))
+    );
     // And back: a config serializes to what it was read from.
     let again: PolicyConfig = toml::from_str(&toml::to_string(&toml).unwrap()).unwrap();
     assert_eq!(again, toml);
@@ -105,6 +115,20 @@ fn each_error_names_its_field() {
         "breaker.failure_rate"
     );
     assert_eq!(field("[limit]\nmax = 0"), "limit.max");
+    assert_eq!(field("[rate_limit]\nmax = 0"), "rate_limit.max");
+    assert_eq!(
+        field("[rate_limit]\nmax = 10\nper = \"2h\""),
+        "rate_limit.per"
+    );
+    assert_eq!(
+        field("[rate_limit]\nmax = 10\nburst = 0"),
+        "rate_limit.burst"
+    );
+    let reject: PolicyConfig = toml::from_str("[rate_limit]\nmax = 5\nreject = true").unwrap();
+    assert_eq!(
+        reject.settings().unwrap().rate_limit,
+        Some(runner_core::RateLimit::per_second(5).reject_when_empty())
+    );
     assert_eq!(
         field("timeout = \"100ms\"\n[retry]\nattempts = 2\nattempt_timeout = \"150ms\""),
         "retry.attempt_timeout"

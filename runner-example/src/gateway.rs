@@ -196,6 +196,9 @@ impl DownstreamClient {
     ///   without the card (`degraded` says `rejected`) instead of waiting up to 150 ms for
     ///   it. Then 3 trial calls, 2 of which must succeed to close it; each failed trial
     ///   doubles the break, up to a minute.
+    /// - **rate limit**: 20,000 calls a second, 2,000 at once after a quiet spell, what the
+    ///   card service is sized for; past it the page goes out at once without the card
+    ///   (`rejected`).
     #[task(
         best_effort,
         policy = self.policies.scratch_card,

@@ -8,17 +8,22 @@ use syn::LitStr;
 
 /// Parses `"200ms"`, `"1s 500ms"`, ... into a non-zero duration, or an error at the literal.
 pub(crate) fn parse(literal: &LitStr, what: &str) -> syn::Result<Duration> {
-    let text = literal.value();
-    let duration = humantime::parse_duration(&text).map_err(|error| {
-        syn::Error::new_spanned(
-            literal,
-            format!("invalid {what} `{text}`: {error}; write a duration such as \"200ms\" or \"1s 500ms\""),
-        )
-    })?;
+    let duration = parse_any(literal, what)?;
     if duration.is_zero() {
         return Err(syn::Error::new_spanned(literal, zero_message(what)));
     }
     Ok(duration)
+}
+
+/// Parses `"200ms"`, `"0s"`, ... into a duration, or an error at the literal.
+pub(crate) fn parse_any(literal: &LitStr, what: &str) -> syn::Result<Duration> {
+    let text = literal.value();
+    humantime::parse_duration(&text).map_err(|error| {
+        syn::Error::new_spanned(
+            literal,
+            format!("invalid {what} `{text}`: {error}; write a duration such as \"200ms\" or \"1s 500ms\""),
+        )
+    })
 }
 
 /// What a duration of zero gets.

@@ -282,7 +282,7 @@ use proc_macro::TokenStream;
 /// `Result<T, TaskError<E>>` awaited alone, and its slot in a fan-out); declare the task as
 /// above instead.
 ///
-/// # Policies: `policy = <expr>`, or `retry`, `hedge`, `breaker`, `limit`; and `fallback`
+/// # Policies: `policy = <expr>`, or `retry`, `hedge`, `breaker`, `limit`, `rate_limit`; and `fallback`
 ///
 /// `policy = <expr>` runs each call under the
 /// [`Policy`](https://docs.rs/runner-core/latest/runner_core/struct.Policy.html) the
@@ -325,7 +325,7 @@ use proc_macro::TokenStream;
 /// of a generic type, has one for all its instantiations), reachable by the task's name
 /// through `runner_core::policy::defaults` to be read, reset or forced. Give each backend or
 /// instance a `policy = ...` of its own where they must not share a breaker.
-/// From the outside in: the timeout and deadline, `fallback`,
+/// From the outside in: the timeout and deadline, `fallback`, `rate_limit` (once per call),
 /// `limit` (once per call), `retry` (of whole rounds), `hedge` (within a round), `breaker`
 /// (around each attempt); the `Policy` docs give the reasons.
 ///
@@ -534,6 +534,46 @@ use proc_macro::TokenStream;
 /// let (first, second) = fan_out!(get_scratch_card(1), get_scratch_card(2)).await?;
 /// assert_eq!(first.unwrap(), 1);
 /// assert!(matches!(second, Err(TaskError::Rejected(Rejection::LimitReached))));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// ## `rate_limit(max = 100, per = "1s", burst = 20, reject)`
+///
+/// At most `max` calls start per `per` (a second unless given), one each `per / max`, with
+/// up to `burst` at once after a quiet spell (`max` unless given); governor's GCRA. An
+/// excess call waits for its turn within its timeout and the deadline; one whose turn comes
+/// too late, or any excess call with `reject`, fails at once with
+/// `TaskError::Rejected(Rejection::RateLimited)`. `rate(100, per = "1s")` is the same key,
+/// and `rate_limit = 100` is 100 a second.
+///
+/// ```
+/// # use std::time::Duration;
+/// # use runner_core::{fan_out, task, Policy, RateLimit, Rejection, TaskError};
+/// # #[derive(Debug, thiserror::Error)] #[error("no card")] struct CardError;
+/// #[task(best_effort, timeout = "150ms", rate(10, per = "1s", burst = 1))]
+/// async fn get_scratch_card(_user_id: u64) -> Result<u32, CardError> {
+///     Ok(1)
+/// }
+///
+/// // Without the macro:
+/// let get_scratch_card_policy = Policy::builder()
+///     .rate_limit(RateLimit::new(10, Duration::from_secs(1)).burst(1))
+///     .build()
+///     .unwrap();
+/// # let _ = || get_scratch_card_policy.best_effort("get_scratch_card", || async { Ok::<u32, CardError>(1) });
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), runner_core::FanOutError> {
+/// let start = tokio::time::Instant::now();
+/// // The second waits 100 ms for its turn, within its 150 ms.
+/// let (first, second) = fan_out!(get_scratch_card(1), get_scratch_card(2)).await?;
+/// assert_eq!((first.unwrap(), second.unwrap()), (1, 1));
+/// assert_eq!(start.elapsed(), Duration::from_millis(100));
+/// // Two more: the first's turn is at 200 ms, the second's at 300 ms, past its timeout.
+/// let (third, fourth) = fan_out!(get_scratch_card(3), get_scratch_card(4)).await?;
+/// assert_eq!(third.unwrap(), 1);
+/// assert!(matches!(fourth, Err(TaskError::Rejected(Rejection::RateLimited))));
 /// # Ok(())
 /// # }
 /// ```

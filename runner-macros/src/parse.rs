@@ -44,17 +44,49 @@ pub(crate) fn parse_group(
     mut parse: impl FnMut(&ParseNestedMeta<'_>) -> syn::Result<()>,
 ) -> syn::Result<()> {
     let mut errors: Option<syn::Error> = None;
-    meta.parse_nested_meta(|inner| {
-        if let Err(error) = parse(&inner) {
-            skip_to_boundary(&inner)?;
-            match &mut errors {
-                Some(errors) => errors.combine(error),
-                None => errors = Some(error),
-            }
-        }
-        Ok(())
-    })?;
+    meta.parse_nested_meta(|inner| recover(&mut errors, parse(&inner), &inner))?;
     errors.map_or(Ok(()), Err)
+}
+
+/// Parses `key(...)` as [`parse_group`] does, and an unnamed integer first if there is one
+/// (`rate(100, per = "1s")`), which it returns.
+pub(crate) fn parse_group_after(
+    meta: &ParseNestedMeta<'_>,
+    mut parse: impl FnMut(&ParseNestedMeta<'_>) -> syn::Result<()>,
+) -> syn::Result<Option<syn::LitInt>> {
+    let ahead = meta.input.fork();
+    let peek;
+    syn::parenthesized!(peek in ahead);
+    if !peek.peek(syn::LitInt) {
+        return parse_group(meta, parse).map(|()| None);
+    }
+    let content;
+    syn::parenthesized!(content in meta.input);
+    let literal: syn::LitInt = content.parse()?;
+    let mut errors = None;
+    if !content.is_empty() {
+        content.parse::<syn::Token![,]>()?;
+    }
+    let rest: proc_macro2::TokenStream = content.parse()?;
+    let parser = syn::meta::parser(|inner| recover(&mut errors, parse(&inner), &inner));
+    syn::parse::Parser::parse2(parser, rest)?;
+    errors.map_or(Ok(Some(literal)), Err)
+}
+
+/// Keeps `result`'s error with those before it, and skips past the rest of the key.
+fn recover(
+    errors: &mut Option<syn::Error>,
+    result: syn::Result<()>,
+    inner: &ParseNestedMeta<'_>,
+) -> syn::Result<()> {
+    if let Err(error) = result {
+        skip_to_boundary(inner)?;
+        match errors {
+            Some(errors) => errors.combine(error),
+            None => *errors = Some(error),
+        }
+    }
+    Ok(())
 }
 
 /// Skips what is left of a key's value after an error in it.

@@ -25,6 +25,7 @@ pub(crate) struct Policies {
     pub(crate) hedge: Option<HedgeArgs>,
     pub(crate) breaker: Option<BreakerArgs>,
     pub(crate) limit: Option<LimitArgs>,
+    pub(crate) rate_limit: Option<RateArgs>,
     pub(crate) fallback: Option<Path>,
     /// `retry_if = path`, `retry_if_value = path`, `retry_delay_from = path`,
     /// `breaker_if = path` and `cooldown_from = path`, beside `policy = <expr>`.
@@ -82,6 +83,15 @@ pub(crate) struct LimitArgs {
     reject: bool,
 }
 
+/// `rate_limit(max = 100, per = "1s", burst = 20, reject)`, `rate(100, per = "1s")` or
+/// `rate_limit = 100` (a second).
+pub(crate) struct RateArgs {
+    pub(crate) max: Value<u32>,
+    pub(crate) per: Option<Value<Duration>>,
+    burst: Option<Value<u32>>,
+    reject: bool,
+}
+
 impl Policies {
     pub(crate) fn is_empty(&self) -> bool {
         self.source.is_none() && self.literal_keys.is_empty() && self.fallback.is_none()
@@ -117,6 +127,15 @@ impl Policies {
             let limit = parse_limit(meta)?;
             set_once(meta, &mut self.limit, limit)?;
             "limit"
+        } else if meta.path.is_ident("rate_limit") || meta.path.is_ident("rate") {
+            let rate = parse_rate(meta)?;
+            if self.rate_limit.is_some() {
+                return Err(meta.error(
+                    "`rate` and `rate_limit` are one key (`rate` is the short name): give it once",
+                ));
+            }
+            self.rate_limit = Some(rate);
+            "rate_limit"
         } else if meta.path.is_ident("fallback") {
             let path: Path = meta.value()?.parse()?;
             set_once(meta, &mut self.fallback, path)?;
@@ -263,6 +282,20 @@ impl Policies {
             };
             calls.push(quote!(.limit(#private::Limit::new(#max)#reject)));
         }
+        if let Some(rate) = &self.rate_limit {
+            let max = rate.max.expr(private);
+            let per = given(&rate.per, private);
+            let burst = given(&rate.burst, private);
+            let reject = rate.reject;
+            calls.push(quote! {
+                .rate_limit(#private::rate_limit(#name, #private::RateLimitConfig {
+                    max: #max,
+                    per: #per,
+                    burst: #burst,
+                    reject: #reject,
+                }))
+            });
+        }
         quote!(#private::Policy::builder() #(#calls)*)
     }
 
@@ -379,6 +412,13 @@ const GROWTH_ALONE: &str =
     "`cooldown_growth` grows the cooldown up to `max_cooldown`, so it needs `max_cooldown`";
 const LIMIT: &str =
     "a limit is the most calls in flight at once: 1 to 2147483647 (zero would refuse every call)";
+const RATE_MAX: &str = "a rate limit lets `max` calls through per `per`; give at least 1 (zero would refuse every call)";
+const RATE_PER: &str = "a rate limit's `per` is the time `max` calls are spread over: more than zero, at most 1h (for a slower rate, give fewer calls an hour)";
+pub(crate) const RATE_TOO_FAST: &str = "a rate limit of more than one call per nanosecond cannot be kept; give fewer calls, or a longer `per`";
+const RATE_BURST: &str =
+    "a rate limit's `burst` is the most calls let through at once: 1 to 1000000";
+/// The longest `per` (runner-core's `RateLimit`).
+pub(crate) const MAX_PER: Duration = Duration::from_secs(3_600);
 
 fn parse_retry(meta: &ParseNestedMeta<'_>) -> syn::Result<RetryArgs> {
     const KEYS: &str = "`attempts = 3`, `backoff = \"10ms\"`, `max_backoff = \"1s\"`, `budget = 0.2`, `budget_window = \"10s\"`, `min_per_sec = 10`, `attempt_timeout = \"80ms\"`, `delay_from = path::to_fn`, `when = path::to_fn`, `when_value = path::to_fn`";
@@ -639,6 +679,72 @@ fn parse_limit(meta: &ParseNestedMeta<'_>) -> syn::Result<LimitArgs> {
     };
     Ok(LimitArgs {
         max,
+        reject: reject.unwrap_or(false),
+    })
+}
+
+fn parse_rate(meta: &ParseNestedMeta<'_>) -> syn::Result<RateArgs> {
+    const KEYS: &str = "`max = 100`, `per = \"1s\"`, `burst = 20`, `reject`";
+    let span = meta.path.span();
+    let key = crate::parse::path_name(meta);
+    let at_least_one = |n: &u32| *n > 0;
+    if meta.input.peek(syn::Token![=]) {
+        return Ok(RateArgs {
+            max: value::integer(meta, "at_least_one", RATE_MAX, at_least_one)?,
+            per: None,
+            burst: None,
+            reject: false,
+        });
+    }
+    let (mut max, mut per, mut burst, mut reject) = (None, None, None, None);
+    let first = crate::parse::parse_group_after(meta, |inner| {
+        if inner.path.is_ident("max") {
+            let value = value::integer(inner, "at_least_one", RATE_MAX, at_least_one)?;
+            set_once(inner, &mut max, value)
+        } else if inner.path.is_ident("per") {
+            let value = value::duration_within(inner, "`per`", "rate_per", RATE_PER, |per| {
+                !per.is_zero() && per <= MAX_PER
+            })?;
+            set_once(inner, &mut per, value)
+        } else if inner.path.is_ident("burst") {
+            let value = value::integer(inner, "burst", RATE_BURST, |n: &u32| {
+                (1..=1_000_000).contains(n)
+            })?;
+            set_once(inner, &mut burst, value)
+        } else if inner.path.is_ident("reject") {
+            set_once(inner, &mut reject, true)
+        } else {
+            Err(unknown(inner, &key, KEYS))
+        }
+    })?;
+    // `rate(100, ...)`: the first, unnamed, is `max`.
+    if let Some(first) = first {
+        let value: u32 = first.base10_parse()?;
+        if !at_least_one(&value) {
+            return Err(syn::Error::new_spanned(&first, RATE_MAX));
+        }
+        if max.is_some() {
+            return Err(syn::Error::new_spanned(
+                &first,
+                format!(
+                    "`{key}` has its `max` twice: give `{key}(100, ...)` or `{key}(max = 100, ...)`"
+                ),
+            ));
+        }
+        max = Some(Value::Literal(value, first.span()));
+    }
+    let Some(max) = max else {
+        return Err(syn::Error::new(
+            span,
+            format!(
+                "`{key}` needs its `max`: write `{key}(max = 100, per = \"1s\")`, `rate(100, per = \"1s\")`, or `{key} = 100` for a second"
+            ),
+        ));
+    };
+    Ok(RateArgs {
+        max,
+        per,
+        burst,
         reject: reject.unwrap_or(false),
     })
 }

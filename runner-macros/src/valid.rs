@@ -7,7 +7,7 @@ use std::time::Duration;
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::policy::{MAX_COOLDOWN, Policies};
+use crate::policy::{MAX_COOLDOWN, Policies, RATE_TOO_FAST, RateArgs};
 use crate::value::Value;
 
 const MAX_BACKOFF: &str = "`max_backoff` caps the backoff, so it cannot be shorter than `backoff`";
@@ -140,6 +140,9 @@ pub(crate) fn check(
             &mut deferred,
         )?;
     }
+    if let Some(rate) = &policies.rate_limit {
+        pace(rate, private, &mut deferred)?;
+    }
     Ok(quote!(#(const _: () = #deferred;)*))
 }
 
@@ -196,6 +199,36 @@ fn ordered(
         }
         _ => {
             deferred.push(check(pair.low.expr(private), pair.high.expr(private)));
+            Ok(())
+        }
+    }
+}
+
+/// A rate limit of no more than one call per nanosecond (`per` is a second unless given):
+/// checked here for literals, else by the compiler.
+fn pace(
+    rate: &RateArgs,
+    private: &TokenStream,
+    deferred: &mut Vec<TokenStream>,
+) -> syn::Result<()> {
+    let per = rate.per.as_ref();
+    let literal_per = match per {
+        Some(per) => per.literal().copied(),
+        None => Some(Duration::from_secs(1)),
+    };
+    match (rate.max.literal(), literal_per) {
+        (Some(&max), Some(per)) if per.as_nanos() < u128::from(max) => {
+            Err(syn::Error::new(rate.max.span(), RATE_TOO_FAST))
+        }
+        (Some(_), Some(_)) => Ok(()),
+        _ => {
+            // Each value is checked where it is used: not here again.
+            let max = crate::value::unchecked(&rate.max);
+            let per = match per {
+                Some(per) => crate::value::unchecked(per),
+                None => quote!(::core::time::Duration::from_secs(1)),
+            };
+            deferred.push(quote!(#private::checked::rate_pace(#max, #per, #RATE_TOO_FAST)));
             Ok(())
         }
     }

@@ -94,15 +94,37 @@ pub(crate) fn duration(meta: &ParseNestedMeta<'_>, what: &str) -> syn::Result<Va
         let value = duration::parse(&literal, what)?;
         return Ok(Value::Literal(value, literal.span()));
     }
-    let path = parse_path(
-        meta,
-        "a duration such as \"200ms\", or the path of a `const` of type `Duration`",
-    )?;
-    Ok(Value::Const {
-        path,
-        check: "positive",
-        message: duration::zero_message(what),
-    })
+    constant(meta, DURATION, "positive", &duration::zero_message(what))
+}
+
+/// `key = "1s"` or `key = SOME_CONST`: a duration that `valid` accepts (else its message,
+/// which a `const` gets from `check`).
+pub(crate) fn duration_within(
+    meta: &ParseNestedMeta<'_>,
+    what: &str,
+    check: &'static str,
+    message: &str,
+    valid: impl Fn(Duration) -> bool,
+) -> syn::Result<Value<Duration>> {
+    let input = meta.value()?;
+    if input.peek(LitStr) {
+        let literal: LitStr = input.parse()?;
+        let value = duration::parse_any(&literal, what)?;
+        if !valid(value) {
+            return Err(syn::Error::new_spanned(&literal, message));
+        }
+        return Ok(Value::Literal(value, literal.span()));
+    }
+    constant(meta, DURATION, check, message)
+}
+
+/// The value's expression without its check: the literal, or the `const`'s path (for a
+/// check across keys, whose values are each checked where they are used).
+pub(crate) fn unchecked<T: Literal>(value: &Value<T>) -> TokenStream {
+    match value {
+        Value::Literal(value, _) => value.tokens(),
+        Value::Const { path, .. } => path.to_token_stream(),
+    }
 }
 
 /// `key = 3` or `key = SOME_CONST`: an integer that `valid` accepts (else its message).
@@ -125,12 +147,7 @@ where
         }
         return Ok(Value::Literal(value, literal.span()));
     }
-    let path = parse_path(meta, "an integer, or the path of a `const`")?;
-    Ok(Value::Const {
-        path,
-        check,
-        message: message.to_owned(),
-    })
+    constant(meta, "an integer, or the path of a `const`", check, message)
 }
 
 /// `key = 0.5` or `key = SOME_CONST`: a number that `valid` accepts (else its message).
@@ -149,12 +166,27 @@ pub(crate) fn number(
         }
         return Ok(Value::Literal(value, literal.span()));
     }
-    let path = parse_path(
+    constant(
         meta,
         "a number such as `0.5`, or the path of a `const` of type `f32`",
-    )?;
+        check,
+        message,
+    )
+}
+
+/// What a duration key takes.
+const DURATION: &str = "a duration such as \"200ms\", or the path of a `const` of type `Duration`";
+
+/// A `const`'s path, to be checked by `check` with `message`; or an error saying what the
+/// key takes (`expected`).
+fn constant<T>(
+    meta: &ParseNestedMeta<'_>,
+    expected: &str,
+    check: &'static str,
+    message: &str,
+) -> syn::Result<Value<T>> {
     Ok(Value::Const {
-        path,
+        path: parse_path(meta, expected)?,
         check,
         message: message.to_owned(),
     })

@@ -10,12 +10,13 @@ use crate::policy::breaker::Breaker;
 use crate::policy::error::PolicyError;
 use crate::policy::hedge::Hedge;
 use crate::policy::limit::Limit;
+use crate::policy::rate::RateLimit;
 use crate::policy::retry::Retry;
 use crate::policy::settings::PolicySettings;
 
 impl Policy {
     /// A builder of a policy that does nothing until given a timeout, retries, hedges, a
-    /// breaker or a limit.
+    /// breaker, a limit or a rate limit.
     pub fn builder() -> PolicyBuilder {
         PolicyBuilder::from(PolicySettings::new())
     }
@@ -70,6 +71,12 @@ impl PolicyBuilder {
     /// Limits the calls in flight (a bulkhead).
     pub fn limit(mut self, limit: Limit) -> Self {
         self.settings = self.settings.limit(limit);
+        self
+    }
+
+    /// Limits the calls started per unit of time: at most `max` per `per`, with a burst.
+    pub fn rate_limit(mut self, rate_limit: RateLimit) -> Self {
+        self.settings = self.settings.rate_limit(rate_limit);
         self
     }
 

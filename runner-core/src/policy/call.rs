@@ -15,6 +15,7 @@ use crate::policy::guarded::{Guarded, Maker};
 use crate::policy::hedge::Hedge;
 use crate::policy::options::Options;
 use crate::policy::retry::Retry;
+use crate::policy::settings::PolicySettings;
 use crate::policy::{AsPolicy, Policy, hedge, retry};
 
 /// One call through the policy `held` holds: the fallback around the rest (see the module
@@ -87,7 +88,7 @@ where
 }
 
 impl Policy {
-    /// The bulkhead, then retries of hedged rounds of guarded attempts, under the settings
+    /// The rate limit, the bulkhead, then retries of hedged rounds of guarded attempts, under the settings
     /// the call starts with (read once, and lent to the layers inside). Its error is a
     /// failure, a refusal, or every attempt out of its own time.
     async fn within_limit<S, T, E, FB>(
@@ -100,8 +101,26 @@ impl Policy {
     where
         S: Attempts<T, E>,
     {
-        let settings = self.start_call();
-        let _pass = match settings.limit {
+        // Taken apart, so that the call's future keeps only what it uses after a wait.
+        let (
+            throttled,
+            PolicySettings {
+                retry,
+                hedge,
+                breaker,
+                limit,
+                ..
+            },
+        ) = {
+            let settings = self.start_call();
+            (settings.rate_limit.is_some(), settings)
+        };
+        if throttled {
+            self.throttle(task, deadline)
+                .await
+                .map_err(TaskError::Rejected)?;
+        }
+        let _pass = match limit {
             Some(limit) => self
                 .gate
                 .enter(self, limit, task)
@@ -112,22 +131,22 @@ impl Policy {
         let maker = Maker {
             policy: self,
             task,
-            breaker: settings.breaker.as_ref(),
+            breaker: breaker.as_ref(),
             breaker_if: options.breaker_if,
             cooldown_from: options.cooldown_from,
         };
         let round = Round {
             task,
             deadline,
-            hedge: settings.hedge,
+            hedge,
         };
-        let retry = settings.retry.as_ref().map(|retry| Retrying {
+        let attempt_timeout = retry.and_then(|retry| retry.attempt_timeout);
+        let retry = retry.as_ref().map(|retry| Retrying {
             retry,
             retry_if: options.retry_if,
             retry_if_value: options.retry_if_value,
             delay_from: options.retry_delay_from,
         });
-        let attempt_timeout = settings.retry.and_then(|retry| retry.attempt_timeout);
         let outcome = attempts.run(maker, round, retry).await;
         outcome.map_err(|failure| failure.into_task_error(attempt_timeout))
     }

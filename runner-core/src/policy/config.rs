@@ -11,6 +11,7 @@ use crate::policy::builder::PolicyBuilder;
 use crate::policy::error::PolicyError;
 use crate::policy::hedge::Hedge;
 use crate::policy::limit::Limit;
+use crate::policy::rate::RateLimitConfig;
 use crate::policy::retry::{Budget, Retry};
 use crate::policy::settings::PolicySettings;
 
@@ -63,6 +64,9 @@ pub struct PolicyConfig {
     /// A limit of calls in flight.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<LimitConfig>,
+    /// A limit of calls started per unit of time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitConfig>,
 }
 
 /// `[retry]`: see [`Retry`] and [`Budget`].
@@ -152,6 +156,9 @@ impl PolicyConfig {
                 false => Limit::new(limit.max),
             };
             settings = settings.limit(value);
+        }
+        if let Some(rate) = &self.rate_limit {
+            settings = settings.rate_limit(rate.rate_limit()?);
         }
         settings.check()?;
         Ok(settings)

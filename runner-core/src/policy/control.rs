@@ -43,8 +43,10 @@ impl Policy {
     /// Replaces the policy's settings, for the calls that start from now (a call keeps the
     /// settings it started with). What still applies is kept: the breaker's state and
     /// counts, the calls in flight (a lower limit admits no new call until enough finish; a
-    /// higher one lets waiting calls in at once), and the retry budget unless its own
-    /// settings change. A breaker that is removed is reset, so that one added later starts
+    /// higher one lets waiting calls in at once), the retry budget unless its own settings
+    /// change, and the rate limiter's turns unless its pace (interval and burst) changes: a
+    /// new pace starts with its whole burst free, and the calls waiting for a turn read it
+    /// at once. A breaker that is removed is reset, so that one added later starts
     /// closed.
     ///
     /// The new settings are checked first: on an error, nothing changes.
@@ -52,8 +54,7 @@ impl Policy {
         settings.check()?;
         let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let old = self.live.load_full();
-        let kept = old.budget.clone().map(|budget| (&*old, budget));
-        self.live.store(Arc::new(Live::new(settings, kept)));
+        self.live.store(Arc::new(Live::new(settings, Some(&old))));
         self.timeout
             .store(super::timeout_nanos(settings.timeout), Ordering::Relaxed);
         if settings.breaker.is_none() && old.settings.breaker.is_some() {
@@ -61,6 +62,7 @@ impl Policy {
             self.breaker.clear();
         }
         self.gate.wake_all();
+        self.reloaded.notify_waiters();
         Ok(())
     }
 
@@ -103,7 +105,7 @@ impl Policy {
     }
 
     /// Closes the breaker and forgets its counts, lifts any force, and refills the retry
-    /// budget: the policy as it was built, with its current settings. Calls in flight keep
+    /// budget and the rate limit's burst: the policy as it was built, with its current settings. Calls in flight keep
     /// their places.
     pub fn reset(&self) {
         let writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
@@ -111,6 +113,7 @@ impl Policy {
         let live = self.live.load_full();
         self.live.store(Arc::new(Live::new(live.settings, None)));
         drop(writer);
+        self.reloaded.notify_waiters();
         for counter in [
             &self.retried,
             &self.budget_refused,

@@ -106,5 +106,10 @@ pub(crate) mod says {
     pub(crate) const SLOW_ALONE: &str = "`slow_rate` is the share of slow calls, so it needs `slow`, the duration past which a call is slow";
     pub(crate) const GROWTH_ALONE: &str =
         "`cooldown_growth` grows the cooldown up to `max_cooldown`, so it needs `max_cooldown`";
+    pub(crate) const RATE_MAX: &str = "a rate limit lets `max` calls through per `per`; give at least 1 (zero would refuse every call)";
+    pub(crate) const RATE_PER: &str = "a rate limit's `per` is the time `max` calls are spread over: more than zero, at most 1h (for a slower rate, give fewer calls an hour)";
+    pub(crate) const RATE_TOO_FAST: &str = "a rate limit of more than one call per nanosecond cannot be kept; give fewer calls, or a longer `per`";
+    pub(crate) const RATE_BURST: &str =
+        "a rate limit's `burst` is the most calls let through at once: 1 to 1000000";
     pub(crate) const LIMIT: &str = "a limit is the most calls in flight at once: 1 to 2147483647 (zero would refuse every call)";
 }

@@ -95,6 +95,12 @@ pub enum EventKind {
         /// How long it stays open.
         cooldown: Duration,
     },
+    /// The rate limit had no turn free: the call waits for its turn, within its timeout and
+    /// the deadline (it may wait again, if another call takes that turn first).
+    Throttled {
+        /// How long until its turn.
+        wait: Duration,
+    },
     /// A call or an attempt was refused before it ran.
     Rejected {
         /// Why.
@@ -289,6 +295,14 @@ fn trace(event: &PolicyEvent<'_>) {
             name = policy,
             state = to.as_str(),
             "circuit breaker state changed",
+        ),
+        EventKind::Throttled { wait } => tracing::debug!(
+            target: TARGET,
+            task,
+            policy = "rate_limit",
+            name = policy,
+            wait_ms = wait.as_secs_f64() * 1e3,
+            "waiting for the rate limit",
         ),
         EventKind::Rejected { reason } => tracing::debug!(
             target: TARGET,

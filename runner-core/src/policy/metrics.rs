@@ -18,11 +18,13 @@ use crate::policy::event::{EventKind, PolicyEvent};
 /// | `runner_policy_hedges_refused_total` | counter | `task`, `policy` |
 /// | `runner_policy_breaker_transitions_total` | counter | `task`, `policy`, `state` |
 /// | `runner_policy_breaker_openings_total` | counter | `task`, `policy`, `cause` |
+/// | `runner_policy_throttled_total` | counter | `task`, `policy` |
+/// | `runner_policy_throttle_wait_seconds` | histogram | `task`, `policy` |
 /// | `runner_policy_rejections_total` | counter | `task`, `policy`, `reason` |
 /// | `runner_policy_fallbacks_total` | counter | `task`, `policy`, `error` |
 ///
 /// Attempts are counted as they finish. Each metric recorded copies the policy's name into
-/// its label (one small allocation; two for a finished attempt); the other labels are
+/// its label (one small allocation; two for a finished attempt or a throttled call); the other labels are
 /// `&'static str`.
 ///
 /// ```
@@ -74,6 +76,12 @@ impl Observer for MetricsObserver {
             EventKind::BreakerOpened { cause, .. } => {
                 counter!("runner_policy_breaker_openings_total", "task" => task, "policy" => policy(), "cause" => cause.as_str())
                     .increment(1);
+            }
+            EventKind::Throttled { wait } => {
+                counter!("runner_policy_throttled_total", "task" => task, "policy" => policy())
+                    .increment(1);
+                histogram!("runner_policy_throttle_wait_seconds", "task" => task, "policy" => policy())
+                    .record(wait.as_secs_f64());
             }
             EventKind::Rejected { reason } => {
                 counter!("runner_policy_rejections_total", "task" => task, "policy" => policy(), "reason" => reason.as_str())

@@ -1,5 +1,5 @@
-//! Resilience policies: bulkhead, circuit breaker, retry, hedge and fallback, as values the
-//! application owns.
+//! Resilience policies: rate limit, bulkhead, circuit breaker, retry, hedge and fallback, as
+//! values the application owns.
 //!
 //! # A policy is a value
 //!
@@ -182,13 +182,16 @@
 //!    no policy ever makes a call outlive them;
 //! 2. **fallback**, so that it covers every failure inside, a refusal included, and time
 //!    running out (it answers at the deadline, which counts as finishing in time);
-//! 3. **bulkhead** (`limit`), once per call: a call waiting for a place holds nothing
+//! 3. **rate limit** (`rate_limit`), once per call: a call waits for its turn before it
+//!    takes a place in the bulkhead, so that waiting for the rate holds no place, and the
+//!    turns count calls (the retry budget bounds the attempts inside them);
+//! 4. **bulkhead** (`limit`), once per call: a call waiting for a place holds nothing
 //!    downstream, and its retries and hedges run inside the place it holds, so N calls in
 //!    flight never grow into N × attempts places;
-//! 4. **retry**, around whole hedged rounds: a round that failed everywhere is retried after
+//! 5. **retry**, around whole hedged rounds: a round that failed everywhere is retried after
 //!    a backoff;
-//! 5. **hedge**, inside one round: slow attempts get company, the first success wins;
-//! 6. **circuit breaker**, around every single attempt, hedges included: each attempt's
+//! 6. **hedge**, inside one round: slow attempts get company, the first success wins;
+//! 7. **circuit breaker**, around every single attempt, hedges included: each attempt's
 //!    outcome is a measure of the dependency's health, and once the breaker opens, the next
 //!    attempt (a retry, a hedge) is refused at once instead of adding load. A refusal is not
 //!    retried.
@@ -214,6 +217,7 @@ mod metrics;
 #[cfg(all(test, runner_loom))]
 mod model;
 mod options;
+mod rate;
 mod retry;
 mod settings;
 
@@ -226,7 +230,7 @@ use tower::retry::budget::TpsBudget;
 
 use crate::criticality::{BestEffort, Critical, Criticality};
 use crate::observe::Observer;
-use crate::sync::{AtomicU64, Mutex, Swap};
+use crate::sync::{AtomicU64, Mutex, Notify, Swap};
 use crate::task::Task;
 
 pub use self::breaker::{Breaker, BreakerConfig, BreakerWindow};
@@ -245,6 +249,7 @@ pub use self::map::PolicyMap;
 #[cfg(feature = "metrics")]
 pub use self::metrics::MetricsObserver;
 pub use self::options::Options;
+pub use self::rate::{RateLimit, RateLimitConfig};
 pub use self::retry::{Budget, Retry};
 pub use self::settings::PolicySettings;
 
@@ -253,6 +258,8 @@ pub(crate) use self::call::{Attempts, Once, Repeat};
 use self::call::{Failure, Round};
 use self::limit::Gate;
 pub(crate) use self::limit::MAX as LIMIT_MAX;
+use self::rate::Limiter;
+pub(crate) use self::rate::MAX_BURST as RATE_MAX_BURST;
 
 /// A resilience policy: what to do around each call made through it (see the
 /// [module docs](self) for the order), and the state those calls share.
@@ -268,6 +275,8 @@ pub struct Policy {
     timeout: AtomicU64,
     breaker: BreakerCell,
     gate: Gate,
+    // Woken by a reload or a reset, for the calls waiting for the rate limit.
+    reloaded: Notify,
     name: Cow<'static, str>,
     observer: Option<Arc<dyn Observer>>,
     // Held by `update` and `reset`, so that neither undoes the other; calls never take it.
@@ -280,11 +289,12 @@ pub struct Policy {
     hedges_refused: AtomicU64,
 }
 
-/// What a reload replaces: the settings, and the budget they give (kept across a reload
-/// that leaves the budget's settings as they were).
+/// What a reload replaces: the settings, and the retry budget and the rate limiter they
+/// give (each kept across a reload that leaves its own settings as they were).
 struct Live {
     settings: PolicySettings,
     budget: Option<Arc<TpsBudget>>,
+    rate: Option<Arc<Limiter>>,
 }
 
 impl Policy {
@@ -299,6 +309,7 @@ impl Policy {
             timeout: AtomicU64::new(timeout_nanos(settings.timeout)),
             breaker: BreakerCell::new(),
             gate: Gate::new(),
+            reloaded: Notify::new(),
             name,
             observer,
             writer: Mutex::new(()),
@@ -367,16 +378,26 @@ fn timeout_nanos(timeout: Option<Duration>) -> u64 {
 const NO_TIMEOUT: u64 = u64::MAX;
 
 impl Live {
-    /// The live settings `settings`, keeping `budget` if it was built from the same budget.
-    fn new(settings: PolicySettings, kept: Option<(&Live, Arc<TpsBudget>)>) -> Self {
+    /// The live settings `settings`, keeping the budget and the limiter of `old` where they
+    /// were built from the same settings; with no `old`, both new (full).
+    fn new(settings: PolicySettings, old: Option<&Live>) -> Self {
         let wanted = settings.retry.map(|retry| retry.budget);
-        let budget = match kept {
-            Some((old, budget)) if old.settings.retry.map(|retry| retry.budget) == wanted => {
-                Some(budget)
+        let budget =
+            match old.and_then(|old| Some((old.settings.retry?.budget, old.budget.as_ref()?))) {
+                Some((was, budget)) if Some(was) == wanted => Some(Arc::clone(budget)),
+                _ => wanted.map(|budget| Arc::new(budget.build())),
+            };
+        let rate = settings.rate_limit.map(|limit| {
+            match old.and_then(|old| Some((old.settings.rate_limit?, old.rate.as_ref()?))) {
+                Some((was, limiter)) if was.same_pace(&limit) => Arc::clone(limiter),
+                _ => Arc::new(limit.limiter()),
             }
-            _ => wanted.map(|budget| Arc::new(budget.build())),
-        };
-        Self { settings, budget }
+        });
+        Self {
+            settings,
+            budget,
+            rate,
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Model checks of the state a policy's callers share, with loom: every interleaving of two
 //! or three callers at our synchronization points (the breaker's lock and override, the
-//! gate's count, the live settings, the keyed map's template, the budget's counters).
+//! gate's count, the live settings, the keyed map's template, the budget's counters, the
+//! rate limiter's turns).
 //!
 //! `RUSTFLAGS="--cfg runner_loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p runner-core --release
 //! --lib policy::model` (`.ci/run` runs it so, in about 20 s; the three-caller models do not
@@ -275,5 +276,43 @@ fn the_budgets_counts_are_exact() {
         let report = policy.retry_budget().unwrap();
         assert_eq!((report.retried, report.refused), (allowed, 2 - allowed));
         assert_eq!(allowed, 2, "10 a second allows both");
+    });
+}
+
+/// However three callers interleave their reservations, and one gives its turn back and
+/// reserves again, no two turns kept are the same.
+#[test]
+fn rate_limit_turns_kept_are_distinct() {
+    loom::model(|| {
+        let limiter =
+            std::sync::Arc::new(crate::policy::RateLimit::new(1, Duration::from_secs(1)).limiter());
+        let now = Instant::now();
+        // The burst (one turn) is taken: every caller reserves one ahead.
+        assert!(limiter.reserve(now, None).unwrap().is_none());
+        let reserve = move |limiter: &std::sync::Arc<super::rate::Limiter>| {
+            let turn = limiter.reserve(now, None).unwrap().expect("a turn ahead");
+            let at = turn.at;
+            turn.used();
+            at
+        };
+        let callers: Vec<_> = (0..3)
+            .map(|caller| {
+                let limiter = limiter.clone();
+                thread::spawn(move || {
+                    if caller == 0 {
+                        // It stops waiting: its turn is given back, if no later one was taken.
+                        drop(limiter.reserve(now, None));
+                    }
+                    reserve(&limiter)
+                })
+            })
+            .collect();
+        let mut kept: Vec<Instant> = callers
+            .into_iter()
+            .map(|caller| caller.join().unwrap())
+            .collect();
+        kept.sort();
+        kept.dedup();
+        assert_eq!(kept.len(), 3, "two calls kept one turn");
     });
 }

@@ -7,9 +7,10 @@ use crate::policy::breaker::Breaker;
 use crate::policy::error::PolicyError;
 use crate::policy::hedge::Hedge;
 use crate::policy::limit::Limit;
+use crate::policy::rate::RateLimit;
 use crate::policy::retry::Retry;
 
-/// What a policy does: its timeout, retry, hedge, breaker and limit.
+/// What a policy does: its timeout, retry, hedge, breaker, limit and rate limit.
 ///
 /// A task reads the timeout when it is built; its call reads the rest once, when it starts,
 /// and keeps them to its end. [`Policy::update`](crate::Policy::update) replaces them for the
@@ -40,10 +41,13 @@ pub struct PolicySettings {
     pub breaker: Option<Breaker>,
     /// A limit of calls in flight.
     pub limit: Option<Limit>,
+    /// A limit of calls started per unit of time.
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl PolicySettings {
-    /// No timeout, retry, hedge, breaker or limit: each call is made once, as it is.
+    /// No timeout, retry, hedge, breaker, limit or rate limit: each call is made once, as it
+    /// is.
     pub const fn new() -> Self {
         Self {
             timeout: None,
@@ -51,6 +55,7 @@ impl PolicySettings {
             hedge: None,
             breaker: None,
             limit: None,
+            rate_limit: None,
         }
     }
 
@@ -95,6 +100,14 @@ impl PolicySettings {
         }
     }
 
+    /// Limits the calls started per unit of time.
+    pub const fn rate_limit(self, rate_limit: RateLimit) -> Self {
+        Self {
+            rate_limit: Some(rate_limit),
+            ..self
+        }
+    }
+
     /// The checks `#[task(...)]` makes at compile time, with its messages.
     pub(crate) fn check(&self) -> Result<(), PolicyError> {
         if self.timeout.is_some_and(|timeout| timeout.is_zero()) {
@@ -129,6 +142,9 @@ impl PolicySettings {
         }
         if let Some(limit) = &self.limit {
             limit.check()?;
+        }
+        if let Some(rate_limit) = &self.rate_limit {
+            rate_limit.check()?;
         }
         Ok(())
     }

@@ -97,7 +97,11 @@ impl PolicyMetrics {
                     cause: cause.as_str().to_owned(),
                 });
             }
-            for reason in [Rejection::BreakerOpen, Rejection::LimitReached] {
+            for reason in [
+                Rejection::BreakerOpen,
+                Rejection::LimitReached,
+                Rejection::RateLimited,
+            ] {
                 let _ = metrics.rejections.get_or_create(&ReasonLabels {
                     task: task.to_owned(),
                     reason: reason.as_str().to_owned(),
@@ -142,7 +146,8 @@ impl PolicyMetrics {
         );
         registry.register(
             "gateway_policy_rejections",
-            "Calls refused before they ran, by task and reason (breaker_open, limit_reached)",
+            "Calls refused before they ran, by task and reason (breaker_open, limit_reached, \
+             rate_limited)",
             self.rejections.clone(),
         );
         registry.register(
