@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use runner_core::{Breaker, Budget, Hedge, Limit, Policy, PolicyBuilder, RateLimit, Retry};
+use runner_core::{
+    Adaptive, Breaker, Budget, Hedge, Limit, Policy, PolicyBuilder, RateLimit, Retry,
+};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -105,6 +107,27 @@ fn run_time_checks_say_what_compile_time_checks_say() {
         "limit_zero",
         Policy::builder().limit(Limit::new(0)),
         "limit.max",
+    );
+    let adaptive = |adaptive: Adaptive| Policy::builder().limit(Limit::adaptive(adaptive));
+    says(
+        "limit_adaptive_min_zero",
+        adaptive(Adaptive::new().bounds(0, 1_000)),
+        "limit.min",
+    );
+    says(
+        "limit_adaptive_min_above_max",
+        adaptive(Adaptive::new().bounds(60, 50)),
+        "limit.min",
+    );
+    says(
+        "limit_adaptive_initial_out_of_bounds",
+        adaptive(Adaptive::new().initial(100).bounds(1, 50)),
+        "limit.initial",
+    );
+    says(
+        "limit_adaptive_backoff_out_of_range",
+        adaptive(Adaptive::new().backoff(1.0)),
+        "limit.backoff",
     );
     let rate = |limit: RateLimit| Policy::builder().rate_limit(limit);
     says(

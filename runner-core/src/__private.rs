@@ -186,8 +186,8 @@ pub fn cancel_token(token: &CancellationToken) -> CancellationToken {
 pub use crate::policy::breaker::BreakerConfig;
 pub use crate::policy::defaults::DefaultPolicy;
 pub use crate::policy::{
-    AsPolicy, Breaker, BreakerWindow, Budget, Hedge, Limit, NoFallback, Options, Policy,
-    PolicyBuilder, RateLimit, RateLimitConfig, Retry,
+    AsPolicy, Breaker, BreakerWindow, Budget, Hedge, Limit, LimitConfig, NoFallback, Options,
+    Policy, PolicyBuilder, RateLimit, RateLimitConfig, Retry,
 };
 pub use inventory;
 pub use std::sync::LazyLock;
@@ -213,6 +213,15 @@ pub fn breaker(task: &'static str, keys: BreakerConfig) -> Breaker {
     match keys.breaker() {
         Ok(breaker) => breaker,
         Err(error) => panic!("`#[task]` let through a breaker for `{task}` that fails: {error}"),
+    }
+}
+
+/// The limit `#[task(limit(...))]`'s keys give, checked at compile time as [`breaker`]'s
+/// are.
+pub fn limit(task: &'static str, keys: LimitConfig) -> Limit {
+    match keys.limit() {
+        Ok(limit) => limit,
+        Err(error) => panic!("`#[task]` let through a limit for `{task}` that fails: {error}"),
     }
 }
 
@@ -354,6 +363,26 @@ pub mod checked {
         value
     }
 
+    /// A backoff share, within `(0.0, 1.0)`.
+    pub const fn backoff(value: f32, message: &'static str) -> f32 {
+        if !(value > 0.0 && value < 1.0) {
+            panic!("{}", message);
+        }
+        value
+    }
+
+    /// An adaptive limit's `min <= initial <= max`.
+    pub const fn adaptive(min: u32, initial: u32, max: usize) {
+        if min as usize > max {
+            panic!(
+                "an adaptive limit learns between `min` and `max`: `min` is at least 1 and no more than `max`"
+            );
+        }
+        if initial < min || initial as usize > max {
+            panic!("an adaptive limit starts from `initial`, which must be within `min` to `max`");
+        }
+    }
+
     /// A rate limit's `per`: positive, at most an hour.
     pub const fn rate_per(value: Duration, message: &'static str) -> Duration {
         if value.is_zero()
@@ -375,7 +404,8 @@ pub mod checked {
 
     /// No more than one call per nanosecond.
     pub const fn rate_pace(max: u32, per: Duration, message: &'static str) {
-        if per.as_nanos() < max as u128 {
+        // A zero `per` has its own message, from its own check.
+        if !per.is_zero() && per.as_nanos() < max as u128 {
             panic!("{}", message);
         }
     }

@@ -245,13 +245,13 @@ pub use crate::fan_out::{Branches, FanOut, IntoBranches};
 pub use crate::label::Label;
 pub use crate::observe::{Observer, RunFinished, set_observer};
 pub use crate::policy::{
-    AsPolicy, AttemptOutcome, Breaker, BreakerConfig, BreakerState, BreakerTrip, BreakerWindow,
-    Budget, BudgetReport, EventKind, Fallback, Hedge, Limit, NoFallback, Options, Policy,
-    PolicyBuilder, PolicyError, PolicyEvent, PolicyMap, PolicySettings, RateLimit, RateLimitConfig,
-    Retry, RetryRefusal,
+    Adaptive, AsPolicy, AttemptOutcome, Breaker, BreakerConfig, BreakerState, BreakerTrip,
+    BreakerWindow, Budget, BudgetReport, EventKind, Fallback, Hedge, Limit, LimitConfig,
+    NoFallback, Options, Policy, PolicyBuilder, PolicyError, PolicyEvent, PolicyMap,
+    PolicySettings, RateLimit, RateLimitConfig, Retry, RetryRefusal,
 };
 #[cfg(feature = "serde")]
-pub use crate::policy::{HedgeConfig, LimitConfig, PolicyConfig, RetryConfig};
+pub use crate::policy::{HedgeConfig, PolicyConfig, RetryConfig};
 pub use crate::report::{Outcome, Report, ServerTiming, TaskRecord};
 pub use crate::runner::{
     Claim, Handle, Handles, Holds, Local, LocalTaskRunner, Results, RunAll, Sendable, TaskRunner,

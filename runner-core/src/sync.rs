@@ -11,11 +11,11 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 #[cfg(runner_loom)]
-pub(crate) use loom::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize};
+pub(crate) use loom::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize};
 #[cfg(runner_loom)]
 pub(crate) use loom::sync::{Mutex, MutexGuard};
 #[cfg(not(runner_loom))]
-pub(crate) use std::sync::atomic::{AtomicU8, AtomicU64};
+pub(crate) use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize};
 #[cfg(not(runner_loom))]
 pub(crate) use std::sync::{Mutex, MutexGuard};
 

@@ -116,6 +116,35 @@ fn each_error_names_its_field() {
     );
     assert_eq!(field("[limit]\nmax = 0"), "limit.max");
     assert_eq!(field("[rate_limit]\nmax = 0"), "rate_limit.max");
+    assert_eq!(field("[limit]\nreject = true"), "limit.max");
+    assert_eq!(field("[limit]\nmax = 10\ninitial = 5"), "limit.adaptive");
+    assert_eq!(field("[limit]\nadaptive = true\nmin = 0"), "limit.min");
+    assert_eq!(
+        field("[limit]\nadaptive = true\nmax = 10\ninitial = 50"),
+        "limit.initial"
+    );
+    assert_eq!(
+        field("[limit]\nadaptive = true\nbackoff = 1.5"),
+        "limit.backoff"
+    );
+    let adaptive: PolicyConfig = toml::from_str(
+        "[limit]\nadaptive = true\nmax = 200\nmin = 2\ninitial = 10\nbackoff = 0.8\nreject = true",
+    )
+    .unwrap();
+    assert_eq!(
+        adaptive.settings().unwrap().limit,
+        Some(
+            runner_core::Limit::adaptive(
+                runner_core::Adaptive::new()
+                    .initial(10)
+                    .bounds(2, 200)
+                    .backoff(0.8)
+            )
+            .reject_when_full()
+        )
+    );
+    let again: PolicyConfig = toml::from_str(&toml::to_string(&adaptive).unwrap()).unwrap();
+    assert_eq!(again, adaptive);
     assert_eq!(
         field("[rate_limit]\nmax = 10\nper = \"2h\""),
         "rate_limit.per"

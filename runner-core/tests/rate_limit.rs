@@ -350,3 +350,72 @@ fn settings_that_cannot_work_are_refused_with_their_field() {
     assert_eq!((limit.interval(), limit.burst_size()), (ms(10), 20));
     assert_eq!(RateLimit::per_second(7).burst_size(), 7);
 }
+
+#[test]
+fn a_rate_above_a_million_a_second_needs_no_burst() {
+    let limit = RateLimit::per_second(2_000_000);
+    assert_eq!(
+        limit.burst_size(),
+        1_000_000,
+        "the burst is capped, not refused"
+    );
+    assert!(Policy::builder().rate_limit(limit).build().is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_turn_at_the_deadline_itself_is_refused_at_once() {
+    let policy = Policy::builder()
+        .rate_limit(RateLimit::per_second(10).burst(1))
+        .build()
+        .unwrap();
+    let (first, second) = tokio::join!(call(&policy, ms(100)), call(&policy, ms(100)));
+    assert_eq!(first.unwrap(), ms(0));
+    assert_eq!(
+        refused(second),
+        ms(0),
+        "its turn at 100 ms would start it only to end it"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_breaker_refuses_at_once_rather_than_after_a_turn() {
+    let policy = Policy::builder()
+        .rate_limit(RateLimit::new(1, Duration::from_secs(10)))
+        .build()
+        .unwrap();
+    assert_eq!(call(&policy, Duration::from_secs(60)).await.unwrap(), ms(0));
+    policy.force_open();
+    match call(&policy, Duration::from_secs(60)).await {
+        Err((TaskError::Rejected(Rejection::BreakerOpen), at)) => assert_eq!(at, ms(0)),
+        other => panic!("{other:?}"),
+    }
+    policy.reset();
+    // The turn it did not wait for is free: a reset also refilled the burst.
+    assert_eq!(call(&policy, Duration::from_secs(60)).await.unwrap(), ms(0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn calls_the_rate_limit_refuses_earn_no_retries() {
+    use runner_core::{Budget, Retry};
+    // Half a retry per call let through, and none a second besides.
+    let budget = Budget::new(0.5, Duration::from_secs(10), 0);
+    let policy = Policy::builder()
+        .rate_limit(RateLimit::new(1, Duration::from_secs(5)).reject_when_empty())
+        .retry(Retry::new(3).backoff(ms(1)).budget(budget))
+        .build()
+        .unwrap();
+    let failing = || async { Err::<u32, _>(Unavailable) };
+    assert!(policy.critical("card", failing).await.is_err());
+    for _ in 0..100 {
+        let refused = policy.critical("card", failing).await;
+        assert!(matches!(
+            refused,
+            Err(TaskError::Rejected(Rejection::RateLimited))
+        ));
+    }
+    // The next turn, within the budget's window: two calls let through, one retry earned.
+    sleep(Duration::from_secs(5)).await;
+    assert!(policy.critical("card", failing).await.is_err());
+    let report = policy.retry_budget().unwrap();
+    assert_eq!(report.retried, 1, "{report:?}");
+}

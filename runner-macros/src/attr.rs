@@ -13,7 +13,7 @@ use crate::{private, valid};
 /// Every key `#[task(...)]` accepts, for the "unknown key" message.
 const KEYS: &str = "`critical`, `best_effort`, `timeout = \"200ms\"`, `name = \"...\"`, `crate = \"...\"`, \
      `policy = <expr>`, `retry(attempts = 3, ...)`, `hedge = \"50ms\"`, `breaker(window = \"10s\", cooldown = \"5s\", ...)`, \
-     `limit = 32`, `rate_limit(max = 100, per = \"1s\", ...)`, `fallback = path::to_fn`, `retry_if = path::to_fn`, `retry_if_value = path::to_fn`, `retry_delay_from = path::to_fn`, `breaker_if = path::to_fn`, \
+     `limit = 32`, `rate_limit(max = 100, per = \"1s\", ...)` (or `rate(100, ...)`), `fallback = path::to_fn`, `retry_if = path::to_fn`, `retry_if_value = path::to_fn`, `retry_delay_from = path::to_fn`, `breaker_if = path::to_fn`, \
      `cooldown_from = path::to_fn`, `boxed`, `label = <expr>`";
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -506,11 +506,18 @@ use proc_macro::TokenStream;
 /// # }
 /// ```
 ///
-/// ## `limit = 32` or `limit(max = 32, reject)`
+/// ## `limit = 32`, `limit(max = 32, reject)` or `limit(adaptive, ...)`
 ///
 /// A bulkhead: at most `max` calls through the policy in flight at once. An excess call waits
 /// for a place within its timeout, or with `reject` fails at once with
-/// `TaskError::Rejected(Rejection::LimitReached)`.
+/// `TaskError::Rejected(Rejection::LimitReached)`. A critical call goes before a best-effort
+/// one: it takes a place best-effort calls wait for, and a place freed goes to it first.
+///
+/// `limit(adaptive)` learns the limit from the dependency's latency (Vegas, as Netflix's
+/// concurrency-limits runs it) and cuts it on counted errors and timeouts (AIMD), within
+/// `min = 1` and `max = 1000`, from `initial = 20`, keeping `backoff = 0.9` of it after an
+/// error: `Limit::adaptive(Adaptive::new().initial(20).bounds(1, 1000).backoff(0.9))` by
+/// hand, `[limit]` with `adaptive = true` in a config file.
 ///
 /// ```
 /// # use std::time::Duration;
@@ -541,7 +548,8 @@ use proc_macro::TokenStream;
 /// ## `rate_limit(max = 100, per = "1s", burst = 20, reject)`
 ///
 /// At most `max` calls start per `per` (a second unless given), one each `per / max`, with
-/// up to `burst` at once after a quiet spell (`max` unless given); governor's GCRA. An
+/// up to `burst` at once after a quiet spell (`max` unless given); the GCRA, with each call
+/// that must wait reserving a turn of its own. An
 /// excess call waits for its turn within its timeout and the deadline; one whose turn comes
 /// too late, or any excess call with `reject`, fails at once with
 /// `TaskError::Rejected(Rejection::RateLimited)`. `rate(100, per = "1s")` is the same key,

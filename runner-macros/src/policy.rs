@@ -78,9 +78,15 @@ enum BreakerWindow {
     Calls(Value<u32>),
 }
 
+/// `limit = 32`, `limit(max = 32, reject)`, or `limit(adaptive, initial = 20, min = 1,
+/// max = 200, backoff = 0.9, reject)`.
 pub(crate) struct LimitArgs {
-    max: Value<usize>,
+    pub(crate) max: Option<Value<usize>>,
     reject: bool,
+    pub(crate) adaptive: bool,
+    pub(crate) initial: Option<Value<u32>>,
+    pub(crate) min: Option<Value<u32>>,
+    backoff: Option<Value<f32>>,
 }
 
 /// `rate_limit(max = 100, per = "1s", burst = 20, reject)`, `rate(100, per = "1s")` or
@@ -275,12 +281,21 @@ impl Policies {
             });
         }
         if let Some(limit) = &self.limit {
-            let max = limit.max.expr(private);
-            let reject = match limit.reject {
-                true => quote!(.reject_when_full()),
-                false => quote!(),
-            };
-            calls.push(quote!(.limit(#private::Limit::new(#max)#reject)));
+            let max = given(&limit.max, private);
+            let initial = given(&limit.initial, private);
+            let min = given(&limit.min, private);
+            let backoff = given(&limit.backoff, private);
+            let (reject, adaptive) = (limit.reject, limit.adaptive);
+            calls.push(quote! {
+                .limit(#private::limit(#name, #private::LimitConfig {
+                    max: #max,
+                    reject: #reject,
+                    adaptive: #adaptive,
+                    initial: #initial,
+                    min: #min,
+                    backoff: #backoff,
+                }))
+            });
         }
         if let Some(rate) = &self.rate_limit {
             let max = rate.max.expr(private);
@@ -412,6 +427,12 @@ const GROWTH_ALONE: &str =
     "`cooldown_growth` grows the cooldown up to `max_cooldown`, so it needs `max_cooldown`";
 const LIMIT: &str =
     "a limit is the most calls in flight at once: 1 to 2147483647 (zero would refuse every call)";
+const ADAPTIVE_ONLY: &str = "`initial`, `min` and `backoff` are an adaptive limit's settings: add `adaptive` (`adaptive = true` in a config file), or drop them";
+pub(crate) const ADAPTIVE_MIN: &str =
+    "an adaptive limit learns between `min` and `max`: `min` is at least 1 and no more than `max`";
+pub(crate) const ADAPTIVE_INITIAL: &str =
+    "an adaptive limit starts from `initial`, which must be within `min` to `max`";
+const ADAPTIVE_BACKOFF: &str = "an adaptive limit's `backoff` is the share of the limit kept after an error, within (0.0, 1.0) (0.9 keeps 90 %)";
 const RATE_MAX: &str = "a rate limit lets `max` calls through per `per`; give at least 1 (zero would refuse every call)";
 const RATE_PER: &str = "a rate limit's `per` is the time `max` calls are spread over: more than zero, at most 1h (for a slower rate, give fewer calls an hour)";
 pub(crate) const RATE_TOO_FAST: &str = "a rate limit of more than one call per nanosecond cannot be kept; give fewer calls, or a longer `per`";
@@ -647,39 +668,81 @@ fn parse_window(meta: &ParseNestedMeta<'_>) -> syn::Result<BreakerWindow> {
 }
 
 fn parse_limit(meta: &ParseNestedMeta<'_>) -> syn::Result<LimitArgs> {
+    const KEYS: &str = "`max = 32`, `reject`, `adaptive`, and for an adaptive limit `initial = 20`, `min = 1`, `backoff = 0.9`";
     let span = meta.path.span();
-    // tokio's limit on permits, the largest count the gate is meant for.
     // The gate counts calls in flight in 31 bits (runner-core's `Gate`).
     let valid = |n: &usize| *n > 0 && *n <= i32::MAX as usize;
     if meta.input.peek(syn::Token![=]) {
         return Ok(LimitArgs {
-            max: value::integer(meta, "limit", LIMIT, valid)?,
+            max: Some(value::integer(meta, "limit", LIMIT, valid)?),
             reject: false,
+            adaptive: false,
+            initial: None,
+            min: None,
+            backoff: None,
         });
     }
-    let (mut max, mut reject) = (None, None);
+    let (mut max, mut reject, mut adaptive) = (None, None, None);
+    let (mut initial, mut min, mut backoff) = (None, None, None);
     parse_group(meta, |inner| {
-        if inner.path.is_ident("max") {
-            set_once(
+        let key = inner.path.get_ident().map(ToString::to_string);
+        match key.as_deref().unwrap_or_default() {
+            "max" => set_once(
                 inner,
                 &mut max,
                 value::integer(inner, "limit", LIMIT, valid)?,
-            )
-        } else if inner.path.is_ident("reject") {
-            set_once(inner, &mut reject, true)
-        } else {
-            Err(unknown(inner, "limit", "`max = 32`, `reject`"))
+            ),
+            "reject" => set_once(inner, &mut reject, true),
+            "adaptive" => set_once(inner, &mut adaptive, inner.path.span()),
+            "initial" => set_once(
+                inner,
+                &mut initial,
+                value::integer(inner, "at_least_one", ADAPTIVE_INITIAL, |n: &u32| *n > 0)?,
+            ),
+            "min" => set_once(
+                inner,
+                &mut min,
+                value::integer(inner, "at_least_one", ADAPTIVE_MIN, |n: &u32| *n > 0)?,
+            ),
+            "backoff" => set_once(
+                inner,
+                &mut backoff,
+                value::number(inner, "backoff", ADAPTIVE_BACKOFF, |share| {
+                    share > 0.0 && share < 1.0
+                })?,
+            ),
+            _ => Err(unknown(inner, "limit", KEYS)),
         }
     })?;
-    let Some(max) = max else {
-        return Err(syn::Error::new(
-            span,
-            "`limit` needs its size: write `limit = 32` or `limit(max = 32, reject)`",
-        ));
-    };
+    if adaptive.is_none() {
+        if let Some(key) = initial
+            .as_ref()
+            .or(min.as_ref())
+            .map(Value::span)
+            .or(backoff.as_ref().map(Value::span))
+        {
+            return Err(syn::Error::new(key, ADAPTIVE_ONLY));
+        }
+        if max.is_none() {
+            return Err(syn::Error::new(
+                span,
+                "`limit` needs its size: write `limit = 32`, `limit(max = 32, reject)`, or `limit(adaptive)` to learn it",
+            ));
+        }
+    }
+    if let Some(max) = &max
+        && adaptive.is_some()
+        && max.literal().is_some_and(|max| *max > u32::MAX as usize)
+    {
+        return Err(syn::Error::new(max.span(), LIMIT));
+    }
     Ok(LimitArgs {
         max,
         reject: reject.unwrap_or(false),
+        adaptive: adaptive.is_some(),
+        initial,
+        min,
+        backoff,
     })
 }
 

@@ -7,7 +7,9 @@ use std::time::Duration;
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::policy::{MAX_COOLDOWN, Policies, RATE_TOO_FAST, RateArgs};
+use crate::policy::{
+    ADAPTIVE_INITIAL, ADAPTIVE_MIN, LimitArgs, MAX_COOLDOWN, Policies, RATE_TOO_FAST, RateArgs,
+};
 use crate::value::Value;
 
 const MAX_BACKOFF: &str = "`max_backoff` caps the backoff, so it cannot be shorter than `backoff`";
@@ -143,6 +145,11 @@ pub(crate) fn check(
     if let Some(rate) = &policies.rate_limit {
         pace(rate, private, &mut deferred)?;
     }
+    if let Some(limit) = &policies.limit
+        && limit.adaptive
+    {
+        bounds(limit, private, &mut deferred)?;
+    }
     Ok(quote!(#(const _: () = #deferred;)*))
 }
 
@@ -229,6 +236,47 @@ fn pace(
                 None => quote!(::core::time::Duration::from_secs(1)),
             };
             deferred.push(quote!(#private::checked::rate_pace(#max, #per, #RATE_TOO_FAST)));
+            Ok(())
+        }
+    }
+}
+
+/// An adaptive limit's `min <= max` and, if given, `min <= initial <= max` (`min` is 1 and
+/// `max` 1000 unless given): checked here for literals, else by the compiler.
+fn bounds(
+    limit: &LimitArgs,
+    private: &TokenStream,
+    deferred: &mut Vec<TokenStream>,
+) -> syn::Result<()> {
+    let (min, initial) = (limit.min.as_ref(), limit.initial.as_ref());
+    let max = limit.max.as_ref();
+    let literal_min = min.map_or(Some(1), |min| min.literal().copied());
+    // Unless given, it starts within the bounds.
+    let literal_initial = initial.map_or(literal_min, |initial| initial.literal().copied());
+    let literal_max = max.map_or(Some(1_000), |max| max.literal().copied());
+    match (literal_min, literal_initial, literal_max) {
+        (Some(low), Some(start), Some(high)) => {
+            let at = |value: Option<&Value<_>>, or: Option<&Value<usize>>| {
+                value.map(Value::span).or(or.map(Value::span))
+            };
+            if low as usize > high {
+                let span = at(min, max).unwrap_or_else(proc_macro2::Span::call_site);
+                return Err(syn::Error::new(span, ADAPTIVE_MIN));
+            }
+            if start < low || start as usize > high {
+                let span = at(initial, max).unwrap_or_else(proc_macro2::Span::call_site);
+                return Err(syn::Error::new(span, ADAPTIVE_INITIAL));
+            }
+            Ok(())
+        }
+        _ => {
+            let min = min.map_or(quote!(1_u32), crate::value::unchecked);
+            let initial = match initial {
+                Some(initial) => crate::value::unchecked(initial),
+                None => min.clone(),
+            };
+            let max = max.map_or(quote!(1_000), crate::value::unchecked);
+            deferred.push(quote!(#private::checked::adaptive(#min, #initial, #max)));
             Ok(())
         }
     }

@@ -13,6 +13,7 @@ use crate::policy::event::EventKind;
 use crate::policy::fallback::{Fallback, before};
 use crate::policy::guarded::{Guarded, Maker};
 use crate::policy::hedge::Hedge;
+use crate::policy::limit::Sample;
 use crate::policy::options::Options;
 use crate::policy::retry::Retry;
 use crate::policy::settings::PolicySettings;
@@ -26,6 +27,7 @@ use crate::policy::{AsPolicy, Policy, hedge, retry};
 pub(super) async fn with_fallback<P, S, T, E, FB>(
     held: P,
     task: &'static str,
+    critical: bool,
     attempts: S,
     options: Options<T, E, FB>,
 ) -> Result<T, E>
@@ -37,7 +39,7 @@ where
     let policy = held.as_policy();
     let cutoff = context::cutoff();
     let deadline = cutoff.map(|cutoff| cutoff.at);
-    let call = policy.within_limit(task, attempts, &options, deadline);
+    let call = policy.within_limit(task, critical, attempts, &options, deadline);
     // An attempt timeout is the call's own end, which no engine timer settles: the slot
     // is told, as for a refusal.
     let mut own_timeout = false;
@@ -94,6 +96,7 @@ impl Policy {
     async fn within_limit<S, T, E, FB>(
         &self,
         task: &'static str,
+        critical: bool,
         attempts: S,
         options: &Options<T, E, FB>,
         deadline: Option<Instant>,
@@ -120,14 +123,18 @@ impl Policy {
                 .await
                 .map_err(TaskError::Rejected)?;
         }
-        let _pass = match limit {
+        let pass = match limit {
             Some(limit) => self
                 .gate
-                .enter(self, limit, task)
+                .enter(self, limit, task, critical)
                 .await
                 .map_err(TaskError::Rejected)?,
             None => None,
         };
+        // Let through: its share of the retry budget (`start_call` left it for now).
+        if (throttled || limit.is_some()) && retry.is_some() {
+            self.deposit();
+        }
         let maker = Maker {
             policy: self,
             task,
@@ -148,6 +155,18 @@ impl Policy {
             delay_from: options.retry_delay_from,
         });
         let outcome = attempts.run(maker, round, retry).await;
+        if let Some(pass) = pass {
+            pass.finish(|latency| match &outcome {
+                Ok(_) => Sample::Succeeded(latency),
+                Err(Failure::Failed(error))
+                    if options.breaker_if.is_none_or(|counts| counts(error)) =>
+                {
+                    Sample::Overloaded
+                }
+                Err(Failure::TimedOut) => Sample::Overloaded,
+                Err(_) => Sample::Ignored,
+            });
+        }
         outcome.map_err(|failure| failure.into_task_error(attempt_timeout))
     }
 

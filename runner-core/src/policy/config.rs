@@ -10,7 +10,7 @@ use crate::policy::breaker::BreakerWindow;
 use crate::policy::builder::PolicyBuilder;
 use crate::policy::error::PolicyError;
 use crate::policy::hedge::Hedge;
-use crate::policy::limit::Limit;
+use crate::policy::limit::LimitConfig;
 use crate::policy::rate::RateLimitConfig;
 use crate::policy::retry::{Budget, Retry};
 use crate::policy::settings::PolicySettings;
@@ -123,17 +123,6 @@ pub struct HedgeConfig {
     pub max: Option<u32>,
 }
 
-/// `[limit]`: see [`Limit`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitConfig {
-    /// The most calls in flight.
-    pub max: usize,
-    /// Refuse excess calls at once rather than let them wait.
-    #[serde(default)]
-    pub reject: bool,
-}
-
 impl PolicyConfig {
     /// The settings, checked as [`PolicyBuilder::build`] checks them.
     pub fn settings(&self) -> Result<PolicySettings, PolicyError> {
@@ -151,11 +140,7 @@ impl PolicyConfig {
             settings = settings.breaker(breaker.breaker()?);
         }
         if let Some(limit) = &self.limit {
-            let value = match limit.reject {
-                true => Limit::new(limit.max).reject_when_full(),
-                false => Limit::new(limit.max),
-            };
-            settings = settings.limit(value);
+            settings = settings.limit(limit.limit()?);
         }
         if let Some(rate) = &self.rate_limit {
             settings = settings.rate_limit(rate.rate_limit()?);

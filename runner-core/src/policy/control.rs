@@ -92,6 +92,13 @@ impl Policy {
         self.gate.in_flight()
     }
 
+    /// The limit of calls in flight now, if the policy has one: a fixed limit's, or what an
+    /// adaptive one has learned.
+    pub fn limit_now(&self) -> Option<usize> {
+        let limit = self.settings().limit?;
+        Some(self.gate.limit(&limit))
+    }
+
     /// The retry budget, if the policy retries: its settings and what it did.
     pub fn retry_budget(&self) -> Option<BudgetReport> {
         let retry = self.settings().retry?;
@@ -104,8 +111,8 @@ impl Policy {
         })
     }
 
-    /// Closes the breaker and forgets its counts, lifts any force, and refills the retry
-    /// budget and the rate limit's burst: the policy as it was built, with its current settings. Calls in flight keep
+    /// Closes the breaker and forgets its counts, lifts any force, refills the retry budget
+    /// and the rate limit's burst, and starts an adaptive limit again from its initial one: the policy as it was built, with its current settings. Calls in flight keep
     /// their places.
     pub fn reset(&self) {
         let writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
@@ -114,6 +121,7 @@ impl Policy {
         self.live.store(Arc::new(Live::new(live.settings, None)));
         drop(writer);
         self.reloaded.notify_waiters();
+        self.gate.reset();
         for counter in [
             &self.retried,
             &self.budget_refused,
@@ -175,13 +183,23 @@ impl Policy {
     }
 
     /// The settings a call starts with, read once, its share paid into the retry budget if
-    /// the policy retries: one load of the live settings for both.
+    /// the policy retries: one load of the live settings for both. A call that a rate limit
+    /// or a bulkhead may refuse pays in once they let it through ([`deposit`](Self::deposit)):
+    /// a refused call earns no retries for the others.
     pub(crate) fn start_call(&self) -> PolicySettings {
         let live = self.live.load();
-        if let Some(budget) = &live.budget {
+        let gated = live.settings.rate_limit.is_some() || live.settings.limit.is_some();
+        if let (Some(budget), false) = (&live.budget, gated) {
             budget.deposit();
         }
         live.settings
+    }
+
+    /// Pays a call's share into the retry budget, if the policy retries.
+    pub(crate) fn deposit(&self) {
+        if let Some(budget) = &self.live.load().budget {
+            budget.deposit();
+        }
     }
 
     /// A retry, if the budget has one left.

@@ -106,6 +106,13 @@ pub(crate) mod says {
     pub(crate) const SLOW_ALONE: &str = "`slow_rate` is the share of slow calls, so it needs `slow`, the duration past which a call is slow";
     pub(crate) const GROWTH_ALONE: &str =
         "`cooldown_growth` grows the cooldown up to `max_cooldown`, so it needs `max_cooldown`";
+    pub(crate) const ADAPTIVE_ONLY: &str = "`initial`, `min` and `backoff` are an adaptive limit's settings: add `adaptive` (`adaptive = true` in a config file), or drop them";
+    pub(crate) const LIMIT_MAX_MISSING: &str =
+        "a fixed limit needs its `max`, the most calls in flight; or make it `adaptive`";
+    pub(crate) const ADAPTIVE_MIN: &str = "an adaptive limit learns between `min` and `max`: `min` is at least 1 and no more than `max`";
+    pub(crate) const ADAPTIVE_INITIAL: &str =
+        "an adaptive limit starts from `initial`, which must be within `min` to `max`";
+    pub(crate) const ADAPTIVE_BACKOFF: &str = "an adaptive limit's `backoff` is the share of the limit kept after an error, within (0.0, 1.0) (0.9 keeps 90 %)";
     pub(crate) const RATE_MAX: &str = "a rate limit lets `max` calls through per `per`; give at least 1 (zero would refuse every call)";
     pub(crate) const RATE_PER: &str = "a rate limit's `per` is the time `max` calls are spread over: more than zero, at most 1h (for a slower rate, give fewer calls an hour)";
     pub(crate) const RATE_TOO_FAST: &str = "a rate limit of more than one call per nanosecond cannot be kept; give fewer calls, or a longer `per`";

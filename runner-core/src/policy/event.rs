@@ -101,6 +101,13 @@ pub enum EventKind {
         /// How long until its turn.
         wait: Duration,
     },
+    /// An adaptive limit learned a new limit from the call that just ended.
+    LimitChanged {
+        /// The limit before.
+        from: usize,
+        /// The limit now.
+        to: usize,
+    },
     /// A call or an attempt was refused before it ran.
     Rejected {
         /// Why.
@@ -295,6 +302,15 @@ fn trace(event: &PolicyEvent<'_>) {
             name = policy,
             state = to.as_str(),
             "circuit breaker state changed",
+        ),
+        EventKind::LimitChanged { from, to } => tracing::debug!(
+            target: TARGET,
+            task,
+            policy = "limit",
+            name = policy,
+            from,
+            to,
+            "adaptive limit changed",
         ),
         EventKind::Throttled { wait } => tracing::debug!(
             target: TARGET,

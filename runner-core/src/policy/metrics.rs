@@ -1,7 +1,7 @@
 //! Policy events as OpenTelemetry-style counters and histograms, through the `metrics`
 //! facade (the `metrics` feature): the application installs the exporter it wants.
 
-use metrics::{counter, histogram};
+use metrics::{counter, gauge, histogram};
 
 use crate::observe::Observer;
 use crate::policy::event::{EventKind, PolicyEvent};
@@ -18,6 +18,7 @@ use crate::policy::event::{EventKind, PolicyEvent};
 /// | `runner_policy_hedges_refused_total` | counter | `task`, `policy` |
 /// | `runner_policy_breaker_transitions_total` | counter | `task`, `policy`, `state` |
 /// | `runner_policy_breaker_openings_total` | counter | `task`, `policy`, `cause` |
+/// | `runner_policy_limit` | gauge (an adaptive limit's, as it changes) | `task`, `policy` |
 /// | `runner_policy_throttled_total` | counter | `task`, `policy` |
 /// | `runner_policy_throttle_wait_seconds` | histogram | `task`, `policy` |
 /// | `runner_policy_rejections_total` | counter | `task`, `policy`, `reason` |
@@ -76,6 +77,9 @@ impl Observer for MetricsObserver {
             EventKind::BreakerOpened { cause, .. } => {
                 counter!("runner_policy_breaker_openings_total", "task" => task, "policy" => policy(), "cause" => cause.as_str())
                     .increment(1);
+            }
+            EventKind::LimitChanged { to, .. } => {
+                gauge!("runner_policy_limit", "task" => task, "policy" => policy()).set(to as f64);
             }
             EventKind::Throttled { wait } => {
                 counter!("runner_policy_throttled_total", "task" => task, "policy" => policy())

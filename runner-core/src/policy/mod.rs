@@ -187,7 +187,9 @@
 //!    turns count calls (the retry budget bounds the attempts inside them);
 //! 4. **bulkhead** (`limit`), once per call: a call waiting for a place holds nothing
 //!    downstream, and its retries and hedges run inside the place it holds, so N calls in
-//!    flight never grow into N × attempts places;
+//!    flight never grow into N × attempts places; a critical call goes before a
+//!    best-effort one, and an adaptive limit learns from how each call that held a place
+//!    ended;
 //! 5. **retry**, around whole hedged rounds: a round that failed everywhere is retried after
 //!    a backoff;
 //! 6. **hedge**, inside one round: slow attempts get company, the first success wins;
@@ -237,14 +239,14 @@ pub use self::breaker::{Breaker, BreakerConfig, BreakerWindow};
 pub use self::breaker_state::BreakerState;
 pub use self::builder::PolicyBuilder;
 #[cfg(feature = "serde")]
-pub use self::config::{HedgeConfig, LimitConfig, PolicyConfig, RetryConfig};
+pub use self::config::{HedgeConfig, PolicyConfig, RetryConfig};
 pub use self::control::BudgetReport;
 pub use self::error::PolicyError;
 pub use self::event::{AttemptOutcome, BreakerTrip, EventKind, PolicyEvent, RetryRefusal};
 pub use self::fallback::{Fallback, FallbackFn, NoFallback};
 pub use self::handle::AsPolicy;
 pub use self::hedge::Hedge;
-pub use self::limit::Limit;
+pub use self::limit::{Adaptive, Limit, LimitConfig};
 pub use self::map::PolicyMap;
 #[cfg(feature = "metrics")]
 pub use self::metrics::MetricsObserver;
@@ -418,6 +420,6 @@ where
     FB: Fallback<T, E>,
 {
     let timeout = policy.as_policy().timeout().or(timeout);
-    let call = call::with_fallback(policy, name, attempts, options);
+    let call = call::with_fallback(policy, name, C::CRITICAL, attempts, options);
     Task::new(name, call).timeout_if(timeout)
 }

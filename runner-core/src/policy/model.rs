@@ -148,7 +148,7 @@ fn the_gate_never_lets_more_in_than_its_limit_and_leaks_no_place() {
             .map(|_| {
                 let (policy, inside) = (policy.clone(), inside.clone());
                 thread::spawn(move || {
-                    if let Some(pass) = policy.gate.try_enter(Limit::new(2)) {
+                    if let Some(pass) = policy.gate.try_enter(&policy, &Limit::new(2), "t", true) {
                         assert!(inside.fetch_add(1, Ordering::SeqCst) < 2, "three inside");
                         inside.fetch_sub(1, Ordering::SeqCst);
                         drop(pass);
@@ -174,13 +174,45 @@ fn a_place_freed_while_a_caller_starts_waiting_lets_it_in() {
             .map(|_| {
                 let policy = policy.clone();
                 thread::spawn(move || {
-                    let entered = policy.gate.enter(&policy, Limit::new(1), "t");
+                    let entered = policy.gate.enter(&policy, Limit::new(1), "t", true);
                     let pass = loom::future::block_on(entered).unwrap();
                     assert!(pass.is_some());
                     drop(pass);
                 })
             })
             .collect();
+        for caller in callers {
+            caller.join().unwrap();
+        }
+        assert_eq!(policy.in_flight(), 0);
+        assert_eq!(policy.gate.waiting(), 0);
+    });
+}
+
+/// A critical and a best-effort caller wait for the one place a third holds: whichever way
+/// the freeing and the waiting interleave, both get in (no wake-up lost to the hand-over
+/// from the critical waiter to the best-effort one), and every place is given back.
+#[test]
+fn a_place_freed_goes_to_each_kind_of_waiter_in_turn() {
+    loom::model(|| {
+        let policy = Arc::new(Policy::builder().limit(Limit::new(1)).build().unwrap());
+        let held = policy
+            .gate
+            .try_enter(&policy, &Limit::new(1), "t", true)
+            .expect("a free place");
+        let callers: Vec<_> = [true, false]
+            .into_iter()
+            .map(|critical| {
+                let policy = policy.clone();
+                thread::spawn(move || {
+                    let entered = policy.gate.enter(&policy, Limit::new(1), "t", critical);
+                    let pass = loom::future::block_on(entered).unwrap();
+                    assert!(pass.is_some());
+                    drop(pass);
+                })
+            })
+            .collect();
+        drop(held);
         for caller in callers {
             caller.join().unwrap();
         }

@@ -75,8 +75,9 @@ impl<T, E, FB> Options<T, E, FB> {
         }
     }
 
-    /// Counts only the errors for which `counts` is `true` as breaker failures (the others
-    /// say nothing about the dependency's health).
+    /// Counts only the errors for which `counts` is `true` as breaker failures, and as the
+    /// errors that cut an adaptive limit (the others say nothing about the dependency's
+    /// health).
     pub fn breaker_if(self, counts: fn(&E) -> bool) -> Self {
         Self {
             breaker_if: Some(counts),

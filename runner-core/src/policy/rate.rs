@@ -64,8 +64,8 @@ impl RateLimit {
         Self::new(max, Duration::from_secs(1))
     }
 
-    /// Up to `burst` calls at once after a quiet spell (1 to 1,000,000; `max` unless set):
-    /// the bucket's size, refilled at the rate.
+    /// Up to `burst` calls at once after a quiet spell (1 to 1,000,000; `max`, at most
+    /// 1,000,000, unless set): the bucket's size, refilled at the rate.
     pub const fn burst(self, burst: u32) -> Self {
         Self {
             burst: Some(burst),
@@ -85,6 +85,7 @@ impl RateLimit {
     pub const fn burst_size(&self) -> u32 {
         match self.burst {
             Some(burst) => burst,
+            None if self.max > MAX_BURST => MAX_BURST,
             None => self.max,
         }
     }
@@ -181,8 +182,9 @@ impl RateLimitConfig {
     }
 }
 
-/// The longest `per`: so that a turn is never more than `per × burst` (about 114 years at
-/// most) ahead, well within the nanoseconds a `u64` counts.
+/// The longest `per`: so that the burst's tolerance (`per / max × burst`, about 114 years at
+/// most) stays well within the nanoseconds a `u64` counts. (Turns reserved without a
+/// deadline move the schedule on by an interval each, and saturate at 584 years.)
 const MAX_PER: Duration = Duration::from_secs(3_600);
 /// The largest burst.
 pub(crate) const MAX_BURST: u32 = 1_000_000;
@@ -211,8 +213,8 @@ pub(crate) struct Limiter {
 }
 
 impl Limiter {
-    /// Takes the next turn, if it comes by `deadline` (any time for `None`): `Ok(None)` if
-    /// one is free now, else the turn reserved; `Err(())` if it comes too late, with
+    /// Takes the next turn, if it comes before `deadline` (any time for `None`): `Ok(None)`
+    /// if one is free now, else the turn reserved; `Err(())` if it comes too late, with
     /// nothing reserved.
     pub(super) fn reserve(
         self: &Arc<Self>,
@@ -224,7 +226,8 @@ impl Limiter {
         let mut next = self.next.load(Ordering::Relaxed);
         loop {
             let wait = next.saturating_sub(self.tolerance).saturating_sub(since);
-            if most.is_some_and(|most| wait > most) {
+            // A turn at the deadline itself would start a call only to end it.
+            if wait > 0 && most.is_some_and(|most| wait >= most) {
                 return Err(());
             }
             let after = next.max(since).saturating_add(self.interval);
@@ -306,6 +309,14 @@ impl Policy {
         let Some(mut reservation) = self.reserve(task, deadline)? else {
             return Ok(());
         };
+        // A breaker that will refuse the call when its turn comes refuses it now: an open
+        // breaker fails a call at once, rate limit or not.
+        if self.breaker_refuses_at(reservation.at) {
+            drop(reservation);
+            let reason = Rejection::BreakerOpen;
+            self.emit(task, EventKind::Rejected { reason });
+            return Err(reason);
+        }
         let wait = reservation.at.saturating_duration_since(Instant::now());
         self.emit(task, EventKind::Throttled { wait });
         loop {
@@ -423,10 +434,10 @@ mod tests {
             "a turn before the last one stays taken"
         );
         assert!(
-            limiter.reserve(now, Some(now + ms(399))).is_err(),
-            "a turn after the deadline is not reserved"
+            limiter.reserve(now, Some(now + ms(400))).is_err(),
+            "a turn at the deadline or after is not reserved"
         );
-        assert_eq!(at(limiter.reserve(now, Some(now + ms(400)))), Some(ms(400)));
+        assert_eq!(at(limiter.reserve(now, Some(now + ms(401)))), Some(ms(400)));
         third.used();
         fourth.used();
     }

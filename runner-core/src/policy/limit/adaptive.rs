@@ -1,0 +1,345 @@
+//! The adaptive limit's state: Vegas over the calls' latencies, AIMD on their errors (the
+//! rules are on [`Adaptive`]).
+
+use std::sync::PoisonError;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::policy::limit::Adaptive;
+use crate::sync::{AtomicUsize, Mutex};
+
+/// What one call through an adaptive limit says of the dependency.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Sample {
+    /// It succeeded in this long.
+    Succeeded(Duration),
+    /// It failed with a counted error, or ran out of time: the dependency is overloaded.
+    Overloaded,
+    /// Nothing: refused, dropped unfinished, or failed with an error that is not counted.
+    Ignored,
+}
+
+/// How often the latency without a queue is measured again: every this many times the
+/// limit, in windows (Netflix's `probeMultiplier`, there in samples).
+const PROBE_EVERY: f64 = 30.0;
+
+/// The fewest samples a window averages (Netflix's `WindowedLimit` minimum).
+const MIN_WINDOW: u32 = 10;
+
+/// The limit learned, read by every call without a lock, and the estimate behind it,
+/// updated under one as each call ends.
+#[derive(Debug)]
+pub(super) struct Learned {
+    // The limit now; 0 until the first call sets it from the settings.
+    now: AtomicUsize,
+    vegas: Mutex<Vegas>,
+}
+
+/// Vegas's state, learning once per window of samples, from their average latency (as
+/// Netflix's `WindowedLimit` around `VegasLimit`): one call's latency says little, since of
+/// the calls let in at once, the first few find no queue whatever the limit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Vegas {
+    // The limit, before it is rounded down to a count of calls.
+    estimate: f64,
+    window: Window,
+    // The lowest latency seen since the last probe: the dependency's without a queue.
+    no_load: Option<Duration>,
+    // Samples until the next probe.
+    until_probe: u32,
+    // The settings the estimate was made under: others start it anew.
+    settings: Option<Adaptive>,
+}
+
+impl Learned {
+    pub(super) fn new() -> Self {
+        Self {
+            now: AtomicUsize::new(0),
+            vegas: Mutex::new(Vegas::unset()),
+        }
+    }
+
+    /// The limit now, under `settings`.
+    #[inline]
+    pub(super) fn limit(&self, settings: &Adaptive) -> usize {
+        match self.now.load(Ordering::Relaxed) {
+            0 => settings.initial_limit() as usize,
+            now => now,
+        }
+    }
+
+    /// Learns from `sample`, a call that ended with `in_flight` calls in flight (itself
+    /// included): the limit before and after, if it changed.
+    pub(super) fn learn(
+        &self,
+        settings: &Adaptive,
+        sample: Sample,
+        in_flight: usize,
+    ) -> Option<(usize, usize)> {
+        let mut vegas = self.vegas.lock().unwrap_or_else(PoisonError::into_inner);
+        if vegas.settings != Some(*settings) {
+            *vegas = Vegas::new(settings);
+        }
+        let before = vegas.limit(settings);
+        vegas.learn(settings, sample, in_flight);
+        let after = vegas.limit(settings);
+        self.now.store(after, Ordering::Relaxed);
+        (before != after).then_some((before, after))
+    }
+
+    /// Forgets what was learned: the next call starts from the settings' initial limit.
+    pub(super) fn reset(&self) {
+        let mut vegas = self.vegas.lock().unwrap_or_else(PoisonError::into_inner);
+        *vegas = Vegas::unset();
+        self.now.store(0, Ordering::Relaxed);
+    }
+}
+
+impl Vegas {
+    fn unset() -> Self {
+        Self {
+            estimate: 0.0,
+            window: Window::EMPTY,
+            no_load: None,
+            until_probe: 0,
+            settings: None,
+        }
+    }
+
+    fn new(settings: &Adaptive) -> Self {
+        let estimate = f64::from(settings.initial_limit());
+        Self {
+            estimate,
+            window: Window::EMPTY,
+            no_load: None,
+            until_probe: probe_after(estimate),
+            settings: Some(*settings),
+        }
+    }
+
+    fn limit(&self, settings: &Adaptive) -> usize {
+        // Rounded down, but not past float noise: `0.9_f32` is 0.89999997 as an `f64`, and
+        // 100 × it must still be 90.
+        let bounded =
+            (self.estimate + 1e-6).clamp(f64::from(settings.min), f64::from(settings.max));
+        bounded as usize
+    }
+
+    /// Adds `sample` to the window; once the window holds `max(10, limit)` samples, learns
+    /// from it and starts the next.
+    fn learn(&mut self, settings: &Adaptive, sample: Sample, in_flight: usize) {
+        let window = &mut self.window;
+        match sample {
+            Sample::Ignored => return,
+            Sample::Overloaded => window.overloaded = true,
+            Sample::Succeeded(latency) => {
+                window.latency += latency;
+                window.fastest = window.fastest.min(latency);
+                window.succeeded += 1;
+            }
+        }
+        window.samples += 1;
+        window.in_flight = window.in_flight.max(in_flight);
+        if f64::from(window.samples) < self.estimate.max(f64::from(MIN_WINDOW)) {
+            return;
+        }
+        let window = std::mem::replace(&mut self.window, Window::EMPTY);
+        match window.average() {
+            // Any call of the window overloaded: AIMD's decrease, once.
+            _ if window.overloaded => {
+                // `0.9_f32` is 0.89999997 as an `f64`: rounded to the seven digits an `f32`
+                // holds, 100 × it is 90, not 89.
+                let backoff = (f64::from(settings.backoff) * 1e7).round() / 1e7;
+                self.estimate = self.bounded(self.estimate * backoff, settings);
+            }
+            Some(latency) => self.vegas(settings, latency, window.fastest, window.in_flight),
+            None => {}
+        }
+    }
+
+    /// Netflix's `VegasLimit.updateEstimatedLimit`, on a window's average latency, its
+    /// fastest call's, and the most calls it saw in flight.
+    ///
+    /// The latency without a queue is the fastest single call seen, not the fastest
+    /// window: a window's average holds the queue it measures.
+    fn vegas(
+        &mut self,
+        settings: &Adaptive,
+        latency: Duration,
+        fastest: Duration,
+        in_flight: usize,
+    ) {
+        // Measured again now and then: the lowest latency of a dependency that got slower
+        // for good would otherwise shrink the limit for good.
+        self.until_probe = self.until_probe.saturating_sub(1);
+        if self.until_probe == 0 {
+            self.until_probe = probe_after(self.estimate);
+            self.no_load = Some(fastest);
+            return;
+        }
+        let no_load = match self.no_load {
+            Some(no_load) if fastest >= no_load => no_load,
+            _ => {
+                self.no_load = Some(fastest);
+                return;
+            }
+        };
+        // Few calls in flight: their latency says nothing of the dependency's capacity.
+        if (in_flight as f64) * 2.0 < self.estimate {
+            return;
+        }
+        let limit = self.estimate;
+        let log = limit.log10().max(1.0);
+        let (threshold, alpha, beta) = (log, 3.0 * log, 6.0 * log);
+        let queue = (limit * (1.0 - no_load.as_secs_f64() / latency.as_secs_f64())).ceil();
+        let next = if queue <= threshold {
+            limit + beta
+        } else if queue < alpha {
+            limit + log
+        } else if queue > beta {
+            limit - log
+        } else {
+            return;
+        };
+        self.estimate = self.bounded(next, settings);
+    }
+
+    fn bounded(&self, estimate: f64, settings: &Adaptive) -> f64 {
+        estimate.clamp(f64::from(settings.min), f64::from(settings.max))
+    }
+}
+
+/// The samples of one window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Window {
+    samples: u32,
+    succeeded: u32,
+    // The sum of the successes' latencies, and the lowest of them.
+    latency: Duration,
+    fastest: Duration,
+    in_flight: usize,
+    overloaded: bool,
+}
+
+impl Window {
+    const EMPTY: Self = Self {
+        samples: 0,
+        succeeded: 0,
+        latency: Duration::ZERO,
+        fastest: Duration::MAX,
+        in_flight: 0,
+        overloaded: false,
+    };
+
+    fn average(&self) -> Option<Duration> {
+        (self.succeeded > 0).then(|| self.latency / self.succeeded)
+    }
+}
+
+fn probe_after(estimate: f64) -> u32 {
+    (PROBE_EVERY * estimate.max(1.0)).min(f64::from(u32::MAX)) as u32
+}
+
+#[cfg(all(test, not(runner_loom)))]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn learned(settings: &Adaptive) -> Learned {
+        let learned = Learned::new();
+        learned.learn(settings, Sample::Ignored, 0);
+        learned
+    }
+
+    /// One window's samples, each `sample`, with the limit's worth of calls in flight.
+    fn window(learned: &Learned, settings: &Adaptive, sample: Sample) {
+        let limit = learned.limit(settings);
+        for _ in 0..limit.max(MIN_WINDOW as usize) {
+            learned.learn(settings, sample, limit);
+        }
+    }
+
+    #[test]
+    fn a_fast_dependency_under_load_raises_the_limit_to_its_bound() {
+        let settings = Adaptive::new().bounds(1, 100);
+        let learned = learned(&settings);
+        for _ in 0..50 {
+            window(&learned, &settings, Sample::Succeeded(ms(10)));
+        }
+        assert_eq!(learned.limit(&settings), 100);
+    }
+
+    #[test]
+    fn a_queue_building_up_lowers_the_limit_until_it_is_short() {
+        let settings = Adaptive::new().initial(100).bounds(1, 1_000);
+        let learned = learned(&settings);
+        window(&learned, &settings, Sample::Succeeded(ms(10)));
+        // The dependency takes 10 calls at once, at 10 ms each: a window's calls wait, on
+        // average, for half the rounds the limit makes.
+        let mut limits = Vec::new();
+        for _ in 0..200 {
+            let limit = learned.limit(&settings) as u32;
+            let rounds = limit.div_ceil(10);
+            let latency = ms(10) * (rounds + 1) / 2;
+            window(&learned, &settings, Sample::Succeeded(latency));
+            limits.push(learned.limit(&settings));
+        }
+        let late = &limits[100..];
+        assert!(
+            late.iter().all(|limit| (10..=40).contains(limit)),
+            "{limits:?}"
+        );
+    }
+
+    #[test]
+    fn an_overloaded_window_cuts_the_limit_by_the_backoff_once() {
+        let settings = Adaptive::new().initial(100).bounds(5, 1_000).backoff(0.5);
+        let learned = learned(&settings);
+        for _ in 0..99 {
+            assert_eq!(
+                learned.learn(&settings, Sample::Succeeded(ms(10)), 100),
+                None
+            );
+        }
+        assert_eq!(
+            learned.learn(&settings, Sample::Overloaded, 100),
+            Some((100, 50))
+        );
+        window(&learned, &settings, Sample::Overloaded);
+        assert_eq!(learned.limit(&settings), 25);
+        for _ in 0..10 {
+            window(&learned, &settings, Sample::Overloaded);
+        }
+        assert_eq!(learned.limit(&settings), 5, "no lower than its bound");
+    }
+
+    #[test]
+    fn few_calls_in_flight_teach_nothing() {
+        let settings = Adaptive::new().initial(100);
+        let learned = learned(&settings);
+        window(&learned, &settings, Sample::Succeeded(ms(10)));
+        for _ in 0..1_000 {
+            assert_eq!(
+                learned.learn(&settings, Sample::Succeeded(ms(500)), 10),
+                None
+            );
+        }
+        assert_eq!(learned.limit(&settings), 100);
+    }
+
+    #[test]
+    fn new_settings_start_anew() {
+        let settings = Adaptive::new().initial(100);
+        let learned = learned(&settings);
+        window(&learned, &settings, Sample::Overloaded);
+        assert_eq!(learned.limit(&settings), 90);
+        let other = Adaptive::new().initial(40);
+        assert_eq!(learned.learn(&other, Sample::Ignored, 1), None);
+        assert_eq!(learned.limit(&other), 40);
+        learned.reset();
+        assert_eq!(learned.limit(&settings), 100);
+    }
+}
