@@ -121,55 +121,17 @@ cd "$(dirname "$0")/.."
 repo_root="$PWD"
 target_dir="${CARGO_TARGET_DIR:-$repo_root/target}"
 
-# --- cleanup ---------------------------------------------------------------------------
+# --- cleanup: whatever happens, no server left running, no temp dir left behind ----------
 
-pids=()
-names=()
-tmp_dir=""
-
-# Stops one process we started: SIGTERM, 5 s, then SIGKILL.
-stop_process() {
-    local pid=$1 i
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
-# Whatever happens (failure, Ctrl-C), leave no server running and no temp dir behind. On
-# failure, the end of each server's log is the first thing to read.
-cleanup() {
-    local status=$? i
-    # Gateways first (they were started last), then the downstream services.
-    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-        stop_process "${pids[i]}"
-    done
-    if ((status != 0)) && [[ -n "$tmp_dir" ]]; then
-        for i in "${!names[@]}"; do
-            if [[ -s "$tmp_dir/${names[i]}.log" ]]; then
-                echo "--- last 10 lines of the ${names[i]} log ---" >&2
-                tail -n 10 "$tmp_dir/${names[i]}.log" >&2 || true
-            fi
-        done
-    fi
-    if [[ -n "$tmp_dir" ]]; then
-        rm -rf -- "$tmp_dir"
-    fi
-    exit "$status"
-}
-trap cleanup EXIT
+# shellcheck source=scripts/lib.sh
+source "$repo_root/scripts/lib.sh"
+trap cleanup_servers EXIT
 # Turn signals into an exit, so that the EXIT trap runs.
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- wrk and the build ---------------------------------------------------------------
 
-# shellcheck source=scripts/lib.sh
-source "$repo_root/scripts/lib.sh"
 ensure_wrk
 build_example
 
@@ -198,51 +160,19 @@ done < <(compgen -e | grep '^RUNNER_' || true)
 # (formatting and writing it would dwarf the difference under test).
 export RUST_LOG=warn
 
-# start <name> <args...>: runs the binary in the background, logging to the temp dir.
-start() {
-    local name=$1
-    shift
-    echo "== starting $name: runner-example $*"
-    "$bin" "$@" >"$tmp_dir/$name.log" 2>&1 &
-    pids+=($!)
-    names+=("$name")
-}
-
 # Each service takes the faults meant for it from the same flags.
-start wallet --role wallet --wallet-listen "127.0.0.1:$first_port" --db "$tmp_dir/wallet.db" \
+start_server wallet --role wallet --wallet-listen "127.0.0.1:$first_port" --db "$tmp_dir/wallet.db" \
     "${faults[@]}"
-start scratch --role scratch --scratch-listen "127.0.0.1:$((first_port + 1))" "${faults[@]}"
+start_server scratch --role scratch --scratch-listen "127.0.0.1:$((first_port + 1))" "${faults[@]}"
 for impl in runner baseline; do
-    start "gateway-$impl" --role gateway --gateway-impl "$impl" \
+    start_server "gateway-$impl" --role gateway --gateway-impl "$impl" \
         --listen "127.0.0.1:${gateway_port[$impl]}" \
         --wallet-url "$wallet_url" --scratch-url "$scratch_url"
 done
 declare -A gateway_pid=([runner]="${pids[2]}" [baseline]="${pids[3]}")
 
-# Bounded wait for /healthz on all four, checking first that none has died (e.g. on a port
-# taken since the check above).
-all_alive() {
-    local i
-    for i in "${!pids[@]}"; do
-        kill -0 "${pids[i]}" 2>/dev/null || die "the ${names[i]} process exited during start-up"
-    done
-}
-for url in "$wallet_url" "$scratch_url" "${gateway_url[runner]}" "${gateway_url[baseline]}"; do
-    healthy=false
-    for ((i = 0; i < HEALTH_WAIT_TENTHS; i++)); do
-        all_alive
-        if curl -fsS --max-time 1 "$url/healthz" >/dev/null 2>&1; then
-            healthy=true
-            break
-        fi
-        sleep 0.1
-    done
-    $healthy || die "no healthy answer from $url/healthz within $((HEALTH_WAIT_TENTHS / 10)) s"
-done
-# If a port had been taken by someone else, /healthz may have been answered by them while
-# our process was failing. It would be gone by now.
-sleep 0.2
-all_alive
+# Bounded wait for /healthz on all four.
+wait_healthy "$wallet_url" "$scratch_url" "${gateway_url[runner]}" "${gateway_url[baseline]}"
 
 # Both gateways must answer the same thing before their speeds are compared.
 for user_id in 1 500 1000; do
@@ -258,31 +188,7 @@ echo "== both gateways answer 200 with the same body (users 1, 500, 1000)"
 # --- wrk script --------------------------------------------------------------------------
 
 lua_script="$tmp_dir/bench.lua"
-cat >"$lua_script" <<'EOF'
--- GET /get_balance round-robin over the wallet's seeded users 1..1000. The requests are
--- formatted once per thread; no response() callback, so wrk does no Lua work per answer.
-local users = 1000
-local started = 0
-
--- Main Lua state, once per thread: spread the threads' starting points over the id range.
-function setup(thread)
-   thread:set("first_user", (started * 397) % users)
-   started = started + 1
-end
-
-function init(args)
-   requests = {}
-   for id = 1, users do
-      requests[id] = wrk.format("GET", "/get_balance?user_id=" .. id)
-   end
-   next_user = first_user or 0
-end
-
-function request()
-   next_user = next_user % users + 1
-   return requests[next_user]
-end
-EOF
+write_round_robin_lua "$lua_script"
 
 # --- measuring -----------------------------------------------------------------------------
 
@@ -297,16 +203,6 @@ cpu_ticks() {
     # field 1 is the state, and utime, stime are the 12th and 13th.
     stat="${stat##*) }"
     awk '{ print $12 + $13 }' <<<"$stat"
-}
-
-# A wrk latency ("812.00us", "1.23ms", "2.00s", "1.50m") in milliseconds.
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        if (match(v, /^[0-9.]+/) == 0) { print "nan"; exit }
-        n = substr(v, 1, RLENGTH); u = substr(v, RLENGTH + 1)
-        f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : -1
-        if (f < 0) print "nan"; else printf "%.3f", n * f
-    }'
 }
 
 # Results, by "<impl>,<round>": requests/s, p50 and p99 in ms, gateway CPU % and CPU per
@@ -401,13 +297,6 @@ for ((round = 1; round <= rounds; round++)); do
 done
 
 # --- summary -------------------------------------------------------------------------------
-
-# median <values...>
-median() {
-    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-        if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2
-    }'
-}
 
 declare -A med
 for impl in runner baseline; do

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared by scripts/soak.sh and scripts/http_bench.sh: sourced, not run. The caller defines
+# Shared by scripts/soak.sh, scripts/http_bench.sh and scripts/shed_bench.sh: sourced, not run. The caller defines
 # `die` (with its own name in the message) and `target_dir` before calling these.
 
 # Installs wrk from Debian's packages if it is not on PATH.
@@ -59,4 +59,132 @@ free_ports() {
         fi
     done
     return 1
+}
+
+# Stops one process we started: SIGTERM, 5 s, then SIGKILL.
+stop_process() {
+    local pid=$1 i
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+# A wrk latency ("812.00us", "1.23ms", "2.00s", "1.50m") in milliseconds.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        if (match(v, /^[0-9.]+/) == 0) { print "nan"; exit }
+        n = substr(v, 1, RLENGTH); u = substr(v, RLENGTH + 1)
+        f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : -1
+        if (f < 0) print "nan"; else printf "%.3f", n * f
+    }'
+}
+
+# median <values...>
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2
+    }'
+}
+
+# Writes to $1 a wrk script that GETs /get_balance round-robin over the wallet's seeded
+# users 1..1000. The requests are formatted once per thread; no response() callback, so wrk
+# does no Lua work per answer.
+write_round_robin_lua() {
+    cat >"$1" <<'LUA'
+local users = 1000
+local started = 0
+
+-- Main Lua state, once per thread: spread the threads' starting points over the id range.
+function setup(thread)
+   thread:set("first_user", (started * 397) % users)
+   started = started + 1
+end
+
+function init(args)
+   requests = {}
+   for id = 1, users do
+      requests[id] = wrk.format("GET", "/get_balance?user_id=" .. id)
+   end
+   next_user = first_user or 0
+end
+
+function request()
+   next_user = next_user % users + 1
+   return requests[next_user]
+end
+LUA
+}
+
+# --- the servers a benchmark starts ----------------------------------------------------
+# The caller sets `bin` (build_example), `tmp_dir`, and `HEALTH_WAIT_TENTHS`, and installs
+# `trap cleanup_servers EXIT`.
+pids=()
+names=()
+tmp_dir=""
+
+# Whatever happens (failure, Ctrl-C), leaves no server running and no temp dir behind. On
+# failure, the end of each server's log is the first thing to read.
+cleanup_servers() {
+    local status=$? i
+    # The last started (the gateways) first, then the downstream services.
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+        stop_process "${pids[i]}"
+    done
+    if ((status != 0)) && [[ -n "$tmp_dir" ]]; then
+        for i in "${!names[@]}"; do
+            if [[ -s "$tmp_dir/${names[i]}.log" ]]; then
+                echo "--- last 10 lines of the ${names[i]} log ---" >&2
+                tail -n 10 "$tmp_dir/${names[i]}.log" >&2 || true
+            fi
+        done
+    fi
+    if [[ -n "$tmp_dir" ]]; then
+        rm -rf -- "$tmp_dir"
+    fi
+    exit "$status"
+}
+
+# start_server <name> <args...>: runs the binary in the background, logging to the temp dir.
+start_server() {
+    local name=$1
+    shift
+    echo "== starting $name: runner-example $*"
+    # shellcheck disable=SC2154 # `bin` is build_example's.
+    "$bin" "$@" >"$tmp_dir/$name.log" 2>&1 &
+    pids+=($!)
+    names+=("$name")
+}
+
+# Fails if any server started has exited.
+all_alive() {
+    local i
+    for i in "${!pids[@]}"; do
+        kill -0 "${pids[i]}" 2>/dev/null || die "the ${names[i]} process exited during start-up"
+    done
+}
+
+# wait_healthy <url...>: a bounded wait for each one's /healthz, checking first that no
+# server has died (e.g. on a port taken since it was found free); then, since a port taken
+# by someone else may have answered while ours was failing, once more that all live.
+wait_healthy() {
+    local url i healthy
+    for url in "$@"; do
+        healthy=false
+        for ((i = 0; i < HEALTH_WAIT_TENTHS; i++)); do
+            all_alive
+            if curl -fsS --max-time 1 "$url/healthz" >/dev/null 2>&1; then
+                healthy=true
+                break
+            fi
+            sleep 0.1
+        done
+        $healthy || die "no healthy answer from $url/healthz within $((HEALTH_WAIT_TENTHS / 10)) s"
+    done
+    sleep 0.2
+    all_alive
 }

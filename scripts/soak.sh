@@ -51,7 +51,7 @@ readonly WRK_TIMEOUT=2s
 usage() {
     cat <<'EOF'
 Usage: bash scripts/soak.sh [--smoke] [--duration SECS] [--warmup SECS] [--connections N]
-                            [--threads N] [--base-port PORT]
+                            [--threads N] [--base-port PORT] [--policies FILE] [--fault SPEC]...
 
   --smoke            CI mode: 3 s of load, correctness only (no timing/RSS).
   --duration SECS    Length of the measured load (default 60; 3 with --smoke).
@@ -62,6 +62,10 @@ Usage: bash scripts/soak.sh [--smoke] [--duration SECS] [--warmup SECS] [--conne
   --base-port PORT   Gateway port; wallet and scratch-card services get PORT+1, PORT+2
                      (default 18080, or SOAK_BASE_PORT). If taken, PORT+100, +200, ... are
                      tried (10 candidates).
+  --policies FILE    The gateway's policies (runner-example's --policies; the built-in ones
+                     by default).
+  --fault SPEC       A fault besides the soak's own card errors and hangs (runner-example's
+                     --fault, e.g. scratch:concurrency=4). Repeatable.
 
 CARGO_TARGET_DIR is honoured. wrk is installed with apt-get if it is not on PATH.
 EOF
@@ -90,6 +94,7 @@ warmup=""
 connections=""
 threads=1
 base_port="${SOAK_BASE_PORT:-18080}"
+extra_args=()
 
 while (($# > 0)); do
     case "$1" in
@@ -117,6 +122,17 @@ while (($# > 0)); do
         --base-port)
             (($# >= 2)) || die "--base-port needs a value"
             base_port="$2"
+            shift
+            ;;
+        --policies)
+            (($# >= 2)) || die "--policies needs a value"
+            [[ -r "$2" ]] || die "cannot read the policies file $2"
+            extra_args+=(--policies "$(realpath "$2")")
+            shift
+            ;;
+        --fault)
+            (($# >= 2)) || die "--fault needs a value"
+            extra_args+=(--fault "$2")
             shift
             ;;
         -h | --help)
@@ -231,6 +247,7 @@ server_args=(
     --db "$tmp_dir/wallet.db"
     --fault scratch:error=0.3
     --fault scratch:hang=0.1
+    "${extra_args[@]}"
 )
 echo "== starting $bin ${server_args[*]}"
 # Logs (a WARN per degraded request) go to the temp dir, not to the terminal.
@@ -301,6 +318,12 @@ grep -v '^SOAK ' "$tmp_dir/wrk.out"
 rss_after=$(rss_kb)
 cpu_after=$(cpu_ticks)
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# What the card's policies did over the run: breaker openings, refusals, an adaptive limit.
+echo "== the card's policies, from /metrics:"
+curl -fsS --max-time 2 "http://127.0.0.1:$gateway_port/metrics" |
+    grep -E '^gateway_(policy_[a-z_]+|task_outcomes_total)\{.*task="get_scratch_card"' |
+    grep -v ' 0$' | sed 's/^/   /' || true
 
 # --- stop --------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use runner_core::{
-    Breaker, Critical, Limit, Options, Policy, RateLimit, Retry, Task, TaskError, fan_out,
+    Adaptive, Breaker, Critical, Limit, Options, Policy, RateLimit, Retry, Task, TaskError, fan_out,
 };
 use runner_core_benches::{BenchError, TIMEOUT, ready, runtime, time, yielding};
 
@@ -58,6 +58,12 @@ static BREAKER_TIME_SLOW: LazyLock<Policy> = LazyLock::new(|| {
 static RATE_LIMIT: LazyLock<Policy> = LazyLock::new(|| {
     let limit = RateLimit::new(1_000_000_000, Duration::from_secs(1)).burst(1_000_000);
     Policy::builder().rate_limit(limit).build().unwrap()
+});
+/// Learned from 20, up to 1000: never full at two calls in flight, and every call ends as a
+/// sample (the window's histogram, under the limit's lock).
+static LIMIT_ADAPTIVE: LazyLock<Policy> = LazyLock::new(|| {
+    let limit = Limit::adaptive(Adaptive::new());
+    Policy::builder().limit(limit).build().unwrap()
 });
 static LIMIT_ONLY: LazyLock<Policy> =
     LazyLock::new(|| Policy::builder().limit(LIMIT).build().unwrap());
@@ -104,6 +110,9 @@ macro_rules! task {
     };
     (limit, $work:expr) => {
         LIMIT_ONLY.critical("t", move || $work)
+    };
+    (limit_adaptive, $work:expr) => {
+        LIMIT_ADAPTIVE.critical("t", move || $work)
     };
     (rate_limit, $work:expr) => {
         RATE_LIMIT.critical("t", move || $work)
@@ -163,7 +172,7 @@ macro_rules! policies {
 
 fn policies(c: &mut Criterion) {
     let rt = &runtime();
-    policies!(c, rt, bare empty_policy retry retry_attempt_timeout hedge breaker breaker_count breaker_time_slow limit rate_limit fallback all);
+    policies!(c, rt, bare empty_policy retry retry_attempt_timeout hedge breaker breaker_count breaker_time_slow limit limit_adaptive rate_limit fallback all);
 }
 
 /// A policy event with no observer and no `tracing` subscriber: what every retry, hedge,

@@ -157,6 +157,8 @@ impl Downstream {
             Ok(budget) => {
                 let plan = self.faults.roll();
                 let faulty = async {
+                    // Queued for a place first (under a concurrency cap), then served.
+                    let _place = self.faults.place().await;
                     tokio::time::sleep(plan.latency).await;
                     match plan.fault {
                         Some(Fault::Hang) => std::future::pending().await,

@@ -1,6 +1,6 @@
 //! Fault injection for the downstream services: added latency (on every request or on a
-//! share of them), error statuses, hangs, garbage, and bodies cut short by a closed or a
-//! reset connection.
+//! share of them), a cap on the requests served at once, error statuses, hangs, garbage, and
+//! bodies cut short by a closed or a reset connection.
 //!
 //! Faults are set at start (`--fault wallet:latency=300ms`) and changed at run time through
 //! `PUT /admin/faults`. Which requests fail is drawn from a seeded RNG, so a run with the same
@@ -8,12 +8,14 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 
 /// The faults one downstream service injects. The JSON body of `/admin/faults`.
 ///
@@ -42,6 +44,9 @@ pub struct FaultConfig {
     /// Probability (0 to 1) of sending the headers and half of the body, then resetting the
     /// connection (TCP RST).
     pub reset_rate: f64,
+    /// The most requests served at once (0: no cap): the others queue, in the caller's
+    /// time, for a place. With `latency_ms`, a service of that capacity.
+    pub max_concurrency: u32,
 }
 
 /// The status an injected error answers unless `error_status` says otherwise.
@@ -58,6 +63,7 @@ impl Default for FaultConfig {
             garbage_rate: 0.0,
             truncate_rate: 0.0,
             reset_rate: 0.0,
+            max_concurrency: 0,
         }
     }
 }
@@ -106,6 +112,7 @@ impl FaultConfig {
             FaultKind::Garbage(rate) => self.garbage_rate = rate,
             FaultKind::Truncate(rate) => self.truncate_rate = rate,
             FaultKind::Reset(rate) => self.reset_rate = rate,
+            FaultKind::Concurrency(max) => self.max_concurrency = max,
         }
     }
 }
@@ -155,12 +162,14 @@ pub enum FaultKind {
     Truncate(f64),
     /// Probability of a body cut short by a reset connection.
     Reset(f64),
+    /// The most requests served at once (0: no cap).
+    Concurrency(u32),
 }
 
 /// A `--fault` flag: `TARGET:KIND=VALUE`, e.g. `wallet:latency=300ms`,
 /// `scratch:latency=100ms@0.05` (on 5 % of the requests), `scratch:error=0.3`,
 /// `scratch:status=500`, `scratch:hang=0.1`, `wallet:garbage=1`, `wallet:truncate=1`,
-/// `scratch:reset=0.2`.
+/// `scratch:reset=0.2`, `scratch:concurrency=4` (4 requests served at once).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FaultSpec {
     /// The service it applies to.
@@ -177,7 +186,7 @@ impl FromStr for FaultSpec {
             InvalidFault(format!(
                 "bad fault `{spec}`: {why} (expected e.g. `wallet:latency=300ms`, \
                  `scratch:latency=100ms@0.05`, `scratch:error=0.3`, `scratch:status=500`, `scratch:hang=0.1`, \
-                 `wallet:garbage=1`, `wallet:truncate=1`, `scratch:reset=0.2`)"
+                 `wallet:garbage=1`, `wallet:truncate=1`, `scratch:reset=0.2`, `scratch:concurrency=4`)"
             ))
         };
         let (target, setting) = spec
@@ -222,10 +231,13 @@ impl FromStr for FaultSpec {
             "garbage" => FaultKind::Garbage(rate()?),
             "truncate" => FaultKind::Truncate(rate()?),
             "reset" => FaultKind::Reset(rate()?),
+            "concurrency" => FaultKind::Concurrency(value.parse::<u32>().map_err(|_| {
+                invalid("a concurrency cap is a whole number of requests (0 for none)")
+            })?),
             _ => {
                 return Err(invalid(
-                    "the fault is `latency`, `error`, `status`, `hang`, `garbage`, \
-                     `truncate` or `reset`",
+                    "the fault is `latency`, `concurrency`, `error`, `status`, `hang`, \
+                     `garbage`, `truncate` or `reset`",
                 ));
             }
         };
@@ -261,6 +273,29 @@ pub(crate) enum Fault {
 #[derive(Debug, Clone)]
 pub struct Faults {
     inner: Arc<Mutex<State>>,
+    serving: Arc<Serving>,
+}
+
+/// The requests served now, under `max_concurrency`.
+#[derive(Debug, Default)]
+struct Serving {
+    count: AtomicU32,
+    freed: Notify,
+}
+
+/// A place among the requests served at once, given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Place {
+    serving: Option<Arc<Serving>>,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        if let Some(serving) = self.serving.take() {
+            serving.count.fetch_sub(1, Ordering::AcqRel);
+            serving.freed.notify_one();
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -278,6 +313,7 @@ impl Faults {
                 config,
                 rng: SmallRng::seed_from_u64(seed),
             })),
+            serving: Arc::default(),
         })
     }
 
@@ -288,6 +324,7 @@ impl Faults {
                 config: FaultConfig::default(),
                 rng: SmallRng::seed_from_u64(0),
             })),
+            serving: Arc::default(),
         }
     }
 
@@ -300,7 +337,35 @@ impl Faults {
     pub fn set(&self, config: FaultConfig) -> Result<(), InvalidFault> {
         config.validate()?;
         self.lock().config = config;
+        // A cap raised or lifted lets queued requests in.
+        self.serving.freed.notify_waiters();
         Ok(())
+    }
+
+    /// Waits for a place among the requests served at once, if `max_concurrency` caps them
+    /// (read again whenever a place is freed, or the faults change).
+    pub(crate) async fn place(&self) -> Place {
+        let serving = &self.serving;
+        loop {
+            let freed = serving.freed.notified();
+            let mut freed = std::pin::pin!(freed);
+            freed.as_mut().enable();
+            let cap = self.lock().config.max_concurrency;
+            if cap == 0 {
+                return Place { serving: None };
+            }
+            let taken = serving
+                .count
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |count| {
+                    (count < cap).then_some(count + 1)
+                });
+            if taken.is_ok() {
+                return Place {
+                    serving: Some(serving.clone()),
+                };
+            }
+            freed.await;
+        }
     }
 
     /// Draws what the next request suffers: each fault independently, in the order hang,
@@ -346,6 +411,35 @@ impl Faults {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_concurrency_cap_queues_the_requests_past_it() {
+        use futures::FutureExt;
+        let faults = Faults::new(
+            FaultConfig {
+                max_concurrency: 2,
+                ..FaultConfig::default()
+            },
+            1,
+        )
+        .unwrap();
+        let (first, second) = (faults.place().await, faults.place().await);
+        let third = faults.place();
+        let mut third = std::pin::pin!(third);
+        assert!(third.as_mut().now_or_never().is_none(), "two are served");
+        drop(first);
+        let third = third.await;
+        // Lifting the cap lets the queued in at once.
+        let fourth = faults.place();
+        let mut fourth = std::pin::pin!(fourth);
+        assert!(fourth.as_mut().now_or_never().is_none());
+        faults.set(FaultConfig::default()).unwrap();
+        let _fourth = fourth.await;
+        drop((second, third));
+        let spec: FaultSpec = "scratch:concurrency=4".parse().unwrap();
+        assert_eq!(spec.kind, FaultKind::Concurrency(4));
+        assert!("scratch:concurrency=-1".parse::<FaultSpec>().is_err());
+    }
 
     #[test]
     fn parses_the_documented_flags() {

@@ -662,7 +662,8 @@ async fn faults_can_be_changed_through_the_admin_route() {
             "hang_rate": 0.0,
             "garbage_rate": 0.0,
             "truncate_rate": 0.0,
-            "reset_rate": 0.0
+            "reset_rate": 0.0,
+            "max_concurrency": 0
         })
     );
     stack

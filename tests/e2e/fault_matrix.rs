@@ -549,7 +549,7 @@ async fn the_new_faults_can_be_set_through_the_admin_route() {
         async move { Answer::from(request.send().await).await }
     };
     let answer =
-        put(r#"{"error_rate": 1, "error_status": 500, "truncate_rate": 0.5, "reset_rate": 0.25}"#)
+        put(r#"{"error_rate": 1, "error_status": 500, "truncate_rate": 0.5, "reset_rate": 0.25, "max_concurrency": 8}"#)
             .await;
     assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.json);
     assert_eq!(
@@ -562,10 +562,12 @@ async fn the_new_faults_can_be_set_through_the_admin_route() {
             "hang_rate": 0.0,
             "garbage_rate": 0.0,
             "truncate_rate": 0.5,
-            "reset_rate": 0.25
+            "reset_rate": 0.25,
+            "max_concurrency": 8
         })
     );
     for bad in [
+        r#"{"max_concurrency": -1}"#,
         r#"{"error_status": 200}"#,
         r#"{"error_status": 600}"#,
         r#"{"truncate_rate": 2}"#,

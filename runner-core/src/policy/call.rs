@@ -124,11 +124,15 @@ impl Policy {
                 .map_err(TaskError::Rejected)?;
         }
         let pass = match limit {
-            Some(limit) => self
-                .gate
-                .enter(self, limit, task, critical)
-                .await
-                .map_err(TaskError::Rejected)?,
+            // A place free at once, without the waiting call's future.
+            Some(limit) => match self.gate.try_enter(self, &limit, task, critical) {
+                Some(pass) => Some(pass),
+                None => self
+                    .gate
+                    .enter(self, limit, task, critical)
+                    .await
+                    .map_err(TaskError::Rejected)?,
+            },
             None => None,
         };
         // Let through: its share of the retry budget (`start_call` left it for now).

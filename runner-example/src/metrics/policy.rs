@@ -9,6 +9,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use runner_core::{
     BreakerState, BreakerTrip, EventKind, Observer, PolicyEvent, Rejection, RetryRefusal,
@@ -53,6 +54,8 @@ pub struct PolicyMetrics {
     breaker_openings: Family<CauseLabels, Counter>,
     rejections: Family<ReasonLabels, Counter>,
     fallbacks: Family<TaskLabels, Counter>,
+    // An adaptive limit's, as it changes (no series before the first change).
+    limits: Family<TaskLabels, Gauge>,
 }
 
 impl PolicyMetrics {
@@ -151,6 +154,11 @@ impl PolicyMetrics {
             self.rejections.clone(),
         );
         registry.register(
+            "gateway_policy_limit",
+            "An adaptive concurrency limit, by task, as it last changed",
+            self.limits.clone(),
+        );
+        registry.register(
             "gateway_policy_fallbacks",
             "Failed calls answered by the task's fallback, by task",
             self.fallbacks.clone(),
@@ -203,6 +211,12 @@ impl Observer for PolicyMetrics {
                     reason: reason.as_str().to_owned(),
                 };
                 self.rejections.get_or_create(&labels).inc();
+            }
+            EventKind::LimitChanged { to, .. } => {
+                let to = i64::try_from(to).unwrap_or(i64::MAX);
+                self.limits
+                    .get_or_create(&TaskLabels { task: task() })
+                    .set(to);
             }
             EventKind::FallbackUsed { .. } => {
                 self.fallbacks

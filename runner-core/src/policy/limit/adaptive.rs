@@ -35,9 +35,11 @@ pub(super) struct Learned {
     vegas: Mutex<Vegas>,
 }
 
-/// Vegas's state, learning once per window of samples, from their average latency (as
-/// Netflix's `WindowedLimit` around `VegasLimit`): one call's latency says little, since of
-/// the calls let in at once, the first few find no queue whatever the limit.
+/// Vegas's state, learning once per window of samples, from their median latency (as
+/// Netflix's `WindowedLimit` around `VegasLimit`, with a percentile window): one call's
+/// latency says little, since of the calls let in at once, the first few find no queue
+/// whatever the limit; and a mean would take a slow tail that is no queue (a tenth of the
+/// calls hanging until a hedge answers) for one.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Vegas {
     // The limit, before it is rounded down to a count of calls.
@@ -131,12 +133,8 @@ impl Vegas {
         let window = &mut self.window;
         match sample {
             Sample::Ignored => return,
-            Sample::Overloaded => window.overloaded = true,
-            Sample::Succeeded(latency) => {
-                window.latency += latency;
-                window.fastest = window.fastest.min(latency);
-                window.succeeded += 1;
-            }
+            Sample::Overloaded => window.overloaded += 1,
+            Sample::Succeeded(latency) => window.add(latency),
         }
         window.samples += 1;
         window.in_flight = window.in_flight.max(in_flight);
@@ -144,9 +142,11 @@ impl Vegas {
             return;
         }
         let window = std::mem::replace(&mut self.window, Window::EMPTY);
-        match window.average() {
-            // Any call of the window overloaded: AIMD's decrease, once.
-            _ if window.overloaded => {
+        match window.median() {
+            // Half the window's calls or more failed or ran out of time: AIMD's decrease,
+            // once. (Fewer say the dependency fails some calls, which is the breaker's
+            // business: the latency of the others still says whether it keeps up.)
+            _ if window.overloaded * 2 >= window.samples => {
                 // `0.9_f32` is 0.89999997 as an `f64`: rounded to the seven digits an `f32`
                 // holds, 100 × it is 90, not 89.
                 let backoff = (f64::from(settings.backoff) * 1e7).round() / 1e7;
@@ -157,7 +157,7 @@ impl Vegas {
         }
     }
 
-    /// Netflix's `VegasLimit.updateEstimatedLimit`, on a window's average latency, its
+    /// Netflix's `VegasLimit.updateEstimatedLimit`, on a window's median latency, its
     /// fastest call's, and the most calls it saw in flight.
     ///
     /// The latency without a queue is the fastest single call seen, not the fastest
@@ -209,31 +209,61 @@ impl Vegas {
     }
 }
 
-/// The samples of one window.
+/// The samples of one window: the successes' latencies in a histogram of eighth-octave
+/// buckets (about 9 % wide) from 1 µs to an hour, for their median without a store of each.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Window {
     samples: u32,
     succeeded: u32,
-    // The sum of the successes' latencies, and the lowest of them.
-    latency: Duration,
     fastest: Duration,
+    buckets: [u16; BUCKETS],
     in_flight: usize,
-    overloaded: bool,
+    // The samples that failed with a counted error or ran out of time.
+    overloaded: u32,
 }
+
+/// Eight buckets an octave, over 2³² µs (71 minutes).
+const BUCKETS: usize = 256;
 
 impl Window {
     const EMPTY: Self = Self {
         samples: 0,
         succeeded: 0,
-        latency: Duration::ZERO,
         fastest: Duration::MAX,
+        buckets: [0; BUCKETS],
         in_flight: 0,
-        overloaded: false,
+        overloaded: 0,
     };
 
-    fn average(&self) -> Option<Duration> {
-        (self.succeeded > 0).then(|| self.latency / self.succeeded)
+    fn add(&mut self, latency: Duration) {
+        self.fastest = self.fastest.min(latency);
+        self.succeeded += 1;
+        let count = &mut self.buckets[bucket(latency)];
+        *count = count.saturating_add(1);
     }
+
+    /// The successes' median latency, to the middle of its bucket; none without a success.
+    fn median(&self) -> Option<Duration> {
+        let half = self.succeeded.div_ceil(2);
+        let mut seen = 0;
+        let bucket = self.buckets.iter().position(|&count| {
+            seen += u32::from(count);
+            seen >= half && half > 0
+        })?;
+        // In the fastest call's bucket: as fast as it, within the bucket's width, so that a
+        // window of calls as fast as the fastest says there is no queue.
+        if bucket == self::bucket(self.fastest) {
+            return Some(self.fastest);
+        }
+        let micros = ((bucket as f64 + 0.5) / 8.0).exp2();
+        Some(Duration::from_secs_f64(micros / 1e6))
+    }
+}
+
+/// The bucket of `latency`.
+fn bucket(latency: Duration) -> usize {
+    let micros = latency.as_secs_f64() * 1e6;
+    ((micros.max(1.0).log2() * 8.0) as usize).min(BUCKETS - 1)
 }
 
 fn probe_after(estimate: f64) -> u32 {
@@ -295,14 +325,17 @@ mod tests {
     }
 
     #[test]
-    fn an_overloaded_window_cuts_the_limit_by_the_backoff_once() {
+    fn a_window_half_overloaded_cuts_the_limit_by_the_backoff_once() {
         let settings = Adaptive::new().initial(100).bounds(5, 1_000).backoff(0.5);
         let learned = learned(&settings);
-        for _ in 0..99 {
+        for _ in 0..50 {
             assert_eq!(
                 learned.learn(&settings, Sample::Succeeded(ms(10)), 100),
                 None
             );
+        }
+        for _ in 0..49 {
+            assert_eq!(learned.learn(&settings, Sample::Overloaded, 100), None);
         }
         assert_eq!(
             learned.learn(&settings, Sample::Overloaded, 100),
@@ -314,6 +347,40 @@ mod tests {
             window(&learned, &settings, Sample::Overloaded);
         }
         assert_eq!(learned.limit(&settings), 5, "no lower than its bound");
+    }
+
+    #[test]
+    fn a_dependency_failing_some_calls_is_judged_by_the_others() {
+        let settings = Adaptive::new().initial(50).bounds(1, 100);
+        let learned = learned(&settings);
+        // A third of the calls fail; the others answer at once: no queue, so it grows.
+        for _ in 0..20 {
+            let limit = learned.limit(&settings);
+            for n in 0..limit.max(10) {
+                let sample = match n % 3 {
+                    0 => Sample::Overloaded,
+                    _ => Sample::Succeeded(ms(10)),
+                };
+                learned.learn(&settings, sample, limit);
+            }
+        }
+        assert_eq!(learned.limit(&settings), 100);
+    }
+
+    #[test]
+    fn a_slow_tail_is_no_queue() {
+        let settings = Adaptive::new().initial(50).bounds(1, 100);
+        let learned = learned(&settings);
+        // A tenth of the calls take 50 times as long (they hung until a hedge answered):
+        // the median call finds no queue, and the limit grows.
+        for _ in 0..20 {
+            let limit = learned.limit(&settings);
+            for n in 0..limit.max(10) {
+                let latency = if n % 10 == 0 { ms(50) } else { ms(1) };
+                learned.learn(&settings, Sample::Succeeded(latency), limit);
+            }
+        }
+        assert_eq!(learned.limit(&settings), 100);
     }
 
     #[test]

@@ -9,8 +9,8 @@ use tokio::time::Instant;
 use crate::error::Rejection;
 use crate::policy::Policy;
 use crate::policy::event::EventKind;
+use crate::policy::limit::Limit;
 use crate::policy::limit::adaptive::{Learned, Sample};
-use crate::policy::limit::{Adaptive, Limit};
 use crate::sync::{AtomicU32, AtomicU64, Notify};
 
 /// One critical call waiting, in [`Gate`]'s word.
@@ -153,8 +153,7 @@ impl Gate {
             .ok()
             .map(|_| Pass {
                 policy,
-                learning: limit.adaptive.map(|settings| Learning {
-                    settings,
+                learning: limit.adaptive.map(|_| Learning {
                     taken: Instant::now(),
                     task,
                 }),
@@ -168,12 +167,19 @@ impl Gate {
     }
 
     /// Wakes the next waiter for a place, if one may be free in `state`.
+    #[inline]
     fn wake_next(&self, state: u64) {
         if state >= CRITICAL_WAITING {
             self.critical_freed.notify_one();
         } else if self.best_effort_waiting.load(Ordering::Relaxed) > 0 {
-            self.best_effort_freed.notify_one();
+            self.wake_best_effort();
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wake_best_effort(&self) {
+        self.best_effort_freed.notify_one();
     }
 }
 
@@ -235,10 +241,10 @@ pub(crate) struct Pass<'a> {
     learning: Option<Learning>,
 }
 
-/// An adaptive limit's settings, when its call took the place, and the call's task.
+/// When the call took its place under an adaptive limit, and its task. (The limit's
+/// settings are read again when it ends: held here, they would grow every call's future.)
 #[derive(Debug)]
 struct Learning {
-    settings: Adaptive,
     taken: Instant,
     task: &'static str,
 }
@@ -246,6 +252,7 @@ struct Learning {
 impl Pass<'_> {
     /// Gives the place back, once the adaptive limit (if any) has learned from how the call
     /// went: `sample` is told how long it held the place.
+    #[inline]
     pub(crate) fn finish(mut self, sample: impl FnOnce(Duration) -> Sample) {
         if let Some(learning) = self.learning.take() {
             let sample = sample(learning.taken.elapsed());
@@ -253,11 +260,23 @@ impl Pass<'_> {
         }
     }
 
-    /// Learns from the call; wakes the calls waiting if the limit grew.
+    /// Learns from the call, under the policy's adaptive limit now (if it still has one);
+    /// wakes the calls waiting if the limit grew. Out of line: a fixed limit's calls never
+    /// come here.
+    #[cold]
+    #[inline(never)]
     fn learn(&self, learning: &Learning, sample: Sample) {
+        let Some(settings) = self
+            .policy
+            .settings()
+            .limit
+            .and_then(|limit| limit.adaptive)
+        else {
+            return;
+        };
         let gate = &self.policy.gate;
         let in_flight = gate.in_flight();
-        if let Some((from, to)) = gate.learned.learn(&learning.settings, sample, in_flight) {
+        if let Some((from, to)) = gate.learned.learn(&settings, sample, in_flight) {
             if to > from {
                 gate.wake_all();
             }
