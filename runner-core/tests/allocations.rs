@@ -360,3 +360,24 @@ fn a_rate_limit_allocates_nothing_whether_a_call_waits_or_not() {
     });
     assert_eq!(counted, (0, 0), "(allocations, bytes) over {RUNS} runs");
 }
+
+/// Through an adaptive limit, a call allocates nothing either: its sample goes into the
+/// window's histogram, an array in the policy; nor does one that waits behind a critical
+/// call for the one place.
+#[test]
+fn an_adaptive_limit_allocates_nothing_whether_a_call_waits_or_not() {
+    static LEARNING: LazyLock<runner_core::Policy> = LazyLock::new(|| {
+        let adaptive = runner_core::Adaptive::new().initial(1).bounds(1, 1);
+        runner_core::Policy::builder()
+            .limit(runner_core::Limit::adaptive(adaptive))
+            .build()
+            .unwrap()
+    });
+    let counted = measure(|| async {
+        let critical = LEARNING.critical("card", || yielding(1));
+        let best_effort = LEARNING.best_effort("card", || yielding(2));
+        let (first, second) = tokio::join!(critical, best_effort);
+        assert_eq!((first.unwrap(), second.unwrap()), (1, 2));
+    });
+    assert_eq!(counted, (0, 0), "(allocations, bytes) over {RUNS} runs");
+}

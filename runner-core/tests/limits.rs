@@ -352,3 +352,76 @@ fn adaptive_settings_that_cannot_work_are_refused_with_their_field() {
     assert_eq!(Adaptive::new().bounds(30, 100).initial_limit(), 30);
     assert_eq!(Adaptive::new().initial_limit(), 20);
 }
+
+/// An update that narrows an adaptive limit's bounds binds at once: "a lower limit admits
+/// no new call until enough finish".
+#[tokio::test(start_paused = true)]
+async fn narrowed_adaptive_bounds_bind_before_the_next_call_ends() {
+    let policy = Policy::builder()
+        .limit(Limit::adaptive(
+            Adaptive::new().initial(100).bounds(1, 1_000),
+        ))
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    // One call ends: the learned limit (100) is now stored.
+    call(&policy, true, ms(1), start).await.unwrap();
+    let narrowed = policy
+        .settings()
+        .limit(Limit::adaptive(Adaptive::new().initial(5).bounds(1, 10)));
+    policy.update(narrowed).unwrap();
+    assert!(
+        policy.limit_now().unwrap() <= 10,
+        "limit_now {:?}",
+        policy.limit_now()
+    );
+    let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let calls = (0..20).map(|_| {
+        let (policy, most) = (&policy, most.clone());
+        async move {
+            let work = move || {
+                let most = most.clone();
+                async move {
+                    most.fetch_max(policy.in_flight(), std::sync::atomic::Ordering::Relaxed);
+                    sleep(ms(100)).await;
+                    Ok::<_, Unavailable>(())
+                }
+            };
+            policy
+                .critical("call", work)
+                .timeout(Duration::from_secs(10))
+                .await
+        }
+    });
+    futures::future::join_all(calls).await;
+    let most = most.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(most <= 10, "{most} calls in flight under bounds (1, 10)");
+}
+
+/// A limit raised while a call is on its way to the gate (here, waiting for its rate-limit
+/// turn) lets it in at once, as `update` says a higher limit does: the gate reads the limit
+/// after it registers for a wake-up, not only when woken.
+#[tokio::test(start_paused = true)]
+async fn a_limit_raised_before_a_call_waits_lets_it_in() {
+    use runner_core::RateLimit;
+    let policy = Policy::builder()
+        .limit(Limit::new(1))
+        .rate_limit(RateLimit::new(10, Duration::from_secs(1)).burst(1))
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let raise = async {
+        sleep(ms(50)).await;
+        policy
+            .update(policy.settings().limit(Limit::new(2)))
+            .unwrap();
+    };
+    let (holder, second, ()) = tokio::join!(
+        call(&policy, true, ms(1_000), start),
+        call(&policy, true, ms(10), start),
+        raise,
+    );
+    assert_eq!(holder.unwrap(), ms(0));
+    // Its turn is at 100 ms; the limit is 2 from 50 ms.
+    assert_eq!(second.unwrap(), ms(100));
+}

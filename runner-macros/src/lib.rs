@@ -513,10 +513,10 @@ use proc_macro::TokenStream;
 /// `TaskError::Rejected(Rejection::LimitReached)`. A critical call goes before a best-effort
 /// one: it takes a place best-effort calls wait for, and a place freed goes to it first.
 ///
-/// `limit(adaptive)` learns the limit from the dependency's latency (Vegas, as Netflix's
-/// concurrency-limits runs it) and cuts it on counted errors and timeouts (AIMD), within
-/// `min = 1` and `max = 1000`, from `initial = 20`, keeping `backoff = 0.9` of it after an
-/// error: `Limit::adaptive(Adaptive::new().initial(20).bounds(1, 1000).backoff(0.9))` by
+/// `limit(adaptive)` learns the limit from the dependency's latency (Vegas over windows of
+/// calls, as Netflix's concurrency-limits runs it) and cuts it when half a window's calls
+/// failed with a counted error or timed out (AIMD), within `min = 1` and `max = 1000`, from
+/// `initial = 20`, keeping `backoff = 0.9` of it after such a window: `Limit::adaptive(Adaptive::new().initial(20).bounds(1, 1000).backoff(0.9))` by
 /// hand, `[limit]` with `adaptive = true` in a config file.
 ///
 /// ```

@@ -348,3 +348,73 @@ fn rate_limit_turns_kept_are_distinct() {
         assert_eq!(kept.len(), 3, "two calls kept one turn");
     });
 }
+
+/// A limit raised by `update` while a caller starts waiting for the one place a
+/// holder keeps: the caller gets in without the holder leaving ("a higher one lets waiting
+/// calls in at once"). The holder leaves only after the caller is in, so a wake-up lost
+/// between the caller's read of the limit and its registration is a deadlock.
+#[test]
+fn a_limit_raised_while_a_caller_starts_waiting_lets_it_in() {
+    loom::model(|| {
+        let policy = Arc::new(Policy::builder().limit(Limit::new(1)).build().unwrap());
+        let held = policy
+            .gate
+            .try_enter(&policy, &Limit::new(1), "t", true)
+            .expect("a free place");
+        let caller = {
+            let policy = policy.clone();
+            thread::spawn(move || {
+                // The limit as the call read it when it started.
+                let entered = policy.gate.enter(&policy, Limit::new(1), "t", true);
+                let pass = loom::future::block_on(entered).unwrap();
+                assert!(pass.is_some());
+                drop(pass);
+            })
+        };
+        let raised = policy.settings().limit(Limit::new(2));
+        policy.update(raised).unwrap();
+        caller.join().unwrap();
+        drop(held);
+    });
+}
+
+/// A critical waiter woken for the freed place is dropped (its timeout) before it
+/// takes it; the best-effort waiter still gets the place.
+#[test]
+fn a_critical_waiter_dropped_after_its_wake_up_hands_the_place_on() {
+    use std::future::Future;
+    loom::model(|| {
+        let policy = Arc::new(Policy::builder().limit(Limit::new(1)).build().unwrap());
+        let held = policy
+            .gate
+            .try_enter(&policy, &Limit::new(1), "t", true)
+            .expect("a free place");
+        // The critical waiter, polled once (it registers), then dropped on another thread
+        // after the place is freed.
+        let critical = policy.clone();
+        let critical = thread::spawn(move || {
+            let entered = critical.gate.enter(&critical, Limit::new(1), "t", true);
+            let mut entered = Box::pin(entered);
+            let waker = futures::task::noop_waker();
+            let mut cx = std::task::Context::from_waker(&waker);
+            let polled = entered.as_mut().poll(&mut cx);
+            drop(polled);
+            thread::yield_now();
+            drop(entered);
+        });
+        let best_effort = {
+            let policy = policy.clone();
+            thread::spawn(move || {
+                let entered = policy.gate.enter(&policy, Limit::new(1), "t", false);
+                let pass = loom::future::block_on(entered).unwrap();
+                assert!(pass.is_some());
+                drop(pass);
+            })
+        };
+        drop(held);
+        critical.join().unwrap();
+        best_effort.join().unwrap();
+        assert_eq!(policy.in_flight(), 0);
+        assert_eq!(policy.gate.waiting(), 0);
+    });
+}

@@ -66,7 +66,7 @@ impl Learned {
     pub(super) fn limit(&self, settings: &Adaptive) -> usize {
         match self.now.load(Ordering::Relaxed) {
             0 => settings.initial_limit() as usize,
-            now => now,
+            now => now.clamp(settings.min as usize, settings.max as usize),
         }
     }
 
@@ -79,10 +79,11 @@ impl Learned {
         in_flight: usize,
     ) -> Option<(usize, usize)> {
         let mut vegas = self.vegas.lock().unwrap_or_else(PoisonError::into_inner);
+        // What calls went by until now, under these settings (new ones start anew).
+        let before = self.limit(settings);
         if vegas.settings != Some(*settings) {
             *vegas = Vegas::new(settings);
         }
-        let before = vegas.limit(settings);
         vegas.learn(settings, sample, in_flight);
         let after = vegas.limit(settings);
         self.now.store(after, Ordering::Relaxed);
@@ -191,7 +192,12 @@ impl Vegas {
         let limit = self.estimate;
         let log = limit.log10().max(1.0);
         let (threshold, alpha, beta) = (log, 3.0 * log, 6.0 * log);
-        let queue = (limit * (1.0 - no_load.as_secs_f64() / latency.as_secs_f64())).ceil();
+        // A window of calls ready at once (a paused clock, a cache) has no queue, not 0/0.
+        let ratio = match latency.is_zero() {
+            true => 1.0,
+            false => no_load.as_secs_f64() / latency.as_secs_f64(),
+        };
+        let queue = (limit * (1.0 - ratio)).ceil();
         let next = if queue <= threshold {
             limit + beta
         } else if queue < alpha {
@@ -216,7 +222,7 @@ struct Window {
     samples: u32,
     succeeded: u32,
     fastest: Duration,
-    buckets: [u16; BUCKETS],
+    buckets: [u32; BUCKETS],
     in_flight: usize,
     // The samples that failed with a counted error or ran out of time.
     overloaded: u32,
@@ -247,7 +253,7 @@ impl Window {
         let half = self.succeeded.div_ceil(2);
         let mut seen = 0;
         let bucket = self.buckets.iter().position(|&count| {
-            seen += u32::from(count);
+            seen += count;
             seen >= half && half > 0
         })?;
         // In the fastest call's bucket: as fast as it, within the bucket's width, so that a
@@ -404,9 +410,43 @@ mod tests {
         window(&learned, &settings, Sample::Overloaded);
         assert_eq!(learned.limit(&settings), 90);
         let other = Adaptive::new().initial(40);
-        assert_eq!(learned.learn(&other, Sample::Ignored, 1), None);
+        // The change says where calls stood: at the old limit.
+        assert_eq!(learned.learn(&other, Sample::Ignored, 1), Some((90, 40)));
         assert_eq!(learned.limit(&other), 40);
         learned.reset();
         assert_eq!(learned.limit(&settings), 100);
+    }
+
+    /// A limit above 2 × 65,535 (allowed: up to 2³¹ − 1) makes windows whose samples a `u16`
+    /// bucket could not count: the window still has a median, and the limit still learns.
+    #[test]
+    fn a_window_larger_than_a_u16_bucket_still_has_a_median() {
+        let settings = Adaptive::new().initial(200_000).bounds(1, 1_000_000);
+        let learned = learned(&settings);
+        // No queue: then a long one (100 x the latency without one).
+        window(&learned, &settings, Sample::Succeeded(ms(1)));
+        window(&learned, &settings, Sample::Succeeded(ms(1)));
+        let grown = learned.limit(&settings);
+        assert!(grown > 200_000, "no queue, yet {grown}");
+        // Two windows: the helper's is one sample short of a fractional estimate.
+        window(&learned, &settings, Sample::Succeeded(ms(100)));
+        window(&learned, &settings, Sample::Succeeded(ms(100)));
+        let cut = learned.limit(&settings);
+        assert!(cut < grown, "a queue, yet {cut}");
+    }
+
+    /// A zero latency (a call ready at once, or a paused clock) is no queue, not 0/0.
+    #[test]
+    fn zero_latency_is_no_queue() {
+        let settings = Adaptive::new().initial(20).bounds(1, 100);
+        let learned = learned(&settings);
+        for _ in 0..10 {
+            window(&learned, &settings, Sample::Succeeded(Duration::ZERO));
+        }
+        assert!(
+            learned.limit(&settings) > 20,
+            "{}",
+            learned.limit(&settings)
+        );
     }
 }

@@ -113,11 +113,7 @@ impl Gate {
             // Registered (and counted, above) before the check, so that a place freed after
             // the check wakes it: its release comes later in the word's order than the count.
             notified.as_mut().enable();
-            if let Some(pass) = self.try_enter(policy, &limit, task, critical) {
-                return Ok(Some(pass));
-            }
-            notified.await;
-            freed.woken();
+            // Read after registering: an update (and its `wake_all`) before this is seen here.
             match policy.settings().limit {
                 Some(now) => {
                     limit = now;
@@ -125,6 +121,11 @@ impl Gate {
                 }
                 None => return Ok(None),
             }
+            if let Some(pass) = self.try_enter(policy, &limit, task, critical) {
+                return Ok(Some(pass));
+            }
+            notified.await;
+            freed.woken();
         }
     }
 

@@ -186,17 +186,28 @@ pub(crate) const MAX: usize = i32::MAX as usize;
 /// Netflix's concurrency-limits applies it (`VegasLimit`), with a multiplicative decrease
 /// on errors (AIMD).
 ///
-/// Each call that ends while the limit is in use is a sample of the dependency's latency.
-/// The lowest latency seen is its latency without a queue; a call slower than that says
-/// how many calls queue in front of it (`limit × (1 − lowest / latency)`). While that queue
-/// is short the limit grows (by `6·log₁₀ limit`, then `log₁₀ limit`), and once it is long
-/// the limit shrinks (by `log₁₀ limit`). A call that fails with an error the policy counts
-/// (see [`Options::breaker_if`](crate::Options::breaker_if); every error without it) or
-/// runs out of time multiplies the limit by `backoff`. A call refused, dropped unfinished
-/// (not by its timeout) or ended while few calls were in flight (under half the limit:
-/// latency then says nothing of capacity) is not a sample. The lowest latency is measured
-/// again every `30 × limit` samples, so that a dependency that got slower for good is not
-/// judged by how fast it once was.
+/// Each call that ends while the limit is in use is a sample of the dependency, and the
+/// limit learns once per window of `max(10, limit)` samples:
+///
+/// - The fastest call seen is the dependency's latency without a queue; a window whose
+///   median call is slower says how many calls queue in front of it
+///   (`limit × (1 − fastest / median)`). While that queue is short the limit grows (by
+///   `6·log₁₀ limit`, then `log₁₀ limit`), and once it is long it shrinks (by
+///   `log₁₀ limit`). The median, not the mean: a slow tail (a tenth of the calls hanging
+///   until a hedge answers) is no queue.
+/// - A window in which half the calls or more failed with an error the policy counts (see
+///   [`Options::breaker_if`](crate::Options::breaker_if); every error without it) or ran
+///   out of time multiplies the limit by `backoff` instead (AIMD). Fewer failures are the
+///   breaker's business: the other calls' latency still says whether the dependency keeps
+///   up.
+/// - A window whose calls never filled half the limit says nothing of capacity, and
+///   teaches nothing. A call refused, or dropped unfinished other than by its timeout or
+///   the deadline, is no sample.
+/// - The latency without a queue is measured again every `30 × limit` windows, so that a
+///   dependency that got slower for good is not judged by how fast it once was.
+///
+/// New settings (a reload) start it anew from their `initial`; until the next window
+/// closes, the limit learned is held within the new bounds.
 ///
 /// ```
 /// use runner_core::Adaptive;
