@@ -163,24 +163,31 @@ fn the_gate_never_lets_more_in_than_its_limit_and_leaks_no_place() {
     });
 }
 
+/// A policy with a limit of one call in flight.
+fn limit_of_one() -> Arc<Policy> {
+    Arc::new(Policy::builder().limit(Limit::new(1)).build().unwrap())
+}
+
+/// A caller, `critical` or not, that waits for a place under a limit of one, gets one, and
+/// gives it back.
+fn waiter(policy: &Arc<Policy>, critical: bool) -> thread::JoinHandle<()> {
+    let policy = policy.clone();
+    thread::spawn(move || {
+        let entered = policy.gate.enter(&policy, Limit::new(1), "t", critical);
+        let pass = loom::future::block_on(entered).unwrap();
+        assert!(pass.is_some());
+        drop(pass);
+    })
+}
+
 /// Two callers through a limit of one, each waiting for the other's place if it must: both
 /// get in, whichever way the freeing and the waiting interleave (a wake-up lost between a
 /// waiter's check and its sleep would be a deadlock, which loom reports).
 #[test]
 fn a_place_freed_while_a_caller_starts_waiting_lets_it_in() {
     loom::model(|| {
-        let policy = Arc::new(Policy::builder().limit(Limit::new(1)).build().unwrap());
-        let callers: Vec<_> = (0..2)
-            .map(|_| {
-                let policy = policy.clone();
-                thread::spawn(move || {
-                    let entered = policy.gate.enter(&policy, Limit::new(1), "t", true);
-                    let pass = loom::future::block_on(entered).unwrap();
-                    assert!(pass.is_some());
-                    drop(pass);
-                })
-            })
-            .collect();
+        let policy = limit_of_one();
+        let callers: Vec<_> = (0..2).map(|_| waiter(&policy, true)).collect();
         for caller in callers {
             caller.join().unwrap();
         }
@@ -195,22 +202,14 @@ fn a_place_freed_while_a_caller_starts_waiting_lets_it_in() {
 #[test]
 fn a_place_freed_goes_to_each_kind_of_waiter_in_turn() {
     loom::model(|| {
-        let policy = Arc::new(Policy::builder().limit(Limit::new(1)).build().unwrap());
+        let policy = limit_of_one();
         let held = policy
             .gate
             .try_enter(&policy, &Limit::new(1), "t", true)
             .expect("a free place");
         let callers: Vec<_> = [true, false]
             .into_iter()
-            .map(|critical| {
-                let policy = policy.clone();
-                thread::spawn(move || {
-                    let entered = policy.gate.enter(&policy, Limit::new(1), "t", critical);
-                    let pass = loom::future::block_on(entered).unwrap();
-                    assert!(pass.is_some());
-                    drop(pass);
-                })
-            })
+            .map(|critical| waiter(&policy, critical))
             .collect();
         drop(held);
         for caller in callers {
@@ -356,21 +355,13 @@ fn rate_limit_turns_kept_are_distinct() {
 #[test]
 fn a_limit_raised_while_a_caller_starts_waiting_lets_it_in() {
     loom::model(|| {
-        let policy = Arc::new(Policy::builder().limit(Limit::new(1)).build().unwrap());
+        let policy = limit_of_one();
         let held = policy
             .gate
             .try_enter(&policy, &Limit::new(1), "t", true)
             .expect("a free place");
-        let caller = {
-            let policy = policy.clone();
-            thread::spawn(move || {
-                // The limit as the call read it when it started.
-                let entered = policy.gate.enter(&policy, Limit::new(1), "t", true);
-                let pass = loom::future::block_on(entered).unwrap();
-                assert!(pass.is_some());
-                drop(pass);
-            })
-        };
+        // It waits under the limit it read as it started: one.
+        let caller = waiter(&policy, true);
         let raised = policy.settings().limit(Limit::new(2));
         policy.update(raised).unwrap();
         caller.join().unwrap();
@@ -384,7 +375,7 @@ fn a_limit_raised_while_a_caller_starts_waiting_lets_it_in() {
 fn a_critical_waiter_dropped_after_its_wake_up_hands_the_place_on() {
     use std::future::Future;
     loom::model(|| {
-        let policy = Arc::new(Policy::builder().limit(Limit::new(1)).build().unwrap());
+        let policy = limit_of_one();
         let held = policy
             .gate
             .try_enter(&policy, &Limit::new(1), "t", true)
@@ -402,15 +393,7 @@ fn a_critical_waiter_dropped_after_its_wake_up_hands_the_place_on() {
             thread::yield_now();
             drop(entered);
         });
-        let best_effort = {
-            let policy = policy.clone();
-            thread::spawn(move || {
-                let entered = policy.gate.enter(&policy, Limit::new(1), "t", false);
-                let pass = loom::future::block_on(entered).unwrap();
-                assert!(pass.is_some());
-                drop(pass);
-            })
-        };
+        let best_effort = waiter(&policy, false);
         drop(held);
         critical.join().unwrap();
         best_effort.join().unwrap();
