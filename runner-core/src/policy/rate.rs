@@ -240,7 +240,7 @@ impl Limiter {
                     return Ok(Some(Reservation {
                         limiter: Arc::clone(self),
                         at: crate::timer::after(now, Duration::from_nanos(wait)),
-                        next: after,
+                        next: Some(after),
                     }));
                 }
                 Err(moved) => next = moved,
@@ -274,19 +274,23 @@ impl std::fmt::Debug for Limiter {
 pub(super) struct Reservation {
     limiter: Arc<Limiter>,
     pub(super) at: Instant,
-    // The schedule this turn left.
-    next: u64,
+    // The schedule this turn left; `None` once the turn is used.
+    next: Option<u64>,
 }
 
 impl Reservation {
-    pub(super) fn used(self) {
-        std::mem::forget(self);
+    /// The turn is taken for good: nothing to give back (the limiter's reference is still
+    /// dropped).
+    pub(super) fn used(mut self) {
+        self.next = None;
     }
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        self.limiter.give_back(self.next);
+        if let Some(next) = self.next {
+            self.limiter.give_back(next);
+        }
     }
 }
 
@@ -410,6 +414,19 @@ mod tests {
             .map(|n| Duration::from_millis(n.saturating_sub(3)))
             .collect();
         assert_eq!(waits, expected);
+    }
+
+    /// A turn used drops its reference to the limiter, as one given back does: a limiter
+    /// replaced by a reload is freed.
+    #[test]
+    fn a_turn_used_keeps_no_reference_to_the_limiter() {
+        let limiter = Arc::new(RateLimit::per_second(10).burst(1).limiter());
+        let now = limiter.epoch;
+        assert!(limiter.reserve(now, None).unwrap().is_none());
+        let turn = limiter.reserve(now, None).unwrap().unwrap();
+        assert_eq!(Arc::strong_count(&limiter), 2);
+        turn.used();
+        assert_eq!(Arc::strong_count(&limiter), 1);
     }
 
     #[test]
