@@ -230,16 +230,12 @@ measure() {
     end_s=$EPOCHREALTIME
     after=$(cpu_ticks "$pid")
 
-    rps[$key]=$(awk '$1 == "Requests/sec:" { print $2 }' "$out")
-    p50[$key]=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
-    p99[$key]=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
-    non2xx[$key]=$(awk '/Non-2xx or 3xx responses:/ { print $NF; found = 1 }
-        END { if (!found) print 0 }' "$out")
-    # "Socket errors: connect 0, read 0, write 0, timeout 0"
-    sock_err[$key]=$(awk '/Socket errors:/ { gsub(",", ""); print $4 + $6 + $8 + $10; found = 1 }
-        END { if (!found) print 0 }' "$out")
-    [[ -n "${rps[$key]}" && "${p99[$key]}" != nan ]] ||
-        die "could not read requests/s and p99 from wrk's report: $(cat "$out")"
+    read_wrk_report "$out"
+    rps[$key]=$wrk_rps
+    p50[$key]=$wrk_p50
+    p99[$key]=$wrk_p99
+    non2xx[$key]=$wrk_non2xx
+    sock_err[$key]=$wrk_sockets
     local total
     total=$(awk '/requests in/ { print $1 }' "$out")
     cpu_pct[$key]=$(awk -v t=$((after - before)) -v hz="$clk_tck" -v a="$start_s" -v b="$end_s" \

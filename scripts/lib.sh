@@ -84,6 +84,22 @@ to_ms() {
     }'
 }
 
+# read_wrk_report <file>: sets wrk_rps, wrk_p50 and wrk_p99 (ms), wrk_non2xx and
+# wrk_sockets (socket errors, timeouts included) from a `wrk --latency` report.
+read_wrk_report() {
+    local out=$1
+    wrk_rps=$(awk '$1 == "Requests/sec:" { print $2 }' "$out")
+    wrk_p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
+    wrk_p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
+    wrk_non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF; found = 1 }
+        END { if (!found) print 0 }' "$out")
+    # "Socket errors: connect 0, read 0, write 0, timeout 0"
+    wrk_sockets=$(awk '/Socket errors:/ { gsub(",", ""); print $4 + $6 + $8 + $10; found = 1 }
+        END { if (!found) print 0 }' "$out")
+    [[ -n "$wrk_rps" && "$wrk_p99" != nan ]] ||
+        die "could not read requests/s and p99 from wrk's report: $(cat "$out")"
+}
+
 # median <values...>
 median() {
     printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {

@@ -180,19 +180,15 @@ measure() { # <variant> <round>
         die "wrk failed against the $variant gateway"
     }
     read -r -a after <<<"$(card_outcomes "$url")"
-    rps[$key]=$(awk '$1 == "Requests/sec:" { print $2 }' "$out")
-    p50[$key]=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
-    p99[$key]=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
-    non2xx[$key]=$(awk '/Non-2xx or 3xx responses:/ { print $NF; found = 1 }
-        END { if (!found) print 0 }' "$out")
-    local sockets
-    sockets=$(awk '/Socket errors:/ { gsub(",", ""); print $4 + $6 + $8 + $10; found = 1 }
-        END { if (!found) print 0 }' "$out")
+    read_wrk_report "$out"
+    rps[$key]=$wrk_rps
+    p50[$key]=$wrk_p50
+    p99[$key]=$wrk_p99
+    non2xx[$key]=$wrk_non2xx
     cards[$key]=$(awk -v ok=$((after[0] - before[0])) -v all=$((after[1] - before[1])) \
         'BEGIN { if (all > 0) printf "%.1f", 100 * ok / all; else print "nan" }')
     limit[$key]=$(card_limit "$url")
-    [[ -n "${rps[$key]}" && "${p99[$key]}" != nan ]] || die "could not read wrk's report: $(cat "$out")"
-    if [[ "${non2xx[$key]}" != 0 || "$sockets" != 0 ]]; then
+    if [[ "${non2xx[$key]}" != 0 || "$wrk_sockets" != 0 ]]; then
         bad_runs=$((bad_runs + 1))
     fi
 }

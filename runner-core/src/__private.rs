@@ -11,7 +11,7 @@ use crate::criticality::Criticality;
 pub use crate::criticality::{BestEffort, Critical};
 pub use crate::fan_out::FanOut;
 pub use crate::label::Label;
-use crate::policy::{Once, Repeat};
+use crate::policy::{Once, PolicyError, Repeat};
 pub use crate::slot::{Clock, Cuts, OwnTimer, SharedTimer, TaskTimer};
 pub use crate::task::Task;
 pub use crate::turn::Turn;
@@ -194,11 +194,8 @@ pub use std::sync::LazyLock;
 
 /// A task fn's default policy, from the literal keys `#[task]` checked at compile time.
 pub fn default_policy(task: &'static str, builder: PolicyBuilder) -> Policy {
-    match builder.name(task).build() {
-        Ok(policy) => policy,
-        // The attribute's checks are the builder's: this would be a bug of this crate.
-        Err(error) => panic!("`#[task]` let through a policy for `{task}` that fails: {error}"),
-    }
+    // The attribute's checks are the builder's.
+    let_through(task, "policy", builder.name(task).build())
 }
 
 /// `retry(budget = .., budget_window = .., min_per_sec = ..)`: the default budget with the
@@ -210,27 +207,27 @@ pub fn budget(share: Option<f32>, window: Option<Duration>, min_per_sec: Option<
 /// The breaker `#[task(breaker(...))]`'s keys give. Its values and their combinations are
 /// checked at compile time, by the attribute or in `const` blocks with the same messages.
 pub fn breaker(task: &'static str, keys: BreakerConfig) -> Breaker {
-    match keys.breaker() {
-        Ok(breaker) => breaker,
-        Err(error) => panic!("`#[task]` let through a breaker for `{task}` that fails: {error}"),
-    }
+    let_through(task, "breaker", keys.breaker())
 }
 
 /// The limit `#[task(limit(...))]`'s keys give, checked at compile time as [`breaker`]'s
 /// are.
 pub fn limit(task: &'static str, keys: LimitConfig) -> Limit {
-    match keys.limit() {
-        Ok(limit) => limit,
-        Err(error) => panic!("`#[task]` let through a limit for `{task}` that fails: {error}"),
-    }
+    let_through(task, "limit", keys.limit())
 }
 
 /// The rate limit `#[task(rate_limit(...))]`'s keys give, checked at compile time as
 /// [`breaker`]'s are.
 pub fn rate_limit(task: &'static str, keys: RateLimitConfig) -> RateLimit {
-    match keys.rate_limit() {
-        Ok(limit) => limit,
-        Err(error) => panic!("`#[task]` let through a rate limit for `{task}` that fails: {error}"),
+    let_through(task, "rate limit", keys.rate_limit())
+}
+
+/// A setting of `task`'s per-fn default, which the attribute checked at compile time with
+/// the same rules: an error here would be a bug of this crate.
+fn let_through<T>(task: &'static str, what: &str, checked: Result<T, PolicyError>) -> T {
+    match checked {
+        Ok(value) => value,
+        Err(error) => panic!("`#[task]` let through a {what} for `{task}` that fails: {error}"),
     }
 }
 

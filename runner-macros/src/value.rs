@@ -88,13 +88,8 @@ literal!(u32, usize, f32);
 
 /// `key = "200ms"` or `key = SOME_CONST`: a positive duration. `what` names it in messages.
 pub(crate) fn duration(meta: &ParseNestedMeta<'_>, what: &str) -> syn::Result<Value<Duration>> {
-    let input = meta.value()?;
-    if input.peek(LitStr) {
-        let literal: LitStr = input.parse()?;
-        let value = duration::parse(&literal, what)?;
-        return Ok(Value::Literal(value, literal.span()));
-    }
-    constant(meta, DURATION, "positive", &duration::zero_message(what))
+    let zero = duration::zero_message(what);
+    duration_within(meta, what, "positive", &zero, |value| !value.is_zero())
 }
 
 /// `key = "1s"` or `key = SOME_CONST`: a duration that `valid` accepts (else its message,

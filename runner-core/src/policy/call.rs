@@ -106,7 +106,7 @@ impl Policy {
     {
         // Taken apart, so that the call's future keeps only what it uses after a wait.
         let (
-            throttled,
+            (throttled, gated),
             PolicySettings {
                 retry,
                 hedge,
@@ -116,7 +116,7 @@ impl Policy {
             },
         ) = {
             let settings = self.start_call();
-            (settings.rate_limit.is_some(), settings)
+            ((settings.rate_limit.is_some(), settings.gated()), settings)
         };
         if throttled {
             self.throttle(task, deadline)
@@ -129,14 +129,14 @@ impl Policy {
                 Some(pass) => Some(pass),
                 None => self
                     .gate
-                    .enter(self, limit, task, critical)
+                    .wait(self, limit, task, critical)
                     .await
                     .map_err(TaskError::Rejected)?,
             },
             None => None,
         };
         // Let through: its share of the retry budget (`start_call` left it for now).
-        if (throttled || limit.is_some()) && retry.is_some() {
+        if gated && retry.is_some() {
             self.deposit();
         }
         let maker = Maker {

@@ -188,8 +188,7 @@ impl Policy {
     /// a refused call earns no retries for the others.
     pub(crate) fn start_call(&self) -> PolicySettings {
         let live = self.live.load();
-        let gated = live.settings.rate_limit.is_some() || live.settings.limit.is_some();
-        if let (Some(budget), false) = (&live.budget, gated) {
+        if let (Some(budget), false) = (&live.budget, live.settings.gated()) {
             budget.deposit();
         }
         live.settings

@@ -173,7 +173,7 @@ fn limit_of_one() -> Arc<Policy> {
 fn waiter(policy: &Arc<Policy>, critical: bool) -> thread::JoinHandle<()> {
     let policy = policy.clone();
     thread::spawn(move || {
-        let entered = policy.gate.enter(&policy, Limit::new(1), "t", critical);
+        let entered = policy.gate.wait(&policy, Limit::new(1), "t", critical);
         let pass = loom::future::block_on(entered).unwrap();
         assert!(pass.is_some());
         drop(pass);
@@ -384,7 +384,7 @@ fn a_critical_waiter_dropped_after_its_wake_up_hands_the_place_on() {
         // after the place is freed.
         let critical = policy.clone();
         let critical = thread::spawn(move || {
-            let entered = critical.gate.enter(&critical, Limit::new(1), "t", true);
+            let entered = critical.gate.wait(&critical, Limit::new(1), "t", true);
             let mut entered = Box::pin(entered);
             let waker = futures::task::noop_waker();
             let mut cx = std::task::Context::from_waker(&waker);

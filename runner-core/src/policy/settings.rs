@@ -108,6 +108,12 @@ impl PolicySettings {
         }
     }
 
+    /// `true` if a rate limit or a bulkhead may refuse a call before it runs: such a call
+    /// pays into the retry budget only once they let it through.
+    pub(crate) const fn gated(&self) -> bool {
+        self.rate_limit.is_some() || self.limit.is_some()
+    }
+
     /// The checks `#[task(...)]` makes at compile time, with its messages.
     pub(crate) fn check(&self) -> Result<(), PolicyError> {
         if self.timeout.is_some_and(|timeout| timeout.is_zero()) {

@@ -78,20 +78,18 @@ impl Gate {
         self.wake_all();
     }
 
-    /// Enters the gate under `limit`, waiting for a free place unless the limit rejects;
-    /// `critical` calls ahead of best-effort ones. A waiting call reads the policy's limit
-    /// again each time a place is freed, so that a limit raised by [`Policy::update`] (or
-    /// learned) lets it in; a limit removed lets it in without a place.
-    pub(crate) async fn enter<'a>(
+    /// Waits for a free place under `limit`, for a call that [`try_enter`](Self::try_enter)
+    /// found none for, unless the limit rejects; `critical` calls ahead of best-effort ones.
+    /// A waiting call reads the policy's limit again each time it is woken, so that a limit
+    /// raised by [`Policy::update`] (or learned) lets it in; a limit removed lets it in
+    /// without a place.
+    pub(crate) async fn wait<'a>(
         &'a self,
         policy: &'a Policy,
         mut limit: Limit,
         task: &'static str,
         critical: bool,
     ) -> Result<Option<Pass<'a>>, Rejection> {
-        if let Some(pass) = self.try_enter(policy, &limit, task, critical) {
-            return Ok(Some(pass));
-        }
         if limit.reject {
             policy.emit(
                 task,
