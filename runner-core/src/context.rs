@@ -70,6 +70,11 @@ pub(crate) fn post(verdict: Verdict) {
     VERDICT.set(Some(verdict));
 }
 
+/// What the current poll of the task has posted so far.
+pub(crate) fn posted() -> Option<Verdict> {
+    VERDICT.get()
+}
+
 /// The instant by which the running task must finish, if it has one.
 ///
 /// Inside a task run by a fan-out, the runner, or awaited on its own, this is the tighter of

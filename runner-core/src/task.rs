@@ -3,6 +3,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::{Future, IntoFuture};
+use std::hash::Hash;
 use std::marker::PhantomData;
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use futures::future::{BoxFuture, LocalBoxFuture};
 
 use crate::criticality::{BestEffort, Critical, Criticality};
 use crate::label::Label;
+use crate::policy::{Coalesce, Coalesced};
 use crate::standalone::TaskFuture;
 
 /// A named future producing `Result<T, E>`, with a criticality `C` and an optional timeout.
@@ -196,6 +198,42 @@ impl<F, C: Criticality> Task<F, C> {
         F: Future<Output = Result<T, E>> + 'a,
     {
         self.map_future(|future| Box::pin(future) as LocalBoxFuture<'a, Result<T, E>>)
+    }
+
+    /// The same task, coalesced in `group` with the calls of the same `key` in flight: while
+    /// one of them runs, the others wait for its result instead of running their own (see
+    /// [`Coalesce`]). Each keeps its own timeout, deadline and criticality; when the one that
+    /// runs ends first, a waiting one takes over with its own future.
+    /// `#[task(coalesce(key = ...))]` writes the call.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use runner_core::policy::Coalesce;
+    /// use runner_core::{Task, fan_out};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let cards: Coalesce<u64, u32, std::io::Error> = Coalesce::new();
+    /// let card = |id: u64| {
+    ///     Task::best_effort("card", async move { Ok(id as u32 * 2) }).coalesce(&cards, id)
+    /// };
+    /// let (first, second) = fan_out!(card(7), card(7)).await.unwrap();
+    /// assert_eq!((first.unwrap(), second.unwrap()), (14, 14));
+    /// # }
+    /// ```
+    pub fn coalesce<K, T, E>(
+        self,
+        group: &Coalesce<K, T, E>,
+        key: K,
+    ) -> Task<Coalesced<'_, K, T, E, F>, C>
+    where
+        F: Future<Output = Result<T, E>>,
+        K: Hash + Eq + Clone,
+        T: Clone,
+        E: Clone,
+    {
+        let name = self.name;
+        self.map_future(|future| group.call(name, key, future))
     }
 
     fn map_future<G>(self, map: impl FnOnce(F) -> G) -> Task<G, C> {

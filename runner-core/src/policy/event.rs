@@ -108,6 +108,16 @@ pub enum EventKind {
         /// The limit now.
         to: usize,
     },
+    /// The call waits on the flight of an earlier call with the same key, for its result
+    /// (see [`Coalesce`](crate::policy::Coalesce)).
+    Coalesced {
+        /// The calls waiting on that flight now, this one included.
+        waiting: u32,
+    },
+    /// The call that ran a coalesced flight left before its work ended (its timeout, its
+    /// deadline, or its caller's drop): this waiting call runs its own work now, for the
+    /// others still waiting.
+    CoalesceTakenOver,
     /// A call or an attempt was refused before it ran.
     Rejected {
         /// Why.
@@ -319,6 +329,21 @@ fn trace(event: &PolicyEvent<'_>) {
             name = policy,
             wait_ms = wait.as_secs_f64() * 1e3,
             "waiting for the rate limit",
+        ),
+        EventKind::Coalesced { waiting } => tracing::debug!(
+            target: TARGET,
+            task,
+            policy = "coalesce",
+            name = policy,
+            waiting,
+            "waiting on a call with the same key",
+        ),
+        EventKind::CoalesceTakenOver => tracing::debug!(
+            target: TARGET,
+            task,
+            policy = "coalesce",
+            name = policy,
+            "taking a coalesced call over from its leader, who left",
         ),
         EventKind::Rejected { reason } => tracing::debug!(
             target: TARGET,

@@ -21,6 +21,8 @@ use crate::policy::event::{EventKind, PolicyEvent};
 /// | `runner_policy_limit` | gauge (an adaptive limit's, as it changes) | `task`, `policy` |
 /// | `runner_policy_throttled_total` | counter | `task`, `policy` |
 /// | `runner_policy_throttle_wait_seconds` | histogram | `task`, `policy` |
+/// | `runner_policy_coalesced_total` | counter (calls that waited on another's flight) | `task`, `policy` |
+/// | `runner_policy_coalesce_takeovers_total` | counter | `task`, `policy` |
 /// | `runner_policy_rejections_total` | counter | `task`, `policy`, `reason` |
 /// | `runner_policy_fallbacks_total` | counter | `task`, `policy`, `error` |
 ///
@@ -86,6 +88,14 @@ impl Observer for MetricsObserver {
                     .increment(1);
                 histogram!("runner_policy_throttle_wait_seconds", "task" => task, "policy" => policy())
                     .record(wait.as_secs_f64());
+            }
+            EventKind::Coalesced { .. } => {
+                counter!("runner_policy_coalesced_total", "task" => task, "policy" => policy())
+                    .increment(1);
+            }
+            EventKind::CoalesceTakenOver => {
+                counter!("runner_policy_coalesce_takeovers_total", "task" => task, "policy" => policy())
+                    .increment(1);
             }
             EventKind::Rejected { reason } => {
                 counter!("runner_policy_rejections_total", "task" => task, "policy" => policy(), "reason" => reason.as_str())

@@ -202,6 +202,7 @@ pub(crate) mod breaker;
 mod breaker_state;
 mod builder;
 mod call;
+mod coalesce;
 #[cfg(feature = "serde")]
 mod config;
 mod control;
@@ -238,6 +239,7 @@ use crate::task::Task;
 pub use self::breaker::{Breaker, BreakerConfig, BreakerWindow};
 pub use self::breaker_state::BreakerState;
 pub use self::builder::PolicyBuilder;
+pub use self::coalesce::{Coalesce, CoalesceConfig, Coalesced};
 #[cfg(feature = "serde")]
 pub use self::config::{HedgeConfig, PolicyConfig, RetryConfig};
 pub use self::control::BudgetReport;

@@ -1,0 +1,325 @@
+//! Request coalescing's rules on tokio's paused clock: calls with the same key share one
+//! run while it is in flight, each within its own timeout; the leader leaving first (its
+//! timeout, its drop, a refusal) hands the flight to a waiting call, which runs its own
+//! work; errors and fallbacks are shared; nothing is cached; a full group runs calls alone.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use runner_core::policy::{Coalesce, CoalesceConfig};
+use runner_core::{
+    EventKind, Observer, Outcome, Policy, PolicyEvent, Rejection, Task, TaskError, fan_out,
+};
+use tokio::time::{Instant, sleep};
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("card service unavailable")]
+struct Unavailable;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// The coalescing events a group gave, in order.
+#[derive(Default)]
+struct Events(Mutex<Vec<EventKind>>);
+
+impl Observer for Events {
+    fn on_policy(&self, event: &PolicyEvent<'_>) {
+        assert_eq!(event.policy, "cards");
+        self.0.lock().unwrap().push(event.kind);
+    }
+}
+
+impl Events {
+    fn take(&self) -> Vec<EventKind> {
+        std::mem::take(&mut self.0.lock().unwrap())
+    }
+}
+
+type Cards = Coalesce<u64, String, Unavailable>;
+
+fn observed() -> (Cards, Arc<Events>) {
+    let events = Arc::new(Events::default());
+    let group = Coalesce::new().name("cards").observer(events.clone());
+    (group, events)
+}
+
+/// The card service: `work` long, counting its runs, failing for user 0.
+struct Service {
+    runs: AtomicU32,
+    work: Duration,
+}
+
+impl Service {
+    fn new(work: Duration) -> Self {
+        Self {
+            runs: AtomicU32::new(0),
+            work,
+        }
+    }
+
+    async fn card(&self, user_id: u64) -> Result<String, Unavailable> {
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        sleep(self.work).await;
+        match user_id {
+            0 => Err(Unavailable),
+            _ => Ok(format!("card of {user_id}")),
+        }
+    }
+
+    fn runs(&self) -> u32 {
+        self.runs.load(Ordering::Relaxed)
+    }
+}
+
+/// A best-effort card task through `group`, timed out after `timeout`, with when it ended.
+async fn card(
+    group: &Cards,
+    service: &Service,
+    user_id: u64,
+    timeout: Duration,
+) -> (Result<String, TaskError<Unavailable>>, Duration) {
+    let start = Instant::now();
+    let result = Task::best_effort("card", service.card(user_id))
+        .timeout(timeout)
+        .coalesce(group, user_id)
+        .await;
+    (result, start.elapsed())
+}
+
+#[tokio::test(start_paused = true)]
+async fn calls_with_one_key_share_one_run_and_other_keys_run_their_own() {
+    let (group, events) = observed();
+    let service = Service::new(ms(100));
+    let (a, b, c) = tokio::join!(
+        card(&group, &service, 7, ms(200)),
+        card(&group, &service, 7, ms(200)),
+        card(&group, &service, 8, ms(200)),
+    );
+    assert_eq!(a, (Ok("card of 7".to_owned()), ms(100)));
+    assert_eq!(b, (Ok("card of 7".to_owned()), ms(100)));
+    assert_eq!(c, (Ok("card of 8".to_owned()), ms(100)));
+    assert_eq!(service.runs(), 2);
+    assert_eq!(events.take(), [EventKind::Coalesced { waiting: 1 }]);
+    assert_eq!(group.in_flight(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn many_waiting_calls_take_one_result_and_the_table_is_reused() {
+    let group = Cards::new();
+    let service = Service::new(ms(100));
+    for round in 1..=3 {
+        let calls = (0..100).map(|_| card(&group, &service, 7, ms(200)));
+        let results = futures::future::join_all(calls).await;
+        assert!(
+            results
+                .iter()
+                .all(|(result, at)| result.as_deref() == Ok("card of 7") && *at == ms(100))
+        );
+        // Nothing is cached: each round runs once more.
+        assert_eq!(service.runs(), round);
+        assert_eq!(group.in_flight(), 0);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_error_is_shared_as_the_leader_got_it() {
+    let group = Cards::new();
+    let service = Service::new(ms(100));
+    let (a, b) = tokio::join!(
+        card(&group, &service, 0, ms(200)),
+        card(&group, &service, 0, ms(200)),
+    );
+    assert_eq!(a, (Err(TaskError::Failed(Unavailable)), ms(100)));
+    assert_eq!(b, (Err(TaskError::Failed(Unavailable)), ms(100)));
+    assert_eq!(service.runs(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_leaders_timeout_fails_it_alone_and_a_waiting_call_takes_over() {
+    let (group, events) = observed();
+    let service = Service::new(ms(100));
+    let (leader, waiting, late) = tokio::join!(
+        card(&group, &service, 7, ms(50)),
+        card(&group, &service, 7, ms(200)),
+        async {
+            // Joins the flight after the take-over: it waits on the new leader.
+            sleep(ms(60)).await;
+            let (result, at) = card(&group, &service, 7, ms(200)).await;
+            (result, at + ms(60))
+        },
+    );
+    assert_eq!(leader, (Err(TaskError::TimedOut(ms(50))), ms(50)));
+    // The work starts again at 50 ms, in the call that took the flight over.
+    assert_eq!(waiting, (Ok("card of 7".to_owned()), ms(150)));
+    assert_eq!(late, (Ok("card of 7".to_owned()), ms(150)));
+    assert_eq!(service.runs(), 2);
+    assert_eq!(
+        events.take(),
+        [
+            EventKind::Coalesced { waiting: 1 },
+            EventKind::CoalesceTakenOver,
+            EventKind::Coalesced { waiting: 1 },
+        ]
+    );
+    assert_eq!(group.in_flight(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiting_calls_timeout_leaves_the_flight_to_the_others() {
+    let group = Cards::new();
+    let service = Service::new(ms(100));
+    let (leader, impatient, patient) = tokio::join!(
+        card(&group, &service, 7, ms(200)),
+        card(&group, &service, 7, ms(30)),
+        card(&group, &service, 7, ms(200)),
+    );
+    assert_eq!(leader, (Ok("card of 7".to_owned()), ms(100)));
+    assert_eq!(impatient, (Err(TaskError::TimedOut(ms(30))), ms(30)));
+    assert_eq!(patient, (Ok("card of 7".to_owned()), ms(100)));
+    assert_eq!(service.runs(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_leader_dropped_by_its_caller_hands_the_flight_on() {
+    let (group, events) = observed();
+    let service = Service::new(ms(100));
+    let leader = card(&group, &service, 7, ms(200));
+    let waiting = card(&group, &service, 7, ms(200));
+    let (dropped, waiting) = tokio::join!(
+        // The leader's caller gives up on it at 40 ms, as a `select!` would.
+        tokio::time::timeout(ms(40), leader),
+        waiting,
+    );
+    assert!(dropped.is_err());
+    assert_eq!(waiting, (Ok("card of 7".to_owned()), ms(140)));
+    assert_eq!(service.runs(), 2);
+    assert_eq!(
+        events.take(),
+        [
+            EventKind::Coalesced { waiting: 1 },
+            EventKind::CoalesceTakenOver
+        ]
+    );
+    assert_eq!(group.in_flight(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_last_call_to_leave_an_unfinished_flight_ends_it() {
+    let group = Cards::new();
+    let service = Service::new(ms(100));
+    let (a, b) = tokio::join!(
+        card(&group, &service, 7, ms(20)),
+        card(&group, &service, 7, ms(20)),
+    );
+    assert_eq!(a.0, Err(TaskError::TimedOut(ms(20))));
+    assert_eq!(b.0, Err(TaskError::TimedOut(ms(20))));
+    assert_eq!(group.in_flight(), 0);
+    // The next call leads a flight of its own.
+    assert_eq!(
+        card(&group, &service, 7, ms(200)).await,
+        (Ok("card of 7".to_owned()), ms(100))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_group_runs_a_new_key_alone() {
+    let group: Cards = Coalesce::with_capacity(1).unwrap();
+    let service = Service::new(ms(100));
+    let (a, b, c, d) = tokio::join!(
+        card(&group, &service, 7, ms(200)),
+        card(&group, &service, 7, ms(200)),
+        card(&group, &service, 8, ms(200)),
+        card(&group, &service, 8, ms(200)),
+    );
+    for (result, at) in [a, b, c, d] {
+        assert!(result.is_ok());
+        assert_eq!(at, ms(100));
+    }
+    // Key 7 took the one place; both calls of key 8 ran alone.
+    assert_eq!(service.runs(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_leader_hands_the_flight_on_and_the_refusal_is_each_calls_own() {
+    let policy = Policy::builder().build().unwrap();
+    policy.force_open();
+    let group = Cards::new();
+    let service = Service::new(ms(100));
+    let through = || {
+        policy
+            .best_effort("card", || service.card(7))
+            .timeout(ms(200))
+            .coalesce(&group, 7)
+    };
+    let (a, b) = tokio::join!(through(), through());
+    assert_eq!(a, Err(TaskError::Rejected(Rejection::BreakerOpen)));
+    assert_eq!(b, Err(TaskError::Rejected(Rejection::BreakerOpen)));
+    assert_eq!(service.runs(), 0);
+    assert_eq!(group.in_flight(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fallback_is_shared_and_reported_as_one() {
+    let policy = Policy::builder().build().unwrap();
+    let group = Cards::new();
+    let service = Service::new(ms(100));
+    let through = || {
+        policy
+            .task::<runner_core::BestEffort, _, _, _, _, _>(
+                "card",
+                || service.card(0),
+                runner_core::Options::new()
+                    .fallback(|_: &TaskError<Unavailable>| "no card".to_owned()),
+            )
+            .timeout(ms(200))
+            .coalesce(&group, 0)
+    };
+    let (result, report) = fan_out!(through(), through()).with_report().await;
+    let (a, b) = result.unwrap();
+    assert_eq!(
+        (a.unwrap(), b.unwrap()),
+        ("no card".to_owned(), "no card".to_owned())
+    );
+    let outcomes: Vec<Outcome> = report.tasks().iter().map(|task| task.outcome).collect();
+    assert_eq!(outcomes, [Outcome::Fallback, Outcome::Fallback]);
+    assert_eq!(service.runs(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn coalesced_calls_in_one_fan_out_keep_their_slots() {
+    let group = Cards::new();
+    let service = Service::new(ms(100));
+    let task = |timeout| {
+        Task::critical("card", service.card(7))
+            .timeout(timeout)
+            .coalesce(&group, 7)
+    };
+    let (a, b) = fan_out!(task(ms(200)), task(ms(200)).into_best_effort())
+        .await
+        .unwrap();
+    assert_eq!(a, "card of 7");
+    assert_eq!(b.unwrap(), "card of 7");
+    assert_eq!(service.runs(), 1);
+}
+
+#[test]
+fn a_group_of_no_keys_is_refused() {
+    let error = Cards::with_capacity(0).unwrap_err();
+    assert_eq!(error.field(), "coalesce.capacity");
+    assert_eq!(
+        CoalesceConfig { capacity: 0 }
+            .group::<u64, String, Unavailable>()
+            .unwrap_err(),
+        error
+    );
+    assert_eq!(
+        CoalesceConfig::default()
+            .group::<u64, String, Unavailable>()
+            .unwrap()
+            .capacity(),
+        Cards::DEFAULT_CAPACITY
+    );
+}
