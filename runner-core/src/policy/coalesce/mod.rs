@@ -29,7 +29,14 @@ pub use self::flight::Coalesced;
 use self::table::Flights;
 
 /// A group of calls coalesced by key: calls with the same key made while one of them runs
-/// share its result (see the [module docs](self)).
+/// share its result.
+///
+/// The first call with a key leads its flight and runs its own future; the calls with the
+/// same key that come while it runs wait and take a clone of its result. Each call keeps its
+/// own timeout and deadline. When the leader ends first (its timeout, its drop, a refusal),
+/// its work is dropped with it, and a waiting call takes the flight over with its own future:
+/// the work starts again, and no work outlives the calls that want it. Nothing is cached: a
+/// call after the flight ended starts a new one.
 ///
 /// `T` and `E` are the calls' value and error, cloned for each waiting call: wrap an error
 /// that is not `Clone` in an `Arc` (`Arc<E>` is an error where `E` is). Give each kind of
