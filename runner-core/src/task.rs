@@ -213,7 +213,7 @@ impl<F, C: Criticality> Task<F, C> {
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let cards: Coalesce<u64, u32, std::io::Error> = Coalesce::new();
+    /// let cards: Coalesce<u64, u32, std::sync::Arc<std::io::Error>> = Coalesce::new();
     /// let card = |id: u64| {
     ///     Task::best_effort("card", async move { Ok(id as u32 * 2) }).coalesce(&cards, id)
     /// };

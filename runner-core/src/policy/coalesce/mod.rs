@@ -43,14 +43,16 @@ use self::table::Flights;
 /// call its own group; `#[task(coalesce(key = ...))]` makes one per fn.
 ///
 /// ```
+/// use std::sync::Arc;
 /// use std::sync::atomic::{AtomicU32, Ordering};
 /// use std::time::Duration;
 /// use runner_core::policy::Coalesce;
-/// use runner_core::Task;
+/// use runner_core::{Task, fan_out};
 ///
 /// static CALLS: AtomicU32 = AtomicU32::new(0);
 ///
-/// async fn fetch_card(user_id: u64) -> Result<String, std::io::Error> {
+/// // The error is shared with every waiting call: `Arc` makes it `Clone`.
+/// async fn fetch_card(user_id: u64) -> Result<String, Arc<std::io::Error>> {
 ///     CALLS.fetch_add(1, Ordering::Relaxed);
 ///     tokio::time::sleep(Duration::from_millis(20)).await;
 ///     Ok(format!("card of {user_id}"))
@@ -58,13 +60,13 @@ use self::table::Flights;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let cards: Coalesce<u64, String, std::io::Error> = Coalesce::new();
+/// let cards: Coalesce<u64, String, Arc<std::io::Error>> = Coalesce::new();
 /// let card = |user_id| {
 ///     Task::best_effort("card", fetch_card(user_id))
 ///         .timeout(Duration::from_millis(150))
 ///         .coalesce(&cards, user_id)
 /// };
-/// let (first, second) = tokio::join!(card(7), card(7));
+/// let (first, second) = fan_out!(card(7), card(7)).await.unwrap();
 /// assert_eq!(first.unwrap(), "card of 7");
 /// assert_eq!(second.unwrap(), "card of 7");
 /// assert_eq!(CALLS.load(Ordering::Relaxed), 1);
