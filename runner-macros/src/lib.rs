@@ -176,12 +176,12 @@ use proc_macro::TokenStream;
 ///     }
 /// }
 ///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
 /// // Without the macro:
 /// let by_hand = runner_core::Task::critical("profile", async { Ok::<_, ProfileError>(1) }).label(17);
 /// assert_eq!(by_hand.task_label(), Some(Label::from(17)));
 ///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
 /// let error = fan_out!(profile(16), profile(17)).await.unwrap_err();
 /// assert_eq!(error.to_string(), "critical task `profile[17]` failed: profile unavailable");
 /// # }
@@ -435,6 +435,8 @@ use proc_macro::TokenStream;
 ///     fetch_card(user_id).await
 /// }
 ///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
 /// // Without the macro:
 /// let get_scratch_card_policy = Policy::builder()
 ///     .hedge(Hedge::new(Duration::from_millis(50)))
@@ -442,8 +444,6 @@ use proc_macro::TokenStream;
 ///     .unwrap();
 /// # let _ = || get_scratch_card_policy.best_effort("get_scratch_card", move || fetch_card(1));
 ///
-/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-/// # async fn main() {
 /// let start = tokio::time::Instant::now();
 /// assert_eq!(get_scratch_card(1).await.unwrap(), 1); // the hedge won
 /// assert_eq!(start.elapsed(), Duration::from_millis(60));
@@ -482,6 +482,8 @@ use proc_macro::TokenStream;
 ///     Err(CardError)
 /// }
 ///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
 /// // Without the macro:
 /// let get_scratch_card_policy = Policy::builder()
 ///     .breaker(
@@ -496,8 +498,6 @@ use proc_macro::TokenStream;
 ///     .unwrap();
 /// # let _ = || get_scratch_card_policy.best_effort("get_scratch_card", || async { Err::<String, _>(CardError) });
 ///
-/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-/// # async fn main() {
 /// assert!(matches!(get_scratch_card(1).await, Err(TaskError::Failed(_))));
 /// assert!(matches!(get_scratch_card(1).await, Err(TaskError::Failed(_))));
 /// // Open: refused at once, nothing sent.
@@ -529,6 +529,8 @@ use proc_macro::TokenStream;
 ///     Ok(1)
 /// }
 ///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), runner_core::FanOutError> {
 /// // Without the macro:
 /// let get_scratch_card_policy = Policy::builder()
 ///     .limit(Limit::new(1).reject_when_full())
@@ -536,8 +538,6 @@ use proc_macro::TokenStream;
 ///     .unwrap();
 /// # let _ = || get_scratch_card_policy.best_effort("get_scratch_card", || async { Ok::<u32, CardError>(1) });
 ///
-/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-/// # async fn main() -> Result<(), runner_core::FanOutError> {
 /// let (first, second) = fan_out!(get_scratch_card(1), get_scratch_card(2)).await?;
 /// assert_eq!(first.unwrap(), 1);
 /// assert!(matches!(second, Err(TaskError::Rejected(Rejection::LimitReached))));
@@ -564,6 +564,8 @@ use proc_macro::TokenStream;
 ///     Ok(1)
 /// }
 ///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), runner_core::FanOutError> {
 /// // Without the macro:
 /// let get_scratch_card_policy = Policy::builder()
 ///     .rate_limit(RateLimit::new(10, Duration::from_secs(1)).burst(1))
@@ -571,8 +573,6 @@ use proc_macro::TokenStream;
 ///     .unwrap();
 /// # let _ = || get_scratch_card_policy.best_effort("get_scratch_card", || async { Ok::<u32, CardError>(1) });
 ///
-/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-/// # async fn main() -> Result<(), runner_core::FanOutError> {
 /// let start = tokio::time::Instant::now();
 /// // The second waits 100 ms for its turn, within its 150 ms.
 /// let (first, second) = fan_out!(get_scratch_card(1), get_scratch_card(2)).await?;
@@ -604,13 +604,13 @@ use proc_macro::TokenStream;
 ///     Err(WalletError)
 /// }
 ///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
 /// // Without the macro, a fallback is a per-call option:
 /// let get_balance_policy = runner_core::Policy::builder().build().unwrap();
 /// # let _ = || get_balance_policy.task::<runner_core::Critical, _, _, _, _, _>(
 /// #     "get_balance", || async { Err::<u64, _>(WalletError) }, Options::new().fallback(cached_balance));
 ///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
 /// let (result, report) = fan_out!(report; get_balance(1)).await;
 /// assert_eq!(result.unwrap(), (42,));
 /// assert_eq!(report.tasks()[0].outcome, Outcome::Fallback);
