@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
+use runner_core::policy::{Coalesce, CoalesceConfig};
 use runner_core::{
-    Adaptive, Breaker, Budget, Hedge, Limit, Policy, PolicyBuilder, RateLimit, Retry,
+    Adaptive, Breaker, Budget, Hedge, Limit, Policy, PolicyBuilder, PolicyError, RateLimit, Retry,
 };
 
 fn ms(n: u64) -> Duration {
@@ -13,9 +14,12 @@ fn ms(n: u64) -> Duration {
 }
 
 fn says(case: &str, builder: PolicyBuilder, field: &str) {
+    refused_as(case, builder.build().expect_err(case), field);
+}
+
+fn refused_as(case: &str, error: PolicyError, field: &str) {
     let path = format!("{}/ui/fail/{case}.stderr", env!("CARGO_MANIFEST_DIR"));
     let stderr = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"));
-    let error = builder.build().expect_err(case);
     assert_eq!(error.field(), field, "{case}");
     assert!(
         stderr.contains(error.message()),
@@ -154,5 +158,18 @@ fn run_time_checks_say_what_compile_time_checks_say() {
         "rate_limit_burst_out_of_range",
         rate(RateLimit::per_second(10).burst(0)),
         "rate_limit.burst",
+    );
+    let group = Coalesce::<u64, u64, std::io::ErrorKind>::with_capacity(0);
+    refused_as(
+        "coalesce_capacity_zero",
+        group.expect_err("capacity 0"),
+        "coalesce.capacity",
+    );
+    refused_as(
+        "coalesce_capacity_const_checked",
+        CoalesceConfig { capacity: 0 }
+            .group::<u64, u64, std::io::ErrorKind>()
+            .expect_err("capacity 0"),
+        "coalesce.capacity",
     );
 }

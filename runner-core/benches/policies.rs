@@ -13,6 +13,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use runner_core::policy::Coalesce;
 use runner_core::{
     Adaptive, Breaker, Critical, Limit, Options, Policy, RateLimit, Retry, Task, TaskError, fan_out,
 };
@@ -67,6 +68,12 @@ static LIMIT_ADAPTIVE: LazyLock<Policy> = LazyLock::new(|| {
 });
 static LIMIT_ONLY: LazyLock<Policy> =
     LazyLock::new(|| Policy::builder().limit(LIMIT).build().unwrap());
+/// A coalescing group: each call's key is its work's value, so a call alone leads its flight,
+/// and in `fan_out_2` the two calls have keys of their own.
+static COALESCE: LazyLock<Coalesce<u64, u64, BenchError>> = LazyLock::new(Coalesce::new);
+/// The same group, for the calls of `coalesced`: both with one key, so that one leads and
+/// the other waits and takes a clone of its result.
+static SHARED: LazyLock<Coalesce<u64, u64, BenchError>> = LazyLock::new(Coalesce::new);
 static ALL: LazyLock<Policy> = LazyLock::new(|| {
     Policy::builder()
         .retry(Retry::new(3))
@@ -120,6 +127,9 @@ macro_rules! task {
     (fallback, $work:expr) => {
         EMPTY.task::<Critical, _, _, _, _, _>("t", move || $work, Options::new().fallback(fallback))
     };
+    (coalesce, $work:ident($key:literal)) => {
+        Task::critical("t", $work($key)).coalesce(&*COALESCE, $key)
+    };
     (all, $work:expr) => {
         ALL.task::<Critical, _, _, _, _, _>("t", move || $work, Options::new().fallback(fallback))
     };
@@ -172,7 +182,31 @@ macro_rules! policies {
 
 fn policies(c: &mut Criterion) {
     let rt = &runtime();
-    policies!(c, rt, bare empty_policy retry retry_attempt_timeout hedge breaker breaker_count breaker_time_slow limit limit_adaptive rate_limit fallback all);
+    policies!(c, rt, bare empty_policy retry retry_attempt_timeout hedge breaker breaker_count breaker_time_slow limit limit_adaptive rate_limit coalesce fallback all);
+}
+
+/// Two calls with one key in one `fan_out!`: one runs its work, the other waits for it and
+/// takes a clone, against the two calls each running its own (`policy/.../fan_out_2/bare`).
+fn coalesced(c: &mut Criterion) {
+    let rt = &runtime();
+    let mut group = c.benchmark_group("policy/coalesced/fan_out_2");
+    for (scenario, yields) in [("ready", false), ("yield_once", true)] {
+        group.bench_function(scenario, |b| {
+            time(b, rt, || async move {
+                let call = || {
+                    let work = async move {
+                        match yields {
+                            false => ready(1).await,
+                            true => yielding(1).await,
+                        }
+                    };
+                    Task::critical("t", work).coalesce(&*SHARED, 1)
+                };
+                black_box(fan_out!(call(), call()).await.unwrap());
+            })
+        });
+    }
+    group.finish();
 }
 
 /// A policy event with no observer and no `tracing` subscriber: what every retry, hedge,
@@ -185,5 +219,5 @@ fn events(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, policies, events);
+criterion_group!(benches, policies, coalesced, events);
 criterion_main!(benches);

@@ -4,6 +4,7 @@
 
 use std::error::Error as StdError;
 use std::future::Future;
+use std::hash::Hash;
 use std::time::Duration;
 
 use crate::CancellationToken;
@@ -11,7 +12,7 @@ use crate::criticality::Criticality;
 pub use crate::criticality::{BestEffort, Critical};
 pub use crate::fan_out::FanOut;
 pub use crate::label::Label;
-use crate::policy::{Once, PolicyError, Repeat};
+use crate::policy::{Coalesce, Coalesced, Once, PolicyError, Repeat};
 pub use crate::slot::{Clock, Cuts, OwnTimer, SharedTimer, TaskTimer};
 pub use crate::task::Task;
 pub use crate::turn::Turn;
@@ -288,6 +289,147 @@ where
     crate::policy::through(policy, name, timeout, Once(future), options)
 }
 
+/// The slot of a `#[task(coalesce(key = ...))]` fn's own group.
+pub use crate::policy::coalesce::FnGroup;
+
+/// The capacity of a `#[task(coalesce(key = ...))]` fn's own group, unless it says.
+pub const COALESCE_CAPACITY: usize = Coalesce::<(), (), ()>::DEFAULT_CAPACITY;
+
+/// How `#[task(coalesce(key = <expr>))]` reads its key: by method call, so that a borrowed
+/// key is read through (`&str` gives a `String`, `&Key` a `Key`) and an argument it names
+/// stays the body's.
+pub trait CoalesceKeyOf {
+    /// The key, owned.
+    type Key;
+    /// The key, owned.
+    fn __coalesce_key(&self) -> Self::Key;
+}
+
+impl<Q: ToOwned + ?Sized> CoalesceKeyOf for Q {
+    type Key = Q::Owned;
+    fn __coalesce_key(&self) -> Q::Owned {
+        self.to_owned()
+    }
+}
+
+/// What `#[task(coalesce(key = <expr>))]` groups calls by in the fn's own group.
+///
+/// A key that is not one is reported once, at the key. `M` makes that so: of the two impls,
+/// the second never applies, and with two to choose from the compiler keeps only the one
+/// whose bounds hold, so that for a wrong key there is none, and no [`Key`](Self::Key) for
+/// the call that takes it to raise a second error about.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a coalescing key",
+    label = "not `Hash + Eq + Clone + Send + 'static`",
+    note = "calls are grouped by their key in a table that outlives them: a key is `Hash + Eq + Clone + Send + 'static`, such as an integer, a `String` or a tuple of them"
+)]
+pub trait CoalesceKey<M> {
+    /// The key itself.
+    type Key: Hash + Eq + Clone + Send + 'static;
+    /// The key itself.
+    fn into_key(self) -> Self::Key;
+}
+
+/// See [`CoalesceKey`].
+#[derive(Debug)]
+pub enum Fits {}
+
+/// See [`CoalesceKey`].
+#[derive(Debug)]
+pub enum NeverFits {}
+
+/// No type is one: see [`CoalesceKey`].
+pub trait Never: never::Sealed {}
+
+mod never {
+    pub trait Sealed {}
+}
+
+#[diagnostic::do_not_recommend]
+impl<K: Hash + Eq + Clone + Send + 'static> CoalesceKey<Fits> for K {
+    type Key = K;
+    fn into_key(self) -> K {
+        self
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<K: Never> CoalesceKey<NeverFits> for K {
+    type Key = ();
+    fn into_key(self) {}
+}
+
+/// The key of a call to a `#[task(coalesce(key = ...))]` fn, checked at the user's key.
+pub fn coalesce_key<M, K: CoalesceKey<M>>(key: K) -> K::Key {
+    key.into_key()
+}
+
+/// The result of a `#[task(coalesce(key = ...))]` fn, of which its waiting calls take a
+/// clone. One that is not `Clone` is reported once, at the return type: `M` works as
+/// [`CoalesceKey`]'s does, so that its parts do not exist then, and nothing that uses them
+/// raises a second error.
+#[diagnostic::on_unimplemented(
+    message = "coalesced calls share one result, and `{Self}` is not `Clone`",
+    label = "not `Clone`",
+    note = "every call waiting on a flight takes a clone of its result, its error included; wrap an error that is not `Clone` in an `Arc` (`Arc<E>` is a `std::error::Error` where `E` is)"
+)]
+pub trait SharedResult<M> {
+    /// `T` of `Result<T, E>`.
+    type Value: Clone + Send + 'static;
+    /// `E` of `Result<T, E>`.
+    type Error: Clone + Send + 'static;
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: Clone + Send + 'static, E: Clone + Send + 'static> SharedResult<Fits> for Result<T, E> {
+    type Value = T;
+    type Error = E;
+}
+
+#[diagnostic::do_not_recommend]
+impl<R: Never> SharedResult<NeverFits> for R {
+    type Value = ();
+    type Error = ();
+}
+
+/// The task of a `#[task(coalesce(key = ..., group = <expr>))]` fn: coalesced in the group
+/// given.
+pub fn coalesce<F, C, K, T, E>(
+    task: Task<F, C>,
+    group: &Coalesce<K, T, E>,
+    key: K,
+) -> Task<Coalesced<'_, K, T, E, F>, C>
+where
+    C: Criticality,
+    F: Future<Output = Result<T, E>>,
+    K: Hash + Eq + Clone,
+    T: Clone,
+    E: Clone,
+{
+    task.coalesce(group, key)
+}
+
+/// The task of a `#[task(coalesce(key = ...))]` fn returning `R`: coalesced in the fn's own
+/// group, made at its first call with `capacity` (checked at compile time).
+///
+/// Its future is opaque, a `Future` by its declared bounds alone: a result that is not
+/// [`SharedResult`] is one error, at the fn's return type, and none at the fn's future.
+pub fn coalesce_per_fn<R, M, F, C, K>(
+    task: Task<F, C>,
+    group: &'static FnGroup,
+    capacity: usize,
+    key: K,
+) -> Task<impl Future<Output = Result<R::Value, R::Error>> + use<R, M, F, C, K>, C>
+where
+    R: SharedResult<M>,
+    C: Criticality,
+    F: Future<Output = Result<R::Value, R::Error>>,
+    K: Hash + Eq + Clone + Send + 'static,
+{
+    let group = group.get(task.name(), capacity);
+    task.coalesce(group, key)
+}
+
 /// An argument of a `#[task]` fn with retries or hedges: each attempt gets its own copy.
 #[diagnostic::on_unimplemented(
     message = "`retry`, `hedge` and `policy = ...` give each attempt its own copy of the arguments, and `{Self}` is not `Clone`",
@@ -331,6 +473,14 @@ pub mod checked {
     /// 1 to 8 hedges.
     pub const fn hedges(value: u32, message: &'static str) -> u32 {
         if value == 0 || value > 8 {
+            panic!("{}", message);
+        }
+        value
+    }
+
+    /// A coalescing group's capacity: at least one key.
+    pub const fn capacity(value: usize, message: &'static str) -> usize {
+        if value == 0 {
             panic!("{}", message);
         }
         value

@@ -58,7 +58,7 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("unavailable")]
 struct Unavailable;
 
@@ -378,6 +378,63 @@ fn an_adaptive_limit_allocates_nothing_whether_a_call_waits_or_not() {
         let best_effort = LEARNING.best_effort("card", || yielding(2));
         let (first, second) = tokio::join!(critical, best_effort);
         assert_eq!((first.unwrap(), second.unwrap()), (1, 2));
+    });
+    assert_eq!(counted, (0, 0), "(allocations, bytes) over {RUNS} runs");
+}
+
+#[task(best_effort, timeout = "1s", coalesce(key = user_id))]
+async fn coalesced_card(user_id: u64) -> Result<u64, Unavailable> {
+    tokio::task::yield_now().await;
+    Ok(user_id)
+}
+
+/// Coalesced calls allocate nothing once the group has seen its busiest moment: the fn's
+/// own group is made at its first call, and its table keeps its capacity as keys leave.
+/// Each run has a flight of three calls (one leads, two wait and take a clone) beside a
+/// call with another key.
+#[test]
+fn coalesced_calls_allocate_nothing_once_the_group_has_grown() {
+    let counted = measure(|| async {
+        let (a, b, c, d) = fan_out!(
+            coalesced_card(1),
+            coalesced_card(1),
+            coalesced_card(1),
+            coalesced_card(2),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (a.unwrap(), b.unwrap(), c.unwrap(), d.unwrap()),
+            (1, 1, 1, 2)
+        );
+    });
+    assert_eq!(counted, (0, 0), "(allocations, bytes) over {RUNS} runs");
+}
+
+/// Nor does a flight handed over: its leader is dropped while the others wait, and a
+/// waiting call takes the flight over and runs its own work.
+#[test]
+fn a_flight_handed_over_allocates_nothing() {
+    static CARDS: LazyLock<runner_core::policy::Coalesce<u64, u64, Unavailable>> =
+        LazyLock::new(runner_core::policy::Coalesce::new);
+    let counted = measure(|| async {
+        let call = || {
+            Task::best_effort("card", yielding(3))
+                .timeout(Duration::from_secs(1))
+                .coalesce(&CARDS, 3)
+                .into_future()
+        };
+        let mut leader = std::pin::pin!(Some(call()));
+        let mut waiting = std::pin::pin!(call());
+        std::future::poll_fn(|cx| {
+            let leading = leader.as_mut().as_pin_mut().unwrap().poll(cx);
+            assert!(leading.is_pending() && waiting.as_mut().poll(cx).is_pending());
+            std::task::Poll::Ready(())
+        })
+        .await;
+        leader.set(None);
+        assert_eq!(waiting.await.unwrap(), 3);
+        assert_eq!(CARDS.in_flight(), 0);
     });
     assert_eq!(counted, (0, 0), "(allocations, bytes) over {RUNS} runs");
 }

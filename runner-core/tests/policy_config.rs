@@ -46,6 +46,9 @@ const WALLET: &str = r#"
     max = 100
     per = "1s"
     burst = 20
+
+    [coalesce]
+    capacity = 500
 "#;
 
 #[test]
@@ -59,7 +62,8 @@ fn toml_and_json_give_the_same_settings() {
             "hedge": { "after": "50ms", "max": 2 },
             "breaker": { "failures": 3, "window": "10s", "cooldown": "5s", "rate": 0.5 },
             "limit": { "max": 32, "reject": true },
-            "rate_limit": { "max": 100, "per": "1s", "burst": 20 }
+            "rate_limit": { "max": 100, "per": "1s", "burst": 20 },
+            "coalesce": { "capacity": 500 }
         }"#,
     )
     .unwrap();
@@ -70,6 +74,13 @@ fn toml_and_json_give_the_same_settings() {
         settings.rate_limit,
         Some(runner_core::RateLimit::per_second(100).burst(20))
     );
+    // The group is the calls', built from its section.
+    let group = toml
+        .coalesce
+        .unwrap()
+        .group::<u64, u32, Unavailable>()
+        .unwrap();
+    assert_eq!(group.capacity(), 500);
     // And back: a config serializes to what it was read from.
     let again: PolicyConfig = toml::from_str(&toml::to_string(&toml).unwrap()).unwrap();
     assert_eq!(again, toml);
@@ -116,6 +127,7 @@ fn each_error_names_its_field() {
     );
     assert_eq!(field("[limit]\nmax = 0"), "limit.max");
     assert_eq!(field("[rate_limit]\nmax = 0"), "rate_limit.max");
+    assert_eq!(field("[coalesce]\ncapacity = 0"), "coalesce.capacity");
     assert_eq!(field("[limit]\nreject = true"), "limit.max");
     assert_eq!(field("[limit]\nmax = 10\ninitial = 5"), "limit.adaptive");
     assert_eq!(field("[limit]\nadaptive = true\nmin = 0"), "limit.min");

@@ -5,6 +5,7 @@ use std::time::Duration;
 use proc_macro2::Span;
 use syn::{LitStr, Path};
 
+use crate::coalesce::CoalesceArgs;
 use crate::parse::{path_name, set_once, span_of};
 use crate::policy::Policies;
 use crate::value::{self, Value};
@@ -14,7 +15,7 @@ use crate::{private, valid};
 const KEYS: &str = "`critical`, `best_effort`, `timeout = \"200ms\"`, `name = \"...\"`, `crate = \"...\"`, \
      `policy = <expr>`, `retry(attempts = 3, ...)`, `hedge = \"50ms\"`, `breaker(window = \"10s\", cooldown = \"5s\", ...)`, \
      `limit = 32`, `rate_limit(max = 100, per = \"1s\", ...)` (or `rate(100, ...)`), `fallback = path::to_fn`, `retry_if = path::to_fn`, `retry_if_value = path::to_fn`, `retry_delay_from = path::to_fn`, `breaker_if = path::to_fn`, \
-     `cooldown_from = path::to_fn`, `boxed`, `label = <expr>`";
+     `cooldown_from = path::to_fn`, `coalesce(key = <expr>, ...)`, `boxed`, `label = <expr>`";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Criticality {
@@ -42,6 +43,8 @@ pub(crate) struct TaskArgs {
     pub(crate) boxed: bool,
     /// `label = <expr>`: each call's label, from the fn's arguments.
     pub(crate) label: Option<syn::Expr>,
+    /// `coalesce(key = <expr>, ...)`: calls with the same key share one run.
+    pub(crate) coalesce: Option<CoalesceArgs>,
     /// The checks of `const` values, left to the compiler.
     pub(crate) deferred: proc_macro2::TokenStream,
 }
@@ -63,6 +66,7 @@ impl TaskArgs {
         let mut policies = Policies::default();
         let mut boxed = None;
         let mut label = None;
+        let mut coalesce = None;
         let mut policy_errors: Vec<syn::Error> = Vec::new();
         let parser = syn::meta::parser(|meta| {
             if meta.path.is_ident("critical") || meta.path.is_ident("best_effort") {
@@ -103,6 +107,16 @@ impl TaskArgs {
             } else if meta.path.is_ident("label") {
                 let expr: syn::Expr = meta.value()?.parse()?;
                 set_once(&meta, &mut label, expr)
+            } else if meta.path.is_ident("coalesce") {
+                // Parsing goes on past a wrong `coalesce(...)`, as past a wrong policy key.
+                match CoalesceArgs::parse(&meta) {
+                    Ok(args) => set_once(&meta, &mut coalesce, args),
+                    Err(error) => {
+                        crate::parse::skip_to_boundary(&meta)?;
+                        policy_errors.push(error);
+                        Ok(())
+                    }
+                }
             } else if meta.path.is_ident("crate") {
                 let literal: LitStr = meta.value()?.parse()?;
                 set_once(&meta, &mut krate, literal.parse::<Path>()?)
@@ -143,6 +157,7 @@ impl TaskArgs {
         });
         if policy_error.is_some() {
             policies = Policies::default();
+            coalesce = None;
         }
         let args = Self {
             criticality,
@@ -152,6 +167,7 @@ impl TaskArgs {
             policies,
             boxed: boxed.is_some(),
             label,
+            coalesce,
             deferred,
         };
         Ok((args, policy_error))

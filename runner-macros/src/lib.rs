@@ -5,6 +5,7 @@
 //! the code they generate names `::runner_core`.
 
 mod attr;
+mod coalesce;
 mod duration;
 mod fan_out;
 mod parse;
@@ -614,6 +615,65 @@ use proc_macro::TokenStream;
 /// let (result, report) = fan_out!(report; get_balance(1)).await;
 /// assert_eq!(result.unwrap(), (42,));
 /// assert_eq!(report.tasks()[0].outcome, Outcome::Fallback);
+/// # }
+/// ```
+///
+/// # `coalesce(key = <expr>)`: calls with the same key share one run
+///
+/// While a call with a key runs, the calls with the same key wait for it and take a clone
+/// of its result, its error included (request coalescing, or singleflight). Each keeps its
+/// own timeout, deadline and criticality; when the call that runs ends first (its timeout,
+/// its drop), a waiting one takes over and runs its own body, so that one caller's
+/// cancellation never fails the others. Nothing is cached: a call after the run ended runs
+/// again. Around the policies: the calls that wait make no attempt, and pay nothing to a
+/// breaker, a limit or a rate limit.
+///
+/// - `key = <expr>` is read when the fn is called, by reference (`user_id`, `self.id`, a
+///   `&str` as a `String`), from the fn's arguments: it must say all that makes two calls
+///   alike.
+/// - Without `group`, the fn has a group of its own, shared by every caller (and every
+///   instance, for a method), of up to `capacity = N` keys at once (10,000 unless given);
+///   past it a call runs alone. Its key is `Hash + Eq + Clone + Send + 'static`, its
+///   `Result<T, E>` `Clone + Send + 'static`: wrap an error that is not `Clone` in an `Arc`.
+/// - `group = <expr>` is a [`Coalesce`](https://docs.rs/runner-core/latest/runner_core/policy/struct.Coalesce.html)
+///   the application owns: a field (`self.cards`), a `static`, a `&Coalesce` argument, or a
+///   method that returns one, built by hand or from a config's `CoalesceConfig`, and named
+///   in its events.
+///
+/// ```
+/// # use std::sync::atomic::{AtomicU32, Ordering};
+/// # use std::time::Duration;
+/// # use runner_core::{fan_out, task, Task};
+/// # use runner_core::policy::Coalesce;
+/// # #[derive(Debug, Clone, thiserror::Error)] #[error("no card")] struct CardError;
+/// static RUNS: AtomicU32 = AtomicU32::new(0);
+///
+/// #[task(best_effort, timeout = "150ms", coalesce(key = user_id))]
+/// async fn get_scratch_card(user_id: u64) -> Result<String, CardError> {
+///     RUNS.fetch_add(1, Ordering::Relaxed);
+///     tokio::time::sleep(Duration::from_millis(20)).await;
+///     Ok(format!("card of {user_id}"))
+/// }
+///
+/// // Without the macro, the group is the application's:
+/// static CARDS: std::sync::LazyLock<Coalesce<u64, String, CardError>> =
+///     std::sync::LazyLock::new(|| Coalesce::new().name("get_scratch_card"));
+/// fn get_scratch_card_by_hand(
+///     user_id: u64,
+/// ) -> Task<impl Future<Output = Result<String, CardError>>, runner_core::BestEffort> {
+///     Task::best_effort("get_scratch_card", async move { Ok(format!("card of {user_id}")) })
+///         .timeout(Duration::from_millis(150))
+///         .coalesce(&CARDS, user_id)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), runner_core::FanOutError> {
+/// let (a, b, c) = fan_out!(get_scratch_card(7), get_scratch_card(7), get_scratch_card(8)).await?;
+/// assert_eq!((a.unwrap(), b.unwrap(), c.unwrap()), ("card of 7".into(), "card of 7".into(), "card of 8".into()));
+/// assert_eq!(RUNS.load(Ordering::Relaxed), 2);
+/// let (by_hand,) = fan_out!(get_scratch_card_by_hand(7)).await?;
+/// assert_eq!(by_hand.unwrap(), "card of 7");
+/// # Ok(())
 /// # }
 /// ```
 ///

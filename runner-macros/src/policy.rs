@@ -366,6 +366,16 @@ impl Policies {
     }
 }
 
+/// A reference to what `coalesce(group = <expr>)` gives: a place is borrowed; an argument
+/// (a `&Coalesce`, which the body may use too) and any other expression (a method that
+/// returns a `&Coalesce`) are taken as they are.
+pub(crate) fn borrowed(expr: &Expr, arguments: &[&syn::Ident]) -> TokenStream {
+    match held(expr, arguments) {
+        Held::Borrowed => quote_spanned!(expr.span()=> &(#expr)),
+        Held::Argument | Held::Moved => quote!(#expr),
+    }
+}
+
 /// How the task holds what `policy = <expr>` gives.
 enum Held {
     /// A place (`self.wallet`, `WALLET`, `*handle`): borrowed.

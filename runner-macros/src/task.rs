@@ -172,7 +172,26 @@ fn expand_fn(args: &TaskArgs, item: ItemFn) -> syn::Result<TokenStream> {
             (!contains_impl_trait(&ret)).then_some(&ret),
         ),
     };
-    // The label is read before the arguments move into the task's future.
+    // The key and the label are read before the arguments move into the task's future.
+    let (key, build) = match &args.coalesce {
+        // Its own group's types are the result's, which must be written out to be named.
+        Some(coalesce) if coalesce.per_fn() && contains_impl_trait(&ret) => {
+            let error = syn::Error::new_spanned(
+                &ret,
+                "a fn coalesced in its own group names its result's type for the group: write it out rather than `impl Trait`, or give a group with `coalesce(..., group = ...)`",
+            );
+            (error.to_compile_error(), build)
+        }
+        Some(coalesce) => {
+            let arguments: Vec<&syn::Ident> = names.iter().map(|argument| &argument.name).collect();
+            let private_at = |span| private_at(args, span);
+            (
+                coalesce.read_key(private_at),
+                coalesce.wrap(private_at, build, &ret, &arguments),
+            )
+        }
+        None => (quote!(), build),
+    };
     let (label, build) = match &args.label {
         Some(expr) => {
             let at = private_at(args, expr.span());
@@ -196,6 +215,7 @@ fn expand_fn(args: &TaskArgs, item: ItemFn) -> syn::Result<TokenStream> {
         #vis #sig {
             #checks
             #deferred
+            #key
             #label
             #build
         }
@@ -496,6 +516,7 @@ impl TaskArgs {
             policies: Default::default(),
             boxed: has("boxed"),
             label: None,
+            coalesce: None,
             deferred: Default::default(),
         }
     }

@@ -9,7 +9,7 @@ use criterion::Bencher;
 use tokio::runtime::Runtime;
 
 /// The error every bench task may fail with.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum BenchError {
     #[error("failed")]
     Failed,

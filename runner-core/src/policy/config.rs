@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::policy::breaker::BreakerConfig;
 use crate::policy::breaker::BreakerWindow;
 use crate::policy::builder::PolicyBuilder;
+use crate::policy::coalesce::CoalesceConfig;
 use crate::policy::error::PolicyError;
 use crate::policy::hedge::Hedge;
 use crate::policy::limit::LimitConfig;
@@ -67,6 +68,12 @@ pub struct PolicyConfig {
     /// A limit of calls started per unit of time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimitConfig>,
+    /// The calls' coalescing group, which the code that makes the calls builds
+    /// ([`CoalesceConfig::group`]) and gives them (`#[task(coalesce(key = ..., group = ...))]`,
+    /// [`Task::coalesce`](crate::Task::coalesce)). It is checked with the rest, but it is
+    /// not one of the policy's settings: the group is typed by the calls' key and result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coalesce: Option<CoalesceConfig>,
 }
 
 /// `[retry]`: see [`Retry`] and [`Budget`].
@@ -144,6 +151,9 @@ impl PolicyConfig {
         }
         if let Some(rate) = &self.rate_limit {
             settings = settings.rate_limit(rate.rate_limit()?);
+        }
+        if let Some(coalesce) = &self.coalesce {
+            coalesce.check()?;
         }
         settings.check()?;
         Ok(settings)

@@ -202,7 +202,7 @@ pub(crate) mod breaker;
 mod breaker_state;
 mod builder;
 mod call;
-mod coalesce;
+pub(crate) mod coalesce;
 #[cfg(feature = "serde")]
 mod config;
 mod control;

@@ -12,6 +12,7 @@
 //! mean running it apart from every call, spawned, boxed and `'static`.
 
 mod flight;
+mod per_fn;
 mod table;
 
 use std::borrow::Cow;
@@ -26,6 +27,7 @@ use crate::policy::event::{self, EventKind, PolicyEvent};
 use crate::sync::Mutex;
 
 pub use self::flight::Coalesced;
+pub use self::per_fn::FnGroup;
 use self::table::Flights;
 
 /// A group of calls coalesced by key: calls with the same key made while one of them runs
@@ -221,5 +223,10 @@ impl CoalesceConfig {
     /// The group these settings give, or the error naming the field that cannot work.
     pub fn group<K, T, E>(&self) -> Result<Coalesce<K, T, E>, PolicyError> {
         Coalesce::with_capacity(self.capacity)
+    }
+
+    /// The settings, checked as [`group`](Self::group) checks them.
+    pub fn check(&self) -> Result<(), PolicyError> {
+        self.group::<(), (), ()>().map(drop)
     }
 }

@@ -1,0 +1,13 @@
+use runner_core::task;
+
+// Not `Clone`: coalesced calls cannot share it.
+#[derive(Debug, thiserror::Error)]
+#[error("no card")]
+struct CardError;
+
+#[task(best_effort, coalesce(key = user_id))]
+async fn get_scratch_card(user_id: u64) -> Result<u64, CardError> {
+    Ok(user_id)
+}
+
+fn main() {}
