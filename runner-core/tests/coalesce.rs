@@ -323,3 +323,62 @@ fn a_group_of_no_keys_is_refused() {
         Cards::DEFAULT_CAPACITY
     );
 }
+
+/// Work that yields `turns` times, then gives its key's card.
+async fn yielding_card(user_id: u64, turns: u64) -> Result<String, Unavailable> {
+    for _ in 0..turns {
+        tokio::task::yield_now().await;
+    }
+    Ok(format!("card of {user_id}"))
+}
+
+/// Many callers on four threads, a few keys, each call dropped by its caller at a turn of
+/// its own or let run: whatever the interleaving, a call that ends has its own key's card,
+/// and once all are done the group holds no flight. Nothing here is timed; the loops are
+/// bounded.
+#[test]
+fn callers_on_many_threads_dropping_their_calls_leave_the_group_clean() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_time()
+        .build()
+        .unwrap();
+    let group: &'static Cards = Box::leak(Box::new(Cards::with_capacity(3).unwrap()));
+    let finished = Arc::new(AtomicU32::new(0));
+    runtime.block_on(async {
+        let callers = (0..400u64).map(|caller| {
+            let finished = finished.clone();
+            tokio::spawn(async move {
+                // Spread the callers over five keys (one more than the group holds) with
+                // work of 0 to 6 turns; a third of them give up after 0 to 4 turns.
+                let (key, turns, patience) = (caller % 5, caller % 7, caller % 3);
+                let call = Task::best_effort("card", yielding_card(key, turns))
+                    .coalesce(group, key)
+                    .into_future();
+                let gives_up = async {
+                    for _ in 0..(caller % 5) {
+                        tokio::task::yield_now().await;
+                    }
+                };
+                tokio::select! {
+                    biased;
+                    result = call => {
+                        assert_eq!(result.unwrap(), format!("card of {key}"));
+                        finished.fetch_add(1, Ordering::Relaxed);
+                    }
+                    () = gives_up, if patience == 0 => {}
+                }
+            })
+        });
+        // Only a call left waiting for ever would take long: the guard makes it a failure.
+        let all = futures::future::join_all(callers);
+        let callers = tokio::time::timeout(Duration::from_secs(60), all).await;
+        for caller in callers.expect("a call never ended") {
+            caller.unwrap();
+        }
+    });
+    // Every caller that would not give up got its card.
+    let patient = (0..400u64).filter(|caller| caller % 3 != 0).count();
+    assert!(finished.load(Ordering::Relaxed) as usize >= patient);
+    assert_eq!(group.in_flight(), 0);
+}

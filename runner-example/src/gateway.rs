@@ -82,7 +82,10 @@ impl WalletError {
 }
 
 /// Why the scratch-card service gave no card.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Clone`, as the calls coalesced on one user's card share its error: `reqwest`'s errors
+/// are held in an `Arc`.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ScratchError {
     /// It answered with a status other than 200.
@@ -93,10 +96,10 @@ pub enum ScratchError {
     Malformed(String),
     /// It could not be reached, or the connection broke before its answer's headers.
     #[error("could not reach the scratch-card service")]
-    Unreachable(#[source] reqwest::Error),
+    Unreachable(#[source] Arc<reqwest::Error>),
     /// The connection broke in the middle of its answer.
     #[error("the scratch-card service's answer broke off")]
-    BrokenBody(#[source] reqwest::Error),
+    BrokenBody(#[source] Arc<reqwest::Error>),
 }
 
 impl ScratchError {
@@ -199,10 +202,15 @@ impl DownstreamClient {
     /// - **rate limit**: 20,000 calls a second, 2,000 at once after a quiet spell, what the
     ///   card service is sized for; past it the page goes out at once without the card
     ///   (`rejected`).
+    ///
+    /// Concurrent pages of one user share one card call (`[scratch_card.coalesce]`): while
+    /// it runs, the others wait for its card, each within its own timeout, and take no
+    /// attempt, hedge, breaker count or rate-limit turn of their own.
     #[task(
         best_effort,
         policy = self.policies.scratch_card,
-        breaker_if = ScratchError::is_transient
+        breaker_if = ScratchError::is_transient,
+        coalesce(key = user_id, group = self.policies.scratch_cards)
     )]
     pub async fn get_scratch_card(&self, user_id: u64) -> Result<ScratchCard, ScratchError> {
         self.fetch_scratch_card(user_id, runner_core::remaining())
@@ -256,11 +264,14 @@ impl DownstreamClient {
             .get(&url, budget)
             .send()
             .await
-            .map_err(ScratchError::Unreachable)?;
+            .map_err(|error| ScratchError::Unreachable(Arc::new(error)))?;
         if response.status() != StatusCode::OK {
             return Err(ScratchError::Status(response.status()));
         }
-        let body = response.bytes().await.map_err(ScratchError::BrokenBody)?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|error| ScratchError::BrokenBody(Arc::new(error)))?;
         serde_json::from_slice(&body).map_err(|error| ScratchError::Malformed(error.to_string()))
     }
 

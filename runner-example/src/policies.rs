@@ -4,7 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use runner_core::policy::Coalesce;
 use runner_core::{Observer, Policy, PolicyConfig, PolicyError};
+
+use crate::gateway::ScratchError;
+use crate::model::ScratchCard;
 use serde::{Deserialize, Serialize};
 
 /// The policies the gateway runs on without `--policies`: `runner-example/policies.toml`.
@@ -95,13 +99,17 @@ impl PoliciesConfig {
     }
 }
 
-/// A gateway's own policies: its breakers, budgets and limits are its alone.
+/// A gateway's own policies: its breakers, budgets and limits are its alone, and so are the
+/// card calls it coalesces.
 #[derive(Debug)]
 pub struct GatewayPolicies {
     /// `get_balance`'s.
     pub wallet: Policy,
     /// `get_scratch_card`'s.
     pub scratch_card: Policy,
+    /// The card calls in flight, by user: `[scratch_card.coalesce]`'s group, the default one
+    /// if the file has none. Its size is set at start-up; a reload keeps it.
+    pub scratch_cards: Coalesce<u64, ScratchCard, ScratchError>,
 }
 
 impl GatewayPolicies {
@@ -114,9 +122,17 @@ impl GatewayPolicies {
                 .observer(observer.clone())
                 .build()
         };
+        let scratch_cards = config
+            .scratch_card
+            .coalesce
+            .unwrap_or_default()
+            .group()?
+            .name("scratch_card")
+            .observer(observer.clone());
         Ok(Self {
             wallet: build(&config.wallet, "wallet")?,
             scratch_card: build(&config.scratch_card, "scratch_card")?,
+            scratch_cards,
         })
     }
 

@@ -394,3 +394,32 @@ async fn a_slow_scratch_service_is_hedged_and_the_card_still_comes() {
         PAGES
     );
 }
+
+#[tokio::test]
+async fn pages_of_one_user_loaded_at_once_share_one_card_call() {
+    // Every card takes a second: the pages all come while the first one's call runs.
+    let slow = FaultConfig {
+        latency_ms: 1_000,
+        ..FaultConfig::default()
+    };
+    let stack = Stack::start(Faults::none(), faults(slow, 1)).await;
+    const PAGES: u64 = 3;
+    let (a, b, c) = tokio::join!(stack.balance(42), stack.balance(42), stack.balance(42));
+    for answer in [a, b, c] {
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.json);
+        assert_eq!(answer.header(PARTIAL_HEADER), Some("false"));
+        assert_eq!(
+            answer.json["scratch_card"],
+            serde_json::to_value(card_for(42)).expect("a card")
+        );
+        assert_eq!(answer.outcome("get_scratch_card"), "ok");
+    }
+    // One call for the three pages: its attempt and its one hedge, 50 ms later (three
+    // calls would have made six).
+    assert_eq!(stack.scratch_reached(), 2);
+    let metrics = stack.metrics().await;
+    let series = |name: &str| metrics.value(&format!(r#"{name}{{task="get_scratch_card"}}"#));
+    assert_eq!(series("gateway_policy_coalesced_total"), PAGES - 1);
+    assert_eq!(series("gateway_policy_hedges_total"), 1);
+    assert_eq!(series("gateway_policy_coalesce_takeovers_total"), 0);
+}

@@ -54,6 +54,8 @@ pub struct PolicyMetrics {
     breaker_openings: Family<CauseLabels, Counter>,
     rejections: Family<ReasonLabels, Counter>,
     fallbacks: Family<TaskLabels, Counter>,
+    coalesced: Family<TaskLabels, Counter>,
+    takeovers: Family<TaskLabels, Counter>,
     // An adaptive limit's, as it changes (no series before the first change).
     limits: Family<TaskLabels, Gauge>,
 }
@@ -70,6 +72,8 @@ impl PolicyMetrics {
             let _ = metrics.retries.get_or_create(&labels());
             let _ = metrics.hedges.get_or_create(&labels());
             let _ = metrics.fallbacks.get_or_create(&labels());
+            let _ = metrics.coalesced.get_or_create(&labels());
+            let _ = metrics.takeovers.get_or_create(&labels());
             for why in [
                 RetryRefusal::Deadline,
                 RetryRefusal::Breaker,
@@ -163,6 +167,16 @@ impl PolicyMetrics {
             "Failed calls answered by the task's fallback, by task",
             self.fallbacks.clone(),
         );
+        registry.register(
+            "gateway_policy_coalesced",
+            "Calls that waited for another call's run with the same key instead of running, by task",
+            self.coalesced.clone(),
+        );
+        registry.register(
+            "gateway_policy_coalesce_takeovers",
+            "Runs taken over by a waiting call when the call that ran them left first, by task",
+            self.takeovers.clone(),
+        );
     }
 }
 
@@ -220,6 +234,16 @@ impl Observer for PolicyMetrics {
             }
             EventKind::FallbackUsed { .. } => {
                 self.fallbacks
+                    .get_or_create(&TaskLabels { task: task() })
+                    .inc();
+            }
+            EventKind::Coalesced { .. } => {
+                self.coalesced
+                    .get_or_create(&TaskLabels { task: task() })
+                    .inc();
+            }
+            EventKind::CoalesceTakenOver => {
+                self.takeovers
                     .get_or_create(&TaskLabels { task: task() })
                     .inc();
             }

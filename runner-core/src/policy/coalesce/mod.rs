@@ -10,6 +10,15 @@
 //! work outlives the calls that want it), and a waiting call takes the flight over by
 //! running its own future: the others wait on. The work starts again then; keeping it would
 //! mean running it apart from every call, spawned, boxed and `'static`.
+//!
+//! Why not a crate: `tower-resilience-coalesce` (0.14) fails every waiting call with
+//! `LeaderCancelled` when the first caller goes away, re-polls a waiting call at once
+//! instead of waking it, and boxes each call's future and a broadcast channel per key;
+//! `async_singleflight` (0.6) hands a dropped leader's flight over as we do, but gives the
+//! waiting calls `Err(None)` for the leader's error (the typed error is lost), takes an
+//! async mutex per call and allocates a `watch` channel per flight. Here the calls share
+//! the typed result, fallback included, and the table allocates nothing per call once it
+//! has grown.
 
 mod flight;
 mod per_fn;
