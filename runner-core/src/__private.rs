@@ -365,12 +365,13 @@ pub fn coalesce_key<M, K: CoalesceKey<M>>(key: K) -> K::Key {
 }
 
 /// The result of a `#[task(coalesce(key = ...))]` fn, of which its waiting calls take a
-/// clone. One that is not `Clone` is reported once, at the return type: `M` works as
-/// [`CoalesceKey`]'s does, so that its parts do not exist then, and nothing that uses them
-/// raises a second error.
+/// clone. One that cannot be shared is reported at the return type, and in the same words
+/// at the attribute, where the compiler meets the fn's future: `M` works as
+/// [`CoalesceKey`]'s does, so that no other error (a `Clone` bound deep in the coalesced
+/// future) is added to those two.
 #[diagnostic::on_unimplemented(
-    message = "coalesced calls share one result, and `{Self}` is not `Clone`",
-    label = "not `Clone`",
+    message = "coalesced calls share one result, and `{Self}` is not `Clone + Send + 'static`",
+    label = "not `Clone + Send + 'static`",
     note = "every call waiting on a flight takes a clone of its result, its error included; wrap an error that is not `Clone` in an `Arc` (`Arc<E>` is a `std::error::Error` where `E` is)"
 )]
 pub trait SharedResult<M> {
@@ -412,8 +413,8 @@ where
 /// The task of a `#[task(coalesce(key = ...))]` fn returning `R`: coalesced in the fn's own
 /// group, made at its first call with `capacity` (checked at compile time).
 ///
-/// Its future is opaque, a `Future` by its declared bounds alone: a result that is not
-/// [`SharedResult`] is one error, at the fn's return type, and none at the fn's future.
+/// Its future is opaque, a `Future` by its declared bounds alone, so that a result that is
+/// not [`SharedResult`] raises no error about the coalesced future's own bounds.
 pub fn coalesce_per_fn<R, M, F, C, K>(
     task: Task<F, C>,
     group: &'static FnGroup,

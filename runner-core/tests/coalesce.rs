@@ -3,8 +3,12 @@
 //! timeout, its drop, a refusal) hands the flight to a waiting call, which runs its own
 //! work; errors and fallbacks are shared; nothing is cached; a full group runs calls alone.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use runner_core::policy::{Coalesce, CoalesceConfig};
@@ -333,9 +337,9 @@ async fn yielding_card(user_id: u64, turns: u64) -> Result<String, Unavailable> 
 }
 
 /// Many callers on four threads, a few keys, each call dropped by its caller at a turn of
-/// its own or let run: whatever the interleaving, a call that ends has its own key's card,
-/// and once all are done the group holds no flight. Nothing here is timed; the loops are
-/// bounded.
+/// its own or let run: whatever the interleaving, a call that ends has its own key's card
+/// (checked in each caller), no call is left waiting for ever (the guard), and once all are
+/// done the group holds no flight. Nothing here is timed; the loops are bounded.
 #[test]
 fn callers_on_many_threads_dropping_their_calls_leave_the_group_clean() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -344,10 +348,8 @@ fn callers_on_many_threads_dropping_their_calls_leave_the_group_clean() {
         .build()
         .unwrap();
     let group: &'static Cards = Box::leak(Box::new(Cards::with_capacity(3).unwrap()));
-    let finished = Arc::new(AtomicU32::new(0));
     runtime.block_on(async {
         let callers = (0..400u64).map(|caller| {
-            let finished = finished.clone();
             tokio::spawn(async move {
                 // Spread the callers over five keys (one more than the group holds) with
                 // work of 0 to 6 turns; a third of them give up after 0 to 4 turns.
@@ -364,7 +366,6 @@ fn callers_on_many_threads_dropping_their_calls_leave_the_group_clean() {
                     biased;
                     result = call => {
                         assert_eq!(result.unwrap(), format!("card of {key}"));
-                        finished.fetch_add(1, Ordering::Relaxed);
                     }
                     () = gives_up, if patience == 0 => {}
                 }
@@ -377,8 +378,184 @@ fn callers_on_many_threads_dropping_their_calls_leave_the_group_clean() {
             caller.unwrap();
         }
     });
-    // Every caller that would not give up got its card.
-    let patient = (0..400u64).filter(|caller| caller % 3 != 0).count();
-    assert!(finished.load(Ordering::Relaxed) as usize >= patient);
+    assert_eq!(group.in_flight(), 0);
+}
+
+/// Time that ran out on the leader alone (a run inside it failed on the deadline it
+/// inherited) is not the others' error: a waiting call with more time takes the flight over
+/// and runs its own work. A leader that still ends `Ok` shares its value as any other.
+#[tokio::test(start_paused = true)]
+async fn the_leaders_own_expired_deadline_is_not_shared_but_its_value_is() {
+    let runs = AtomicU32::new(0);
+    let group = Cards::new();
+    // The work waits for a sub-call of 100 ms under the call's own deadline; `tolerant`
+    // work goes on without it.
+    let call = |timeout: u64, tolerant: bool| {
+        let runs = &runs;
+        Task::best_effort("card", async move {
+            runs.fetch_add(1, Ordering::Relaxed);
+            let sub = Task::best_effort("sub", async {
+                sleep(ms(100)).await;
+                Ok::<_, Unavailable>(())
+            })
+            .await;
+            match (sub, tolerant) {
+                (Ok(()), _) | (Err(_), true) => Ok("card of 7".to_owned()),
+                (Err(_), false) => Err(Unavailable),
+            }
+        })
+        .timeout(ms(timeout))
+        .coalesce(&group, 7)
+    };
+    let (leader, waiting) = tokio::join!(call(50, false), call(200, false));
+    // The leader's error is time running out on it, whatever its own error says.
+    assert!(matches!(leader, Err(TaskError::TimedOut(_))));
+    assert_eq!(waiting.unwrap(), "card of 7");
+    assert_eq!(runs.load(Ordering::Relaxed), 2);
+
+    let (leader, waiting) = tokio::join!(call(50, true), call(200, true));
+    assert_eq!(leader.unwrap(), "card of 7");
+    assert_eq!(waiting.unwrap(), "card of 7");
+    assert_eq!(runs.load(Ordering::Relaxed), 3);
+    assert_eq!(group.in_flight(), 0);
+}
+
+/// An observer that panics as a waiting call takes a flight over leaves no flight behind
+/// that nobody runs: the call ends as panicked, and the key is free for the next call.
+#[tokio::test(start_paused = true)]
+async fn an_observer_that_panics_leaves_no_flight_without_a_leader() {
+    struct PanicsOnce(AtomicU32);
+    impl Observer for PanicsOnce {
+        fn on_policy(&self, event: &PolicyEvent<'_>) {
+            if event.kind == EventKind::CoalesceTakenOver
+                && self.0.fetch_add(1, Ordering::Relaxed) == 0
+            {
+                panic!("the observer panicked");
+            }
+        }
+    }
+    let group = Cards::new().observer(Arc::new(PanicsOnce(AtomicU32::new(0))));
+    let service = Service::new(ms(10));
+    // The leader times out at 5 ms; the waiting call's take-over panics in the observer.
+    let (leader, waiting) = tokio::join!(
+        card(&group, &service, 7, ms(5)),
+        card(&group, &service, 7, ms(100)),
+    );
+    assert!(matches!(leader.0, Err(TaskError::TimedOut(_))));
+    assert!(matches!(waiting.0, Err(TaskError::Panicked(_))));
+    assert_eq!(group.in_flight(), 0);
+    // A fresh call leads at once.
+    assert_eq!(
+        card(&group, &service, 7, ms(100)).await,
+        (Ok("card of 7".to_owned()), ms(10))
+    );
+}
+
+/// A card whose `Clone` panics when told to, for the tests of a panicking clone.
+#[derive(Debug, PartialEq)]
+struct Fragile(u64);
+
+thread_local! {
+    static CLONE_PANICS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+impl Clone for Fragile {
+    fn clone(&self) -> Self {
+        if CLONE_PANICS.with(|panics| panics.replace(false)) {
+            panic!("the clone panicked");
+        }
+        Fragile(self.0)
+    }
+}
+
+/// Work that is pending until `go` is set, then gives key `n`'s card.
+fn gated(go: &Arc<AtomicBool>, n: u64) -> impl Future<Output = Result<Fragile, Unavailable>> {
+    let go = go.clone();
+    std::future::poll_fn(move |_| match go.load(Ordering::SeqCst) {
+        true => Poll::Ready(Ok(Fragile(n))),
+        false => Poll::Pending,
+    })
+}
+
+/// A result whose `Clone` panics for one waiting call fails that call alone: the flight
+/// stays the others', who take their own key's result, and its place is not reused under
+/// them.
+#[test]
+fn a_clone_that_panics_for_one_waiting_call_leaves_the_others_their_keys_result() {
+    let group: Coalesce<u64, Fragile, Unavailable> = Coalesce::new();
+    let (go7, go8) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let cx = &mut Context::from_waker(Waker::noop());
+    let mut leader7 = pin!(group.call("t", 7, gated(&go7, 7)));
+    let mut waiting7 = pin!(group.call("t", 7, gated(&go7, 7)));
+    let mut fragile7 = Box::pin(group.call("t", 7, gated(&go7, 7)));
+    assert!(leader7.as_mut().poll(cx).is_pending());
+    assert!(waiting7.as_mut().poll(cx).is_pending());
+    assert!(fragile7.as_mut().poll(cx).is_pending());
+    go7.store(true, Ordering::SeqCst);
+    assert_eq!(leader7.as_mut().poll(cx), Poll::Ready(Ok(Fragile(7))));
+    CLONE_PANICS.with(|panics| panics.set(true));
+    assert!(catch_unwind(AssertUnwindSafe(|| fragile7.as_mut().poll(cx))).is_err());
+    drop(fragile7);
+    // A flight of key 8 meanwhile: it must not take the place key 7's waiting call is on.
+    let mut leader8 = pin!(group.call("t", 8, gated(&go8, 8)));
+    let mut waiting8 = pin!(group.call("t", 8, gated(&go8, 8)));
+    assert!(leader8.as_mut().poll(cx).is_pending());
+    assert!(waiting8.as_mut().poll(cx).is_pending());
+    assert_eq!(waiting7.as_mut().poll(cx), Poll::Ready(Ok(Fragile(7))));
+    go8.store(true, Ordering::SeqCst);
+    assert_eq!(leader8.as_mut().poll(cx), Poll::Ready(Ok(Fragile(8))));
+    assert_eq!(waiting8.as_mut().poll(cx), Poll::Ready(Ok(Fragile(8))));
+    assert_eq!(group.in_flight(), 0);
+}
+
+/// A result whose `Clone` panics as the leader lands it fails the leader alone: the calls
+/// waiting are woken, and one of them runs its own work.
+#[test]
+fn a_clone_that_panics_as_the_leader_lands_wakes_the_waiting_calls() {
+    #[derive(Default)]
+    struct Woken(AtomicBool);
+    impl std::task::Wake for Woken {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let group: Coalesce<u64, Fragile, Unavailable> = Coalesce::new();
+    let go = Arc::new(AtomicBool::new(false));
+    let woken = Arc::new(Woken::default());
+    let waker = Waker::from(woken.clone());
+    let mut leader = Box::pin(group.call("t", 7, gated(&go, 7)));
+    let mut waiting = pin!(group.call("t", 7, gated(&go, 7)));
+    assert!(
+        leader
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+            .is_pending()
+    );
+    assert!(
+        waiting
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending()
+    );
+    go.store(true, Ordering::SeqCst);
+    CLONE_PANICS.with(|panics| panics.set(true));
+    let landed = catch_unwind(AssertUnwindSafe(|| {
+        leader
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+    }));
+    assert!(landed.is_err());
+    drop(leader);
+    assert!(
+        woken.0.load(Ordering::SeqCst),
+        "the waiting call was not woken"
+    );
+    assert_eq!(
+        waiting.as_mut().poll(&mut Context::from_waker(&waker)),
+        Poll::Ready(Ok(Fragile(7)))
+    );
     assert_eq!(group.in_flight(), 0);
 }

@@ -86,32 +86,44 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let group = *this.group;
+        // The group's state changes only where no user code (the key's `Hash`, `Eq` and
+        // `Clone`, the result's `Clone`, an observer) can panic halfway through, and the
+        // call's role follows it before any user code runs: a panic anywhere leaves a role
+        // that the call's drop ends cleanly (a leader hands its flight over, a waiting call
+        // leaves).
         loop {
             match *this.role {
                 Role::Start => {
-                    *this.role = group.join(this.task, this.key, cx);
-                    if let Role::Waiting { .. } = this.role {
+                    let (role, event) = group.join(this.key, cx);
+                    *this.role = role;
+                    if let Some(event) = event {
+                        group.emit(this.task, event);
+                    }
+                    if let Role::Waiting { .. } = role {
                         return Poll::Pending;
                     }
                 }
-                Role::Waiting { flight, waker } => {
-                    match group.wait(this.task, flight, waker, cx) {
-                        Some(Waited::Took((result, fallback))) => {
-                            *this.role = Role::Done;
-                            // The result is its fallback's for every call that takes it.
-                            if fallback {
-                                context::post(Verdict::Fallback);
-                            }
-                            return Poll::Ready(result);
+                Role::Waiting { flight, waker } => match group.wait(flight, waker, cx) {
+                    Some(Waited::Took((result, fallback))) => {
+                        *this.role = Role::Done;
+                        // The result is its fallback's for every call that takes it.
+                        if fallback {
+                            context::post(Verdict::Fallback);
                         }
-                        Some(Waited::Leads) => *this.role = Role::Leading(flight),
-                        None => return Poll::Pending,
+                        return Poll::Ready(result);
                     }
-                }
+                    Some(Waited::Leads) => {
+                        *this.role = Role::Leading(flight);
+                        group.emit(this.task, EventKind::CoalesceTakenOver);
+                    }
+                    None => return Poll::Pending,
+                },
                 Role::Leading(flight) => {
                     let result = ready!(this.future.as_mut().poll(cx));
-                    *this.role = Role::Done;
+                    // Still the leader while it lands: if the result's `Clone` panics there,
+                    // the drop hands the flight over.
                     group.land(this.key, flight, &result);
+                    *this.role = Role::Done;
                     return Poll::Ready(result);
                 }
                 Role::Alone => return this.future.as_mut().poll(cx),
@@ -136,85 +148,82 @@ where
     E: Clone,
 {
     /// A call with `key` joins its flight: it leads a new one, takes over one without a
-    /// leader, waits on one that has one, or runs alone when the group is full.
-    fn join(&self, task: &'static str, key: &K, cx: &Context<'_>) -> Role {
+    /// leader, waits on one that has one, or runs alone when the group is full; with the
+    /// event to tell once the call has its role.
+    fn join(&self, key: &K, cx: &Context<'_>) -> (Role, Option<EventKind>) {
         let mut flights = self.lock();
         let Some(at) = flights.find(key) else {
             if flights.keys() >= self.capacity {
-                return Role::Alone;
+                return (Role::Alone, None);
             }
-            return Role::Leading(flights.start(key.clone()));
+            return (Role::Leading(flights.start(key.clone())), None);
         };
         let flight = flights.get(at);
         if !flight.led {
             flight.led = true;
-            drop(flights);
-            self.emit(task, EventKind::CoalesceTakenOver);
-            return Role::Leading(at);
+            return (Role::Leading(at), Some(EventKind::CoalesceTakenOver));
         }
         let waker = flight.wait(cx.waker());
         let waiting = flight.waiting;
-        drop(flights);
-        self.emit(task, EventKind::Coalesced { waiting });
-        Role::Waiting { flight: at, waker }
+        (
+            Role::Waiting { flight: at, waker },
+            Some(EventKind::Coalesced { waiting }),
+        )
     }
 
     /// A waiting call polled: it takes the result if it came, leads if the leader left, or
     /// waits on.
-    fn wait(
-        &self,
-        task: &'static str,
-        at: usize,
-        waker: u32,
-        cx: &Context<'_>,
-    ) -> Option<Waited<Result<T, E>>> {
+    fn wait(&self, at: usize, waker: u32, cx: &Context<'_>) -> Option<Waited<Result<T, E>>> {
         let mut flights = self.lock();
         let flight = flights.get(at);
-        if flight.result.is_some() {
+        if let Some((result, fallback)) = &flight.result {
+            if flight.waiting > 1 {
+                // Cloned before the call leaves: if the clone panics, it still waits, and
+                // its drop leaves.
+                let took = (result.clone(), *fallback);
+                flight.leave(waker);
+                return Some(Waited::Took(took));
+            }
+            // The last one to take it takes it by value, and frees the flight.
             flight.leave(waker);
-            // The last one to take it takes it by value.
-            let took = match (flight.waiting, flight.result.as_ref()) {
-                (0, _) => {
-                    let took = flight.result.take();
-                    flights.free(at);
-                    took
-                }
-                (_, Some((result, fallback))) => Some((result.clone(), *fallback)),
-                (_, None) => None,
-            };
+            let took = flight.result.take();
+            flights.free(at);
             return took.map(Waited::Took);
         }
         if !flight.led {
             flight.leave(waker);
             flight.led = true;
-            drop(flights);
-            self.emit(task, EventKind::CoalesceTakenOver);
             return Some(Waited::Leads);
         }
         flight.rewait(waker, cx.waker());
         None
     }
 
-    /// The leader's work gave `result`: for the calls waiting on it, unless the time that
-    /// ran out was the leader's own (a run inside it failed on the deadline it inherited),
-    /// which the others' may not have; then one of them takes the flight over.
+    /// The leader's work gave `result`: for the calls waiting on it, unless it failed on
+    /// time that ran out on the leader itself (a run inside it failed on the deadline it
+    /// inherited), which the others' may not have; then one of them takes the flight over.
     fn land(&self, key: &K, at: usize, result: &Result<T, E>) {
         let posted = context::posted();
         let mut flights = self.lock();
+        let waiting = flights.get(at).waiting;
+        if waiting > 0 && result.is_err() && posted == Some(Verdict::Expired) {
+            let flight = flights.get(at);
+            flight.led = false;
+            flight.wake_all();
+            return;
+        }
+        // The result's `Clone` and the key's `Hash` run before the flight changes.
+        let shared = (waiting > 0).then(|| result.clone());
+        flights.close(key, at);
         let flight = flights.get(at);
         flight.led = false;
-        if posted == Some(Verdict::Expired) && flight.waiting > 0 {
-            flight.wake_all();
-            return;
+        match shared {
+            Some(shared) => {
+                flight.result = Some((shared, posted == Some(Verdict::Fallback)));
+                flight.wake_all();
+            }
+            None => flights.free(at),
         }
-        if flight.waiting > 0 {
-            flight.result = Some((result.clone(), posted == Some(Verdict::Fallback)));
-            flight.wake_all();
-            flights.close(key, at);
-            return;
-        }
-        flights.close(key, at);
-        flights.free(at);
     }
 }
 

@@ -141,8 +141,11 @@ impl<K, T, E> Coalesce<K, T, E> {
     }
 
     fn lock(&self) -> crate::sync::MutexGuard<'_, Flights<K, Result<T, E>>> {
-        // A panic never leaves the table half changed: the only user code run under the
-        // lock is the key's `Hash` and `Eq` and the result's `Clone`, before any change.
+        // A panic never leaves the table half changed: the user code run under the lock (the
+        // key's `Hash`, `Eq` and `Clone`, the result's `Clone`) runs before the change it
+        // is for, and a call's role follows the change before an observer runs (see
+        // `Coalesced::poll`). A key whose `Hash` or `Eq` panics only sometimes is beyond
+        // this, as it is for a `HashMap`.
         self.flights
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -51,23 +51,22 @@ impl<K: Hash + Eq, R> Flights<K, R> {
         self.by_key.get(key).copied()
     }
 
-    /// A new flight for `key`, led by its caller.
+    /// A new flight for `key`, led by its caller. The key goes into the map first: its
+    /// `Hash` is the user's, and if it panics nothing has changed.
     pub(super) fn start(&mut self, key: K) -> usize {
-        let at = match self.free.pop() {
-            Some(at) => at,
-            None => {
-                self.flights.push(Flight {
-                    led: false,
-                    waiting: 0,
-                    result: None,
-                    wakers: Vec::new(),
-                    free_wakers: Vec::new(),
-                });
-                self.flights.len() - 1
-            }
-        };
-        self.flights[at].led = true;
+        let at = self.free.last().copied().unwrap_or(self.flights.len());
         self.by_key.insert(key, at);
+        match self.free.pop() {
+            Some(_) => {}
+            None => self.flights.push(Flight {
+                led: false,
+                waiting: 0,
+                result: None,
+                wakers: Vec::new(),
+                free_wakers: Vec::new(),
+            }),
+        }
+        self.flights[at].led = true;
         at
     }
 
