@@ -52,6 +52,48 @@ impl Deadline {
         }
     }
 
+    /// A deadline at `at`: what a service sets from its caller's budget, so that the work it
+    /// [`scope`](Self::scope)s answers [`remaining()`] by it and its fan-outs inherit it (a
+    /// task under it that runs out of time fails as `TaskError::DeadlineExceeded`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use runner_core::{Deadline, Task, TaskError, fan_out, remaining};
+    /// use tokio::time::{Instant, sleep};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// // The caller sent a budget of 100 ms.
+    /// let handler = async {
+    ///     let slow = Task::best_effort("card", async {
+    ///         sleep(Duration::from_secs(1)).await;
+    ///         Ok::<_, std::io::Error>(())
+    ///     });
+    ///     let quick = Task::critical("balance", async { Ok::<_, std::io::Error>(remaining()) });
+    ///     fan_out!(quick, slow).await
+    /// };
+    /// let deadline = Deadline::until(Instant::now() + Duration::from_millis(100));
+    /// let (left, card) = deadline.scope(handler).await.unwrap();
+    /// assert_eq!(left, Some(Duration::from_millis(100)));
+    /// assert!(matches!(card, Err(TaskError::DeadlineExceeded)));
+    /// # }
+    /// ```
+    ///
+    /// [`remaining()`]: crate::remaining
+    pub fn until(at: Instant) -> Self {
+        Self {
+            cutoff: Some(Cutoff {
+                at,
+                own_timeout: None,
+            }),
+        }
+    }
+
+    /// No deadline: [`scope`](Self::scope) adds none to the one the work may already have.
+    pub fn none() -> Self {
+        Self { cutoff: None }
+    }
+
     /// The instant, if there is one.
     pub fn at(&self) -> Option<Instant> {
         self.cutoff.map(|cutoff| cutoff.at)

@@ -215,6 +215,8 @@ where
     ) {
         let this = self.project();
         *this.started = true;
+        // `otel.*` and `error.type` are what `tracing-opentelemetry` names, kinds and marks
+        // the span by: exported, it is named after the task, not `task`.
         *this.span = tracing::info_span!(
             "task",
             task = *this.name,
@@ -222,6 +224,10 @@ where
             critical = *this.critical,
             outcome = tracing::field::Empty,
             elapsed_ms = tracing::field::Empty,
+            otel.name = *this.name,
+            otel.kind = "internal",
+            otel.status_code = tracing::field::Empty,
+            error.type = tracing::field::Empty,
         );
         if timed || this.timeout.is_some() || !this.span.is_disabled() {
             *this.started_at = Some(clock.now());
@@ -487,8 +493,17 @@ fn own_timer_at(cutoff: Option<Cutoff>) -> Option<Instant> {
 /// Records how the task ended on its span and closes it, so that the span's lifetime is the
 /// task's, not that of the slot holding its result.
 fn end_span(span: &mut Span, outcome: Outcome, elapsed: Duration) {
+    if span.is_disabled() {
+        return;
+    }
     span.record("outcome", outcome.as_str());
     span.record("elapsed_ms", elapsed.as_secs_f64() * 1e3);
+    // A task that gave no value of its own failed; one cancelled, or answered by its
+    // fallback, did not fail as an operation.
+    if outcome.is_failure() && !matches!(outcome, Outcome::Cancelled | Outcome::Fallback) {
+        span.record("otel.status_code", "ERROR");
+        span.record("error.type", outcome.as_str());
+    }
     *span = Span::none();
 }
 

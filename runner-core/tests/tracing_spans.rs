@@ -132,17 +132,24 @@ async fn j_tasks_run_in_spans_and_degradation_warns<E: Engine>() {
     assert_eq!(
         spans,
         [
+            // Named after the task for OpenTelemetry; a failure is marked as one.
             fields(&[
                 ("task", "balance"),
                 ("critical", "true"),
+                ("otel.name", "balance"),
+                ("otel.kind", "internal"),
                 ("outcome", "ok"),
                 ("elapsed_ms", "10.0")
             ]),
             fields(&[
                 ("task", "card"),
                 ("critical", "false"),
+                ("otel.name", "card"),
+                ("otel.kind", "internal"),
                 ("outcome", "failed"),
-                ("elapsed_ms", "5.0")
+                ("elapsed_ms", "5.0"),
+                ("otel.status_code", "ERROR"),
+                ("error.type", "failed")
             ]),
         ]
     );
