@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use crate::faults::{FaultConfig, FaultSpec, Target};
+use crate::services::faults::{FaultConfig, FaultSpec, Target};
 
 /// Which services this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -27,46 +27,41 @@
 //! # }
 //! ```
 
-mod baseline;
 mod config;
-mod downstream;
 mod error;
-mod faults;
 mod gateway;
 mod metrics;
 mod model;
 mod policies;
-mod scratch;
 mod server;
+mod services;
 pub mod shutdown;
 mod user_id;
-mod wallet;
 
 use std::future::Future;
 use std::net::SocketAddr;
 
 use tokio::time::Instant;
 
-pub use crate::baseline::BaselineGateway;
 pub use crate::config::{Config, GatewayImpl, Role};
-pub use crate::downstream::{DEADLINE_HEADER, Stats, StatsSnapshot};
 pub use crate::error::{ApiError, ErrorBody};
-pub use crate::faults::{
-    DEFAULT_ERROR_STATUS, FaultConfig, FaultKind, FaultSpec, Faults, InvalidFault, Target,
-};
-pub use crate::gateway::{
-    Budgets, DEADLINE, DownstreamClient, Gateway, PARTIAL_HEADER, ScratchError, WalletError,
-    user_id_from_query,
-};
+pub use crate::gateway::answer::PARTIAL_HEADER;
+pub use crate::gateway::baseline::BaselineGateway;
+pub use crate::gateway::client::{DownstreamClient, ScratchError, WalletError};
+pub use crate::gateway::{DEADLINE, Gateway, Timeouts};
 pub use crate::metrics::{CLIENT_CLOSED, Metrics, PolicyMetrics};
 pub use crate::model::{Balance, BalancePage, CURRENCY, Degraded, ScratchCard, WalletBalance};
 pub use crate::policies::{
     DEFAULT as DEFAULT_POLICIES, GatewayPolicies, PoliciesConfig, PoliciesError,
 };
-pub use crate::scratch::{Scratch, card_for};
 pub use crate::server::Server;
-pub use crate::user_id::parse_user_id;
-pub use crate::wallet::{SEEDED_USERS, Wallet, seeded_balance};
+pub use crate::services::downstream::{DEADLINE_HEADER, Stats, StatsSnapshot};
+pub use crate::services::faults::{
+    DEFAULT_ERROR_STATUS, FaultConfig, FaultKind, FaultSpec, Faults, InvalidFault, Target,
+};
+pub use crate::services::scratch::{Scratch, card_for};
+pub use crate::services::wallet::{SEEDED_USERS, Wallet, seeded_balance};
+pub use crate::user_id::{parse_user_id, user_id_from_query};
 
 /// Why the services could not start. Each message carries its cause, on one line.
 #[derive(Debug, thiserror::Error)]

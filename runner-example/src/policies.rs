@@ -7,7 +7,7 @@ use std::sync::Arc;
 use runner_core::policy::Coalesce;
 use runner_core::{Observer, Policy, PolicyConfig, PolicyError};
 
-use crate::gateway::ScratchError;
+use crate::gateway::client::ScratchError;
 use crate::model::ScratchCard;
 use serde::{Deserialize, Serialize};
 

@@ -5,6 +5,29 @@ use axum::extract::rejection::PathRejection;
 
 use crate::error::ApiError;
 
+/// The `user_id` of a raw query string: exactly one, strictly parsed.
+///
+/// The query is parsed here rather than by axum's `Query` extractor so that a missing or
+/// repeated parameter gets a JSON error naming the mistake.
+pub fn user_id_from_query(query: &str) -> Result<u64, ApiError> {
+    let mut values = form_urlencoded::parse(query.as_bytes())
+        .filter(|(key, _)| key == "user_id")
+        .map(|(_, value)| value);
+    let Some(value) = values.next() else {
+        return Err(ApiError::bad_request(
+            "missing_user_id",
+            "the query must have `user_id`, e.g. `?user_id=42`",
+        ));
+    };
+    if values.next().is_some() {
+        return Err(ApiError::bad_request(
+            "repeated_user_id",
+            "`user_id` must be given once",
+        ));
+    }
+    parse_user_id(&value)
+}
+
 /// The user id in a service's path (`/balances/{user_id}`, `/cards/{user_id}`): a path axum
 /// could not read is an `invalid_path`, the rest as [`parse_user_id`] says.
 pub(crate) fn user_id_from_path(
@@ -66,6 +89,21 @@ mod tests {
 
     fn code(raw: &str) -> String {
         parse_user_id(raw).unwrap_err().body.error
+    }
+
+    #[test]
+    fn finds_exactly_one_user_id() {
+        assert_eq!(user_id_from_query("user_id=7").unwrap(), 7);
+        assert_eq!(user_id_from_query("other=1&user_id=7").unwrap(), 7);
+        assert_eq!(user_id_from_query("user_id=%37").unwrap(), 7);
+        let code = |query: &str| user_id_from_query(query).unwrap_err().body.error;
+        assert_eq!(code(""), "missing_user_id");
+        assert_eq!(code("userid=7"), "missing_user_id");
+        assert_eq!(code("user_id=1&user_id=1"), "repeated_user_id");
+        assert_eq!(code("user_id="), "empty_user_id");
+        assert_eq!(code("user_id"), "empty_user_id");
+        assert_eq!(code("user_id=-3"), "negative_user_id");
+        assert_eq!(code("user_id=abc"), "invalid_user_id");
     }
 
     #[test]

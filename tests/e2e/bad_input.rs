@@ -9,7 +9,7 @@
 //! known (a unicode digit is not a digit, a valid id among junk is found, the gateway's own
 //! headers do not depend on the client's), the properties check it exactly.
 //!
-//! Each property starts one stack (healthy services, budgets no loaded machine can run out
+//! Each property starts one stack (healthy services, timeouts no loaded machine can run out
 //! of) on a runtime of its own and sends one request per case: 256 cases per property unless
 //! `PROPTEST_CASES` says otherwise.
 //!
@@ -106,7 +106,7 @@ impl Stack {
                 .expect("bind");
             let gateway = Gateway::new(&wallet_server.url(), &scratch_server.url())
                 .expect("client")
-                .with_budgets(GENEROUS);
+                .with_timeouts(GENEROUS);
             let gateway_server = Server::bind(loopback, gateway.router())
                 .await
                 .expect("bind");
@@ -444,7 +444,7 @@ fn any_headers_leave_the_answer_unchanged() {
         .run(&(1_u64..=1000, headers()), |(user_id, headers)| {
             let answer = stack.balance(&format!("user_id={user_id}"), &headers);
             let json = answer.check_contract()?;
-            // The gateway sets its own budgets: a client's deadline header, absurd or not,
+            // The gateway sets its own timeouts: a client's deadline header, absurd or not,
             // changes nothing, and neither do other headers.
             prop_assert_eq!(answer.status, StatusCode::OK, "{}", json);
             prop_assert_eq!(answer.partial.as_deref(), Some("false"));

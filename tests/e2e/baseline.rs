@@ -3,7 +3,7 @@
 //! healthy stack, and the same statuses when the wallet fails or the card is missing.
 //!
 //! Both gateways run in-process on ephemeral loopback ports, in front of one wallet and one
-//! scratch-card service. Tests that are not about timeouts use generous budgets, so a loaded
+//! scratch-card service. Tests that are not about timeouts use generous timeouts, so a loaded
 //! machine cannot turn a 200 into a 504. Each test's `fan_out!` gateway has breakers of its
 //! own. (The baseline gateway has no policies: it neither retries nor hedges.)
 
@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use runner_example::{
-    BaselineGateway, Budgets, FaultConfig, Faults, Gateway, PARTIAL_HEADER, Scratch, Server,
+    BaselineGateway, FaultConfig, Faults, Gateway, PARTIAL_HEADER, Scratch, Server, Timeouts,
     Wallet, seeded_balance,
 };
 use serde_json::{Value, json};
@@ -31,7 +31,7 @@ struct Stack {
 }
 
 impl Stack {
-    async fn start(budgets: Budgets) -> Self {
+    async fn start(timeouts: Timeouts) -> Self {
         let wallet = Wallet::in_memory(Faults::none()).expect("in-memory wallet");
         let scratch = Scratch::new(Faults::none());
         let wallet_server = Server::bind(loopback(), wallet.router())
@@ -43,10 +43,10 @@ impl Stack {
         let (wallet_url, scratch_url) = (wallet_server.url(), scratch_server.url());
         let runner = Gateway::new(&wallet_url, &scratch_url)
             .expect("client")
-            .with_budgets(budgets);
+            .with_timeouts(timeouts);
         let baseline = BaselineGateway::new(&wallet_url, &scratch_url)
             .expect("client")
-            .with_budgets(budgets);
+            .with_timeouts(timeouts);
         Self {
             wallet,
             scratch,
@@ -152,8 +152,8 @@ async fn baseline_answers_like_the_runner_gateway() {
 
 #[tokio::test]
 async fn baseline_times_out_a_hanging_wallet_with_504() {
-    // Short budgets, but the wallet never answers: no machine is slow enough to get a 200.
-    let stack = Stack::start(Budgets {
+    // Short timeouts, but the wallet never answers: no machine is slow enough to get a 200.
+    let stack = Stack::start(Timeouts {
         balance: Some(Duration::from_millis(50)),
         ..GENEROUS
     })

@@ -7,7 +7,7 @@
 //! one process, in any order.
 //!
 //! Timing: faults use real time (latencies, hangs), but no test asserts a speed. Tests whose
-//! point is not a timeout run the gateway with generous budgets, so a loaded machine cannot
+//! point is not a timeout run the gateway with generous timeouts, so a loaded machine cannot
 //! turn their 200 into a 504. Every wait is a bounded poll.
 
 mod support;
@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use runner_example::{
-    Budgets, CLIENT_CLOSED, DEADLINE_HEADER, FaultConfig, Faults, Gateway, PARTIAL_HEADER, Scratch,
-    Server, StatsSnapshot, Wallet, seeded_balance,
+    CLIENT_CLOSED, DEADLINE_HEADER, FaultConfig, Faults, Gateway, PARTIAL_HEADER, Scratch, Server,
+    StatsSnapshot, Timeouts, Wallet, seeded_balance,
 };
 use serde_json::{Value, json};
 
@@ -39,13 +39,13 @@ struct Stack {
 }
 
 impl Stack {
-    /// The services with the gateway's own budgets (200 ms, 150 ms, 300 ms).
+    /// The services with the gateway's own timeouts (200 ms, 150 ms, 300 ms).
     async fn start() -> Self {
-        Self::with_budgets(Budgets::default()).await
+        Self::with_timeouts(Timeouts::default()).await
     }
 
-    async fn with_budgets(budgets: Budgets) -> Self {
-        let services = Services::start(Faults::none(), Faults::none(), budgets).await;
+    async fn with_timeouts(timeouts: Timeouts) -> Self {
+        let services = Services::start(Faults::none(), Faults::none(), timeouts).await;
         Self {
             wallet: services.wallet,
             scratch: services.scratch,
@@ -128,7 +128,7 @@ fn stats_of(wallet: &Wallet) -> StatsSnapshot {
 
 #[tokio::test]
 async fn a_complete_answer_has_balance_card_and_headers() {
-    let stack = Stack::with_budgets(GENEROUS).await;
+    let stack = Stack::with_timeouts(GENEROUS).await;
     let answer = stack.balance("user_id=42").await;
 
     assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.json);
@@ -157,8 +157,8 @@ async fn a_complete_answer_has_balance_card_and_headers() {
 }
 
 #[tokio::test]
-async fn the_default_budgets_answer_a_healthy_request() {
-    // The only test that needs the real 200/150/300 ms budgets to be met by a healthy stack:
+async fn the_default_timeouts_answer_a_healthy_request() {
+    // The only test that needs the real 200/150/300 ms timeouts to be met by a healthy stack:
     // it would fail on a machine too slow for the service itself.
     let stack = Stack::start().await;
     let answer = stack.balance("user_id=1").await;
@@ -171,7 +171,7 @@ async fn the_default_budgets_answer_a_healthy_request() {
 
 #[tokio::test]
 async fn a_failing_scratch_service_degrades_the_answer() {
-    let stack = Stack::with_budgets(GENEROUS).await;
+    let stack = Stack::with_timeouts(GENEROUS).await;
     stack
         .scratch
         .faults()
@@ -193,7 +193,7 @@ async fn a_failing_scratch_service_degrades_the_answer() {
 
 #[tokio::test]
 async fn a_garbage_scratch_answer_degrades_the_answer() {
-    let stack = Stack::with_budgets(GENEROUS).await;
+    let stack = Stack::with_timeouts(GENEROUS).await;
     stack
         .scratch
         .faults()
@@ -210,8 +210,8 @@ async fn a_garbage_scratch_answer_degrades_the_answer() {
 
 #[tokio::test]
 async fn a_hanging_scratch_service_degrades_the_answer() {
-    // The gateway's own budget for the card (150 ms), a generous one for the balance.
-    let stack = Stack::with_budgets(Budgets {
+    // The gateway's own timeout for the card (150 ms), a generous one for the balance.
+    let stack = Stack::with_timeouts(Timeouts {
         balance: Some(Duration::from_secs(10)),
         scratch_card: None,
         deadline: Duration::from_secs(20),
@@ -233,7 +233,7 @@ async fn a_hanging_scratch_service_degrades_the_answer() {
 
 #[tokio::test]
 async fn a_slow_scratch_service_is_cut_by_the_fan_out_deadline() {
-    let stack = Stack::with_budgets(Budgets {
+    let stack = Stack::with_timeouts(Timeouts {
         balance: Some(Duration::from_secs(10)),
         scratch_card: Some(Duration::from_secs(10)),
         deadline: Duration::from_millis(300),
@@ -261,7 +261,7 @@ async fn a_slow_scratch_service_is_cut_by_the_fan_out_deadline() {
 
 #[tokio::test]
 async fn a_failing_wallet_is_a_502() {
-    let stack = Stack::with_budgets(GENEROUS).await;
+    let stack = Stack::with_timeouts(GENEROUS).await;
     stack
         .wallet
         .faults()
@@ -279,7 +279,7 @@ async fn a_failing_wallet_is_a_502() {
 
 #[tokio::test]
 async fn a_garbage_wallet_answer_is_a_502() {
-    let stack = Stack::with_budgets(GENEROUS).await;
+    let stack = Stack::with_timeouts(GENEROUS).await;
     stack
         .wallet
         .faults()
@@ -306,7 +306,7 @@ async fn an_unreachable_wallet_is_a_502() {
         .expect("bind");
     let gateway = Gateway::new(&closed_url, &scratch_server.url())
         .expect("client")
-        .with_budgets(GENEROUS);
+        .with_timeouts(GENEROUS);
     let gateway_server = Server::bind(loopback(), gateway.router())
         .await
         .expect("bind");
@@ -338,7 +338,7 @@ async fn a_wallet_slower_than_its_timeout_is_a_504() {
 
 #[tokio::test]
 async fn a_wallet_slower_than_the_deadline_is_a_504() {
-    let stack = Stack::with_budgets(Budgets {
+    let stack = Stack::with_timeouts(Timeouts {
         balance: Some(Duration::from_secs(10)),
         scratch_card: None,
         deadline: Duration::from_millis(300),
@@ -362,7 +362,7 @@ async fn a_wallet_slower_than_the_deadline_is_a_504() {
 
 #[tokio::test]
 async fn bad_user_ids_are_a_400_with_a_json_body() {
-    let stack = Stack::with_budgets(GENEROUS).await;
+    let stack = Stack::with_timeouts(GENEROUS).await;
     let cases = [
         ("", "missing_user_id"),
         ("other=1", "missing_user_id"),
@@ -397,7 +397,7 @@ async fn bad_user_ids_are_a_400_with_a_json_body() {
 
 #[tokio::test]
 async fn an_unknown_user_is_a_404() {
-    let stack = Stack::with_budgets(GENEROUS).await;
+    let stack = Stack::with_timeouts(GENEROUS).await;
     for query in ["user_id=1001", "user_id=0", "user_id=9223372036854775807"] {
         stack
             .balance(query)
@@ -408,7 +408,7 @@ async fn an_unknown_user_is_a_404() {
 
 #[tokio::test]
 async fn other_methods_are_a_405_with_a_json_body() {
-    let stack = Stack::with_budgets(GENEROUS).await;
+    let stack = Stack::with_timeouts(GENEROUS).await;
     for method in [
         reqwest::Method::POST,
         reqwest::Method::PUT,
@@ -429,7 +429,7 @@ async fn other_methods_are_a_405_with_a_json_body() {
 
 #[tokio::test]
 async fn unknown_routes_are_a_404_with_a_json_body() {
-    let stack = Stack::with_budgets(GENEROUS).await;
+    let stack = Stack::with_timeouts(GENEROUS).await;
     for path in ["/", "/get_balance/7", "/balance?user_id=1"] {
         stack
             .get(path)
@@ -442,7 +442,7 @@ async fn unknown_routes_are_a_404_with_a_json_body() {
 
 #[tokio::test]
 async fn healthz_answers_ok() {
-    let stack = Stack::with_budgets(GENEROUS).await;
+    let stack = Stack::with_timeouts(GENEROUS).await;
     let answer = stack.get("/healthz").await;
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.json, json!({ "status": "ok" }));
@@ -450,7 +450,7 @@ async fn healthz_answers_ok() {
 
 #[tokio::test]
 async fn metrics_count_requests_and_task_outcomes() {
-    let stack = Stack::with_budgets(GENEROUS).await;
+    let stack = Stack::with_timeouts(GENEROUS).await;
     assert_eq!(stack.balance("user_id=3").await.status, StatusCode::OK);
     stack
         .scratch
@@ -534,7 +534,7 @@ async fn the_remaining_budget_reaches_the_downstream_services() {
 
 #[tokio::test]
 async fn a_downstream_service_stops_when_the_callers_deadline_passes() {
-    let stack = Stack::with_budgets(GENEROUS).await;
+    let stack = Stack::with_timeouts(GENEROUS).await;
     stack
         .wallet
         .faults()
@@ -575,9 +575,9 @@ async fn a_downstream_service_stops_when_the_callers_deadline_passes() {
 
 #[tokio::test]
 async fn a_client_hanging_up_cancels_the_downstream_calls() {
-    // Budgets far longer than the poll limit: only the hang-up can end the wallet's work
+    // Timeouts far longer than the poll limit: only the hang-up can end the wallet's work
     // within this test.
-    let stack = Stack::with_budgets(Budgets {
+    let stack = Stack::with_timeouts(Timeouts {
         balance: Some(Duration::from_secs(60)),
         scratch_card: Some(Duration::from_secs(60)),
         deadline: Duration::from_secs(120),
@@ -637,7 +637,7 @@ async fn a_client_hanging_up_cancels_the_downstream_calls() {
 
 #[tokio::test]
 async fn faults_can_be_changed_through_the_admin_route() {
-    let stack = Stack::with_budgets(GENEROUS).await;
+    let stack = Stack::with_timeouts(GENEROUS).await;
     let admin = format!("{}/admin/faults", stack.wallet_server.url());
     let put = |body: &'static str| {
         let request = stack
@@ -699,7 +699,7 @@ async fn faults_can_be_changed_through_the_admin_route() {
 
 #[tokio::test]
 async fn shutdown_drains_the_requests_in_flight() {
-    let stack = Stack::with_budgets(GENEROUS).await;
+    let stack = Stack::with_timeouts(GENEROUS).await;
     stack
         .wallet
         .faults()

@@ -25,8 +25,8 @@
 //! error (500, truncated, refused, reset) is asked three times before the 502, a malformed
 //! answer once; a slow or hanging card is hedged after 50 ms, and the hedge hangs too.
 //!
-//! Timing: only the timeout cells use the real budgets (and, for the card, a generous one for
-//! the balance, which is not what they are about); the others use budgets no loaded machine
+//! Timing: only the timeout cells use the real timeouts (and, for the card, a generous one for
+//! the balance, which is not what they are about); the others use timeouts no loaded machine
 //! can run out of. No cell asserts a speed; every request has a client timeout.
 //!
 //! The last tests check the truncate, reset and error-status faults on the wire, straight at
@@ -39,8 +39,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use runner_example::{
-    Balance, Budgets, CURRENCY, DEADLINE, FaultConfig, Faults, Gateway, PARTIAL_HEADER, Scratch,
-    Server, Wallet, WalletBalance, card_for, seeded_balance,
+    Balance, CURRENCY, DEADLINE, FaultConfig, Faults, Gateway, PARTIAL_HEADER, Scratch, Server,
+    Timeouts, Wallet, WalletBalance, card_for, seeded_balance,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -124,14 +124,14 @@ impl Condition {
     }
 }
 
-/// The gateway's budgets for a cell.
-fn budgets(service: Service, condition: Condition) -> Budgets {
+/// The gateway's timeouts for a cell.
+fn timeouts(service: Service, condition: Condition) -> Timeouts {
     match (service, condition.is_timeout()) {
         // The real 200 ms timeout and 300 ms deadline.
-        (Service::Wallet, true) => Budgets::default(),
+        (Service::Wallet, true) => Timeouts::default(),
         // The card's real 150 ms timeout and the real 300 ms deadline; the balance, which
         // is healthy here, gets all of that deadline.
-        (Service::Scratch, true) => Budgets {
+        (Service::Scratch, true) => Timeouts {
             balance: Some(Duration::from_secs(10)),
             scratch_card: None,
             deadline: DEADLINE,
@@ -183,7 +183,7 @@ impl Stack {
         };
         let gateway = Gateway::new(&wallet_url, &scratch_url)
             .expect("client")
-            .with_budgets(budgets(broken, condition));
+            .with_timeouts(timeouts(broken, condition));
         let gateway = Server::bind(loopback(), gateway.router())
             .await
             .expect("bind");

@@ -38,7 +38,7 @@ struct Stack {
 }
 
 impl Stack {
-    /// Budgets no machine runs out of: only the faults decide the answers.
+    /// Timeouts no machine runs out of: only the faults decide the answers.
     async fn start(wallet: Faults, scratch: Faults) -> Self {
         let services = Services::start(wallet, scratch, GENEROUS).await;
         Self {

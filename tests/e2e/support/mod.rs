@@ -1,4 +1,4 @@
-//! What the end-to-end test files share: budgets, addresses, a client, a whole answer, and
+//! What the end-to-end test files share: timeouts, addresses, a client, a whole answer, and
 //! one process per test.
 
 #![allow(dead_code)]
@@ -7,11 +7,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use runner_example::{Budgets, Faults, Gateway, Scratch, Server, Wallet};
+use runner_example::{Faults, Gateway, Scratch, Server, Timeouts, Wallet};
 use serde_json::Value;
 
-/// Budgets no loaded test machine can run out of, for tests that are not about timeouts.
-pub(crate) const GENEROUS: Budgets = Budgets {
+/// Timeouts no loaded test machine can run out of, for tests that are not about timeouts.
+pub(crate) const GENEROUS: Timeouts = Timeouts {
     balance: Some(Duration::from_secs(10)),
     scratch_card: Some(Duration::from_secs(10)),
     deadline: Duration::from_secs(20),
@@ -23,7 +23,7 @@ pub(crate) fn loopback() -> SocketAddr {
 }
 
 /// The wallet (in memory) and the scratch-card service with these faults, and a gateway with
-/// these budgets in front of them, each on its own loopback port.
+/// these timeouts in front of them, each on its own loopback port.
 pub(crate) struct Services {
     pub(crate) wallet: Wallet,
     pub(crate) scratch: Scratch,
@@ -33,7 +33,7 @@ pub(crate) struct Services {
 }
 
 impl Services {
-    pub(crate) async fn start(wallet: Faults, scratch: Faults, budgets: Budgets) -> Self {
+    pub(crate) async fn start(wallet: Faults, scratch: Faults, timeouts: Timeouts) -> Self {
         let wallet = Wallet::in_memory(wallet).expect("in-memory wallet");
         let scratch = Scratch::new(scratch);
         let wallet_server = Server::bind(loopback(), wallet.router())
@@ -44,7 +44,7 @@ impl Services {
             .expect("bind");
         let gateway = Gateway::new(&wallet_server.url(), &scratch_server.url())
             .expect("client")
-            .with_budgets(budgets);
+            .with_timeouts(timeouts);
         let gateway_server = Server::bind(loopback(), gateway.router())
             .await
             .expect("bind");

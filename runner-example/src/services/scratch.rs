@@ -9,9 +9,9 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::downstream::{CallerConnection, Downstream, Stats};
-use crate::faults::Faults;
 use crate::model::{Balance, CURRENCY, ScratchCard};
+use crate::services::downstream::{CallerConnection, Downstream, Stats};
+use crate::services::faults::Faults;
 use crate::user_id::user_id_from_path;
 
 /// The card of `user_id`: every third user wins something, deterministically.

@@ -15,10 +15,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use rusqlite::{Connection, OptionalExtension};
 
-use crate::downstream::{CallerConnection, Downstream, Stats};
 use crate::error::ApiError;
-use crate::faults::Faults;
 use crate::model::{Balance, CURRENCY, WalletBalance};
+use crate::services::downstream::{CallerConnection, Downstream, Stats};
+use crate::services::faults::Faults;
 use crate::user_id::user_id_from_path;
 
 /// The users the database is seeded with.

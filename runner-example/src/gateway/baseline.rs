@@ -1,13 +1,14 @@
 //! A baseline for benchmarks: the balance gateway written by hand with `tokio::try_join!` and
 //! `tokio::time::timeout`, without `runner_core`.
 //!
-//! It makes the same downstream calls as [`Gateway`](crate::Gateway), through the same
-//! [`DownstreamClient`] methods (`fetch_balance`, `fetch_scratch_card`), sends the same
-//! deadline header, and answers with the same JSON and statuses: 404 for an unknown user, 502
-//! when the wallet fails, 504 when it runs out of time, and a 200 with `scratch_card: null`
-//! and a `degraded` entry when the card is missing. What it leaves out: the `Server-Timing`
-//! header and the per-task metrics, which need the fan-out's report. The routes around the
-//! handler (`/healthz`, `/metrics`, request metrics, JSON 404/405) are the same.
+//! It makes the same downstream calls as [`Gateway`], through the same
+//! [`DownstreamClient`](crate::DownstreamClient) methods (`fetch_balance`, `fetch_scratch_card`),
+//! sends the same deadline header, and answers with the same JSON and statuses: 404 for an
+//! unknown user, 502 when the wallet fails, 504 when it runs out of time, and a 200 with
+//! `scratch_card: null` and a `degraded` entry when the card is missing. What it leaves out:
+//! the `Server-Timing` header and the per-task metrics, which need the fan-out's report. The
+//! routes around the handler (`/healthz`, `/metrics`, request metrics, JSON 404/405) are the
+//! same.
 //!
 //! Start it with `--gateway-impl baseline`; `scripts/http_bench.sh` compares the two.
 
@@ -21,9 +22,12 @@ use axum::routing::get;
 use tokio::time::Instant;
 
 use crate::error::ApiError;
-use crate::gateway::{Budgets, Gateway, WalletError, page_response, user_id_from_query};
+use crate::gateway::answer::page_response;
+use crate::gateway::client::WalletError;
+use crate::gateway::{Gateway, Timeouts};
 use crate::metrics::Metrics;
 use crate::model::{BalancePage, Degraded};
+use crate::user_id::user_id_from_query;
 
 /// The wallet call's own timeout: the one `#[task]` gives `get_balance`.
 const BALANCE_TIMEOUT: Duration = Duration::from_millis(200);
@@ -31,7 +35,7 @@ const BALANCE_TIMEOUT: Duration = Duration::from_millis(200);
 /// The scratch-card call's own timeout: the one `#[task]` gives `get_scratch_card`.
 const SCRATCH_CARD_TIMEOUT: Duration = Duration::from_millis(150);
 
-/// The hand-written gateway: the same downstream client, budgets and metrics as
+/// The hand-written gateway: the same downstream client, timeouts and metrics as
 /// [`Gateway`], with its own handler.
 #[derive(Debug, Clone)]
 pub struct BaselineGateway {
@@ -81,10 +85,10 @@ impl BaselineGateway {
         Gateway::new(wallet_url, scratch_url).map(|parts| Self { parts })
     }
 
-    /// The same gateway with other time budgets.
-    pub fn with_budgets(self, budgets: Budgets) -> Self {
+    /// The same gateway with other timeouts.
+    pub fn with_timeouts(self, timeouts: Timeouts) -> Self {
         Self {
-            parts: self.parts.with_budgets(budgets),
+            parts: self.parts.with_timeouts(timeouts),
         }
     }
 
@@ -105,11 +109,11 @@ impl BaselineGateway {
     /// spawned, so a client hanging up drops both calls too.
     async fn page(&self, user_id: u64) -> Response {
         let started = Instant::now();
-        let budgets = self.parts.budgets();
-        let deadline = budgets.deadline;
-        let balance_limit = Limit::new(budgets.balance.unwrap_or(BALANCE_TIMEOUT), deadline);
+        let timeouts = self.parts.timeouts();
+        let deadline = timeouts.deadline;
+        let balance_limit = Limit::new(timeouts.balance.unwrap_or(BALANCE_TIMEOUT), deadline);
         let card_limit = Limit::new(
-            budgets.scratch_card.unwrap_or(SCRATCH_CARD_TIMEOUT),
+            timeouts.scratch_card.unwrap_or(SCRATCH_CARD_TIMEOUT),
             deadline,
         );
         let client = self.parts.client();

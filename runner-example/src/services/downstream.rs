@@ -16,8 +16,8 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{self, ApiError};
-use crate::faults::{Fault, FaultConfig, Faults};
 use crate::server::ResetOnClose;
+use crate::services::faults::{Fault, FaultConfig, Faults};
 
 /// The header that carries the caller's remaining budget, in whole milliseconds.
 ///

@@ -1,0 +1,146 @@
+//! Shaping the gateway's answer: the page as JSON, its headers, and the status of a page that
+//! could not be made.
+//!
+//! Headers on a fan-out answer:
+//! - `Server-Timing`: each task's duration and outcome, e.g.
+//!   `get_balance;dur=3.1;desc="ok", get_scratch_card;dur=150.2;desc="timed_out"`.
+//! - `x-partial-response`: `false` when the answer is complete, `true` when a best-effort part
+//!   is missing or a fallback's (then `degraded` says why). Only on a 200.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use runner_core::{FanOutError, Report, TaskError, TaskRecord};
+
+use crate::error::ApiError;
+use crate::gateway::client::{ScratchError, WalletError};
+use crate::model::{Balance, BalancePage, Degraded, ScratchCard};
+
+/// The header that says whether a 200 is complete (`false`) or degraded (`true`).
+pub const PARTIAL_HEADER: &str = "x-partial-response";
+
+/// The answer to a fan-out page: the page, or the status its failure calls for, with the
+/// tasks' `Server-Timing`.
+pub(crate) fn page_answer(
+    user_id: u64,
+    result: Result<(Balance, Result<ScratchCard, TaskError<ScratchError>>), FanOutError>,
+    report: &Report<[TaskRecord; 2]>,
+) -> Response {
+    let mut response = match result {
+        Ok((balance, card)) => {
+            let scratch_card = card.inspect_err(log_degraded).ok();
+            page_response(BalancePage {
+                user_id,
+                balance,
+                scratch_card,
+                degraded: degraded(report.tasks()),
+            })
+        }
+        Err(error) => failure(&error).into_response(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&report.server_timing().to_string()) {
+        response.headers_mut().insert("server-timing", value);
+    }
+    response
+}
+
+/// A page as JSON, with `x-partial-response` saying whether anything in it is degraded.
+/// Shared with the baseline gateway, which must answer the same.
+pub(crate) fn page_response(page: BalancePage) -> Response {
+    let partial = !page.degraded.is_empty();
+    let mut response = Json(page).into_response();
+    response.headers_mut().insert(
+        PARTIAL_HEADER,
+        HeaderValue::from_static(if partial { "true" } else { "false" }),
+    );
+    response
+}
+
+fn log_degraded(error: &TaskError<ScratchError>) {
+    tracing::debug!(error = %error, "answering without the scratch card");
+}
+
+/// The best-effort tasks of a page that went out without a value of their own, and why, as
+/// the report says: `failed`, `timed_out`, `deadline`, `panicked`, `rejected` (its breaker
+/// was open), or `fallback` (its slot holds its fallback's value).
+fn degraded(tasks: &[TaskRecord]) -> Vec<Degraded> {
+    tasks
+        .iter()
+        .filter(|record| !record.critical && record.outcome.is_failure())
+        .map(|record| Degraded {
+            task: record.name.to_owned(),
+            reason: record.outcome.as_str().to_owned(),
+        })
+        .collect()
+}
+
+/// The status for a failed fan-out: 404 for an unknown user, 503 when the wallet call was
+/// refused (its breaker is open), 504 when time ran out, 502 when the wallet failed. Never
+/// 500: the gateway itself did nothing wrong.
+fn failure(error: &FanOutError) -> ApiError {
+    let wallet = error.downcast_ref::<WalletError>();
+    if let Some(WalletError::NotFound(user_id)) = wallet {
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_user",
+            format!("no wallet for user {user_id}"),
+        );
+    }
+    if matches!(error, FanOutError::TaskRejected { .. }) {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "upstream_unavailable",
+            error.to_string(),
+        );
+    }
+    if error.is_timeout() || matches!(wallet, Some(WalletError::DeadlineExceeded)) {
+        return ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "upstream_timeout",
+            error.to_string(),
+        );
+    }
+    // The message carries the wallet's own error: `critical task ... failed: the wallet
+    // answered 503`.
+    ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        "upstream_failed",
+        error.to_string(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn degraded_lists_the_best_effort_tasks_without_a_value_of_their_own() {
+        use runner_core::Outcome;
+        let record = |name, critical, outcome| TaskRecord {
+            label: None,
+            name,
+            critical,
+            outcome,
+            elapsed: Duration::ZERO,
+        };
+        let degraded = degraded(&[
+            record("get_balance", true, Outcome::Ok),
+            record("get_scratch_card", false, Outcome::Rejected),
+            record("card_ok", false, Outcome::Ok),
+            record("card_fallback", false, Outcome::Fallback),
+        ]);
+        let reasons: Vec<(&str, &str)> = degraded
+            .iter()
+            .map(|entry| (entry.task.as_str(), entry.reason.as_str()))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                ("get_scratch_card", "rejected"),
+                ("card_fallback", "fallback")
+            ]
+        );
+    }
+}
