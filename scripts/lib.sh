@@ -2,19 +2,25 @@
 # Shared by scripts/soak.sh, scripts/http_bench.sh and scripts/shed_bench.sh: sourced, not run. The caller defines
 # `die` (with its own name in the message) and `target_dir` before calling these.
 
-# Installs wrk from Debian's packages if it is not on PATH.
-ensure_wrk() {
-    command -v wrk >/dev/null 2>&1 && return 0
-    echo "== wrk not on PATH: installing Debian's package"
-    command -v apt-get >/dev/null 2>&1 || die "wrk is missing and there is no apt-get; install wrk"
+# Installs Debian's package $2 if the command $1 is not on PATH.
+ensure_tool() {
+    local tool=$1 package=$2
+    command -v "$tool" >/dev/null 2>&1 && return 0
+    echo "== $tool not on PATH: installing Debian's package $package"
+    command -v apt-get >/dev/null 2>&1 || die "$tool is missing and there is no apt-get; install $package"
     local sudo_cmd=()
     if ((EUID != 0)); then
-        command -v sudo >/dev/null 2>&1 || die "wrk is missing; run as root or install wrk"
+        command -v sudo >/dev/null 2>&1 || die "$tool is missing; run as root or install $package"
         sudo_cmd=(sudo)
     fi
     "${sudo_cmd[@]}" apt-get update
-    "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk
-    command -v wrk >/dev/null 2>&1 || die "wrk still not on PATH after apt-get install"
+    "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "$package"
+    command -v "$tool" >/dev/null 2>&1 || die "$tool still not on PATH after apt-get install $package"
+}
+
+# Installs wrk from Debian's packages if it is not on PATH.
+ensure_wrk() {
+    ensure_tool wrk wrk
 }
 
 # Builds runner-example in release and sets `bin` to it. Always asks cargo: when the binary

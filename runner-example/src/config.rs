@@ -89,12 +89,28 @@ pub struct Config {
     #[arg(long, env = "RUNNER_POLICIES")]
     pub policies: Option<PathBuf>,
 
+    /// Export traces over OTLP/HTTP (protobuf) to this collector URL, e.g.
+    /// `http://localhost:4318/v1/traces`: the services' request spans and the gateway's task
+    /// spans, one trace per page across the services. None: nothing is exported.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")]
+    pub otlp_endpoint: Option<reqwest::Url>,
+
     /// How long shutdown waits for in-flight requests.
     #[arg(long, env = "RUNNER_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
 }
 
 impl Config {
+    /// The name this process's spans go out under: its role's.
+    pub fn service_name(&self) -> &'static str {
+        match self.role {
+            Role::All => "balance-service",
+            Role::Gateway => "balance-gateway",
+            Role::Wallet => "wallet",
+            Role::Scratch => "scratch-card",
+        }
+    }
+
     /// The wallet's database file.
     pub fn db_path(&self) -> PathBuf {
         self.db

@@ -9,9 +9,12 @@
 //!   (the page goes out without it, saying so). [`BaselineGateway`] is the same gateway
 //!   written by hand with `tokio::try_join!`, to benchmark against (`--gateway-impl baseline`).
 //!
-//! The gateway sends its remaining budget downstream in [`DEADLINE_HEADER`]; the services
-//! stop working once it has passed. Both downstream services inject faults on demand
-//! ([`Faults`]), so the gateway's degradation can be watched live.
+//! Deadlines and traces cross every hop through `runner-http`: each service reads its
+//! caller's budget (`x-request-deadline-ms`) and `traceparent` with `DeadlineLayer`, and the
+//! gateway's client writes what is left of each task's time, and the task's span, on each
+//! call with `Propagate`; the services stop working once the budget has passed. Both
+//! downstream services inject faults on demand ([`Faults`]), so the gateway's degradation
+//! can be watched live.
 //!
 //! ```no_run
 //! use runner_example::{Faults, Gateway, Scratch, Server, Wallet};
@@ -36,6 +39,7 @@ mod policies;
 mod server;
 mod services;
 pub mod shutdown;
+pub mod telemetry;
 mod user_id;
 
 use std::future::Future;
@@ -55,7 +59,7 @@ pub use crate::policies::{
     DEFAULT as DEFAULT_POLICIES, GatewayPolicies, PoliciesConfig, PoliciesError,
 };
 pub use crate::server::Server;
-pub use crate::services::downstream::{DEADLINE_HEADER, Stats, StatsSnapshot};
+pub use crate::services::downstream::{Stats, StatsSnapshot};
 pub use crate::services::faults::{
     DEFAULT_ERROR_STATUS, FaultConfig, FaultKind, FaultSpec, Faults, InvalidFault, Target,
 };

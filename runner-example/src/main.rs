@@ -5,7 +5,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use runner_example::{Config, run, shutdown};
+use runner_example::{Config, run, shutdown, telemetry};
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -14,6 +15,17 @@ use tracing_subscriber::{EnvFilter, Layer};
 async fn main() -> ExitCode {
     let config = Config::parse();
     let log_filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let exporter = match config.otlp_endpoint.as_ref() {
+        Some(endpoint) => match telemetry::otlp(endpoint.as_str(), config.service_name()) {
+            Ok(exporter) => Some(exporter),
+            Err(error) => {
+                eprintln!("runner-example: the OTLP exporter cannot be built: {error}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    let (provider, tracer) = exporter.unzip();
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
@@ -21,8 +33,21 @@ async fn main() -> ExitCode {
                 .with_ansi(std::io::stdout().is_terminal())
                 .with_filter(log_filter),
         )
+        // The request and task spans are at INFO, whatever the log's own filter says.
+        .with(tracer.map(|tracer| {
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_filter(LevelFilter::INFO)
+        }))
         .init();
-    match run(config, shutdown::signal()).await {
+    let outcome = run(config, shutdown::signal()).await;
+    if let Some(provider) = provider {
+        // Sends the spans still batched.
+        if let Err(error) = provider.shutdown() {
+            tracing::warn!(%error, "the last spans could not be exported");
+        }
+    }
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // The message carries its cause: `the gateway cannot listen on ...: Address in use`.

@@ -1,6 +1,6 @@
-//! `Propagate` on the way out: inside a task it writes the budget left (and the span's trace
-//! context), outside one nothing; as a tower layer and as reqwest middleware, the latter to
-//! a real server behind `DeadlineLayer` over loopback, where the budget and the trace arrive.
+//! `Propagate` on the way out: inside a task it writes the budget left, outside one nothing;
+//! as a tower layer and as reqwest middleware, the latter to a real server behind
+//! `DeadlineLayer` over loopback, where the budget arrives. (The trace: `tests/trace.rs`.)
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -9,12 +9,9 @@ use axum::Router;
 use axum::extract::Extension;
 use axum::routing::get;
 use http::{HeaderMap, Request, Response};
-use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use runner_core::Task;
 use runner_http::{DeadlineLayer, IncomingDeadline, Propagate, PropagateLayer};
 use tower::{Service, ServiceExt, service_fn};
-use tracing_subscriber::layer::SubscriberExt;
 
 /// The headers a tower client with `propagate` sends.
 async fn sent(propagate: Propagate) -> HeaderMap {
@@ -51,7 +48,7 @@ async fn outside_a_task_no_budget_goes_out() {
     assert!(headers.is_empty(), "{headers:?}");
 }
 
-/// A server behind `DeadlineLayer` that answers the budget it got and the trace it is in.
+/// A server behind `DeadlineLayer` that answers the budget it got.
 async fn server() -> String {
     let handler = |Extension(incoming): Extension<IncomingDeadline>| async move {
         format!("{}", incoming.sent.map_or(0, |sent| sent.as_millis()))
@@ -82,42 +79,4 @@ async fn reqwest_carries_the_budget_to_a_server_that_reads_it() {
     // Outside a task the server gets none.
     let response = client.get(&url).send().await.unwrap();
     assert_eq!(response.text().await.unwrap(), "0");
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn the_servers_span_is_a_child_of_the_span_that_called_it() {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-    // One thread: the server's spans are made on it too, under this subscriber.
-    let _default = tracing::subscriber::set_default(subscriber);
-
-    let url = server().await;
-    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(Propagate::new())
-        .build();
-    let task = Task::critical("wallet", async {
-        let response = client.get(&url).send().await.unwrap();
-        Ok::<_, std::io::Error>(response.status())
-    });
-    assert!(task.await.unwrap().is_success());
-    provider.force_flush().unwrap();
-
-    let spans = exporter.get_finished_spans().unwrap();
-    let named = |name: &str| {
-        spans
-            .iter()
-            .find(|span| span.name == name)
-            .unwrap_or_else(|| panic!("no span `{name}` in {spans:#?}"))
-    };
-    let (task, request) = (named("wallet"), named("GET"));
-    assert_eq!(request.span_kind, opentelemetry::trace::SpanKind::Server);
-    assert_eq!(
-        request.span_context.trace_id(),
-        task.span_context.trace_id()
-    );
-    assert_eq!(request.parent_span_id, task.span_context.span_id());
 }

@@ -2,12 +2,12 @@
 //! sent to the gateway, and random deadline headers sent straight to the wallet and the
 //! scratch-card service.
 //!
-//! Whatever comes in, every answer is a 200 or a 4xx (a 504 from a downstream service only
-//! when the budget it was given is too short to work in) with `content-type:
+//! Whatever comes in, every answer is a 200 or a 4xx (a 504 only when the deadline header
+//! the client sent is too short to work in) with `content-type:
 //! application/json` and a body that parses, within the client's timeout; no server thread
 //! panics; and the gateway still answers `/healthz` at the end. Where the right answer is
-//! known (a unicode digit is not a digit, a valid id among junk is found, the gateway's own
-//! headers do not depend on the client's), the properties check it exactly.
+//! known (a unicode digit is not a digit, a valid id among junk is found, a client's deadline
+//! header is read as the services read it), the properties check it exactly.
 //!
 //! Each property starts one stack (healthy services, timeouts no loaded machine can run out
 //! of) on a runtime of its own and sends one request per case: 256 cases per property unless
@@ -26,9 +26,8 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderName, HeaderValue};
-use runner_example::{
-    DEADLINE_HEADER, Faults, Gateway, PARTIAL_HEADER, Scratch, Server, Wallet, seeded_balance,
-};
+use runner_example::{Faults, Gateway, PARTIAL_HEADER, Scratch, Server, Wallet, seeded_balance};
+use runner_http::DEADLINE_MS;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::runtime::Runtime;
@@ -204,11 +203,13 @@ impl Answer {
         })
     }
 
-    /// The invariant of every gateway answer: 200 or 4xx, JSON, and the right shape for its
-    /// status. Returns the body.
+    /// The invariant of every gateway answer: 200, 4xx, or 504 (the client's own deadline
+    /// too short), JSON, and the right shape for its status. Returns the body.
     fn check_contract(&self) -> Result<Value, TestCaseError> {
         prop_assert!(
-            self.status == StatusCode::OK || self.status.is_client_error(),
+            self.status == StatusCode::OK
+                || self.status.is_client_error()
+                || self.status == StatusCode::GATEWAY_TIMEOUT,
             "status {}: {:?}",
             self.status,
             self.body
@@ -360,7 +361,7 @@ fn headers() -> impl Strategy<Value = Vec<(HeaderName, HeaderValue)>> {
     let name = prop_oneof![
         "[a-z][a-z0-9-]{0,24}",
         "x-[a-z0-9!#$%&'*+.^_`|~-]{1,24}",
-        Just(DEADLINE_HEADER.to_owned()),
+        Just(DEADLINE_MS.as_str().to_owned()),
     ]
     .prop_filter_map("a framing header", |name| {
         (!FRAMING.contains(&name.as_str()))
@@ -438,23 +439,48 @@ fn a_valid_user_id_among_junk_is_found() {
 }
 
 #[test]
-fn any_headers_leave_the_answer_unchanged() {
+fn any_headers_leave_the_answer_unchanged_but_for_a_deadline() {
     let stack = Stack::start("headers");
     TestRunner::new(config())
         .run(&(1_u64..=1000, headers()), |(user_id, headers)| {
             let answer = stack.balance(&format!("user_id={user_id}"), &headers);
             let json = answer.check_contract()?;
-            // The gateway sets its own timeouts: a client's deadline header, absurd or not,
-            // changes nothing, and neither do other headers.
-            prop_assert_eq!(answer.status, StatusCode::OK, "{}", json);
-            prop_assert_eq!(answer.partial.as_deref(), Some("false"));
-            prop_assert_eq!(&json["balance"]["amount_minor"], seeded_balance(user_id));
+            // A client's deadline header is the page's budget: one the gateway cannot read
+            // (or two of them) is a 400, one already gone a 504, one of a second or more
+            // plenty; other headers change nothing.
+            let deadlines: Vec<_> = headers
+                .iter()
+                .filter(|(name, _)| *name == DEADLINE_MS)
+                .map(|(_, value)| deadline_model(value))
+                .collect();
+            match deadlines[..] {
+                [] | [Some(1_000..)] => {
+                    prop_assert_eq!(answer.status, StatusCode::OK, "{}", json);
+                    prop_assert_eq!(answer.partial.as_deref(), Some("false"));
+                    prop_assert_eq!(&json["balance"]["amount_minor"], seeded_balance(user_id));
+                }
+                [Some(0..=1)] => {
+                    // Nothing left once the way back is taken off.
+                    prop_assert_eq!(answer.status, StatusCode::GATEWAY_TIMEOUT, "{}", json);
+                    prop_assert_eq!(&json["error"], "deadline_exceeded");
+                }
+                [Some(_)] => {
+                    if answer.status != StatusCode::OK {
+                        prop_assert_eq!(answer.status, StatusCode::GATEWAY_TIMEOUT, "{}", json);
+                        prop_assert_eq!(&json["error"], "upstream_timeout");
+                    }
+                }
+                _ => {
+                    prop_assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", json);
+                    prop_assert_eq!(&json["error"], "invalid_deadline");
+                }
+            }
             Ok(())
         })
         .unwrap();
     stack.check_still_healthy();
-    // And it never forwarded one: every request the services saw carried the gateway's own
-    // budget, a number no larger than the balance's 10 s.
+    // Every request the services saw carried the gateway's budget for it: the tighter of its
+    // own and the client's, no larger than the balance's 10 s.
     let wallet = stack.wallet.stats().snapshot();
     assert_eq!(wallet.with_deadline, wallet.served, "{wallet:?}");
     assert!(wallet.served > 0, "{wallet:?}");
@@ -490,7 +516,7 @@ fn the_services_take_any_deadline_header() {
                     "wallet" => format!("{}/balances/{user_id}", stack.wallet_server.url()),
                     _ => format!("{}/cards/{user_id}", stack.scratch_server.url()),
                 };
-                let headers = [(HeaderName::from_static(DEADLINE_HEADER), deadline.clone())];
+                let headers = [(DEADLINE_MS, deadline.clone())];
                 let answer = stack.send(url.parse().expect("URL"), &headers);
                 prop_assert_eq!(answer.content_type.as_deref(), Some("application/json"));
                 let json = answer.json()?;

@@ -18,9 +18,10 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use runner_example::{
-    CLIENT_CLOSED, DEADLINE_HEADER, FaultConfig, Faults, Gateway, PARTIAL_HEADER, Scratch, Server,
-    StatsSnapshot, Timeouts, Wallet, seeded_balance,
+    CLIENT_CLOSED, FaultConfig, Faults, Gateway, PARTIAL_HEADER, Scratch, Server, StatsSnapshot,
+    Timeouts, Wallet, seeded_balance,
 };
+use runner_http::DEADLINE_MS;
 use serde_json::{Value, json};
 
 use support::{Answer, GENEROUS, Services, loopback};
@@ -548,7 +549,7 @@ async fn a_downstream_service_stops_when_the_callers_deadline_passes() {
         stack
             .http
             .get(format!("{}/balances/7", stack.wallet_server.url()))
-            .header(DEADLINE_HEADER, "50")
+            .header(DEADLINE_MS, "50")
             .send()
             .await,
     )
@@ -563,7 +564,7 @@ async fn a_downstream_service_stops_when_the_callers_deadline_passes() {
         stack
             .http
             .get(format!("{}/balances/7", stack.wallet_server.url()))
-            .header(DEADLINE_HEADER, "soon")
+            .header(DEADLINE_MS, "soon")
             .send()
             .await,
     )

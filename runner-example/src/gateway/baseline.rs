@@ -1,5 +1,5 @@
 //! A baseline for benchmarks: the balance gateway written by hand with `tokio::try_join!` and
-//! `tokio::time::timeout`, without `runner_core`.
+//! `tokio::time::timeout`, without `runner_core`'s engine or policies.
 //!
 //! It makes the same downstream calls as [`Gateway`], through the same
 //! [`DownstreamClient`](crate::DownstreamClient) methods (`fetch_balance`, `fetch_scratch_card`),
@@ -12,6 +12,7 @@
 //!
 //! Start it with `--gateway-impl baseline`; `scripts/http_bench.sh` compares the two.
 
+use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
@@ -34,6 +35,13 @@ const BALANCE_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// The scratch-card call's own timeout: the one `#[task]` gives `get_scratch_card`.
 const SCRATCH_CARD_TIMEOUT: Duration = Duration::from_millis(150);
+
+/// `call` with `left` as the time its request carries downstream: the one piece of
+/// `runner_core` the baseline uses, so that the client's middleware writes the header for it
+/// as it does inside a task (the tighter of this and a deadline the client gave).
+fn within<F: Future>(left: Duration, call: F) -> runner_core::Scoped<F> {
+    runner_core::Deadline::until(Instant::now() + left).scope(call)
+}
 
 /// The hand-written gateway: the same downstream client, timeouts and metrics as
 /// [`Gateway`], with its own handler.
@@ -120,7 +128,7 @@ impl BaselineGateway {
 
         let balance = async {
             let left = balance_limit.left(started);
-            match tokio::time::timeout(left, client.fetch_balance(user_id, Some(left))).await {
+            match tokio::time::timeout(left, within(left, client.fetch_balance(user_id))).await {
                 Ok(Ok(balance)) => Ok(balance),
                 Ok(Err(error)) => Err(BalanceFailure::Wallet(error)),
                 Err(_) => Err(BalanceFailure::OutOfTime(balance_limit)),
@@ -130,7 +138,7 @@ impl BaselineGateway {
         let card = async {
             let left = card_limit.left(started);
             let card =
-                match tokio::time::timeout(left, client.fetch_scratch_card(user_id, Some(left)))
+                match tokio::time::timeout(left, within(left, client.fetch_scratch_card(user_id)))
                     .await
                 {
                     Ok(Ok(card)) => Ok(card),

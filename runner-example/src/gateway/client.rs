@@ -5,11 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use reqwest_middleware::ClientWithMiddleware;
 use runner_core::task;
+use runner_http::Propagate;
 
 use crate::model::{Balance, ScratchCard, WalletBalance};
 use crate::policies::GatewayPolicies;
-use crate::services::downstream::DEADLINE_HEADER;
 
 /// Why the wallet gave no balance.
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +30,7 @@ pub enum WalletError {
     Malformed(String),
     /// The wallet could not be reached, or the connection broke before its answer's headers.
     #[error("could not reach the wallet")]
-    Unreachable(#[source] reqwest::Error),
+    Unreachable(#[source] reqwest_middleware::Error),
     /// The connection broke in the middle of the wallet's answer: closed or reset before the
     /// whole body came.
     #[error("the wallet's answer broke off")]
@@ -67,7 +68,7 @@ pub enum ScratchError {
     Malformed(String),
     /// It could not be reached, or the connection broke before its answer's headers.
     #[error("could not reach the scratch-card service")]
-    Unreachable(#[source] Arc<reqwest::Error>),
+    Unreachable(#[source] Arc<reqwest_middleware::Error>),
     /// The connection broke in the middle of its answer.
     #[error("the scratch-card service's answer broke off")]
     BrokenBody(#[source] Arc<reqwest::Error>),
@@ -93,8 +94,9 @@ impl ScratchError {
 /// downstream work.
 #[derive(Debug)]
 pub struct DownstreamClient {
-    // One pooled client: connections to each service are reused across requests.
-    http: reqwest::Client,
+    // One pooled client: connections to each service are reused across requests. Each
+    // request carries what is left of the calling task's time, and its span's trace.
+    http: ClientWithMiddleware,
     wallet_url: String,
     scratch_url: String,
     policies: GatewayPolicies,
@@ -115,6 +117,9 @@ impl DownstreamClient {
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(60))
             .build()?;
+        let http = reqwest_middleware::ClientBuilder::new(http)
+            .with(Propagate::new())
+            .build();
         Ok(Self {
             http,
             wallet_url: wallet_url.trim_end_matches('/').to_owned(),
@@ -152,7 +157,7 @@ impl DownstreamClient {
         breaker_if = WalletError::is_transient
     )]
     pub async fn get_balance(&self, user_id: u64) -> Result<Balance, WalletError> {
-        self.fetch_balance(user_id, runner_core::remaining()).await
+        self.fetch_balance(user_id).await
     }
 
     /// The user's scratch card, as a task: [`fetch_scratch_card`](Self::fetch_scratch_card)
@@ -184,23 +189,20 @@ impl DownstreamClient {
         coalesce(key = user_id, group = self.policies.scratch_cards)
     )]
     pub async fn get_scratch_card(&self, user_id: u64) -> Result<ScratchCard, ScratchError> {
-        self.fetch_scratch_card(user_id, runner_core::remaining())
-            .await
+        self.fetch_scratch_card(user_id).await
     }
 
     /// `GET /balances/{user_id}` on the wallet, checked and decoded: the HTTP work of
     /// [`get_balance`](Self::get_balance), with no timeout of its own.
     ///
-    /// `budget` is what the caller has left: it goes downstream in [`DEADLINE_HEADER`]
-    /// (none if `None`). The caller bounds the call itself, e.g. with `tokio::time::timeout`.
-    pub async fn fetch_balance(
-        &self,
-        user_id: u64,
-        budget: Option<Duration>,
-    ) -> Result<Balance, WalletError> {
+    /// The request carries what is left of the running task's time (`runner_core::
+    /// remaining()`, through runner-http's `Propagate`), none outside a task or a deadline;
+    /// the caller bounds the call itself.
+    pub async fn fetch_balance(&self, user_id: u64) -> Result<Balance, WalletError> {
         let url = format!("{}/balances/{user_id}", self.wallet_url);
         let response = self
-            .get(&url, budget)
+            .http
+            .get(&url)
             .send()
             .await
             .map_err(WalletError::Unreachable)?;
@@ -223,16 +225,13 @@ impl DownstreamClient {
     }
 
     /// `GET /cards/{user_id}` on the scratch-card service, checked and decoded: the HTTP work
-    /// of [`get_scratch_card`](Self::get_scratch_card), with no timeout of its own. `budget`
-    /// as for [`fetch_balance`](Self::fetch_balance).
-    pub async fn fetch_scratch_card(
-        &self,
-        user_id: u64,
-        budget: Option<Duration>,
-    ) -> Result<ScratchCard, ScratchError> {
+    /// of [`get_scratch_card`](Self::get_scratch_card), with no timeout of its own, carrying
+    /// the caller's time left as [`fetch_balance`](Self::fetch_balance)'s does.
+    pub async fn fetch_scratch_card(&self, user_id: u64) -> Result<ScratchCard, ScratchError> {
         let url = format!("{}/cards/{user_id}", self.scratch_url);
         let response = self
-            .get(&url, budget)
+            .http
+            .get(&url)
             .send()
             .await
             .map_err(|error| ScratchError::Unreachable(Arc::new(error)))?;
@@ -244,23 +243,6 @@ impl DownstreamClient {
             .await
             .map_err(|error| ScratchError::BrokenBody(Arc::new(error)))?;
         serde_json::from_slice(&body).map_err(|error| ScratchError::Malformed(error.to_string()))
-    }
-
-    /// A GET that carries the caller's remaining `budget` downstream.
-    ///
-    /// Inside a task, the budget is `runner_core::remaining()`, the tighter of the task's
-    /// timeout and the fan-out's deadline. Rounded up to the millisecond: the service then
-    /// gives up at most a millisecond after we do, so our own timer, not its 504, reports the
-    /// timeout, and the report says `timed_out` rather than `failed`.
-    fn get(&self, url: &str, budget: Option<Duration>) -> reqwest::RequestBuilder {
-        let request = self.http.get(url);
-        match budget {
-            Some(left) => request.header(
-                DEADLINE_HEADER,
-                left.as_micros().div_ceil(1_000).to_string(),
-            ),
-            None => request,
-        }
     }
 }
 

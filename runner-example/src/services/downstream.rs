@@ -1,5 +1,6 @@
-//! What the two downstream services share: the deadline header, fault injection around their
-//! work, request counters, and the admin routes.
+//! What the two downstream services share: the caller's deadline (read by runner-http's
+//! `DeadlineLayer`), fault injection around their work, request counters, and the admin
+//! routes.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -8,26 +9,32 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use axum::{Extension, Json, Router};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use runner_http::{DeadlineLayer, IncomingDeadline};
+
 use crate::error::{self, ApiError};
 use crate::server::ResetOnClose;
 use crate::services::faults::{Fault, FaultConfig, Faults};
 
-/// The header that carries the caller's remaining budget, in whole milliseconds.
-///
-/// The gateway sets it from `runner_core::remaining()`; a downstream service stops working on
-/// the request once that much time has passed and answers 504.
-pub const DEADLINE_HEADER: &str = "x-request-deadline-ms";
-
-/// How long a request may hang, whatever deadline header it carries (none, or an absurd
-/// one), so that nothing waits forever.
+/// How long a request may hang, whatever deadline it carries (none, or an absurd one), so
+/// that nothing waits forever.
 const DEADLINE_CAP: Duration = Duration::from_secs(30);
+
+/// How a downstream service reads its caller's budget: `x-request-deadline-ms` (or
+/// `grpc-timeout`); none, or one past [`DEADLINE_CAP`], counts as [`DEADLINE_CAP`]. A budget
+/// already gone is a 504 before any work, one that cannot be read a 400
+/// (`invalid_deadline`).
+fn deadline_layer() -> DeadlineLayer {
+    DeadlineLayer::new()
+        .max(DEADLINE_CAP)
+        .default_budget(DEADLINE_CAP)
+}
 
 /// The connection a request came in on, as the handlers extract it: `None` when the router is
 /// served some other way than by [`Server`](crate::Server).
@@ -138,13 +145,12 @@ impl Downstream {
 
     /// Runs `work` under the injected faults and the caller's deadline.
     ///
-    /// Everything, the injected latency included, runs inside one `timeout` of the caller's
-    /// budget: once the caller has given up, the answer is worthless, so stop and say 504.
-    /// The budget is capped at [`DEADLINE_CAP`], so that an absurd header cannot keep a hang
-    /// going for ever.
+    /// Everything, the injected latency included, runs inside one `timeout` of the time the
+    /// caller left ([`runner_core::remaining()`], which the deadline layer set from its
+    /// header): once the caller has given up, the answer is worthless, so stop and say 504.
     pub(crate) async fn serve<F>(
         &self,
-        headers: &HeaderMap,
+        incoming: Option<Extension<IncomingDeadline>>,
         connection: CallerConnection,
         work: F,
     ) -> Response
@@ -152,71 +158,51 @@ impl Downstream {
         F: Future<Output = Response>,
     {
         let guard = InFlight::start(&self.stats);
-        let response = match self.budget(headers) {
-            Err(error) => error.into_response(),
-            Ok(budget) => {
-                let plan = self.faults.roll();
-                let faulty = async {
-                    // Queued for a place first (under a concurrency cap), then served.
-                    let _place = self.faults.place().await;
-                    tokio::time::sleep(plan.latency).await;
-                    match plan.fault {
-                        Some(Fault::Hang) => std::future::pending().await,
-                        Some(Fault::Error(status)) => ApiError::new(
-                            StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
-                            "injected_error",
-                            "fault injection: error",
-                        )
-                        .into_response(),
-                        Some(Fault::Garbage) => {
-                            (StatusCode::OK, "{\"this is\": not json").into_response()
-                        }
-                        Some(Fault::Truncate) => cut_short(work.await, None).await,
-                        Some(Fault::Reset) => {
-                            let reset = connection.map(|Extension(ConnectInfo(reset))| reset);
-                            if reset.is_none() {
-                                tracing::warn!(
-                                    "no handle on the connection to reset: closing it instead"
-                                );
-                            }
-                            cut_short(work.await, reset).await
-                        }
-                        None => work.await,
+        if let Some(sent) = incoming.and_then(|Extension(incoming)| incoming.sent) {
+            let millis = u64::try_from(sent.as_millis()).unwrap_or(u64::MAX);
+            self.stats.last_deadline_ms.store(millis, Ordering::SeqCst);
+            self.stats.with_deadline.fetch_add(1, Ordering::SeqCst);
+        }
+        let plan = self.faults.roll();
+        let faulty = async {
+            // Queued for a place first (under a concurrency cap), then served.
+            let _place = self.faults.place().await;
+            tokio::time::sleep(plan.latency).await;
+            match plan.fault {
+                Some(Fault::Hang) => std::future::pending().await,
+                Some(Fault::Error(status)) => ApiError::new(
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+                    "injected_error",
+                    "fault injection: error",
+                )
+                .into_response(),
+                Some(Fault::Garbage) => (StatusCode::OK, "{\"this is\": not json").into_response(),
+                Some(Fault::Truncate) => cut_short(work.await, None).await,
+                Some(Fault::Reset) => {
+                    let reset = connection.map(|Extension(ConnectInfo(reset))| reset);
+                    if reset.is_none() {
+                        tracing::warn!("no handle on the connection to reset: closing it instead");
                     }
-                };
-                let budget = budget.unwrap_or(DEADLINE_CAP).min(DEADLINE_CAP);
-                match tokio::time::timeout(budget, faulty).await {
-                    Ok(response) => response,
-                    Err(_) => {
-                        self.stats.deadline_exceeded.fetch_add(1, Ordering::SeqCst);
-                        ApiError::new(
-                            StatusCode::GATEWAY_TIMEOUT,
-                            "deadline_exceeded",
-                            "the caller's deadline passed before the work was done",
-                        )
-                        .into_response()
-                    }
+                    cut_short(work.await, reset).await
                 }
+                None => work.await,
+            }
+        };
+        let left = runner_core::remaining().unwrap_or(DEADLINE_CAP);
+        let response = match tokio::time::timeout(left, faulty).await {
+            Ok(response) => response,
+            Err(_) => {
+                self.stats.deadline_exceeded.fetch_add(1, Ordering::SeqCst);
+                ApiError::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "deadline_exceeded",
+                    "the caller's deadline passed before the work was done",
+                )
+                .into_response()
             }
         };
         guard.finish();
         response
-    }
-
-    /// The caller's budget from [`DEADLINE_HEADER`], `None` if it sent none.
-    fn budget(&self, headers: &HeaderMap) -> Result<Option<Duration>, ApiError> {
-        let Some(value) = headers.get(DEADLINE_HEADER) else {
-            return Ok(None);
-        };
-        let millis = parse_deadline(value).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_deadline",
-                format!("`{DEADLINE_HEADER}` must be a whole number of milliseconds"),
-            )
-        })?;
-        self.stats.last_deadline_ms.store(millis, Ordering::SeqCst);
-        self.stats.with_deadline.fetch_add(1, Ordering::SeqCst);
-        Ok(Some(Duration::from_millis(millis)))
     }
 
     /// The service's own route, `GET path` (any other method: a JSON 405), beside the admin
@@ -241,18 +227,8 @@ impl Downstream {
             .route("/healthz", get(healthz).fallback(error::method_not_allowed))
             .fallback(error::no_route)
             .with_state(self.clone())
+            .layer(deadline_layer())
     }
-}
-
-/// A deadline header's milliseconds: ASCII digits only (no sign, no fraction, surrounding
-/// whitespace allowed), saturating at `u64::MAX` rather than refusing a huge budget: "more
-/// time than can be counted" is still a budget, and [`DEADLINE_CAP`] bounds it anyway.
-fn parse_deadline(value: &HeaderValue) -> Option<u64> {
-    let digits = value.to_str().ok()?.trim();
-    if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
-        return None;
-    }
-    Some(digits.parse::<u64>().unwrap_or(u64::MAX))
 }
 
 /// `response` broken off halfway: its status and headers, a `Content-Length` for its whole
@@ -316,45 +292,29 @@ async fn healthz() -> Json<serde_json::Value> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn deadline_headers_are_digits_and_saturate() {
-        let parse = |text: &str| parse_deadline(&HeaderValue::from_str(text).unwrap());
-        assert_eq!(parse("150"), Some(150));
-        assert_eq!(parse(" 7 "), Some(7));
-        assert_eq!(parse("0"), Some(0));
-        assert_eq!(parse("18446744073709551615"), Some(u64::MAX));
-        assert_eq!(parse(&"9".repeat(400)), Some(u64::MAX));
-        for bad in ["", " ", "-1", "+5", "1.5", "1e3", "0x10", "soon", "1 2"] {
-            assert_eq!(parse(bad), None, "{bad:?}");
-        }
-        assert_eq!(
-            parse_deadline(&HeaderValue::from_bytes(b"\xd9\xa1").unwrap()),
-            None
-        );
-    }
-
     // Regression: an absurd budget used to be trusted as it came (a hang fault then lasted
     // for ever), and a budget of `u64::MAX` read back as "no budget" in the stats.
     #[tokio::test(start_paused = true)]
     async fn an_absurd_deadline_is_capped_and_counted() {
+        use tower::ServiceExt;
         let hang = FaultConfig {
             hang_rate: 1.0,
             ..FaultConfig::default()
         };
-        let downstream = Downstream::new(Faults::new(hang, 0).unwrap());
-        let mut headers = HeaderMap::new();
-        headers.insert(DEADLINE_HEADER, HeaderValue::from(u64::MAX));
+        let scratch = crate::services::scratch::Scratch::new(Faults::new(hang, 0).unwrap());
+        let request = axum::http::Request::get("/cards/7")
+            .header("x-request-deadline-ms", u64::MAX.to_string())
+            .body(Body::empty())
+            .unwrap();
         let started = tokio::time::Instant::now();
-        let response = downstream
-            .serve(&headers, None, async { StatusCode::OK.into_response() })
-            .await;
+        let response = scratch.router().oneshot(request).await.unwrap();
         assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
         let waited = started.elapsed();
         assert!(
             (DEADLINE_CAP..DEADLINE_CAP + Duration::from_millis(2)).contains(&waited),
             "{waited:?}"
         );
-        let stats = downstream.stats.snapshot();
+        let stats = scratch.stats().snapshot();
         assert_eq!(stats.last_deadline_ms, Some(u64::MAX));
         assert_eq!((stats.with_deadline, stats.deadline_exceeded), (1, 1));
     }

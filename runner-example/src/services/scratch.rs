@@ -1,13 +1,12 @@
 //! The scratch-card service: one deterministic card per user, the nice-to-have part of the
 //! balance page.
 
-use axum::Json;
-use axum::Router;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path as UrlPath, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Json, Router};
+use runner_http::IncomingDeadline;
 
 use crate::model::{Balance, CURRENCY, ScratchCard};
 use crate::services::downstream::{CallerConnection, Downstream, Stats};
@@ -71,7 +70,7 @@ impl Scratch {
 
 async fn get_card(
     State(scratch): State<Scratch>,
-    headers: HeaderMap,
+    incoming: Option<Extension<IncomingDeadline>>,
     connection: CallerConnection,
     raw: Result<UrlPath<String>, PathRejection>,
 ) -> Response {
@@ -81,5 +80,5 @@ async fn get_card(
             Err(error) => error.into_response(),
         }
     };
-    scratch.downstream.serve(&headers, connection, work).await
+    scratch.downstream.serve(incoming, connection, work).await
 }

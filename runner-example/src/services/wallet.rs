@@ -6,13 +6,13 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use axum::Json;
-use axum::Router;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path as UrlPath, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Json, Router};
+use runner_http::IncomingDeadline;
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::ApiError;
@@ -122,7 +122,7 @@ fn seed(db: &Connection) -> Result<(), rusqlite::Error> {
 
 async fn get_balance(
     State(wallet): State<Wallet>,
-    headers: HeaderMap,
+    incoming: Option<Extension<IncomingDeadline>>,
     connection: CallerConnection,
     raw: Result<UrlPath<String>, PathRejection>,
 ) -> Response {
@@ -150,7 +150,7 @@ async fn get_balance(
             }
         }
     };
-    wallet.downstream.serve(&headers, connection, work).await
+    wallet.downstream.serve(incoming, connection, work).await
 }
 
 #[cfg(test)]
