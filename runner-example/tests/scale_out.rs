@@ -8,16 +8,19 @@
 //! that a breaker opened on one replica leaves the other's closed; and that killing a replica
 //! mid-run fails no GET, nginx retrying on the other (`proxy_next_upstream`), counted.
 //!
-//! It needs root, iproute2 and nginx: `bash scripts/scale_out.sh` (which `.ci/run` runs)
-//! installs them and runs it with `RUNNER_SCALE_OUT=1`, under which a missing piece fails
-//! the test. Without that variable, on a machine without them, it says so and passes.
+//! It needs root, iproute2 and nginx, and runs only with `RUNNER_SCALE_OUT=1`:
+//! `bash scripts/scale_out.sh` (which `.ci/run` runs) installs them and sets it, and then a
+//! missing piece fails the test. Without the variable (`cargo test --workspace`) it says so
+//! and does nothing.
 
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use futures::FutureExt;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -69,6 +72,9 @@ fn missing() -> Option<String> {
     None
 }
 
+/// The test hosts' names: the wallet, the scratch-card service, the two gateways.
+const HOSTS: [&str; 4] = ["w", "s", "g1", "g2"];
+
 /// One test host: a network namespace, its end of a veth pair on the bridge, an address.
 struct Host {
     netns: String,
@@ -89,15 +95,23 @@ impl Lab {
     fn new() -> Self {
         let id = std::process::id() % 100_000;
         let dir = std::env::temp_dir().join(format!("runner-scale-out-{id}"));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("nginx")).expect("a temp dir");
-        Self {
+        let lab = Self {
             bridge: format!("rr{id}br"),
-            hosts: Vec::new(),
-            links: Vec::new(),
+            hosts: HOSTS
+                .iter()
+                .map(|name| format!("rr{id}br-{name}"))
+                .collect(),
+            links: HOSTS
+                .iter()
+                .map(|name| format!("rr{id}br{name}o"))
+                .collect(),
             children: Vec::new(),
             dir,
-        }
+        };
+        // What a run killed before its drop left under these names (its pid was this one's).
+        lab.tear_down();
+        fs::create_dir_all(lab.dir.join("nginx")).expect("a temp dir");
+        lab
     }
 
     fn subnet(&self) -> [u8; 3] {
@@ -132,7 +146,6 @@ impl Lab {
             format!("{}{name}i", self.bridge),
         );
         run("ip", &["netns", "add", &netns])?;
-        self.hosts.push(netns.clone());
         run(
             "ip",
             &[
@@ -264,6 +277,23 @@ http {{
     }
 }
 
+impl Lab {
+    /// Stops the processes, deletes the links, the namespaces, the bridge and the files:
+    /// whichever of them exist.
+    fn tear_down(&self) {
+        // A veth goes with either end: deleting the outer one does not wait for the
+        // namespace to be freed.
+        for link in &self.links {
+            let _ = run("ip", &["link", "del", link]);
+        }
+        for netns in &self.hosts {
+            let _ = run("ip", &["netns", "del", netns]);
+        }
+        let _ = run("ip", &["link", "del", &self.bridge]);
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         for (name, child) in &mut self.children {
@@ -276,15 +306,7 @@ impl Drop for Lab {
             }
             let _ = child.wait();
         }
-        // A veth goes with either end: deleting the outer one now does not wait for the
-        // namespace to be freed.
-        for link in &self.links {
-            let _ = run("ip", &["link", "del", link]);
-        }
-        for netns in &self.hosts {
-            let _ = run("ip", &["netns", "del", netns]);
-        }
-        let _ = run("ip", &["link", "del", &self.bridge]);
+        self.tear_down();
     }
 }
 
@@ -353,19 +375,23 @@ async fn put_faults(http: &reqwest::Client, service: SocketAddr, faults: Value) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_behind_nginx_share_the_load_and_keep_their_own_breakers() {
+    if std::env::var_os("RUNNER_SCALE_OUT").is_none() {
+        eprintln!("skipped: it makes network namespaces; `bash scripts/scale_out.sh` runs it");
+        return;
+    }
     if let Some(why) = missing() {
-        match std::env::var_os("RUNNER_SCALE_OUT") {
-            Some(_) => panic!("RUNNER_SCALE_OUT is set, but {why}"),
-            None => {
-                eprintln!("skipped: {why}; `bash scripts/scale_out.sh` runs it");
-                return;
-            }
-        }
+        panic!("RUNNER_SCALE_OUT is set, but {why}");
     }
     let mut lab = Lab::new();
-    let result = scale_out(&mut lab).await;
-    if let Err(error) = result {
-        panic!("{error}\n{}", lab.logs());
+    // A failed check panics inside: catch it to show every process's log first.
+    let result = AssertUnwindSafe(scale_out(&mut lab)).catch_unwind().await;
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => panic!("{error}\n{}", lab.logs()),
+        Err(panic) => {
+            eprintln!("{}", lab.logs());
+            std::panic::resume_unwind(panic);
+        }
     }
 }
 
@@ -444,21 +470,31 @@ async fn scale_out(lab: &mut Lab) -> Result<(), String> {
     assert!(per_replica.iter().all(|&n| n > 0), "{per_replica:?}");
     assert_eq!(per_replica.iter().sum::<u64>(), 20);
 
-    // 2. The client's deadline crosses every hop: with the wallet slow, the page is a 504
-    //    within the client's 100 ms, not the gateway's own 300 ms, and the wallet was told
-    //    what was left of those 100 ms.
+    // 2. The client's deadline crosses every hop: with the wallet slow, the page is a 504,
+    //    and the wallet was told what was left of the client's 100 ms, not the 200 ms of the
+    //    gateway's own wallet timeout.
+    let wallet_stats = || {
+        let http = http.clone();
+        async move {
+            let response = http
+                .get(format!("http://{wallet_at}/admin/stats"))
+                .send()
+                .await;
+            response
+                .expect("/admin/stats")
+                .json::<Value>()
+                .await
+                .expect("stats")
+        }
+    };
+    let asked = wallet_stats().await["with_deadline"].as_u64().unwrap_or(0);
     put_faults(&http, wallet_at, serde_json::json!({ "latency_ms": 2_000 })).await;
     let (status, body) = get(&http, &page(7), Some(100)).await;
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
     assert_eq!(body["error"], "upstream_timeout", "{body}");
-    let stats = http
-        .get(format!("http://{wallet_at}/admin/stats"))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json::<Value>()
-        .await
-        .map_err(|e| e.to_string())?;
+    let stats = wallet_stats().await;
+    // That page's one request reached the wallet, carrying what was left of the 100 ms.
+    assert_eq!(stats["with_deadline"].as_u64(), Some(asked + 1), "{stats}");
     let told = stats["last_deadline_ms"]
         .as_u64()
         .expect("a budget reached the wallet");

@@ -88,9 +88,10 @@ pub(crate) fn parse_ms(value: &HeaderValue) -> Option<Duration> {
     ))
 }
 
-/// gRPC's `TimeoutValue TimeoutUnit`: 1 to 8 ASCII digits, then one unit.
+/// gRPC's `TimeoutValue TimeoutUnit`: 1 to 8 ASCII digits, then one unit (surrounding
+/// whitespace allowed, as HTTP/1 would have trimmed it).
 pub(crate) fn parse_grpc(value: &HeaderValue) -> Option<Duration> {
-    let text = value.as_bytes();
+    let text = value.as_bytes().trim_ascii();
     let (&unit, digits) = text.split_last()?;
     if digits.is_empty() || digits.len() > 8 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
@@ -184,6 +185,7 @@ mod tests {
         for (text, expected) in cases {
             assert_eq!(parse_grpc(&value(text)), Some(expected), "{text}");
         }
+        assert_eq!(parse_grpc(&value(" 5m ")), Some(Duration::from_millis(5)));
         for bad in ["", "m", "123456789m", "10s", "10 m", "-1m", "1.5S", "10"] {
             assert_eq!(parse_grpc(&value(bad)), None, "{bad:?}");
         }

@@ -171,15 +171,29 @@ async fn a_grpc_caller_gets_grpc_statuses() {
         .oneshot(call("0n"))
         .await
         .unwrap();
+    // Trailers only: the status in the headers, and no body.
     assert_eq!(expired.status(), StatusCode::OK);
     assert_eq!(expired.headers()["grpc-status"], "4");
     assert_eq!(expired.headers()["content-type"], "application/grpc");
+    let body = expired.into_body().collect().await.unwrap().to_bytes();
+    assert!(body.is_empty(), "{body:?}");
     let malformed = app(DeadlineLayer::new(), calls.clone())
         .oneshot(call("soon"))
         .await
         .unwrap();
     assert_eq!(malformed.headers()["grpc-status"], "3");
     assert_eq!(calls.load(Ordering::Relaxed), 0);
+    // gRPC-Web's statuses travel otherwise: it gets the JSON answer.
+    let web = Request::post("/")
+        .header("content-type", "application/grpc-web")
+        .header("grpc-timeout", "0n")
+        .body(Body::empty())
+        .unwrap();
+    let web = app(DeadlineLayer::new(), calls.clone())
+        .oneshot(web)
+        .await
+        .unwrap();
+    assert_eq!(web.status(), StatusCode::GATEWAY_TIMEOUT);
 }
 
 #[tokio::test(start_paused = true)]

@@ -359,6 +359,57 @@ async fn a_wallet_slower_than_the_deadline_is_a_504() {
         .assert_error(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout");
 }
 
+#[tokio::test]
+async fn a_clients_deadline_is_the_pages_and_reaches_the_wallet() {
+    // Timeouts no machine runs out of: only the client's 80 ms can end the page.
+    let stack = Stack::with_timeouts(GENEROUS).await;
+    stack
+        .wallet
+        .faults()
+        .set(faults(FaultConfig {
+            hang_rate: 1.0,
+            ..FaultConfig::default()
+        }))
+        .expect("set faults");
+    let answer = Answer::from(
+        stack
+            .http
+            .get(stack.url("/get_balance?user_id=7"))
+            .header(DEADLINE_MS, "80")
+            .send()
+            .await,
+    )
+    .await;
+    answer.assert_error(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout");
+    // The wallet was told what was left of the client's 80 ms (less the gateway's 1 ms for
+    // the way back), not the gateway's own 10 s.
+    let stats = stats_of(&stack.wallet);
+    assert_eq!(stats.with_deadline, 1);
+    assert!(
+        stats
+            .last_deadline_ms
+            .is_some_and(|ms| (1..=79).contains(&ms)),
+        "{stats:?}"
+    );
+    // A budget already gone is answered before any work; one that cannot be read is a 400.
+    for (deadline, status, code) in [
+        ("0", StatusCode::GATEWAY_TIMEOUT, "deadline_exceeded"),
+        ("soon", StatusCode::BAD_REQUEST, "invalid_deadline"),
+    ] {
+        let answer = Answer::from(
+            stack
+                .http
+                .get(stack.url("/get_balance?user_id=7"))
+                .header(DEADLINE_MS, deadline)
+                .send()
+                .await,
+        )
+        .await;
+        answer.assert_error(status, code);
+    }
+    assert_eq!(stats_of(&stack.wallet).with_deadline, 1);
+}
+
 // --- 400, 404, 405 -----------------------------------------------------------------------
 
 #[tokio::test]

@@ -25,8 +25,9 @@ fn attribute<'s>(span: &'s SpanData, key: &str) -> Option<&'s Value> {
         .map(|pair| &pair.value)
 }
 
-/// The one server span of `path`, and the one span named `name`.
-fn server_span<'s>(spans: &'s [SpanData], path: &str) -> &'s SpanData {
+/// The server spans of `path`: one per request the service got (a hedge or a retry is one
+/// more).
+fn server_spans<'s>(spans: &'s [SpanData], path: &str) -> Vec<&'s SpanData> {
     let found: Vec<_> = spans
         .iter()
         .filter(|span| {
@@ -34,8 +35,8 @@ fn server_span<'s>(spans: &'s [SpanData], path: &str) -> &'s SpanData {
                 && attribute(span, "url.path").map(Value::as_str).as_deref() == Some(path)
         })
         .collect();
-    assert_eq!(found.len(), 1, "server spans of {path}: {spans:#?}");
-    found[0]
+    assert!(!found.is_empty(), "no server span of {path}: {spans:#?}");
+    found
 }
 
 fn named<'s>(spans: &'s [SpanData], name: &str) -> &'s SpanData {
@@ -67,22 +68,33 @@ async fn one_trace_spans_the_gateway_its_tasks_and_both_services() {
     provider.force_flush().expect("flushed");
 
     let spans = exporter.get_finished_spans().expect("spans");
-    let page = server_span(&spans, "/get_balance");
+    let [page] = server_spans(&spans, "/get_balance")[..] else {
+        panic!("one page, one request span: {spans:#?}");
+    };
     let balance = named(&spans, "get_balance");
     let card = named(&spans, "get_scratch_card");
-    let wallet = server_span(&spans, "/balances/7");
-    let scratch = server_span(&spans, "/cards/7");
+    // A slow first card request on a loaded machine is hedged: each request is a span.
+    let wallet = server_spans(&spans, "/balances/7");
+    let scratch = server_spans(&spans, "/cards/7");
 
     let trace = page.span_context.trace_id();
-    for span in [balance, card, wallet, scratch] {
+    for span in [balance, card]
+        .into_iter()
+        .chain(wallet.iter().copied())
+        .chain(scratch.iter().copied())
+    {
         assert_eq!(span.span_context.trace_id(), trace, "{span:#?}");
     }
     // The tasks run in the gateway's request span; each service's request span is a child
     // of the task that called it.
     assert_eq!(balance.parent_span_id, page.span_context.span_id());
     assert_eq!(card.parent_span_id, page.span_context.span_id());
-    assert_eq!(wallet.parent_span_id, balance.span_context.span_id());
-    assert_eq!(scratch.parent_span_id, card.span_context.span_id());
+    for span in wallet {
+        assert_eq!(span.parent_span_id, balance.span_context.span_id());
+    }
+    for span in scratch {
+        assert_eq!(span.parent_span_id, card.span_context.span_id());
+    }
     // OpenTelemetry's names and attributes.
     assert_eq!(page.name, "GET");
     assert_eq!(balance.span_kind, SpanKind::Internal);

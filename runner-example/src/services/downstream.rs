@@ -58,6 +58,10 @@ pub struct Stats {
 }
 
 /// A copy of [`Stats`] at one moment; the JSON body of `GET /admin/stats`.
+///
+/// It counts the requests the service worked on: the deadline layer's own answers, a 400
+/// for a budget it cannot read and a 504 for one already gone, are made before any work and
+/// are not counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatsSnapshot {
     /// Requests being worked on now.
@@ -68,7 +72,7 @@ pub struct StatsSnapshot {
     pub cancelled: u64,
     /// Requests stopped because the caller's deadline passed (answered 504).
     pub deadline_exceeded: u64,
-    /// Requests that carried the deadline header.
+    /// Requests that carried a budget (`x-request-deadline-ms` or `grpc-timeout`).
     pub with_deadline: u64,
     /// The budget the last such request carried, in milliseconds (saturated at `u64::MAX`).
     pub last_deadline_ms: Option<u64>,

@@ -22,8 +22,10 @@ use crate::header::{self, DEADLINE_MS, GRPC_TIMEOUT};
 /// The budget is [`runner_core::remaining()`] when the request is made: inside a task, the
 /// tighter of its timeout and its fan-out's deadline (and the deadline its service got from
 /// its own caller, through [`DeadlineLayer`](crate::DeadlineLayer)); rounded up to the
-/// millisecond, so that the callee gives up no sooner than the caller does. Outside a task,
-/// no budget is written: the request carries none of the caller's.
+/// millisecond, so that the callee gives up no sooner than the caller does. Where no
+/// deadline is in force (outside a task, a handler under `DeadlineLayer` or a
+/// `runner_core::Deadline` scope), no budget is written. Inside a retry's attempt, it is the
+/// task's time, not the attempt's (`Retry::attempt_timeout` ends the attempt on our side).
 ///
 /// ```
 /// use runner_http::Propagate;

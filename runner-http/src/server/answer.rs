@@ -13,11 +13,15 @@ use crate::header::InvalidBudget;
 const GRPC_INVALID_ARGUMENT: &str = "3";
 const GRPC_DEADLINE_EXCEEDED: &str = "4";
 
-/// `true` for a gRPC request.
+/// `true` for a gRPC request: `application/grpc`, `application/grpc+proto` and the like,
+/// not gRPC-Web (`application/grpc-web`), whose statuses travel otherwise.
 pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
-    headers
-        .get(CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"))
+    headers.get(CONTENT_TYPE).is_some_and(|value| {
+        value
+            .as_bytes()
+            .strip_prefix(b"application/grpc")
+            .is_some_and(|rest| matches!(rest.first(), None | Some(b'+' | b';')))
+    })
 }
 
 /// The answer to a request whose budget was gone when it came.

@@ -48,7 +48,8 @@ where
             Some(budget) if budget.is_zero() => {
                 return ResponseFuture::answered(answer::deadline_exceeded(grpc), span);
             }
-            // A budget too long to represent is no deadline, as with `tokio::time::sleep`.
+            // A budget past what an `Instant` can hold is no deadline, as with
+            // `tokio::time::sleep`.
             Some(budget) => Instant::now().checked_add(budget),
             None => None,
         };
