@@ -13,8 +13,9 @@ pub use crate::criticality::{BestEffort, Critical};
 pub use crate::fan_out::FanOut;
 pub use crate::label::Label;
 use crate::policy::{Coalesce, Coalesced, Once, PolicyError, Repeat};
-pub use crate::slot::{Clock, Cuts, OwnTimer, SharedTimer, TaskTimer};
+pub use crate::slot::Cuts;
 pub use crate::task::Task;
+pub use crate::timer::{Clock, OwnTimer, SharedTimer, TaskTimer};
 pub use crate::turn::Turn;
 
 /// What `#[task(..., boxed)]` returns: [`BoxTask`](crate::BoxTask) by the fn's declared

@@ -1,12 +1,14 @@
 //! The task boundary: where a task's own code runs (a poll of its future) or ends (the drop
 //! of its future, its value, its error), under its span and its cutoff, with a panic caught
-//! there rather than unwinding into the engine and the caller.
+//! there rather than unwinding into the engine and the caller; and the span itself, opened
+//! as the task starts and closed with how it ended.
 
 use std::any::Any;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures::TryFuture;
 use tracing::Span;
@@ -14,6 +16,7 @@ use tracing::Span;
 use crate::context::{self, Cutoff, Verdict};
 use crate::error::TaskError;
 use crate::label::Label;
+use crate::report::Outcome;
 
 /// What one poll of a task's future came to.
 pub(crate) enum Polled<T, E> {
@@ -146,4 +149,38 @@ impl<T: fmt::Display + ?Sized> fmt::Display for Shielded<'_, T> {
             Err(_) => f.write_str("<its Display panicked>"),
         }
     }
+}
+
+/// The span a task runs in. `otel.*` and `error.type` are what `tracing-opentelemetry`
+/// names, kinds and marks it by: exported, it is named after the task, not `task`.
+pub(crate) fn task_span(name: &'static str, label: Option<&Label>, critical: bool) -> Span {
+    tracing::info_span!(
+        "task",
+        task = name,
+        label = label.map(tracing::field::display),
+        critical,
+        outcome = tracing::field::Empty,
+        elapsed_ms = tracing::field::Empty,
+        otel.name = name,
+        otel.kind = "internal",
+        otel.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+    )
+}
+
+/// Records how the task ended on its span and closes it, so that the span's lifetime is the
+/// task's, not that of the slot holding its result.
+pub(crate) fn end_span(span: &mut Span, outcome: Outcome, elapsed: Duration) {
+    if span.is_disabled() {
+        return;
+    }
+    span.record("outcome", outcome.as_str());
+    span.record("elapsed_ms", elapsed.as_secs_f64() * 1e3);
+    // A task that gave no value of its own failed; one cancelled, or answered by its
+    // fallback, did not fail as an operation.
+    if outcome.is_failure() && !matches!(outcome, Outcome::Cancelled | Outcome::Fallback) {
+        span.record("otel.status_code", "ERROR");
+        span.record("error.type", outcome.as_str());
+    }
+    *span = Span::none();
 }

@@ -229,11 +229,11 @@ mod report;
 mod runner;
 mod slot;
 mod standalone;
+mod stop;
 mod sync;
 mod task;
 mod timer;
 mod turn;
-mod watch;
 mod with_report;
 
 pub use crate::any_error::AnyError;

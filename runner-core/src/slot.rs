@@ -6,7 +6,6 @@
 use std::error::Error as StdError;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::ptr::NonNull;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -22,57 +21,12 @@ use crate::error::{FanOutError, TaskError};
 use crate::label::Label;
 use crate::report::{Outcome, TaskRecord};
 use crate::task::Task;
-use crate::timer::{Timer, timer_at};
+use crate::timer::{Clock, OwnTimer, TaskTimer};
 use crate::turn::Turn;
 
 /// The slot type of a task future `F` with criticality `C`.
 pub(crate) type SlotOf<F, C> =
     <C as Criticality>::Slot<<F as TryFuture>::Ok, <F as TryFuture>::Error>;
-
-/// Where a task's own timeout is timed.
-#[doc(hidden)]
-pub trait OwnTimer: Default {
-    /// Arms the timer to fire at `at`.
-    fn arm(self: Pin<&mut Self>, at: Instant);
-    /// `true` once it has fired.
-    fn poll_fired(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool;
-}
-
-pin_project! {
-    /// A `Sleep` of the task's own: the dynamic engine, and a task awaited on its own.
-    #[doc(hidden)]
-    #[derive(Default)]
-    pub struct TaskTimer {
-        #[pin]
-        timer: Option<Timer>,
-    }
-}
-
-impl OwnTimer for TaskTimer {
-    fn arm(self: Pin<&mut Self>, at: Instant) {
-        self.project().timer.set(Some(timer_at(at)));
-    }
-
-    fn poll_fired(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
-        let timer = self.project().timer.as_pin_mut();
-        timer.is_some_and(|timer| timer.poll(cx).is_ready())
-    }
-}
-
-/// No timer in the task: the static engine keeps one timer for all its tasks' timeouts
-/// (see `TaskSlot::expire`), which keeps each task's state smaller and registers one timer
-/// per fan-out instead of one per task.
-#[doc(hidden)]
-#[derive(Debug, Default)]
-pub struct SharedTimer;
-
-impl OwnTimer for SharedTimer {
-    fn arm(self: Pin<&mut Self>, _: Instant) {}
-
-    fn poll_fired(self: Pin<&mut Self>, _: &mut Context<'_>) -> bool {
-        false
-    }
-}
 
 pin_project! {
     #[project = StateProj]
@@ -146,18 +100,6 @@ pub enum Cut {
     CriticalFailed(FanOutError),
 }
 
-/// Reads the clock at most once per engine poll, however many tasks finish in it, and not at
-/// all when nothing needs the time (no timeout, no deadline, no report, no enabled span).
-#[doc(hidden)]
-#[derive(Debug, Default)]
-pub struct Clock(Option<Instant>);
-
-impl Clock {
-    pub(crate) fn now(&mut self) -> Instant {
-        *self.0.get_or_insert_with(Instant::now)
-    }
-}
-
 impl<F, C, T> TaskSlot<F, C, T>
 where
     F: TryFuture,
@@ -215,20 +157,7 @@ where
     ) {
         let this = self.project();
         *this.started = true;
-        // `otel.*` and `error.type` are what `tracing-opentelemetry` names, kinds and marks
-        // the span by: exported, it is named after the task, not `task`.
-        *this.span = tracing::info_span!(
-            "task",
-            task = *this.name,
-            label = this.label.as_ref().map(tracing::field::display),
-            critical = *this.critical,
-            outcome = tracing::field::Empty,
-            elapsed_ms = tracing::field::Empty,
-            otel.name = *this.name,
-            otel.kind = "internal",
-            otel.status_code = tracing::field::Empty,
-            error.type = tracing::field::Empty,
-        );
+        *this.span = boundary::task_span(this.name, this.label.as_ref(), *this.critical);
         if timed || this.timeout.is_some() || !this.span.is_disabled() {
             *this.started_at = Some(clock.now());
         }
@@ -375,7 +304,7 @@ where
                 this.span,
                 (*this.cutoff, *this.label),
             );
-            end_span(this.span, Outcome::Cancelled, elapsed);
+            boundary::end_span(this.span, Outcome::Cancelled, elapsed);
         }
     }
 
@@ -480,7 +409,7 @@ where
             ),
         };
         boundary::replace(this.state, next, this.span, (*this.cutoff, *this.label));
-        end_span(this.span, outcome, elapsed);
+        boundary::end_span(this.span, outcome, elapsed);
         verdict
     }
 }
@@ -488,93 +417,6 @@ where
 /// When a task's own timer fires: its cutoff's instant, if that is its own timeout's.
 fn own_timer_at(cutoff: Option<Cutoff>) -> Option<Instant> {
     cutoff.and_then(|cutoff| cutoff.own_timeout.map(|_| cutoff.at))
-}
-
-/// Records how the task ended on its span and closes it, so that the span's lifetime is the
-/// task's, not that of the slot holding its result.
-fn end_span(span: &mut Span, outcome: Outcome, elapsed: Duration) {
-    if span.is_disabled() {
-        return;
-    }
-    span.record("outcome", outcome.as_str());
-    span.record("elapsed_ms", elapsed.as_secs_f64() * 1e3);
-    // A task that gave no value of its own failed; one cancelled, or answered by its
-    // fallback, did not fail as an operation.
-    if outcome.is_failure() && !matches!(outcome, Outcome::Cancelled | Outcome::Fallback) {
-        span.record("otel.status_code", "ERROR");
-        span.record("error.type", outcome.as_str());
-    }
-    *span = Span::none();
-}
-
-/// The object-safe face of a [`TaskSlot`], for the dynamic runner's mixed task types.
-///
-/// `pub` only to be named by [`Threading`](crate::runner::Threading), from this private
-/// module: no user can name or implement it.
-pub trait ErasedSlot {
-    fn start(self: Pin<&mut Self>, clock: &mut Clock, deadline: Option<Instant>, timed: bool);
-    fn poll_slot(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        clock: &mut Clock,
-        turn: &mut Turn,
-    ) -> Poll<Result<(), FanOutError>>;
-    fn cut(self: Pin<&mut Self>, cx: &mut Context<'_>, clock: &mut Clock, turn: &mut Turn) -> Cut;
-    fn cancel(self: Pin<&mut Self>, clock: &mut Clock);
-    fn record(&self) -> TaskRecord;
-    /// Moves the slot into `*out`, and leaves `None` in its place.
-    ///
-    /// # Safety
-    ///
-    /// `out` must point to an `Option` of this slot's type, `Option<SlotOf<F, C>>`: its
-    /// `Any` cannot say so, as the slot's value need not be `'static`.
-    unsafe fn take_into(self: Pin<&mut Self>, out: NonNull<()>);
-    /// The name of its slot's type, for a debug build to check what `take_into` is given.
-    #[cfg(debug_assertions)]
-    fn slot_type(&self) -> &'static str;
-}
-
-impl<F, C> ErasedSlot for TaskSlot<F, C>
-where
-    F: TryFuture,
-    F::Error: StdError + Send + Sync + 'static,
-    C: Criticality,
-{
-    fn start(self: Pin<&mut Self>, clock: &mut Clock, deadline: Option<Instant>, timed: bool) {
-        TaskSlot::start(self, clock, deadline, timed);
-    }
-
-    fn poll_slot(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        clock: &mut Clock,
-        turn: &mut Turn,
-    ) -> Poll<Result<(), FanOutError>> {
-        TaskSlot::poll_slot(self, cx, clock, turn)
-    }
-
-    fn cut(self: Pin<&mut Self>, cx: &mut Context<'_>, clock: &mut Clock, turn: &mut Turn) -> Cut {
-        TaskSlot::cut(self, cx, clock, turn)
-    }
-
-    fn cancel(self: Pin<&mut Self>, clock: &mut Clock) {
-        TaskSlot::cancel(self, clock);
-    }
-
-    fn record(&self) -> TaskRecord {
-        TaskSlot::record(self)
-    }
-
-    unsafe fn take_into(self: Pin<&mut Self>, out: NonNull<()>) {
-        // SAFETY: the caller's promise: `out` points to an `Option<SlotOf<F, C>>`.
-        let out = unsafe { out.cast::<Option<SlotOf<F, C>>>().as_mut() };
-        *out = self.take();
-    }
-
-    #[cfg(debug_assertions)]
-    fn slot_type(&self) -> &'static str {
-        std::any::type_name::<SlotOf<F, C>>()
-    }
 }
 
 /// Collects what a deadline did to every pending slot into the fan-out's verdict.

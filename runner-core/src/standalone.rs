@@ -13,7 +13,8 @@ use crate::context::{self, Verdict};
 use crate::criticality::BestEffort;
 use crate::error::TaskError;
 use crate::label::Label;
-use crate::slot::{Clock, TaskSlot};
+use crate::slot::TaskSlot;
+use crate::timer::Clock;
 use crate::timer::{Timer, timer_at};
 use crate::turn::Turn;
 

@@ -1,5 +1,9 @@
-//! The timers behind timeouts and deadlines.
+//! The timers behind timeouts and deadlines, and the clock the engines read.
 
+use std::pin::Pin;
+use std::task::Context;
+
+use pin_project_lite::pin_project;
 use tokio::task::coop::Unconstrained;
 use tokio::time::{Instant, Sleep};
 
@@ -36,4 +40,61 @@ fn no_runtime() -> ! {
 pub(crate) fn after(now: Instant, after: std::time::Duration) -> Instant {
     now.checked_add(after)
         .unwrap_or_else(|| now + std::time::Duration::from_secs(86_400 * 365 * 30))
+}
+
+/// Where a task's own timeout is timed.
+#[doc(hidden)]
+pub trait OwnTimer: Default {
+    /// Arms the timer to fire at `at`.
+    fn arm(self: Pin<&mut Self>, at: Instant);
+    /// `true` once it has fired.
+    fn poll_fired(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool;
+}
+
+pin_project! {
+    /// A `Sleep` of the task's own: the dynamic engine, and a task awaited on its own.
+    #[doc(hidden)]
+    #[derive(Default)]
+    pub struct TaskTimer {
+        #[pin]
+        timer: Option<Timer>,
+    }
+}
+
+impl OwnTimer for TaskTimer {
+    fn arm(self: Pin<&mut Self>, at: Instant) {
+        self.project().timer.set(Some(timer_at(at)));
+    }
+
+    fn poll_fired(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
+        let timer = self.project().timer.as_pin_mut();
+        timer.is_some_and(|timer| timer.poll(cx).is_ready())
+    }
+}
+
+/// No timer in the task: the static engine keeps one timer for all its tasks' timeouts
+/// (see `TaskSlot::expire`), which keeps each task's state smaller and registers one timer
+/// per fan-out instead of one per task.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct SharedTimer;
+
+impl OwnTimer for SharedTimer {
+    fn arm(self: Pin<&mut Self>, _: Instant) {}
+
+    fn poll_fired(self: Pin<&mut Self>, _: &mut Context<'_>) -> bool {
+        false
+    }
+}
+
+/// Reads the clock at most once per engine poll, however many tasks finish in it, and not at
+/// all when nothing needs the time (no timeout, no deadline, no report, no enabled span).
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct Clock(Option<Instant>);
+
+impl Clock {
+    pub(crate) fn now(&mut self) -> Instant {
+        *self.0.get_or_insert_with(Instant::now)
+    }
 }

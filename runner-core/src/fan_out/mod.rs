@@ -24,10 +24,11 @@ pub use self::tuple::{Branches, IntoBranches};
 use crate::error::FanOutError;
 use crate::observe;
 use crate::report::{self, Report};
-use crate::slot::{Clock, Cuts};
+use crate::slot::Cuts;
+use crate::stop::Stop;
+use crate::timer::Clock;
 use crate::timer::{Timer, timer_at};
 use crate::turn::Turn;
-use crate::watch::Watch;
 use crate::with_report::{Run, WithReport, sealed};
 
 pin_project! {
@@ -65,7 +66,7 @@ pin_project! {
         #[pin]
         slots: Slots<B>,
         #[pin]
-        watch: Watch,
+        stop: Stop,
         // One timer for every task's own timeout, armed at the earliest.
         #[pin]
         own_timer: Option<Timer>,
@@ -98,7 +99,7 @@ impl<B: Branches> FanOut<B> {
             slots: Slots {
                 branches: tasks.into_branches(),
             },
-            watch: Watch::new(),
+            stop: Stop::new(),
             own_timer: None,
             own_due: None,
             next: 0,
@@ -114,7 +115,7 @@ impl<B: Branches> FanOut<B> {
     /// [`TaskError::DeadlineExceeded`](crate::TaskError::DeadlineExceeded), and the fan-out
     /// returns `Ok`. Inside a task of an enclosing fan-out, the tighter deadline applies.
     pub fn deadline(mut self, deadline: Duration) -> Self {
-        self.watch.set_deadline(deadline);
+        self.stop.set_deadline(deadline);
         self
     }
 
@@ -124,7 +125,7 @@ impl<B: Branches> FanOut<B> {
     /// run a token of its own (`token.child_token()`), not a clone of one that every request
     /// shares.
     pub fn cancel_on(mut self, token: CancellationToken) -> Self {
-        self.watch.set_cancel(token);
+        self.stop.set_cancel(token);
         self
     }
 
@@ -151,16 +152,16 @@ impl<B: Branches> Run for FanOut<B> {
         let mut clock = Clock::default();
         let mut turn = Turn::default();
         let result = 'run: {
-            if this.watch.as_mut().poll_cancelled(cx) {
+            if this.stop.as_mut().poll_cancelled(cx) {
                 break 'run Err(FanOutError::Cancelled);
             }
-            if !this.watch.is_started() {
-                let deadline = this.watch.as_mut().start(&mut clock, *this.timed);
+            if !this.stop.is_started() {
+                let deadline = this.stop.as_mut().start(&mut clock, *this.timed);
                 // No task starts at or after the deadline (a zero one, or one inherited
                 // from a task whose time is up): the deadline settles them all unstarted.
-                if this.watch.has_passed(&mut clock) {
+                if this.stop.has_passed(&mut clock) {
                     let branches = branches.as_mut();
-                    break 'run cut(branches, &this.watch, cx, &mut clock, &mut turn);
+                    break 'run cut(branches, &this.stop, cx, &mut clock, &mut turn);
                 }
                 branches.as_mut().start(&mut clock, deadline, *this.timed);
                 *this.own_due = branches.next_expiry();
@@ -168,7 +169,7 @@ impl<B: Branches> Run for FanOut<B> {
             }
             // What a last chance at a timer's instant is given: only a run with a timer needs
             // it, and noting it costs a unit of the budget.
-            if this.own_due.is_some() || this.watch.deadline_at().is_some() {
+            if this.own_due.is_some() || this.stop.deadline_at().is_some() {
                 turn.note_budget(cx);
             }
 
@@ -177,7 +178,7 @@ impl<B: Branches> Run for FanOut<B> {
             let mut all_done = true;
             for offset in 0..B::LEN {
                 // A cancel made inside an earlier task's poll stops the ones after it.
-                if offset > 0 && this.watch.is_cancelled() {
+                if offset > 0 && this.stop.is_cancelled() {
                     break 'run Err(FanOutError::Cancelled);
                 }
                 let index = if first + offset < B::LEN {
@@ -207,7 +208,7 @@ impl<B: Branches> Run for FanOut<B> {
                 // due later, so the next instant is strictly later and this loop ends.
                 let Some(due) = *this.own_due else { break };
                 for index in 0..B::LEN {
-                    if this.watch.is_cancelled() {
+                    if this.stop.is_cancelled() {
                         break 'run Err(FanOutError::Cancelled);
                     }
                     let expired = branches
@@ -224,17 +225,17 @@ impl<B: Branches> Run for FanOut<B> {
                 this.own_timer.set(this.own_due.map(timer_at));
             }
             if !all_done {
-                if !this.watch.as_mut().poll_deadline(cx) {
+                if !this.stop.as_mut().poll_deadline(cx) {
                     return Poll::Pending;
                 }
                 let branches = branches.as_mut();
-                break 'run cut(branches, &this.watch, cx, &mut clock, &mut turn);
+                break 'run cut(branches, &this.stop, cx, &mut clock, &mut turn);
             }
             Ok(())
         };
 
         *this.finished = true;
-        let result = this.watch.conclude(result);
+        let result = this.stop.conclude(result);
         match &result {
             Ok(()) if report::warns() => {
                 report::warn_degraded(branches.records().as_ref().iter().copied());
@@ -245,7 +246,7 @@ impl<B: Branches> Run for FanOut<B> {
         }
         observe::run_finished(
             || branches.records(),
-            || this.watch.elapsed(&mut clock),
+            || this.stop.elapsed(&mut clock),
             result.as_ref().err(),
         );
         Poll::Ready(result.map(|()| {
@@ -258,7 +259,7 @@ impl<B: Branches> Run for FanOut<B> {
     fn report(self: Pin<&mut Self>) -> Report<B::Records> {
         Report::new(
             self.slots.branches.records(),
-            self.watch.elapsed(&mut Clock::default()),
+            self.stop.elapsed(&mut Clock::default()),
         )
     }
 }
@@ -267,21 +268,21 @@ impl<B: Branches> Run for FanOut<B> {
 /// chance to finish; the run fails if a critical one was still pending.
 fn cut<B: Branches>(
     mut branches: Pin<&mut B>,
-    watch: &Watch,
+    stop: &Stop,
     cx: &mut Context<'_>,
     clock: &mut Clock,
     turn: &mut Turn,
 ) -> Result<(), FanOutError> {
     let mut cuts = Cuts::default();
     for index in 0..B::LEN {
-        if watch.is_cancelled() {
+        if stop.is_cancelled() {
             return Err(FanOutError::Cancelled);
         }
         branches
             .as_mut()
             .cut_branch(index, cx, clock, turn, &mut cuts);
     }
-    cuts.into_error(watch.elapsed(clock)).map_or(Ok(()), Err)
+    cuts.into_error(stop.elapsed(clock)).map_or(Ok(()), Err)
 }
 
 impl<B: Branches> Future for FanOut<B> {

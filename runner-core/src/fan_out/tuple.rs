@@ -10,8 +10,9 @@ use tokio::time::Instant;
 use crate::criticality::Criticality;
 use crate::error::FanOutError;
 use crate::report::TaskRecord;
-use crate::slot::{Clock, Cuts, SharedTimer, SlotOf, TaskSlot};
+use crate::slot::{Cuts, SlotOf, TaskSlot};
 use crate::task::Task;
+use crate::timer::{Clock, SharedTimer};
 use crate::turn::Turn;
 
 /// A tuple of [`Task`]s that a [`FanOut`](crate::FanOut) can run: implemented for tuples of 1 to

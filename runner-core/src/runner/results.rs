@@ -8,7 +8,7 @@ use super::handle::Claim;
 use super::threading::{Sendable, Threading};
 use crate::criticality::Criticality;
 use crate::report::Report;
-use crate::slot::ErasedSlot;
+use crate::runner::erased::ErasedSlot;
 
 /// The slots of a successful run, taken with the handles [`TaskRunner`](super::TaskRunner)
 /// gave out.

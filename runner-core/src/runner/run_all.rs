@@ -16,9 +16,11 @@ use super::{Results, TaskRunner};
 use crate::error::FanOutError;
 use crate::observe;
 use crate::report::{self, Report};
-use crate::slot::{Clock, Cuts, ErasedSlot};
+use crate::runner::erased::ErasedSlot;
+use crate::slot::Cuts;
+use crate::stop::Stop;
+use crate::timer::Clock;
 use crate::turn::Turn;
-use crate::watch::Watch;
 use crate::with_report::{Run, WithReport, sealed};
 
 type BoxedSlot<'a, M> = Pin<Box<<M as Threading>::Slot<'a>>>;
@@ -35,7 +37,7 @@ pin_project! {
         next: usize,
         limit: usize,
         #[pin]
-        watch: Watch,
+        stop: Stop,
         runner: u64,
         // Some task has a timeout of its own.
         timers: bool,
@@ -47,19 +49,19 @@ pin_project! {
 
 impl<'a, M: Threading> RunAll<'a, M> {
     pub(super) fn new(runner: TaskRunner<'a, M>) -> Self {
-        let mut watch = Watch::new();
+        let mut stop = Stop::new();
         if let Some(deadline) = runner.deadline {
-            watch.set_deadline(deadline);
+            stop.set_deadline(deadline);
         }
         if let Some(token) = runner.cancel {
-            watch.set_cancel(token);
+            stop.set_cancel(token);
         }
         Self {
             slots: runner.slots.into_iter().map(Some).collect(),
             running: FuturesUnordered::new(),
             next: 0,
             limit: runner.limit,
-            watch,
+            stop,
             runner: runner.id,
             timers: runner.timers,
             want_report: false,
@@ -90,15 +92,15 @@ impl<'a, M: Threading> Run for RunAll<'a, M> {
         let mut clock = Clock::default();
         let mut turn = Turn::default();
         let result = 'run: {
-            if this.watch.as_mut().poll_cancelled(cx) {
+            if this.stop.as_mut().poll_cancelled(cx) {
                 break 'run Err(FanOutError::Cancelled);
             }
-            if !this.watch.is_started() {
+            if !this.stop.is_started() {
                 // Always timed: a successful run's `Results` can give its report.
-                this.watch.as_mut().start(&mut clock, true);
+                this.stop.as_mut().start(&mut clock, true);
             }
             // Only a run with a timer needs a last chance's budget (noting it costs a unit).
-            if *this.timers || this.watch.deadline_at().is_some() {
+            if *this.timers || this.stop.deadline_at().is_some() {
                 turn.note_budget(cx);
             }
             // Set when the clock says the deadline has come before its timer has fired.
@@ -108,7 +110,7 @@ impl<'a, M: Threading> Run for RunAll<'a, M> {
                 // none starts at or after the deadline, or after a cancel.
                 let mut admitted = Clock::default();
                 while *this.next < this.slots.len() && this.running.len() < *this.limit {
-                    if this.watch.has_passed(&mut admitted) {
+                    if this.stop.has_passed(&mut admitted) {
                         passed = true;
                         break;
                     }
@@ -116,7 +118,7 @@ impl<'a, M: Threading> Run for RunAll<'a, M> {
                     *this.next += 1;
                     if let Some(mut slot) = this.slots[index].take() {
                         slot.as_mut()
-                            .start(&mut admitted, this.watch.deadline_at(), true);
+                            .start(&mut admitted, this.stop.deadline_at(), true);
                         this.running.push(Running {
                             index,
                             slot: Some(slot),
@@ -126,7 +128,7 @@ impl<'a, M: Threading> Run for RunAll<'a, M> {
                 if passed {
                     break;
                 }
-                let token = this.watch.as_mut().token();
+                let token = this.stop.as_mut().token();
                 match poll_running(this.running, token, &mut turn, cx) {
                     Poll::Ready(Some((index, slot, done))) => {
                         this.slots[index] = Some(slot);
@@ -139,11 +141,11 @@ impl<'a, M: Threading> Run for RunAll<'a, M> {
                     Poll::Ready(None) => {}
                     Poll::Pending => break,
                 }
-                if this.watch.is_cancelled() {
+                if this.stop.is_cancelled() {
                     break 'run Err(FanOutError::Cancelled);
                 }
             }
-            if !passed && !this.watch.as_mut().poll_deadline(cx) {
+            if !passed && !this.stop.as_mut().poll_deadline(cx) {
                 return Poll::Pending;
             }
             // Back in `slots`, the tasks are cut in the order they were added, which is the
@@ -152,17 +154,17 @@ impl<'a, M: Threading> Run for RunAll<'a, M> {
             return_running(this.running, this.slots);
             let mut cuts = Cuts::default();
             for slot in this.slots.iter_mut().flatten() {
-                if this.watch.is_cancelled() {
+                if this.stop.is_cancelled() {
                     break 'run Err(FanOutError::Cancelled);
                 }
                 cuts.add(slot.as_mut().cut(cx, &mut clock, &mut turn));
             }
-            cuts.into_error(this.watch.elapsed(&mut clock))
+            cuts.into_error(this.stop.elapsed(&mut clock))
                 .map_or(Ok(()), Err)
         };
 
         *this.finished = true;
-        let result = this.watch.conclude(result);
+        let result = this.stop.conclude(result);
         return_running(this.running, this.slots);
         let mut slots: Vec<BoxedSlot<'a, M>> =
             std::mem::take(this.slots).into_iter().flatten().collect();
@@ -173,7 +175,7 @@ impl<'a, M: Threading> Run for RunAll<'a, M> {
         } else if report::warns() {
             report::warn_degraded(slots.iter().map(|slot| slot.record()));
         }
-        let elapsed = this.watch.elapsed(&mut clock);
+        let elapsed = this.stop.elapsed(&mut clock);
         observe::run_finished(
             || slots.iter().map(|slot| slot.record()).collect::<Vec<_>>(),
             || elapsed,

@@ -8,7 +8,8 @@ use futures::TryFuture;
 
 use crate::Task;
 use crate::criticality::Criticality;
-use crate::slot::{ErasedSlot, TaskSlot};
+use crate::runner::erased::ErasedSlot;
+use crate::slot::TaskSlot;
 
 /// What a [`TaskRunner`](super::TaskRunner) asks of its tasks' threads: [`Sendable`] (the
 /// default) or [`Local`].

@@ -1,4 +1,5 @@
-//! What both engines watch besides their tasks: the overall deadline and a cancellation token.
+//! What both engines stop at besides their tasks' own ends: the overall deadline and a
+//! cancellation token.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,11 +13,10 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use crate::boundary;
 use crate::context::{self, Verdict};
 use crate::error::FanOutError;
-use crate::slot::Clock;
-use crate::timer::{Timer, timer_at};
+use crate::timer::{Clock, Timer, timer_at};
 
 pin_project! {
-    pub(crate) struct Watch {
+    pub(crate) struct Stop {
         #[pin]
         timer: Option<Timer>,
         // Wakes the run when the token is cancelled; `token` is checked between task polls.
@@ -33,7 +33,7 @@ pin_project! {
     }
 }
 
-impl Watch {
+impl Stop {
     pub(crate) fn new() -> Self {
         Self {
             timer: None,
