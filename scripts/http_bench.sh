@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # HTTP benchmark of the balance gateway: the `fan_out!` gateway (`--gateway-impl runner`)
-# against the same gateway written by hand with `tokio::try_join!` (`--gateway-impl baseline`).
+# against the same gateway written by hand with `tokio::try_join!` (`--gateway-impl baseline`)
+# and against a Go gateway in the design Go users start from (`bench/go-gateway`: goroutines,
+# a WaitGroup, a result channel, per-call context timeouts; only the standard library).
 #
 #   bash scripts/http_bench.sh                          # 3 rounds of 10 s per gateway
 #   bash scripts/http_bench.sh --rounds 5 --duration 20
 #   bash scripts/http_bench.sh --fault scratch:latency=100ms@0.05   # a slow tail to hedge
 #
-# It builds runner-example in release and starts, on loopback ports of its own, one wallet
-# and one scratch-card service (no injected faults unless `--fault`) and two gateways in front
-# of them: one per implementation, both making the same downstream calls through the same
-# HTTP client code. It then alternates wrk runs between the two gateways, the order swapped
-# every round so that drift on the machine (thermal, other work) falls on both alike, with
-# the same wrk settings and user_id spread round-robin over 1..1000 by a Lua script.
+# It builds runner-example in release and the Go gateway (Debian's golang-go, installed if
+# missing), and starts, on loopback ports of its own, one wallet and one scratch-card service
+# (no injected faults unless `--fault`) and three gateways in front of them, all making the
+# same downstream calls (the two Rust ones through the same HTTP client code). It then runs
+# wrk against each gateway in turn, the order rotated every round so that drift on the
+# machine (thermal, other work) falls on all alike, with the same wrk settings and user_id
+# spread round-robin over 1..1000 by a Lua script.
 # For each run it reads requests/s and p99 latency from wrk's report (`--latency`) and the
 # gateway's CPU time from /proc; it prints a table per round, then the medians over the
 # rounds and the ratios runner/baseline, and what the runner gateway's resilience policies
@@ -47,13 +50,14 @@ Usage: bash scripts/http_bench.sh [--rounds N] [--duration SECONDS] [--connectio
   --threads N        wrk threads (default 1).
   --warmup SECS      Unmeasured wrk run against each gateway first (default 2; 0 for none).
   --base-port PORT   Wallet on PORT, scratch-card service on PORT+1, runner gateway on PORT+2,
-                     baseline gateway on PORT+3 (default 19180, or HTTP_BENCH_BASE_PORT). If
-                     taken, PORT+100, +200, ... are tried (10 candidates).
+                     baseline gateway on PORT+3, Go gateway on PORT+4 (default 19180, or
+                     HTTP_BENCH_BASE_PORT). If taken, PORT+100, +200, ... are tried (10
+                     candidates).
   --fault SPEC       A fault for the downstream services, as runner-example's --fault (e.g.
                      scratch:latency=100ms@0.05: 100 ms on 5 % of the card requests).
                      Repeatable; none by default.
 
-CARGO_TARGET_DIR is honoured. wrk is installed with apt-get if it is not on PATH.
+CARGO_TARGET_DIR is honoured. wrk and go are installed with apt-get if they are not on PATH.
 EOF
 }
 
@@ -115,7 +119,7 @@ done
 ((rounds <= 50)) || die "--rounds: 50 at most"
 ((duration <= 600)) || die "--duration: 600 s at most"
 ((connections >= threads)) || die "--connections must be at least --threads (a wrk rule)"
-((base_port + 3 + 9 * 100 <= 65535)) || die "--base-port too high"
+((base_port + 4 + 9 * 100 <= 65535)) || die "--base-port too high"
 
 cd "$(dirname "$0")/.."
 repo_root="$PWD"
@@ -134,18 +138,23 @@ trap 'exit 143' TERM
 
 ensure_wrk
 build_example
+ensure_tool go golang-go
+echo "== go build bench/go-gateway"
+(cd "$repo_root/bench/go-gateway" && go build -o "$target_dir/release/go-gateway" .)
+go_bin="$target_dir/release/go-gateway"
 
 # --- ports -----------------------------------------------------------------------------
 
-# Four ports of our own, clear of a developer's instance on 8080-8082.
-first_port="$(free_ports "$base_port" 4)" || die "no four free ports from $base_port in 10 tries"
+# Five ports of our own, clear of a developer's instance on 8080-8082.
+first_port="$(free_ports "$base_port" 5)" || die "no five free ports from $base_port in 10 tries"
 wallet_url="http://127.0.0.1:$first_port"
 scratch_url="http://127.0.0.1:$((first_port + 1))"
-declare -A gateway_port=([runner]=$((first_port + 2)) [baseline]=$((first_port + 3)))
-declare -A gateway_url=(
-    [runner]="http://127.0.0.1:${gateway_port[runner]}"
-    [baseline]="http://127.0.0.1:${gateway_port[baseline]}"
-)
+impls=(runner baseline go)
+declare -A gateway_port=([runner]=$((first_port + 2)) [baseline]=$((first_port + 3)) [go]=$((first_port + 4)))
+declare -A gateway_url
+for impl in "${impls[@]}"; do
+    gateway_url[$impl]="http://127.0.0.1:${gateway_port[$impl]}"
+done
 
 # --- start -----------------------------------------------------------------------------
 
@@ -169,21 +178,26 @@ for impl in runner baseline; do
         --listen "127.0.0.1:${gateway_port[$impl]}" \
         --wallet-url "$wallet_url" --scratch-url "$scratch_url"
 done
-declare -A gateway_pid=([runner]="${pids[2]}" [baseline]="${pids[3]}")
+start_program gateway-go "$go_bin" -listen "127.0.0.1:${gateway_port[go]}" \
+    -wallet "$wallet_url" -scratch "$scratch_url"
+declare -A gateway_pid=([runner]="${pids[2]}" [baseline]="${pids[3]}" [go]="${pids[4]}")
 
-# Bounded wait for /healthz on all four.
-wait_healthy "$wallet_url" "$scratch_url" "${gateway_url[runner]}" "${gateway_url[baseline]}"
+# Bounded wait for /healthz on all five.
+wait_healthy "$wallet_url" "$scratch_url" "${gateway_url[runner]}" "${gateway_url[baseline]}" \
+    "${gateway_url[go]}"
 
-# Both gateways must answer the same thing before their speeds are compared.
+# The gateways must answer the same thing before their speeds are compared.
 for user_id in 1 500 1000; do
     runner_body=$(curl -fsS --max-time 2 "${gateway_url[runner]}/get_balance?user_id=$user_id") ||
         die "the runner gateway did not answer 200 for user $user_id"
-    baseline_body=$(curl -fsS --max-time 2 "${gateway_url[baseline]}/get_balance?user_id=$user_id") ||
-        die "the baseline gateway did not answer 200 for user $user_id"
-    [[ "$runner_body" == "$baseline_body" ]] ||
-        die "different answers for user $user_id: runner $runner_body, baseline $baseline_body"
+    for impl in baseline go; do
+        body=$(curl -fsS --max-time 2 "${gateway_url[$impl]}/get_balance?user_id=$user_id") ||
+            die "the $impl gateway did not answer 200 for user $user_id"
+        [[ "$runner_body" == "$body" ]] ||
+            die "different answers for user $user_id: runner $runner_body, $impl $body"
+    done
 done
-echo "== both gateways answer 200 with the same body (users 1, 500, 1000)"
+echo "== all three gateways answer 200 with the same body (users 1, 500, 1000)"
 
 # --- wrk script --------------------------------------------------------------------------
 
@@ -262,25 +276,28 @@ print_row() { # <impl> <round>
 
 echo
 echo "== machine: $(nproc) CPUs, $(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-echo "   NOTE: wrk, both gateways and the wallet and scratch-card services all share these"
+echo "   NOTE: wrk, the gateways and the wallet and scratch-card services all share these"
 echo "   $(nproc) cores. Only one gateway is loaded at a time, but the load generator and the"
-echo "   downstream services take CPU from it: the numbers compare the two implementations"
-echo "   on this machine; they are not the capacity of either."
+echo "   downstream services take CPU from it: the numbers compare the implementations on"
+echo "   this machine; they are not the capacity of any."
 echo "== wrk -t $threads -c $connections --timeout $WRK_TIMEOUT -s bench.lua -d ${duration}s --latency, user_id round-robin over 1..1000"
 echo "   (wrk's latencies are corrected for coordinated omission); RUST_LOG=warn"
 echo "== faults: ${faults[*]:-none}"
 echo "== load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 if ((warmup > 0)); then
-    for impl in runner baseline; do
+    for impl in "${impls[@]}"; do
         echo "== warm-up: ${warmup} s against the $impl gateway (not measured)"
         run_wrk "$impl" "$warmup" "$tmp_dir/warmup-$impl.out"
     done
 fi
 
 for ((round = 1; round <= rounds; round++)); do
-    # Odd rounds runner first, even rounds baseline first.
-    if ((round % 2 == 1)); then order=(runner baseline); else order=(baseline runner); fi
+    # Each round starts one further along the list: runner, baseline, go first in turn.
+    order=()
+    for ((i = 0; i < ${#impls[@]}; i++)); do
+        order+=("${impls[(round - 1 + i) % ${#impls[@]}]}")
+    done
     for impl in "${order[@]}"; do
         measure "$impl" "$round"
     done
@@ -295,7 +312,7 @@ done
 # --- summary -------------------------------------------------------------------------------
 
 declare -A med
-for impl in runner baseline; do
+for impl in "${impls[@]}"; do
     for metric in rps p50 p99 cpu_pct cpu_us; do
         declare -n values="$metric"
         list=()
@@ -307,16 +324,16 @@ for impl in runner baseline; do
     done
 done
 
-ratio() { # <metric>
-    awk -v r="${med[runner,$1]}" -v b="${med[baseline,$1]}" 'BEGIN {
+ratio() { # <metric> <other impl>
+    awk -v r="${med[runner,$1]}" -v b="${med[$2,$1]}" 'BEGIN {
         if (b > 0) printf "%.3f", r / b; else print "nan" }'
 }
 
 echo
 echo "== medians over $rounds rounds (${duration} s each, wrk -t$threads -c$connections)"
-summary_format="  %-22s %12s %12s %18s\n"
+summary_format="  %-22s %12s %12s %12s %16s %16s\n"
 # shellcheck disable=SC2059
-printf "$summary_format" "" runner baseline "runner/baseline"
+printf "$summary_format" "" runner baseline go "runner/baseline" "runner/go"
 for metric in rps p50 p99 cpu_us cpu_pct; do
     case $metric in
         rps) label="requests/s" ;;
@@ -327,7 +344,7 @@ for metric in rps p50 p99 cpu_us cpu_pct; do
     esac
     # shellcheck disable=SC2059
     printf "$summary_format" "$label" "${med[runner,$metric]}" "${med[baseline,$metric]}" \
-        "$(ratio "$metric")"
+        "${med[go,$metric]}" "$(ratio "$metric" baseline)" "$(ratio "$metric" go)"
 done
 echo "  (requests/s ratio above 1: the runner gateway is faster; p99 ratio above 1: its tail"
 echo "  is slower. 100 % CPU = one core.)"

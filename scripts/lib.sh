@@ -171,13 +171,21 @@ cleanup_servers() {
     exit "$status"
 }
 
-# start_server <name> <args...>: runs the binary in the background, logging to the temp dir.
+# start_server <name> <args...>: runs runner-example in the background, logging to the temp
+# dir.
 start_server() {
     local name=$1
     shift
-    echo "== starting $name: runner-example $*"
     # shellcheck disable=SC2154 # `bin` is build_example's.
-    "$bin" "$@" >"$tmp_dir/$name.log" 2>&1 &
+    start_program "$name" "$bin" "$@"
+}
+
+# start_program <name> <program> <args...>: runs any program as start_server does.
+start_program() {
+    local name=$1 program=$2
+    shift 2
+    echo "== starting $name: $(basename "$program") $*"
+    "$program" "$@" >"$tmp_dir/$name.log" 2>&1 &
     pids+=($!)
     names+=("$name")
 }
