@@ -42,7 +42,7 @@ usage() {
     cat <<'EOF'
 Usage: bash scripts/http_bench.sh [--rounds N] [--duration SECONDS] [--connections N]
                                   [--threads N] [--warmup SECONDS] [--base-port PORT]
-                                  [--fault SPEC]...
+                                  [--fault SPEC]... [--csv FILE]
 
   --rounds N         Measured rounds; each runs wrk once against each gateway (default 3).
   --duration SECS    Length of each measured wrk run (default 10).
@@ -53,6 +53,9 @@ Usage: bash scripts/http_bench.sh [--rounds N] [--duration SECONDS] [--connectio
                      baseline gateway on PORT+3, Go gateway on PORT+4 (default 19180, or
                      HTTP_BENCH_BASE_PORT). If taken, PORT+100, +200, ... are tried (10
                      candidates).
+  --csv FILE         Also append the medians to FILE, a row per gateway:
+                     connections,gateway,requests_per_s,p50_ms,p99_ms,cpu_us_per_request
+                     (scripts/scaling_bench.sh collects them for its plots).
   --fault SPEC       A fault for the downstream services, as runner-example's --fault (e.g.
                      scratch:latency=100ms@0.05: 100 ms on 5 % of the card requests).
                      Repeatable; none by default.
@@ -79,6 +82,7 @@ threads=1
 warmup=2
 base_port="${HTTP_BENCH_BASE_PORT:-19180}"
 faults=()
+csv=""
 
 while (($# > 0)); do
     case "$1" in
@@ -97,6 +101,11 @@ while (($# > 0)); do
         --fault)
             (($# >= 2)) || die "$1 needs a value"
             faults+=(--fault "$2")
+            shift
+            ;;
+        --csv)
+            (($# >= 2)) || die "$1 needs a value"
+            csv="$2"
             shift
             ;;
         -h | --help)
@@ -346,6 +355,12 @@ for metric in rps p50 p99 cpu_us cpu_pct; do
     printf "$summary_format" "$label" "${med[runner,$metric]}" "${med[baseline,$metric]}" \
         "${med[go,$metric]}" "$(ratio "$metric" baseline)" "$(ratio "$metric" go)"
 done
+if [[ -n "$csv" ]]; then
+    for impl in "${impls[@]}"; do
+        printf '%s,%s,%s,%s,%s,%s\n' "$connections" "$impl" "${med[$impl,rps]}" \
+            "${med[$impl,p50]}" "${med[$impl,p99]}" "${med[$impl,cpu_us]}" >>"$csv"
+    done
+fi
 echo "  (requests/s ratio above 1: the runner gateway is faster; p99 ratio above 1: its tail"
 echo "  is slower. 100 % CPU = one core.)"
 echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
