@@ -207,8 +207,9 @@
 //!
 //! [`FanOut`] allocates nothing on the heap: the tasks and two timers (one for the deadline,
 //! one re-armed at the earliest pending task timeout) live in the future itself (checked by a
-//! counting-allocator test). [`TaskRunner`] boxes each
-//! task's state and polls it through a `FuturesUnordered`, two allocations per task. Task
+//! counting-allocator test). [`TaskRunner`] boxes each task's state, one allocation per
+//! task: its waker is an entry in a table the run allocates in chunks, and one timer of the
+//! run serves every task's own timeout. Task
 //! spans cost nothing unless a `tracing` subscriber enables them. Policies allocate nothing
 //! per call either; a fn with a retry budget builds it once, on its first call.
 //!

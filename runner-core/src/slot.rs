@@ -215,6 +215,11 @@ where
         }
     }
 
+    /// `true` once started.
+    pub(crate) fn is_started(&self) -> bool {
+        self.started
+    }
+
     /// `false` while it runs.
     pub(crate) fn is_done(&self) -> bool {
         !matches!(self.state, State::Running { .. })

@@ -22,8 +22,8 @@ use tokio_util::sync::CancellationToken;
 /// The refill is tokio's own `RestoreOnPending`, which puts the budget back as it was when
 /// it was taken. An engine polled with its budget already spent has none to give back.
 ///
-/// **The token.** The dynamic engine lends its token to the tasks `FuturesUnordered` polls,
-/// so that none is polled, not even for a last chance, once a task before it cancelled it.
+/// **The token.** The dynamic engine lends its token to the tasks it polls, so that none is
+/// polled, not even for a last chance, once a task before it cancelled it.
 #[doc(hidden)]
 #[derive(Debug, Default)]
 pub struct Turn {

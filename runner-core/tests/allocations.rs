@@ -212,14 +212,15 @@ fn dynamic_run_allocations(tasks: u64) -> usize {
 }
 
 /// The dynamic engine's cost per task, measured as the difference between runs of 2,000 and
-/// 1,000 tasks: two allocations, the task's boxed state and its `FuturesUnordered` node
-/// (the collections around them grow by doubling, a few allocations per run, not per task).
+/// 1,000 tasks: one allocation, the task's boxed state. Its waker is an entry in a table
+/// allocated in chunks of 256 (four more per thousand tasks), and the collections around
+/// them grow by doubling, a few allocations per run, not per task.
 #[test]
-fn a_dynamic_task_costs_two_allocations() {
+fn a_dynamic_task_costs_one_allocation() {
     let per_task =
         (dynamic_run_allocations(2_000) - dynamic_run_allocations(1_000)) as f64 / 1_000.0;
     assert!(
-        (2.0..2.01).contains(&per_task),
+        (1.0..=1.01).contains(&per_task),
         "{per_task} allocations per task"
     );
 }

@@ -268,3 +268,43 @@ async fn a_hundred_thousand_tasks_are_each_polled_only_when_woken() {
     assert_eq!(probe.polls(), 2 * TASKS);
     assert_eq!(elapsed_ms(start), 100);
 }
+
+/// A thousand tasks with their own timeouts share one timer of the run: each is cut at its
+/// own instant, counted from its own start (those behind the limit start later), with the
+/// tasks that finish first and the tasks that finish at the very instant left alone.
+#[tokio::test(start_paused = true)]
+async fn a_thousand_own_timeouts_each_cut_at_its_own_instant() {
+    let mut runner = TaskRunner::new().concurrency_limit(500);
+    // Task i sleeps i % 7 ms under a timeout of i % 5 + 1 ms: it times out when its sleep is
+    // the longer, and finishes (at the instant, when they are equal) otherwise.
+    let handles = runner.add_all((0..1_000u64).map(|i| {
+        let (work, timeout) = (i % 7, i % 5 + 1);
+        Task::best_effort("t", async move {
+            tokio::time::sleep(ms(work)).await;
+            Ok::<_, Boom>(i)
+        })
+        .timeout(ms(timeout))
+    }));
+    let started = Instant::now();
+    let (result, report) = runner.run_all().with_report().await;
+    let slots = result.unwrap().take(handles);
+    let mut late = 0;
+    for (i, (slot, record)) in slots.into_iter().zip(report.tasks()).enumerate() {
+        let (work, timeout) = (i as u64 % 7, i as u64 % 5 + 1);
+        if work <= timeout {
+            assert_eq!(slot.unwrap(), i as u64, "task {i}");
+            assert_eq!(record.elapsed, ms(work), "task {i}");
+        } else {
+            assert!(
+                matches!(slot, Err(TaskError::TimedOut(t)) if t == ms(timeout)),
+                "task {i}"
+            );
+            assert_eq!(record.outcome, Outcome::TimedOut);
+            assert_eq!(record.elapsed, ms(timeout), "task {i}");
+            late += 1;
+        }
+    }
+    assert!(late > 0);
+    // The second 500 started as places freed, within the first 6 ms.
+    assert!(started.elapsed() <= ms(12), "{:?}", started.elapsed());
+}

@@ -96,31 +96,43 @@ async fn join_set(n: u64) {
 
 fn main() {
     let rt = runtime();
+    // `PER_TASK_ENGINE=task_runner` (say) measures one engine only, e.g. under a profiler;
+    // `PER_TASK_COUNT=1000` one count.
+    let engine = std::env::var("PER_TASK_ENGINE").ok();
+    let count: Option<u64> = std::env::var("PER_TASK_COUNT")
+        .ok()
+        .and_then(|n| n.parse().ok());
+    let wanted = |name: &str| engine.as_deref().is_none_or(|engine| engine == name);
     println!("engine,tasks,ns_per_task,bytes_per_task");
-    for n in COUNTS {
+    for n in COUNTS
+        .into_iter()
+        .filter(|n| count.is_none_or(|count| count == *n))
+    {
         let runs = (TASKS_PER_MEASUREMENT / n).max(1);
         macro_rules! engine {
-            ($name:literal, $run:ident) => {{
-                // Peak heap of one run, counted from zero: what the run allocated and held
-                // at once (what it frees of what was held before would only lower it).
-                HELD.store(0, Ordering::Relaxed);
-                PEAK.store(0, Ordering::Relaxed);
-                COUNTING.store(true, Ordering::Relaxed);
-                rt.block_on($run(n));
-                COUNTING.store(false, Ordering::Relaxed);
-                let bytes = PEAK.load(Ordering::Relaxed) as f64 / n as f64;
-                let mut times: Vec<f64> = (0..MEASUREMENTS)
-                    .map(|_| {
-                        let start = Instant::now();
-                        for _ in 0..runs {
-                            rt.block_on($run(n));
-                        }
-                        start.elapsed().as_nanos() as f64 / (runs * n) as f64
-                    })
-                    .collect();
-                times.sort_by(f64::total_cmp);
-                println!("{},{n},{:.1},{bytes:.0}", $name, times[MEASUREMENTS / 2]);
-            }};
+            ($name:literal, $run:ident) => {
+                if wanted($name) {
+                    // Peak heap of one run, counted from zero: what the run allocated and held
+                    // at once (what it frees of what was held before would only lower it).
+                    HELD.store(0, Ordering::Relaxed);
+                    PEAK.store(0, Ordering::Relaxed);
+                    COUNTING.store(true, Ordering::Relaxed);
+                    rt.block_on($run(n));
+                    COUNTING.store(false, Ordering::Relaxed);
+                    let bytes = PEAK.load(Ordering::Relaxed) as f64 / n as f64;
+                    let mut times: Vec<f64> = (0..MEASUREMENTS)
+                        .map(|_| {
+                            let start = Instant::now();
+                            for _ in 0..runs {
+                                rt.block_on($run(n));
+                            }
+                            start.elapsed().as_nanos() as f64 / (runs * n) as f64
+                        })
+                        .collect();
+                    times.sort_by(f64::total_cmp);
+                    println!("{},{n},{:.1},{bytes:.0}", $name, times[MEASUREMENTS / 2]);
+                }
+            };
         }
         engine!("task_runner", task_runner);
         engine!("futures_unordered", futures_unordered);

@@ -13,7 +13,7 @@ use crate::criticality::Criticality;
 use crate::error::FanOutError;
 use crate::report::TaskRecord;
 use crate::slot::{Cut, SlotOf, TaskSlot};
-use crate::timer::Clock;
+use crate::timer::{Clock, OwnTimer};
 use crate::turn::Turn;
 
 /// The object-safe face of a [`TaskSlot`], for the dynamic runner's mixed task types.
@@ -30,6 +30,19 @@ pub trait ErasedSlot {
     ) -> Poll<Result<(), FanOutError>>;
     fn cut(self: Pin<&mut Self>, cx: &mut Context<'_>, clock: &mut Clock, turn: &mut Turn) -> Cut;
     fn cancel(self: Pin<&mut Self>, clock: &mut Clock);
+    /// `true` from its start until its slot is filled (or it failed): a wake-up of a task
+    /// that has ended is stale.
+    fn is_running(&self) -> bool;
+    /// When its own timeout ends it, while it runs: the run keeps one timer for them all.
+    fn fires_at(&self) -> Option<Instant>;
+    /// Times it out if its own timer's instant is at or before `now`, after a last chance.
+    fn expire(
+        self: Pin<&mut Self>,
+        now: Instant,
+        cx: &mut Context<'_>,
+        clock: &mut Clock,
+        turn: &mut Turn,
+    ) -> Result<(), FanOutError>;
     fn record(&self) -> TaskRecord;
     /// Moves the slot into `*out`, and leaves `None` in its place.
     ///
@@ -43,11 +56,12 @@ pub trait ErasedSlot {
     fn slot_type(&self) -> &'static str;
 }
 
-impl<F, C> ErasedSlot for TaskSlot<F, C>
+impl<F, C, T> ErasedSlot for TaskSlot<F, C, T>
 where
     F: TryFuture,
     F::Error: StdError + Send + Sync + 'static,
     C: Criticality,
+    T: OwnTimer,
 {
     fn start(self: Pin<&mut Self>, clock: &mut Clock, deadline: Option<Instant>, timed: bool) {
         TaskSlot::start(self, clock, deadline, timed);
@@ -68,6 +82,24 @@ where
 
     fn cancel(self: Pin<&mut Self>, clock: &mut Clock) {
         TaskSlot::cancel(self, clock);
+    }
+
+    fn is_running(&self) -> bool {
+        TaskSlot::is_started(self) && !TaskSlot::is_done(self)
+    }
+
+    fn fires_at(&self) -> Option<Instant> {
+        TaskSlot::fires_at(self)
+    }
+
+    fn expire(
+        self: Pin<&mut Self>,
+        now: Instant,
+        cx: &mut Context<'_>,
+        clock: &mut Clock,
+        turn: &mut Turn,
+    ) -> Result<(), FanOutError> {
+        TaskSlot::expire(self, now, cx, clock, turn)
     }
 
     fn record(&self) -> TaskRecord {

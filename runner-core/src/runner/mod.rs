@@ -5,6 +5,7 @@ mod handle;
 mod results;
 mod run_all;
 mod threading;
+mod wakeups;
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,8 +26,9 @@ use crate::criticality::Criticality;
 /// [`Handle`].
 ///
 /// It follows the same rules as [`FanOut`](crate::FanOut), polls only the tasks that woke,
-/// and can cap how many tasks are in flight. Each task costs two heap allocations (its boxed
-/// state, and its node in the `FuturesUnordered` that polls it).
+/// and can cap how many tasks are in flight. Each task costs one heap allocation, its boxed
+/// state: its waker is an entry in a table of the run's (allocated in chunks of 256), and
+/// the run keeps one timer for every task's own timeout.
 ///
 /// Its tasks must be `Send`, so that the run is (for `tokio::spawn` and axum handlers);
 /// [`LocalTaskRunner`] takes tasks that are not. Tasks and their values may borrow from the

@@ -1,15 +1,14 @@
 //! The future of a [`TaskRunner`] run.
 
-use std::cell::Cell;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::future::Future;
 use std::pin::Pin;
-use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
 use futures::future::FusedFuture;
-use futures::stream::{FuturesUnordered, StreamExt};
 use pin_project_lite::pin_project;
-use tokio_util::sync::CancellationToken;
+use tokio::time::Instant;
 
 use super::threading::{Sendable, Threading};
 use super::{Results, TaskRunner};
@@ -17,9 +16,10 @@ use crate::error::FanOutError;
 use crate::observe;
 use crate::report::{self, Report};
 use crate::runner::erased::ErasedSlot;
+use crate::runner::wakeups::Wakeups;
 use crate::slot::Cuts;
 use crate::stop::Stop;
-use crate::timer::Clock;
+use crate::timer::{Clock, Timer, timer_at};
 use crate::turn::Turn;
 use crate::with_report::{Run, WithReport, sealed};
 
@@ -29,10 +29,18 @@ pin_project! {
     /// The future of [`TaskRunner::run_all`]: `Result<Results, FanOutError>`.
     #[must_use = "futures do nothing unless awaited"]
     pub struct RunAll<'a, M: Threading = Sendable> {
-        // A task's slot is here unless it is running, then it is in `running`.
-        slots: Vec<Option<BoxedSlot<'a, M>>>,
-        // `FuturesUnordered` polls only the tasks that woke, so a run is linear in its tasks.
-        running: FuturesUnordered<Running<'a, M>>,
+        // Every task's slot, in the order added, from start to end of the run.
+        slots: Vec<BoxedSlot<'a, M>>,
+        // Which tasks woke, to poll only those: a run is linear in its tasks.
+        wakeups: Wakeups,
+        // How many tasks have started and not ended.
+        running: usize,
+        // The running tasks' own timeouts, soonest first, and one timer for them all at the
+        // soonest: a task holds no timer of its own. An entry whose task ended is stale.
+        due: BinaryHeap<Reverse<(Instant, u32)>>,
+        #[pin]
+        own_timer: Option<Timer>,
+        own_due: Option<Instant>,
         // The next task to start.
         next: usize,
         limit: usize,
@@ -56,9 +64,15 @@ impl<'a, M: Threading> RunAll<'a, M> {
         if let Some(token) = runner.cancel {
             stop.set_cancel(token);
         }
+        let mut wakeups = Wakeups::new();
+        wakeups.reserve(runner.slots.len());
         Self {
-            slots: runner.slots.into_iter().map(Some).collect(),
-            running: FuturesUnordered::new(),
+            slots: runner.slots,
+            wakeups,
+            running: 0,
+            due: BinaryHeap::new(),
+            own_timer: None,
+            own_due: None,
             next: 0,
             limit: runner.limit,
             stop,
@@ -105,55 +119,96 @@ impl<'a, M: Threading> Run for RunAll<'a, M> {
             }
             // Set when the clock says the deadline has come before its timer has fired.
             let mut passed = false;
+            // Registered before the ready list is read: a task that wakes after this is seen
+            // now or wakes the run.
+            this.wakeups.register(cx.waker());
+            // Then the run yields, so that a task that wakes itself at every poll does not
+            // keep its executor's thread: as many polls as tasks run, and at least 32.
+            let mut polls_left = (*this.running).max(32);
             loop {
                 // Tasks admitted after others finished start now, not at the poll's start;
                 // none starts at or after the deadline, or after a cancel.
                 let mut admitted = Clock::default();
-                while *this.next < this.slots.len() && this.running.len() < *this.limit {
+                let first = *this.next;
+                while *this.next < this.slots.len() && *this.running < *this.limit {
                     if this.stop.has_passed(&mut admitted) {
                         passed = true;
                         break;
                     }
                     let index = *this.next;
                     *this.next += 1;
-                    if let Some(mut slot) = this.slots[index].take() {
-                        slot.as_mut()
-                            .start(&mut admitted, this.stop.deadline_at(), true);
-                        this.running.push(Running {
-                            index,
-                            slot: Some(slot),
-                        });
+                    let slot = this.slots[index].as_mut();
+                    slot.start(&mut admitted, this.stop.deadline_at(), true);
+                    if let Some(at) = this.slots[index].fires_at() {
+                        // A run counts its tasks in a `u32`: see `TaskRunner::add`.
+                        this.due.push(Reverse((at, index as u32)));
                     }
+                    *this.running += 1;
+                }
+                this.wakeups.schedule(first, *this.next);
+                if this.due.peek().map(|Reverse((at, _))| *at) < *this.own_due
+                    || this.own_due.is_none()
+                {
+                    *this.own_due = this.due.peek().map(|Reverse((at, _))| *at);
+                    this.own_timer.set(this.own_due.map(timer_at));
                 }
                 if passed {
                     break;
                 }
-                let token = this.stop.as_mut().token();
-                match poll_running(this.running, token, &mut turn, cx) {
-                    Poll::Ready(Some((index, slot, done))) => {
-                        this.slots[index] = Some(slot);
-                        if let Err(error) = done {
-                            break 'run Err(error);
-                        }
+                let Some(ready) = this.wakeups.take_ready() else {
+                    if *this.running == 0 && *this.next == this.slots.len() {
+                        // Every task is done.
+                        break 'run Ok(());
                     }
-                    // Empty, and nothing left to start: every task is done.
-                    Poll::Ready(None) if *this.next == this.slots.len() => break 'run Ok(()),
-                    Poll::Ready(None) => {}
-                    Poll::Pending => break,
+                    // The tasks that woke were polled first: work that finished at the
+                    // instant its own timer fires has already won, and the rest get a last
+                    // chance as they time out. Tasks may then start in their places.
+                    let token = this.stop.as_mut().token();
+                    turn.lend_token(token.take());
+                    let expired = expire_due::<M>(
+                        this.slots,
+                        this.wakeups,
+                        this.due,
+                        this.own_timer.as_mut(),
+                        this.own_due,
+                        this.running,
+                        &mut turn,
+                        cx,
+                    );
+                    *this.stop.as_mut().token() = turn.return_token();
+                    match expired {
+                        Ok(true) => continue,
+                        Ok(false) => break,
+                        Err(error) => break 'run Err(error),
+                    }
+                };
+                let token = this.stop.as_mut().token();
+                turn.lend_token(token.take());
+                let polled =
+                    poll_ready::<M>(this.slots, this.wakeups, &ready, this.running, &mut turn);
+                *this.stop.as_mut().token() = turn.return_token();
+                let count = ready.len();
+                this.wakeups.done_with(ready);
+                if let Err(error) = polled {
+                    break 'run Err(error);
                 }
                 if this.stop.is_cancelled() {
                     break 'run Err(FanOutError::Cancelled);
+                }
+                polls_left = polls_left.saturating_sub(count);
+                if polls_left == 0 {
+                    cx.waker().wake_by_ref();
+                    break;
                 }
             }
             if !passed && !this.stop.as_mut().poll_deadline(cx) {
                 return Poll::Pending;
             }
-            // Back in `slots`, the tasks are cut in the order they were added, which is the
-            // order the error names them in. The cut's last poll of each started task also
-            // covers those `FuturesUnordered` had woken but not yet polled when it yielded.
-            return_running(this.running, this.slots);
+            // The tasks are cut in the order they were added, which is the order the error
+            // names them in. The cut's last poll of each started task also covers those that
+            // had woken but were not polled yet.
             let mut cuts = Cuts::default();
-            for slot in this.slots.iter_mut().flatten() {
+            for slot in this.slots.iter_mut() {
                 if this.stop.is_cancelled() {
                     break 'run Err(FanOutError::Cancelled);
                 }
@@ -165,9 +220,7 @@ impl<'a, M: Threading> Run for RunAll<'a, M> {
 
         *this.finished = true;
         let result = this.stop.conclude(result);
-        return_running(this.running, this.slots);
-        let mut slots: Vec<BoxedSlot<'a, M>> =
-            std::mem::take(this.slots).into_iter().flatten().collect();
+        let mut slots: Vec<BoxedSlot<'a, M>> = std::mem::take(this.slots);
         if result.is_err() {
             for slot in &mut slots {
                 slot.as_mut().cancel(&mut clock);
@@ -212,87 +265,87 @@ impl<M: Threading> FusedFuture for RunAll<'_, M> {
     }
 }
 
-/// Moves every running task back to its place in `slots`.
-fn return_running<'a, M: Threading>(
-    running: &mut FuturesUnordered<Running<'a, M>>,
-    slots: &mut [Option<BoxedSlot<'a, M>>],
-) {
-    for running in std::mem::take(running) {
-        if let Some(slot) = running.slot {
-            slots[running.index] = Some(slot);
-        }
-    }
-}
-
-thread_local! {
-    /// The turn of the run whose tasks `FuturesUnordered` is polling now, its token lent:
-    /// each task checks the token before it is polled (see [`Turn`]). A pointer to the turn
-    /// `poll_running` holds, rather than the turn itself, so that lending it moves nothing
-    /// and the thread-local has no destructor to check for on every access.
-    static LENT: Cell<Option<NonNull<Turn>>> = const { Cell::new(None) };
-}
-
-/// Polls the running tasks with `turn` lent to them, and the run's `token` in it.
-fn poll_running<'a, M: Threading>(
-    running: &mut FuturesUnordered<Running<'a, M>>,
-    token: &mut Option<CancellationToken>,
+/// Times out the tasks whose own timeout has come, once the run's timer for them has fired:
+/// `Ok(true)` if it fired (some may have ended, and others may start), `Ok(false)` if it has
+/// not, with its waker registered. Each gets a last chance with its own waker. The timer is
+/// then armed at the next instant.
+#[allow(clippy::too_many_arguments)]
+fn expire_due<'a, M: Threading>(
+    slots: &mut [BoxedSlot<'a, M>],
+    wakeups: &Wakeups,
+    due: &mut BinaryHeap<Reverse<(Instant, u32)>>,
+    mut timer: Pin<&mut Option<Timer>>,
+    own_due: &mut Option<Instant>,
+    running: &mut usize,
     turn: &mut Turn,
     cx: &mut Context<'_>,
-) -> Poll<Option<Finished<'a, M>>> {
-    /// Points `LENT` back as it was, also if something unwinds through `poll_next` (a
-    /// subscriber's panic: the tasks' own are caught), so that it never outlives the turn.
-    struct Restore(Option<NonNull<Turn>>);
-
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            LENT.set(self.0);
+) -> Result<bool, FanOutError> {
+    let fired = timer
+        .as_mut()
+        .as_pin_mut()
+        .is_some_and(|timer| timer.poll(cx).is_ready());
+    let Some(now) = own_due.filter(|_| fired) else {
+        return Ok(false);
+    };
+    let mut clock = Clock::default();
+    while let Some(&Reverse((at, index))) = due.peek() {
+        if at > now {
+            break;
         }
+        due.pop();
+        let index = index as usize;
+        let slot = slots[index].as_mut();
+        // A task that ended before its timeout.
+        if !slot.is_running() || slot.fires_at() != Some(at) {
+            continue;
+        }
+        if turn.is_cancelled() {
+            return Err(FanOutError::Cancelled);
+        }
+        let waker = wakeups.waker(index);
+        let mut task_cx = Context::from_waker(&waker);
+        let expired = slots[index]
+            .as_mut()
+            .expire(now, &mut task_cx, &mut clock, turn);
+        if !slots[index].is_running() {
+            *running -= 1;
+        }
+        expired?;
     }
-
-    turn.lend_token(token.take());
-    let restore = Restore(LENT.replace(Some(NonNull::from(&mut *turn))));
-    let polled = running.poll_next_unpin(cx);
-    drop(restore);
-    *token = turn.return_token();
-    polled
+    *own_due = due.peek().map(|&Reverse((at, _))| at);
+    timer.set(own_due.map(timer_at));
+    Ok(true)
 }
 
-/// A task handed back by `FuturesUnordered`: its index, its slot, and how it ended.
-type Finished<'a, M> = (usize, BoxedSlot<'a, M>, Result<(), FanOutError>);
-
-/// A started task, inside `FuturesUnordered`; it hands its slot back when it is done.
-struct Running<'a, M: Threading> {
-    index: usize,
-    // `None` only after it has returned `Ready`.
-    slot: Option<BoxedSlot<'a, M>>,
-}
-
-impl<'a, M: Threading> Future for Running<'a, M> {
-    type Output = Finished<'a, M>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let Some(slot) = self.slot.as_mut() else {
-            return Poll::Pending;
-        };
-        let mut own = Turn::default();
-        let turn = match LENT.get() {
-            // SAFETY: `LENT` points to a turn only while `poll_running` polls this run's
-            // tasks: the turn is borrowed mutably by `poll_running` for that whole time, and
-            // not touched by it meanwhile. `FuturesUnordered` polls the run's tasks only
-            // then, on this thread and one at a time, so this is the only reference to the
-            // turn. A run nested in the task points `LENT` at its own turn for its own poll,
-            // and points it back before the task's poll returns.
-            Some(mut lent) => unsafe { lent.as_mut() },
-            None => &mut own,
-        };
-        let polled = match turn.is_cancelled() {
-            true => Poll::Ready(Err(FanOutError::Cancelled)),
-            false => slot.as_mut().poll_slot(cx, &mut Clock::default(), turn),
-        };
-        let done = std::task::ready!(polled);
-        match self.slot.take() {
-            Some(slot) => Poll::Ready((self.index, slot, done)),
-            None => Poll::Pending,
+/// Polls the tasks on `ready` that still run, each with its own waker, with `turn` and its
+/// token. `Err` as soon as one fails the run (a critical failure, or the token cancelled).
+/// The tasks that end in it read the clock once between them, as the static engine's do.
+fn poll_ready<'a, M: Threading>(
+    slots: &mut [BoxedSlot<'a, M>],
+    wakeups: &Wakeups,
+    ready: &[u32],
+    running: &mut usize,
+    turn: &mut Turn,
+) -> Result<(), FanOutError> {
+    let mut clock = Clock::default();
+    for &index in ready {
+        let index = index as usize;
+        // Off the list first: a wake-up during its poll puts it back.
+        wakeups.unqueue(index);
+        let slot = slots[index].as_mut();
+        // A task that ended since it woke.
+        if !slot.is_running() {
+            continue;
+        }
+        if turn.is_cancelled() {
+            return Err(FanOutError::Cancelled);
+        }
+        let waker = wakeups.waker(index);
+        let mut cx = Context::from_waker(&waker);
+        if let Poll::Ready(done) = slot.poll_slot(&mut cx, &mut clock, turn) {
+            *running -= 1;
+            done?;
         }
     }
+    Ok(())
 }

@@ -10,6 +10,7 @@ use crate::Task;
 use crate::criticality::Criticality;
 use crate::runner::erased::ErasedSlot;
 use crate::slot::TaskSlot;
+use crate::timer::SharedTimer;
 
 /// What a [`TaskRunner`](super::TaskRunner) asks of its tasks' threads: [`Sendable`] (the
 /// default) or [`Local`].
@@ -68,7 +69,7 @@ where
         F::Error: StdError + Send + Sync + 'static,
         C: Criticality,
     {
-        Box::pin(TaskSlot::new(task))
+        Box::pin(TaskSlot::<F, C, SharedTimer>::new(task))
     }
 }
 
@@ -82,7 +83,7 @@ where
         F::Error: StdError + Send + Sync + 'static,
         C: Criticality,
     {
-        Box::pin(TaskSlot::new(task))
+        Box::pin(TaskSlot::<F, C, SharedTimer>::new(task))
     }
 }
 
