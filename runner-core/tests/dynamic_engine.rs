@@ -308,3 +308,170 @@ async fn a_thousand_own_timeouts_each_cut_at_its_own_instant() {
     // The second 500 started as places freed, within the first 6 ms.
     assert!(started.elapsed() <= ms(12), "{:?}", started.elapsed());
 }
+
+/// A task that wakes itself at every poll (a spin-wait, a `yield_now` outside tokio) keeps
+/// the ready list full: the run still times it out at its own instant, and the other tasks'
+/// timeouts too. Real time (a task that never idles stops tokio's paused clock); the outer
+/// timeout only turns a hang into a failure.
+#[tokio::test(flavor = "current_thread")]
+async fn a_task_that_wakes_itself_at_every_poll_still_times_out() {
+    let mut runner = TaskRunner::new();
+    let spin = runner.add(
+        Task::best_effort("spin", async {
+            std::future::poll_fn(|cx| {
+                cx.waker().wake_by_ref();
+                std::task::Poll::<()>::Pending
+            })
+            .await;
+            Ok::<u32, Boom>(0)
+        })
+        .timeout(ms(20)),
+    );
+    // Ends by itself after 2 s, keeping the list full until then.
+    let _spinner = runner.add(Task::best_effort("spinner", async {
+        let until = Instant::now() + Duration::from_secs(2);
+        std::future::poll_fn(|cx| {
+            if Instant::now() >= until {
+                return std::task::Poll::Ready(());
+            }
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        })
+        .await;
+        Ok::<u32, Boom>(0)
+    }));
+    let slow = runner.add(
+        Task::best_effort("slow", async {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            Ok::<u32, Boom>(0)
+        })
+        .timeout(ms(20)),
+    );
+    let run = tokio::time::timeout(Duration::from_secs(30), runner.run_all().with_report());
+    let (result, report) = run.await.expect("the run ended");
+    let mut results = result.unwrap();
+    assert!(matches!(results.take(spin), Err(TaskError::TimedOut(_))));
+    assert!(matches!(results.take(slow), Err(TaskError::TimedOut(_))));
+    // Cut at its own 20 ms, not held back until the spinner's 2 s were up.
+    let slow = report.tasks()[2];
+    assert!(slow.elapsed < Duration::from_secs(1), "{:?}", slow.elapsed);
+}
+
+/// A cancel made as a task is timed out (its future's drop cancels the token) starts no
+/// task after it: the queued one never opens its span.
+#[tokio::test(start_paused = true)]
+async fn a_cancel_made_as_a_task_times_out_starts_no_other() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tracing_subscriber::prelude::*;
+
+    /// Counts the task spans opened: one per task started.
+    #[derive(Clone, Default)]
+    struct Starts(Arc<AtomicUsize>);
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Starts {
+        fn on_new_span(
+            &self,
+            attrs: &tracing::span::Attributes<'_>,
+            _: &tracing::span::Id,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            if attrs.metadata().name() == "task" {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+    let starts = Starts::default();
+    let _subscriber = tracing_subscriber::registry()
+        .with(starts.clone())
+        .set_default();
+    let token = CancellationToken::new();
+    let mut runner = TaskRunner::new()
+        .concurrency_limit(1)
+        .cancel_on(token.clone());
+    let guard = token.clone().drop_guard();
+    let _a = runner.add(
+        Task::best_effort("a", async move {
+            let _guard = guard;
+            pending::<()>().await;
+            Ok::<u32, Boom>(0)
+        })
+        .timeout(ms(10)),
+    );
+    let _b = runner.add(Task::best_effort("b", async { Ok::<u32, Boom>(0) }));
+    let result = runner.run_all().await;
+    assert!(matches!(result, Err(FanOutError::Cancelled)));
+    assert_eq!(starts.0.load(Ordering::SeqCst), 1, "tasks started");
+}
+
+/// Tasks that ended long before their own timeouts do not wake the run at those instants.
+#[tokio::test(start_paused = true)]
+async fn timeouts_of_tasks_that_ended_wake_nothing() {
+    let mut runner = TaskRunner::new().concurrency_limit(2);
+    let _long = runner.add(Task::best_effort("long", async {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        Ok::<u32, Boom>(0)
+    }));
+    let _short = runner.add_all((0..1000).map(|_| {
+        Task::best_effort("short", async {
+            tokio::time::sleep(ms(1)).await;
+            Ok::<u32, Boom>(0)
+        })
+        .timeout(Duration::from_secs(1))
+    }));
+    let start = Instant::now();
+    let mut polls_late = 0;
+    let mut run = std::pin::pin!(runner.run_all());
+    std::future::poll_fn(|cx| {
+        // Every short task ended by about 1 s; only `long` runs from then until 3 s.
+        if start.elapsed() > ms(1_100) {
+            polls_late += 1;
+        }
+        run.as_mut().poll(cx)
+    })
+    .await
+    .unwrap();
+    assert!(
+        polls_late <= 2,
+        "{polls_late} polls after every short task ended"
+    );
+}
+
+/// A waker a task kept past the end of its run wakes nothing: not the run's caller.
+#[tokio::test]
+async fn a_waker_kept_past_the_run_wakes_nothing() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::task::{Poll, Waker};
+
+    let kept: Arc<Mutex<Option<Waker>>> = Arc::default();
+    let mut runner = TaskRunner::new();
+    let keeps = kept.clone();
+    let _t = runner.add(Task::best_effort("t", async move {
+        std::future::poll_fn(|cx| {
+            *keeps.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Ready(())
+        })
+        .await;
+        Ok::<u32, Boom>(0)
+    }));
+    struct Counts(AtomicUsize);
+    impl futures::task::ArcWake for Counts {
+        fn wake_by_ref(counts: &Arc<Self>) {
+            counts.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let counts = Arc::new(Counts(AtomicUsize::new(0)));
+    let waker = futures::task::waker(counts.clone());
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut run = Box::pin(runner.run_all());
+    let done = (0..10).any(|_| run.as_mut().poll(&mut cx).is_ready());
+    assert!(done);
+    drop(run);
+    let before = counts.0.load(Ordering::SeqCst);
+    kept.lock().unwrap().take().unwrap().wake();
+    assert_eq!(
+        counts.0.load(Ordering::SeqCst),
+        before,
+        "the run's caller was woken"
+    );
+}

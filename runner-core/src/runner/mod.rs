@@ -165,6 +165,11 @@ impl<'a, M: Threading> TaskRunner<'a, M> {
     }
 
     /// Adds a task; its slot is taken from the [`Results`] with the returned handle.
+    ///
+    /// # Panics
+    ///
+    /// At the `u32::MAX`th task: a runner counts its tasks in 32 bits (four billion tasks
+    /// would take hundreds of gigabytes first).
     pub fn add<F, C>(&mut self, task: Task<F, C>) -> Handle<C, F::Ok, F::Error>
     where
         F: TryFuture,
@@ -173,12 +178,15 @@ impl<'a, M: Threading> TaskRunner<'a, M> {
         M: Holds<'a, F, C>,
     {
         let index = self.slots.len();
-        self.timers |= task.timeout.is_some();
-        self.slots.push(M::hold(task));
+        self.hold(task);
         Handle::new(self.id, index)
     }
 
     /// Adds many tasks of one type; their slots come back in the same order, as a `Vec`.
+    ///
+    /// # Panics
+    ///
+    /// As [`add`](Self::add), at the `u32::MAX`th task.
     pub fn add_all<F, C, I>(&mut self, tasks: I) -> Handles<C, F::Ok, F::Error>
     where
         I: IntoIterator<Item = Task<F, C>>,
@@ -191,10 +199,24 @@ impl<'a, M: Threading> TaskRunner<'a, M> {
         let tasks = tasks.into_iter();
         self.slots.reserve(tasks.size_hint().0);
         for task in tasks {
-            self.timers |= task.timeout.is_some();
-            self.slots.push(M::hold(task));
+            self.hold(task);
         }
         Handles::new(self.id, start..self.slots.len())
+    }
+
+    fn hold<F, C>(&mut self, task: Task<F, C>)
+    where
+        F: TryFuture,
+        F::Error: StdError + Send + Sync + 'static,
+        C: Criticality,
+        M: Holds<'a, F, C>,
+    {
+        assert!(
+            self.slots.len() < u32::MAX as usize,
+            "a TaskRunner holds fewer than u32::MAX (4,294,967,295) tasks"
+        );
+        self.timers |= task.timeout.is_some();
+        self.slots.push(M::hold(task));
     }
 
     /// How many tasks have been added.

@@ -140,62 +140,65 @@ impl<'a, M: Threading> Run for RunAll<'a, M> {
                     let slot = this.slots[index].as_mut();
                     slot.start(&mut admitted, this.stop.deadline_at(), true);
                     if let Some(at) = this.slots[index].fires_at() {
-                        // A run counts its tasks in a `u32`: see `TaskRunner::add`.
+                        // A runner holds fewer than `u32::MAX` tasks: `TaskRunner::add`.
                         this.due.push(Reverse((at, index as u32)));
                     }
                     *this.running += 1;
                 }
                 this.wakeups.schedule(first, *this.next);
-                if this.due.peek().map(|Reverse((at, _))| *at) < *this.own_due
-                    || this.own_due.is_none()
-                {
-                    *this.own_due = this.due.peek().map(|Reverse((at, _))| *at);
-                    this.own_timer.set(this.own_due.map(timer_at));
-                }
                 if passed {
                     break;
                 }
-                let Some(ready) = this.wakeups.take_ready() else {
-                    if *this.running == 0 && *this.next == this.slots.len() {
-                        // Every task is done.
-                        break 'run Ok(());
-                    }
-                    // The tasks that woke were polled first: work that finished at the
-                    // instant its own timer fires has already won, and the rest get a last
-                    // chance as they time out. Tasks may then start in their places.
+                if *this.running == 0 && *this.next == this.slots.len() {
+                    // Every task is done.
+                    break 'run Ok(());
+                }
+                let ready = this.wakeups.take_ready();
+                if let Some(ready) = &ready {
                     let token = this.stop.as_mut().token();
                     turn.lend_token(token.take());
-                    let expired = expire_due::<M>(
-                        this.slots,
-                        this.wakeups,
-                        this.due,
-                        this.own_timer.as_mut(),
-                        this.own_due,
-                        this.running,
-                        &mut turn,
-                        cx,
-                    );
+                    let polled =
+                        poll_ready::<M>(this.slots, this.wakeups, ready, this.running, &mut turn);
                     *this.stop.as_mut().token() = turn.return_token();
-                    match expired {
-                        Ok(true) => continue,
-                        Ok(false) => break,
-                        Err(error) => break 'run Err(error),
+                    polls_left = polls_left.saturating_sub(ready.len());
+                    if let Err(error) = polled {
+                        break 'run Err(error);
                     }
-                };
+                    if this.stop.is_cancelled() {
+                        break 'run Err(FanOutError::Cancelled);
+                    }
+                }
+                let woke = ready.is_some();
+                if let Some(ready) = ready {
+                    this.wakeups.done_with(ready);
+                }
+                // At every pass, busy or not: a task that keeps the ready list full must
+                // not hold back the others' own timeouts (nor its own). The tasks that woke
+                // were polled first, so work that finished at the instant its own timer fires
+                // has already won; the rest get a last chance as they time out.
                 let token = this.stop.as_mut().token();
                 turn.lend_token(token.take());
-                let polled =
-                    poll_ready::<M>(this.slots, this.wakeups, &ready, this.running, &mut turn);
+                let expired = expire_due::<M>(
+                    this.slots,
+                    this.wakeups,
+                    this.due,
+                    this.own_timer.as_mut(),
+                    this.own_due,
+                    this.running,
+                    &mut turn,
+                    cx,
+                );
                 *this.stop.as_mut().token() = turn.return_token();
-                let count = ready.len();
-                this.wakeups.done_with(ready);
-                if let Err(error) = polled {
-                    break 'run Err(error);
-                }
+                let expired = match expired {
+                    Ok(expired) => expired,
+                    Err(error) => break 'run Err(error),
+                };
                 if this.stop.is_cancelled() {
                     break 'run Err(FanOutError::Cancelled);
                 }
-                polls_left = polls_left.saturating_sub(count);
+                if !woke && !expired {
+                    break;
+                }
                 if polls_left == 0 {
                     cx.waker().wake_by_ref();
                     break;
@@ -219,6 +222,8 @@ impl<'a, M: Threading> Run for RunAll<'a, M> {
         };
 
         *this.finished = true;
+        // A waker a task kept past the run wakes nothing from now on.
+        this.wakeups.close();
         let result = this.stop.conclude(result);
         let mut slots: Vec<BoxedSlot<'a, M>> = std::mem::take(this.slots);
         if result.is_err() {
@@ -265,10 +270,10 @@ impl<M: Threading> FusedFuture for RunAll<'_, M> {
     }
 }
 
-/// Times out the tasks whose own timeout has come, once the run's timer for them has fired:
-/// `Ok(true)` if it fired (some may have ended, and others may start), `Ok(false)` if it has
-/// not, with its waker registered. Each gets a last chance with its own waker. The timer is
-/// then armed at the next instant.
+/// Times out the tasks whose own timeout has come, once the run's timer for them has fired,
+/// each with a last chance and its own waker; then arms the timer at the soonest timeout of
+/// a task still running, dropping the entries of tasks that ended, and registers its waker.
+/// `Ok(true)` if it had fired (some tasks may have ended, and others may start).
 #[allow(clippy::too_many_arguments)]
 fn expire_due<'a, M: Threading>(
     slots: &mut [BoxedSlot<'a, M>],
@@ -284,37 +289,53 @@ fn expire_due<'a, M: Threading>(
         .as_mut()
         .as_pin_mut()
         .is_some_and(|timer| timer.poll(cx).is_ready());
-    let Some(now) = own_due.filter(|_| fired) else {
-        return Ok(false);
-    };
     let mut clock = Clock::default();
+    if let Some(now) = own_due.filter(|_| fired) {
+        while let Some(&Reverse((at, index))) = due.peek() {
+            if at > now {
+                break;
+            }
+            due.pop();
+            let index = index as usize;
+            // A task that ended before its timeout.
+            if !slots[index].is_running() || slots[index].fires_at() != Some(at) {
+                continue;
+            }
+            if turn.is_cancelled() {
+                return Err(FanOutError::Cancelled);
+            }
+            let waker = wakeups.waker(index);
+            let mut task_cx = Context::from_waker(&waker);
+            let expired = slots[index]
+                .as_mut()
+                .expire(now, &mut task_cx, &mut clock, turn);
+            if !slots[index].is_running() {
+                *running -= 1;
+            }
+            expired?;
+        }
+    }
+    // The entries of tasks that ended go, so that the timer waits for one that runs.
     while let Some(&Reverse((at, index))) = due.peek() {
-        if at > now {
+        let slot = &slots[index as usize];
+        if slot.is_running() && slot.fires_at() == Some(at) {
             break;
         }
         due.pop();
-        let index = index as usize;
-        let slot = slots[index].as_mut();
-        // A task that ended before its timeout.
-        if !slot.is_running() || slot.fires_at() != Some(at) {
-            continue;
-        }
-        if turn.is_cancelled() {
-            return Err(FanOutError::Cancelled);
-        }
-        let waker = wakeups.waker(index);
-        let mut task_cx = Context::from_waker(&waker);
-        let expired = slots[index]
-            .as_mut()
-            .expire(now, &mut task_cx, &mut clock, turn);
-        if !slots[index].is_running() {
-            *running -= 1;
-        }
-        expired?;
     }
-    *own_due = due.peek().map(|&Reverse((at, _))| at);
-    timer.set(own_due.map(timer_at));
-    Ok(true)
+    let next = due.peek().map(|&Reverse((at, _))| at);
+    if fired || next != *own_due {
+        *own_due = next;
+        timer.set(next.map(timer_at));
+        // Polled once, so that its waker is registered; if its instant has come already,
+        // the caller's next pass takes it.
+        if let Some(timer) = timer.as_mut().as_pin_mut()
+            && timer.poll(cx).is_ready()
+        {
+            return Ok(true);
+        }
+    }
+    Ok(fired)
 }
 
 /// Polls the tasks on `ready` that still run, each with its own waker, with `turn` and its

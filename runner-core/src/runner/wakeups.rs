@@ -39,6 +39,9 @@ struct Shared {
     chunks: Mutex<Vec<NonNull<[Entry]>>>,
     ready: Mutex<Vec<u32>>,
     run: AtomicWaker,
+    /// Set as the run ends: a waker kept past it wakes nothing, and holds no list of the
+    /// run's or waker of its caller's.
+    closed: AtomicBool,
 }
 
 impl Drop for Shared {
@@ -90,6 +93,7 @@ impl Wakeups {
                 chunks: Mutex::new(Vec::new()),
                 ready: Mutex::new(Vec::new()),
                 run: AtomicWaker::new(),
+                closed: AtomicBool::new(false),
             }),
             chunks: Vec::new(),
             made: 0,
@@ -123,6 +127,15 @@ impl Wakeups {
         let mut ready = lock(&self.shared.ready);
         let room = tasks.saturating_sub(ready.capacity());
         ready.reserve(room);
+    }
+
+    /// The run has ended: wakers still held elsewhere wake nothing, and the lists and the
+    /// run's waker are given up (only the entries stay, as long as such a waker).
+    pub(super) fn close(&mut self) {
+        self.shared.closed.store(true, Ordering::Release);
+        drop(self.shared.run.take());
+        *lock(&self.shared.ready) = Vec::new();
+        self.taken = Vec::new();
     }
 
     /// Registers the run's waker: the next wake-up of any task wakes it.
@@ -190,6 +203,12 @@ impl Wakeups {
     }
 }
 
+impl Drop for Wakeups {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
 impl std::fmt::Debug for Wakeups {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Wakeups")
@@ -204,9 +223,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn wake_entry(entry: &Entry) {
+    // SAFETY: the entry's table is alive while the entry is (see `Entry`).
+    let shared = unsafe { &*entry.shared };
+    if shared.closed.load(Ordering::Acquire) {
+        return;
+    }
     if !entry.queued.swap(true, Ordering::AcqRel) {
-        // SAFETY: the entry's table is alive while the entry is (see `Entry`).
-        let shared = unsafe { &*entry.shared };
         lock(&shared.ready).push(entry.index);
         shared.run.wake();
     }
