@@ -24,38 +24,38 @@ def series(rows, key, x, y):
     return {name: sorted(points) for name, points in out.items()}
 
 
-def plot_http(rows, out):
-    fig, (rps, p99) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for name, points in series(rows, "gateway", "connections", "requests_per_s").items():
-        rps.plot(*zip(*points), marker="o", label=name)
-    for name, points in series(rows, "gateway", "connections", "p99_ms").items():
-        p99.plot(*zip(*points), marker="o", label=name)
-    for axis, title in [(rps, "requests/s"), (p99, "p99 latency (ms)")]:
-        axis.set_xscale("log", base=2)
-        axis.set_xlabel("wrk connections")
-        axis.set_title(title)
+def two_panels(rows, key, x, xlabel, xbase, panels, title):
+    """Two plots side by side, one line per `key`: `panels` is [(column, title), ...]."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for axis, (column, panel_title) in zip(axes, panels):
+        for name, points in series(rows, key, x, column).items():
+            axis.plot(*zip(*points), marker="o", label=name)
+        axis.set_xscale("log", base=xbase)
+        axis.set_xlabel(xlabel)
+        axis.set_title(panel_title)
         axis.grid(True, which="both", alpha=0.3)
         axis.legend()
-    p99.set_yscale("log")
-    fig.suptitle("Balance gateway: runner, hand-written baseline, Go (one run, 2 cores shared with wrk)")
+    fig.suptitle(title)
     fig.tight_layout()
+    return fig, axes
+
+
+def plot_http(rows, out):
+    fig, (_, p99) = two_panels(
+        rows, "gateway", "connections", "wrk connections", 2,
+        [("requests_per_s", "requests/s"), ("p99_ms", "p99 latency (ms)")],
+        "Balance gateway: runner, hand-written baseline, Go (one run, 2 cores shared with wrk)",
+    )
+    p99.set_yscale("log")
     fig.savefig(out / "http_scaling.png", dpi=110)
 
 
 def plot_tasks(rows, out):
-    fig, (cost, memory) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for name, points in series(rows, "engine", "tasks", "ns_per_task").items():
-        cost.plot(*zip(*points), marker="o", label=name)
-    for name, points in series(rows, "engine", "tasks", "bytes_per_task").items():
-        memory.plot(*zip(*points), marker="o", label=name)
-    for axis, title in [(cost, "time per task (ns)"), (memory, "peak heap per task (bytes)")]:
-        axis.set_xscale("log")
-        axis.set_xlabel("tasks in the run (each yields once)")
-        axis.set_title(title)
-        axis.grid(True, which="both", alpha=0.3)
-        axis.legend()
-    fig.suptitle("Dynamic engine: TaskRunner against FuturesUnordered and JoinSet")
-    fig.tight_layout()
+    fig, _ = two_panels(
+        rows, "engine", "tasks", "tasks in the run (each yields once)", 10,
+        [("ns_per_task", "time per task (ns)"), ("bytes_per_task", "peak heap per task (bytes)")],
+        "Dynamic engine: TaskRunner against FuturesUnordered and JoinSet",
+    )
     fig.savefig(out / "task_scaling.png", dpi=110)
 
 

@@ -68,6 +68,12 @@ impl Stack {
     async fn balance(&self, query: &str) -> Answer {
         self.get(&format!("/get_balance?{query}")).await
     }
+
+    /// A GET of `url` carrying the caller's budget `deadline` as sent.
+    async fn get_with_deadline(&self, url: String, deadline: &str) -> Answer {
+        let request = self.http.get(url).header(DEADLINE_MS, deadline);
+        Answer::from(request.send().await).await
+    }
 }
 
 fn client() -> reqwest::Client {
@@ -371,15 +377,8 @@ async fn a_clients_deadline_is_the_pages_and_reaches_the_wallet() {
             ..FaultConfig::default()
         }))
         .expect("set faults");
-    let answer = Answer::from(
-        stack
-            .http
-            .get(stack.url("/get_balance?user_id=7"))
-            .header(DEADLINE_MS, "80")
-            .send()
-            .await,
-    )
-    .await;
+    let page = || stack.url("/get_balance?user_id=7");
+    let answer = stack.get_with_deadline(page(), "80").await;
     answer.assert_error(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout");
     // The wallet was told what was left of the client's 80 ms (less the gateway's 1 ms for
     // the way back), not the gateway's own 10 s.
@@ -396,15 +395,7 @@ async fn a_clients_deadline_is_the_pages_and_reaches_the_wallet() {
         ("0", StatusCode::GATEWAY_TIMEOUT, "deadline_exceeded"),
         ("soon", StatusCode::BAD_REQUEST, "invalid_deadline"),
     ] {
-        let answer = Answer::from(
-            stack
-                .http
-                .get(stack.url("/get_balance?user_id=7"))
-                .header(DEADLINE_MS, deadline)
-                .send()
-                .await,
-        )
-        .await;
+        let answer = stack.get_with_deadline(page(), deadline).await;
         answer.assert_error(status, code);
     }
     assert_eq!(stats_of(&stack.wallet).with_deadline, 1);
@@ -596,30 +587,15 @@ async fn a_downstream_service_stops_when_the_callers_deadline_passes() {
         }))
         .expect("set faults");
     // Straight to the wallet, with a budget of 50 ms: it answers 504 instead of sleeping on.
-    let answer = Answer::from(
-        stack
-            .http
-            .get(format!("{}/balances/7", stack.wallet_server.url()))
-            .header(DEADLINE_MS, "50")
-            .send()
-            .await,
-    )
-    .await;
+    let balance = || format!("{}/balances/7", stack.wallet_server.url());
+    let answer = stack.get_with_deadline(balance(), "50").await;
     answer.assert_error(StatusCode::GATEWAY_TIMEOUT, "deadline_exceeded");
     let stats = stats_of(&stack.wallet);
     assert_eq!(stats.deadline_exceeded, 1);
     assert_eq!(stats.last_deadline_ms, Some(50));
     assert_eq!(stats.in_flight, 0);
 
-    let answer = Answer::from(
-        stack
-            .http
-            .get(format!("{}/balances/7", stack.wallet_server.url()))
-            .header(DEADLINE_MS, "soon")
-            .send()
-            .await,
-    )
-    .await;
+    let answer = stack.get_with_deadline(balance(), "soon").await;
     answer.assert_error(StatusCode::BAD_REQUEST, "invalid_deadline");
 }
 
