@@ -145,7 +145,7 @@ trap 'exit 143' TERM
 
 # --- wrk and the build ---------------------------------------------------------------
 
-ensure_wrk
+ensure_tool wrk wrk
 build_example
 ensure_tool go golang-go
 echo "== go build bench/go-gateway"

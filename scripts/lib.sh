@@ -18,11 +18,6 @@ ensure_tool() {
     command -v "$tool" >/dev/null 2>&1 || die "$tool still not on PATH after apt-get install $package"
 }
 
-# Installs wrk from Debian's packages if it is not on PATH.
-ensure_wrk() {
-    ensure_tool wrk wrk
-}
-
 # Builds runner-example in release and sets `bin` to it. Always asks cargo: when the binary
 # is up to date this is a no-op of well under a second, and it never runs a stale binary
 # left over from an older checkout. Release even for a smoke run: a debug build is slow

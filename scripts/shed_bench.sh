@@ -107,7 +107,7 @@ trap cleanup_servers EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-ensure_wrk
+ensure_tool wrk wrk
 build_example
 
 first_port="$(free_ports "$base_port" 5)" || die "no five free ports from $base_port in 10 tries"

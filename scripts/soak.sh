@@ -215,7 +215,7 @@ trap 'exit 143' TERM
 
 # shellcheck source=scripts/lib.sh
 source "$repo_root/scripts/lib.sh"
-ensure_wrk
+ensure_tool wrk wrk
 build_example
 
 # --- ports -----------------------------------------------------------------------------

@@ -80,6 +80,14 @@ fn client() -> reqwest::Client {
     support::client(POLL_LIMIT)
 }
 
+/// A service that never answers (until the caller's deadline or a hang-up).
+fn hanging() -> FaultConfig {
+    FaultConfig {
+        hang_rate: 1.0,
+        ..FaultConfig::default()
+    }
+}
+
 fn faults(config: FaultConfig) -> FaultConfig {
     config.validate().expect("valid faults");
     config
@@ -227,10 +235,7 @@ async fn a_hanging_scratch_service_degrades_the_answer() {
     stack
         .scratch
         .faults()
-        .set(faults(FaultConfig {
-            hang_rate: 1.0,
-            ..FaultConfig::default()
-        }))
+        .set(faults(hanging()))
         .expect("set faults");
     let answer = stack.balance("user_id=7").await;
     // The task's timeout and the scratch service's own deadline (the budget the gateway sent
@@ -249,10 +254,7 @@ async fn a_slow_scratch_service_is_cut_by_the_fan_out_deadline() {
     stack
         .scratch
         .faults()
-        .set(faults(FaultConfig {
-            hang_rate: 1.0,
-            ..FaultConfig::default()
-        }))
+        .set(faults(hanging()))
         .expect("set faults");
     // A balance that is fast enough on any machine is needed here; if the wallet itself took
     // more than 300 ms, the answer would be a 504, which is also correct.
@@ -354,10 +356,7 @@ async fn a_wallet_slower_than_the_deadline_is_a_504() {
     stack
         .wallet
         .faults()
-        .set(faults(FaultConfig {
-            hang_rate: 1.0,
-            ..FaultConfig::default()
-        }))
+        .set(faults(hanging()))
         .expect("set faults");
     stack
         .balance("user_id=7")
@@ -372,10 +371,7 @@ async fn a_clients_deadline_is_the_pages_and_reaches_the_wallet() {
     stack
         .wallet
         .faults()
-        .set(faults(FaultConfig {
-            hang_rate: 1.0,
-            ..FaultConfig::default()
-        }))
+        .set(faults(hanging()))
         .expect("set faults");
     let page = || stack.url("/get_balance?user_id=7");
     let answer = stack.get_with_deadline(page(), "80").await;
@@ -614,10 +610,7 @@ async fn a_client_hanging_up_cancels_the_downstream_calls() {
     stack
         .wallet
         .faults()
-        .set(faults(FaultConfig {
-            hang_rate: 1.0,
-            ..FaultConfig::default()
-        }))
+        .set(faults(hanging()))
         .expect("set faults");
 
     // A raw connection, so that the test decides when it closes. Loopback writes of a few
