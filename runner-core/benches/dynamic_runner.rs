@@ -1,6 +1,8 @@
 //! The dynamic engine against the dynamic baselines: `TaskRunner` with 1,000 to 100,000 tasks
 //! that yield once, with and without a concurrency limit, against `FuturesUnordered`,
-//! `StreamExt::buffer_unordered` and `tokio::task::JoinSet` doing the same work.
+//! `StreamExt::buffer_unordered` and `tokio::task::JoinSet` doing the same work; and each
+//! result taken as it finishes (`TaskRunner::start`), against `FuturesUnordered` and
+//! `JoinSet` handing out theirs.
 
 #![allow(missing_docs)]
 
@@ -46,6 +48,51 @@ fn dynamic(c: &mut Criterion) {
                     set.spawn(yielding(i));
                 }
                 black_box(set.join_all().await);
+            })
+        });
+        group.finish();
+
+        let mut group = c.benchmark_group("dynamic/as_they_finish");
+        group.sample_size(if n >= 100_000 { 10 } else { 30 });
+        group.measurement_time(Duration::from_secs(if n >= 100_000 { 8 } else { 4 }));
+        group.bench_with_input(BenchmarkId::new("task_runner", n), &n, |b, &n| {
+            time(b, rt, || async move {
+                let mut run = TaskRunner::new().start();
+                let handles = run.add_all((0..n).map(|i| Task::best_effort("t", yielding(i))));
+                let mut sum = 0;
+                while let Some(finished) = run.join_next().await {
+                    if let Some((_, Ok(value))) = finished.unwrap().take_from(&handles) {
+                        sum += value;
+                    }
+                }
+                black_box(sum);
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("futures_unordered", n), &n, |b, &n| {
+            time(b, rt, || async move {
+                let mut set: FuturesUnordered<_> = (0..n).map(yielding).collect();
+                let mut sum = 0;
+                while let Some(result) = set.next().await {
+                    if let Ok(value) = result {
+                        sum += value;
+                    }
+                }
+                black_box(sum);
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("join_set", n), &n, |b, &n| {
+            time(b, rt, || async move {
+                let mut set = tokio::task::JoinSet::new();
+                for i in 0..n {
+                    set.spawn(yielding(i));
+                }
+                let mut sum = 0;
+                while let Some(result) = set.join_next().await {
+                    if let Ok(Ok(value)) = result {
+                        sum += value;
+                    }
+                }
+                black_box(sum);
             })
         });
         group.finish();

@@ -255,8 +255,8 @@ pub use crate::policy::{
 pub use crate::policy::{HedgeConfig, PolicyConfig, RetryConfig};
 pub use crate::report::{Outcome, Report, ServerTiming, TaskRecord};
 pub use crate::runner::{
-    Claim, Handle, Handles, Holds, Local, LocalTaskRunner, Results, RunAll, Sendable, TaskRunner,
-    Threading,
+    Claim, Finished, Handle, Handles, Holds, Local, LocalTaskRunner, Results, RunAll, Running,
+    Sendable, TaskRunner, Threading,
 };
 pub use crate::slot::TaskSlot;
 pub use crate::standalone::TaskFuture;

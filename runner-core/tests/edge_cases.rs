@@ -1,6 +1,7 @@
-//! Edge cases on both engines: ties with a spent coop budget, equal timeout and deadline,
-//! durations too long to represent, a panic in a future's `Drop`, a cancellation made
-//! inside a task's poll.
+//! Edge cases on every engine (the static, the dynamic, and the dynamic handing out each
+//! task as it ends): ties with a spent coop budget, equal timeout and deadline, durations
+//! too long to represent, a panic in a future's `Drop`, a cancellation made inside a task's
+//! poll.
 
 mod support;
 
@@ -297,7 +298,7 @@ async fn no_last_chance_after_a_cancel<E: Engine>() {
     );
 }
 
-on_both_engines!(
+on_every_engine!(
     no_last_chance_after_a_cancel,
     a_panic_whose_payload_panics_when_dropped_stays_inside_the_task,
     a_run_past_its_deadline_starts_no_task,

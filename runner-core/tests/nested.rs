@@ -1,4 +1,4 @@
-//! Fan-outs inside tasks, on both engines outside and every kind of run inside (a static
+//! Fan-outs inside tasks, on every engine outside and every kind of run inside (a static
 //! fan-out, a dynamic runner, a task awaited on its own): when time runs out on a deadline
 //! the inner run inherited, the outer run says that time ran out on its own task.
 
@@ -164,7 +164,7 @@ async fn a_tighter_inner_deadline_is_a_failure_of_the_task<E: Engine>() {
     assert_eq!(error.downcast_ref::<Boom>(), Some(&Boom(7)));
 }
 
-on_both_engines!(
+on_every_engine!(
     an_inherited_deadline_is_the_outer_runs_deadline,
     a_best_effort_task_cut_inside_says_deadline,
     an_inherited_timeout_is_the_outer_tasks_timeout,

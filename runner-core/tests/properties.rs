@@ -1,5 +1,6 @@
-//! Model-based property tests: random fan-outs on both engines against a small reference
-//! model of the rules, on tokio's paused clock.
+//! Model-based property tests: random fan-outs on every engine (the dynamic one also handing
+//! out each task as it ends) against a small reference model of the rules, on tokio's paused
+//! clock.
 //!
 //! Each case is 1 to 16 tasks (for the static engine, one of ten layouts of 1 to 16 tasks,
 //! its arity fixed at compile time) with a random criticality, outcome (ok, error, panic,
@@ -379,7 +380,8 @@ enum AnyHandle {
     BestEffort(Handle<BestEffort, u32, Boom>),
 }
 
-async fn run_dynamic(case: &Case, probe: &Probe) -> Run {
+/// The case's runner, its tasks added.
+fn runner_of(case: &Case, probe: &Probe) -> (TaskRunner<'static>, Vec<AnyHandle>) {
     let mut runner = TaskRunner::new();
     if let Some(deadline) = case.deadline {
         runner = runner.deadline(ms(deadline));
@@ -387,7 +389,7 @@ async fn run_dynamic(case: &Case, probe: &Probe) -> Run {
     if let Some(limit) = case.limit {
         runner = runner.concurrency_limit(limit);
     }
-    let handles: Vec<AnyHandle> = case
+    let handles = case
         .tasks
         .iter()
         .enumerate()
@@ -404,6 +406,11 @@ async fn run_dynamic(case: &Case, probe: &Probe) -> Run {
             }
         })
         .collect();
+    (runner, handles)
+}
+
+async fn run_dynamic(case: &Case, probe: &Probe) -> Run {
+    let (runner, handles) = runner_of(case, probe);
     let (result, report) = runner.run_all().with_report().await;
     let result = result.map(|mut results| {
         handles
@@ -415,6 +422,33 @@ async fn run_dynamic(case: &Case, probe: &Probe) -> Run {
             .collect()
     });
     (result, report.tasks().to_vec())
+}
+
+/// The same run as `run_dynamic`, each task taken as it is handed out (once each).
+async fn run_streaming(case: &Case, probe: &Probe) -> Run {
+    let (runner, handles) = runner_of(case, probe);
+    let mut run = runner.start();
+    let mut slots: Vec<Option<Slot>> = handles.iter().map(|_| None).collect();
+    let result = loop {
+        let mut finished = match run.join_next().await {
+            None => break Ok(()),
+            Some(Err(error)) => break Err(error),
+            Some(Ok(finished)) => finished,
+        };
+        let index = finished.index();
+        let slot = match &handles[index] {
+            AnyHandle::Critical(handle) => finished.take(handle).map(slot_of::<Critical>),
+            AnyHandle::BestEffort(handle) => finished.take(handle).map(slot_of::<BestEffort>),
+        };
+        assert!(slot.is_some(), "task {index} handed out without its slot");
+        assert!(
+            slots[index].replace(slot.unwrap()).is_none(),
+            "task {index} handed out twice"
+        );
+    };
+    let records = run.report().tasks().to_vec();
+    let result = result.map(|()| slots.into_iter().map(Option::unwrap).collect());
+    (result, records)
 }
 
 /// Runs `run` on a fresh paused-clock runtime and records what it did.
@@ -543,6 +577,18 @@ fn dynamic_engine_matches_the_model() {
         .run(&dynamic_case(), |case| {
             let probe = Probe::new();
             let observed = observe(&probe, run_dynamic(&case, &probe));
+            check(&case, observed)
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_run_handing_out_each_task_as_it_ends_matches_the_model() {
+    quiet_scripted_panics();
+    TestRunner::new(support::proptest_config(DEFAULT_CASES))
+        .run(&dynamic_case(), |case| {
+            let probe = Probe::new();
+            let observed = observe(&probe, run_streaming(&case, &probe));
             check(&case, observed)
         })
         .unwrap();

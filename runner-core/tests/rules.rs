@@ -1,7 +1,8 @@
-//! Rules a–j of the fan-out, each checked on both engines on tokio's paused clock.
+//! Rules a–j of the fan-out, each checked on every engine on tokio's paused clock: the
+//! static one, the dynamic one, and the dynamic one handing out each task as it ends.
 //!
-//! Every test body is generic over the engine; `on_both_engines!` makes one test per engine
-//! (`static_engine::<rule>` and `dynamic_engine::<rule>`). Drop-guard probes prove that work
+//! Every test body is generic over the engine; `on_every_engine!` makes one test per engine
+//! (`static_engine::<rule>`, `dynamic_engine::<rule>`, `streaming::<rule>`). Drop-guard probes prove that work
 //! was cancelled, not assumed so.
 
 mod support;
@@ -376,7 +377,7 @@ async fn i_report_survives_a_failed_run<E: Engine>() {
     );
 }
 
-on_both_engines!(
+on_every_engine!(
     a_tasks_start_together_and_slots_keep_their_order,
     b_critical_error_fails_at_once_and_drops_the_rest,
     b_critical_timeout_fails_at_its_timeout,

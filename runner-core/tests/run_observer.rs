@@ -1,4 +1,4 @@
-//! The process's observer: each run's end with each task's outcome, from both engines, and
+//! The process's observer: each run's end with each task's outcome, from every engine, and
 //! the events of every policy without an observer of its own. A test binary of its own,
 //! since the observer is set once per process.
 
@@ -83,6 +83,31 @@ async fn the_process_observer_sees_every_run_and_unobserved_policies() {
             false
         )]
     );
+
+    // A run handing out each task as it ends is seen once: when it fails, or, here, when it
+    // is dropped, its task still running cancelled.
+    let mut run = TaskRunner::new().start();
+    let _ = run.add(ok());
+    let _ = run.add(Task::best_effort(
+        "card",
+        std::future::pending::<Result<u32, Unavailable>>(),
+    ));
+    assert_eq!(run.join_next().await.unwrap().unwrap().index(), 0);
+    assert_eq!(take(), vec![], "not before it ends");
+    drop(run);
+    assert_eq!(
+        take(),
+        vec![(
+            vec![("balance", Outcome::Ok), ("card", Outcome::Cancelled)],
+            false
+        )]
+    );
+    let mut run = TaskRunner::new().start();
+    let _ = run.add(failing());
+    assert!(run.join_next().await.unwrap().is_err());
+    assert!(run.join_next().await.is_none());
+    drop(run);
+    assert_eq!(take(), vec![(vec![("balance", Outcome::Failed)], true)]);
 
     // A policy with no observer of its own reports to the process's.
     let policy = Policy::builder().build().unwrap();

@@ -288,7 +288,7 @@ async fn four_hundred_degraded_tasks_log_one_warn() {
     assert_eq!(warnings[0].0["tasks"], "profile ×400");
 }
 
-on_both_engines!(
+on_every_engine!(
     j_tasks_run_in_spans_and_degradation_warns,
     one_warn_sums_up_every_degraded_task_of_a_run,
     a_run_without_degraded_tasks_does_not_warn,

@@ -33,6 +33,8 @@ pub trait ErasedSlot {
     /// `true` from its start until its slot is filled (or it failed): a wake-up of a task
     /// that has ended is stale.
     fn is_running(&self) -> bool;
+    /// `true` once it has ended: its slot filled, or the task dropped.
+    fn is_done(&self) -> bool;
     /// When its own timeout ends it, while it runs: the run keeps one timer for them all.
     fn fires_at(&self) -> Option<Instant>;
     /// Times it out if its own timer's instant is at or before `now`, after a last chance.
@@ -88,6 +90,10 @@ where
         TaskSlot::is_started(self) && !TaskSlot::is_done(self)
     }
 
+    fn is_done(&self) -> bool {
+        TaskSlot::is_done(self)
+    }
+
     fn fires_at(&self) -> Option<Instant> {
         TaskSlot::fires_at(self)
     }
@@ -116,4 +122,27 @@ where
     fn slot_type(&self) -> &'static str {
         std::any::type_name::<SlotOf<F, C>>()
     }
+}
+
+/// Takes the slot of a task that ended, as the type its handle says; `None` if it was taken,
+/// or if the task failed.
+///
+/// # Safety
+///
+/// `slot` holds a task whose slot type is `C::Slot<T, E>`: its handle's runner and index are
+/// the slot's (a handle is made only by its runner's `add` or `add_all`, typed by the task it
+/// added at that index, and a runner's id is its alone). `Handle` is covariant in `T` and
+/// `E`: a handle whose types were shortened reads the value as a supertype.
+pub(super) unsafe fn take_typed<S, C, T, E>(slot: Pin<&mut S>) -> Option<C::Slot<T, E>>
+where
+    S: ErasedSlot + ?Sized,
+    C: Criticality,
+{
+    let mut out: Option<C::Slot<T, E>> = None;
+    #[cfg(debug_assertions)]
+    assert_eq!(slot.slot_type(), std::any::type_name::<C::Slot<T, E>>());
+    // SAFETY: the caller's promise: the slot holds a `C::Slot<T, E>`, which is what `out` is
+    // an `Option` of.
+    unsafe { slot.take_into(NonNull::from(&mut out).cast()) };
+    out
 }

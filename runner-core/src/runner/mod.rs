@@ -1,9 +1,11 @@
 //! The dynamic engine: any number of tasks, of mixed types, added at run time.
 
+mod engine;
 mod erased;
 mod handle;
 mod results;
 mod run_all;
+mod running;
 mod threading;
 mod wakeups;
 
@@ -18,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 pub use self::handle::{Claim, Handle, Handles};
 pub use self::results::Results;
 pub use self::run_all::RunAll;
+pub use self::running::{Finished, Running};
 pub use self::threading::{Holds, Local, Sendable, Threading};
 use crate::Task;
 use crate::criticality::Criticality;
@@ -211,12 +214,7 @@ impl<'a, M: Threading> TaskRunner<'a, M> {
         C: Criticality,
         M: Holds<'a, F, C>,
     {
-        assert!(
-            self.slots.len() < u32::MAX as usize,
-            "a TaskRunner holds fewer than u32::MAX (4,294,967,295) tasks"
-        );
-        self.timers |= task.timeout.is_some();
-        self.slots.push(M::hold(task));
+        engine::hold::<M, F, C>(&mut self.slots, &mut self.timers, task);
     }
 
     /// How many tasks have been added.
@@ -232,6 +230,12 @@ impl<'a, M: Threading> TaskRunner<'a, M> {
     /// Runs every task; the future gives the [`Results`] or the [`FanOutError`](crate::FanOutError).
     pub fn run_all(self) -> RunAll<'a, M> {
         RunAll::new(self)
+    }
+
+    /// Starts a run that hands out each task as it ends ([`Running::join_next`]), and takes
+    /// more tasks while it runs, as a `JoinSet` does. The same rules hold; see [`Running`].
+    pub fn start(self) -> Running<'a, M> {
+        Running::new(self)
     }
 }
 

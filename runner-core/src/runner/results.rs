@@ -8,7 +8,7 @@ use super::handle::Claim;
 use super::threading::{Sendable, Threading};
 use crate::criticality::Criticality;
 use crate::report::Report;
-use crate::runner::erased::ErasedSlot;
+use crate::runner::erased::{ErasedSlot, take_typed};
 
 /// The slots of a successful run, taken with the handles [`TaskRunner`](super::TaskRunner)
 /// gave out.
@@ -65,19 +65,11 @@ impl<'a, M: Threading> Results<'a, M> {
             runner, self.runner,
             "handle used with the results of another `TaskRunner`"
         );
-        let mut out: Option<C::Slot<T, E>> = None;
-        if let Some(slot) = self.slots.get_mut(index) {
-            #[cfg(debug_assertions)]
-            assert_eq!(slot.slot_type(), std::any::type_name::<C::Slot<T, E>>());
-            // SAFETY: a handle is made only by its runner's `add` or `add_all`, typed by the
-            // task it added at `index`, and the runner's id (checked above) is its alone, so
-            // the slot at `index` holds a `C::Slot<T, E>`. (`Handle` is covariant in `T` and
-            // `E`: a handle whose types were shortened reads the value as a supertype.)
-            unsafe {
-                slot.as_mut()
-                    .take_into(std::ptr::NonNull::from(&mut out).cast())
-            };
-        }
+        let out = self.slots.get_mut(index).and_then(|slot| {
+            // SAFETY: the handle is this runner's (its id is checked above), made for the
+            // task it added at `index`.
+            unsafe { take_typed::<_, C, T, E>(slot.as_mut()) }
+        });
         out.expect("a handle's slot is filled once its runner succeeded, and taken only once")
     }
 }

@@ -80,6 +80,9 @@ pub(super) struct Wakeups {
     /// The tasks taken off the ready list, being polled: swapped with it, so that neither
     /// list allocates once both have grown.
     taken: Vec<u32>,
+    /// How many tasks the entries and both lists have room for: a task added to a running
+    /// run (`Running::add`) takes no lock unless they must grow.
+    room: usize,
 }
 
 // SAFETY: `chunks` points into `shared`'s chunks, which the `Arc` keeps alive and which are
@@ -98,11 +101,15 @@ impl Wakeups {
             chunks: Vec::new(),
             made: 0,
             taken: Vec::new(),
+            room: 0,
         }
     }
 
     /// Makes entries for tasks `0..tasks`, and room on the lists for them all.
     pub(super) fn reserve(&mut self, tasks: usize) {
+        if tasks <= self.room {
+            return;
+        }
         if tasks > self.made {
             let shared = Arc::as_ptr(&self.shared);
             let mut chunks = lock(&self.shared.chunks);
@@ -122,11 +129,16 @@ impl Wakeups {
                 chunks.push(chunk);
             }
         }
-        let room = tasks.saturating_sub(self.taken.capacity());
-        self.taken.reserve(room);
+        // A list never holds a task twice, so `tasks` is as long as it gets.
+        if self.taken.capacity() < tasks {
+            self.taken.reserve(tasks - self.taken.len());
+        }
         let mut ready = lock(&self.shared.ready);
-        let room = tasks.saturating_sub(ready.capacity());
-        ready.reserve(room);
+        if ready.capacity() < tasks {
+            let len = ready.len();
+            ready.reserve(tasks - len);
+        }
+        self.room = tasks;
     }
 
     /// The run has ended: wakers still held elsewhere wake nothing, and the lists and the
@@ -136,6 +148,7 @@ impl Wakeups {
         drop(self.shared.run.take());
         *lock(&self.shared.ready) = Vec::new();
         self.taken = Vec::new();
+        self.room = 0;
     }
 
     /// Registers the run's waker: the next wake-up of any task wakes it.

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use runner_core::{
-    CancellationToken, Criticality, FanOut, FanOutError, Task, TaskRecord, TaskRunner,
+    CancellationToken, Criticality, FanOut, FanOutError, Finished, Running, Task, TaskRecord,
+    TaskRunner,
 };
 use tokio::time::Instant;
 
@@ -211,7 +212,7 @@ pub type Slot<C> = <C as Criticality>::Slot<u32, Boom>;
 /// A run's result and its report's records.
 pub type Run<T> = (Result<T, FanOutError>, Vec<TaskRecord>);
 
-/// One of the two engines, seen through the same interface.
+/// One of the engines, seen through the same interface.
 pub trait Engine {
     fn run1<A, CA>(a: Task<A, CA>, config: Config) -> impl Future<Output = Run<(Slot<CA>,)>>
     where
@@ -249,6 +250,9 @@ pub struct Static;
 
 /// `TaskRunner`, the dynamic engine.
 pub struct Dynamic;
+
+/// `TaskRunner::start`, the dynamic engine handing out each task as it ends.
+pub struct Streaming;
 
 fn configure<B: runner_core::Branches>(fan_out: FanOut<B>, config: Config) -> FanOut<B> {
     let fan_out = match config.deadline {
@@ -375,9 +379,101 @@ impl Engine for Dynamic {
     }
 }
 
+/// Takes every task `run` hands out with `take`, which must claim it, and each only once; the
+/// run's error if it fails.
+async fn hand_out(
+    run: &mut Running<'static>,
+    mut take: impl FnMut(&mut Finished<'_, 'static>) -> bool,
+) -> Result<(), FanOutError> {
+    while let Some(finished) = run.join_next().await {
+        let mut finished = finished?;
+        assert!(
+            take(&mut finished),
+            "{finished:?} handed out, but not taken"
+        );
+    }
+    Ok(())
+}
+
+/// Puts `slot` in `into`, which must be empty: a task is handed out once.
+fn once<S>(into: &mut Option<S>, slot: Option<S>) -> bool {
+    match slot {
+        Some(slot) => {
+            assert!(into.replace(slot).is_none(), "a task handed out twice");
+            true
+        }
+        None => false,
+    }
+}
+
+impl Engine for Streaming {
+    async fn run1<A, CA>(a: Task<A, CA>, config: Config) -> Run<(Slot<CA>,)>
+    where
+        A: Future<Output = Result<u32, Boom>> + Send + 'static,
+        CA: Criticality,
+    {
+        let mut run = runner(config).start();
+        let a = run.add(a);
+        let mut slot_a = None;
+        let result = hand_out(&mut run, |finished| once(&mut slot_a, finished.take(&a))).await;
+        let records = run.report().tasks().to_vec();
+        (result.map(|()| (slot_a.unwrap(),)), records)
+    }
+
+    async fn run2<A, CA, B, CB>(
+        a: Task<A, CA>,
+        b: Task<B, CB>,
+        config: Config,
+    ) -> Run<(Slot<CA>, Slot<CB>)>
+    where
+        A: Future<Output = Result<u32, Boom>> + Send + 'static,
+        B: Future<Output = Result<u32, Boom>> + Send + 'static,
+        CA: Criticality,
+        CB: Criticality,
+    {
+        let mut run = runner(config).start();
+        let (a, b) = (run.add(a), run.add(b));
+        let (mut slot_a, mut slot_b) = (None, None);
+        let result = hand_out(&mut run, |finished| {
+            once(&mut slot_a, finished.take(&a)) || once(&mut slot_b, finished.take(&b))
+        })
+        .await;
+        let records = run.report().tasks().to_vec();
+        (result.map(|()| (slot_a.unwrap(), slot_b.unwrap())), records)
+    }
+
+    async fn run3<A, CA, B, CB, D, CD>(
+        a: Task<A, CA>,
+        b: Task<B, CB>,
+        d: Task<D, CD>,
+        config: Config,
+    ) -> Run<(Slot<CA>, Slot<CB>, Slot<CD>)>
+    where
+        A: Future<Output = Result<u32, Boom>> + Send + 'static,
+        B: Future<Output = Result<u32, Boom>> + Send + 'static,
+        D: Future<Output = Result<u32, Boom>> + Send + 'static,
+        CA: Criticality,
+        CB: Criticality,
+        CD: Criticality,
+    {
+        let mut run = runner(config).start();
+        let (a, b, d) = (run.add(a), run.add(b), run.add(d));
+        let (mut slot_a, mut slot_b, mut slot_d) = (None, None, None);
+        let result = hand_out(&mut run, |finished| {
+            once(&mut slot_a, finished.take(&a))
+                || once(&mut slot_b, finished.take(&b))
+                || once(&mut slot_d, finished.take(&d))
+        })
+        .await;
+        let records = run.report().tasks().to_vec();
+        let slots = result.map(|()| (slot_a.unwrap(), slot_b.unwrap(), slot_d.unwrap()));
+        (slots, records)
+    }
+}
+
 /// Turns `async fn name<E: Engine>()` bodies into one paused-clock test per engine.
 #[macro_export]
-macro_rules! on_both_engines {
+macro_rules! on_every_engine {
     ($($name:ident),+ $(,)?) => {
         mod static_engine {
             $(
@@ -392,6 +488,14 @@ macro_rules! on_both_engines {
                 #[tokio::test(start_paused = true)]
                 async fn $name() {
                     super::$name::<$crate::support::Dynamic>().await;
+                }
+            )+
+        }
+        mod streaming {
+            $(
+                #[tokio::test(start_paused = true)]
+                async fn $name() {
+                    super::$name::<$crate::support::Streaming>().await;
                 }
             )+
         }
