@@ -7,6 +7,7 @@
 #   bash scripts/http_bench.sh                          # 3 rounds of 10 s per gateway
 #   bash scripts/http_bench.sh --rounds 5 --duration 20
 #   bash scripts/http_bench.sh --fault scratch:latency=100ms@0.05   # a slow tail to hedge
+#   bash scripts/http_bench.sh --allocations            # heap allocations per request too
 #
 # It builds runner-example in release and the Go gateway (Debian's golang-go, installed if
 # missing), and starts, on loopback ports of its own, one wallet and one scratch-card service
@@ -42,7 +43,7 @@ usage() {
     cat <<'EOF'
 Usage: bash scripts/http_bench.sh [--rounds N] [--duration SECONDS] [--connections N]
                                   [--threads N] [--warmup SECONDS] [--base-port PORT]
-                                  [--fault SPEC]... [--csv FILE]
+                                  [--fault SPEC]... [--csv FILE] [--allocations]
 
   --rounds N         Measured rounds; each runs wrk once against each gateway (default 3).
   --duration SECS    Length of each measured wrk run (default 10).
@@ -59,6 +60,11 @@ Usage: bash scripts/http_bench.sh [--rounds N] [--duration SECONDS] [--connectio
   --fault SPEC       A fault for the downstream services, as runner-example's --fault (e.g.
                      scratch:latency=100ms@0.05: 100 ms on 5 % of the card requests).
                      Repeatable; none by default.
+  --allocations      Build runner-example with its counting allocator (feature
+                     count-allocations) and also report the heap allocations and bytes per
+                     request of the two Rust gateways (the process's counts before and after
+                     each run, over the requests wrk made). The count is an atomic add on
+                     every allocation: quote this mode's allocations, not its speeds.
 
 CARGO_TARGET_DIR is honoured. wrk and go are installed with apt-get if they are not on PATH.
 EOF
@@ -83,6 +89,7 @@ warmup=2
 base_port="${HTTP_BENCH_BASE_PORT:-19180}"
 faults=()
 csv=""
+allocations=0
 
 while (($# > 0)); do
     case "$1" in
@@ -108,6 +115,7 @@ while (($# > 0)); do
             csv="$2"
             shift
             ;;
+        --allocations) allocations=1 ;;
         -h | --help)
             usage
             exit 0
@@ -146,6 +154,9 @@ trap 'exit 143' TERM
 # --- wrk and the build ---------------------------------------------------------------
 
 ensure_tool wrk wrk
+if ((allocations)); then
+    example_features=(--features count-allocations)
+fi
 build_example
 ensure_tool go golang-go
 echo "== go build bench/go-gateway"
@@ -231,6 +242,9 @@ cpu_ticks() {
 # Results, by "<impl>,<round>": requests/s, p50 and p99 in ms, gateway CPU % and CPU per
 # request in microseconds, non-2xx answers, socket errors.
 declare -A rps p50 p99 cpu_pct cpu_us non2xx sock_err
+# With --allocations, by "<impl>,<round>" for the Rust gateways: heap allocations and bytes
+# per request.
+declare -A allocs alloc_bytes
 bad_runs=0
 
 # run_wrk <impl> <seconds> <outfile>
@@ -247,11 +261,19 @@ measure() {
     local impl=$1 round=$2 key="$1,$2" out="$tmp_dir/wrk-$1-$2.out"
     local pid=${gateway_pid[$impl]} before after start_s end_s
     kill -0 "$pid" 2>/dev/null || die "the $impl gateway has exited"
+    local counted=0 counts_before counts_after
+    if ((allocations)) && [[ $impl != go ]]; then
+        counted=1
+        counts_before=$(read_allocations "$impl")
+    fi
     before=$(cpu_ticks "$pid")
     start_s=$EPOCHREALTIME
     run_wrk "$impl" "$duration" "$out"
     end_s=$EPOCHREALTIME
     after=$(cpu_ticks "$pid")
+    if ((counted)); then
+        counts_after=$(read_allocations "$impl")
+    fi
 
     read_wrk_report "$out"
     rps[$key]=$wrk_rps
@@ -268,6 +290,18 @@ measure() {
     if [[ "${non2xx[$key]}" != 0 || "${sock_err[$key]}" != 0 ]]; then
         bad_runs=$((bad_runs + 1))
     fi
+    if ((counted)); then
+        read -r allocs[$key] alloc_bytes[$key] < <(awk -v n="$total" \
+            -v b="$counts_before" -v a="$counts_after" 'BEGIN {
+                split(b, x, " "); split(a, y, " ")
+                printf "%.1f %.0f\n", (y[1] - x[1]) / n, (y[2] - x[2]) / n }')
+    fi
+}
+
+# read_allocations <impl>: "<allocations> <bytes>" the gateway's process has made so far.
+read_allocations() {
+    curl -fsS --max-time 2 "${gateway_url[$1]}/admin/allocations" |
+        sed -E 's/.*"allocations":([0-9]+).*"bytes":([0-9]+).*/\1 \2/'
 }
 
 row_format="  %-9s %12s %10s %10s %12s %14s %8s %8s\n"
@@ -320,16 +354,20 @@ done
 
 # --- summary -------------------------------------------------------------------------------
 
+# median_of <metric> <impl>: the median over the rounds of the metric's array.
+median_of() {
+    local -n values="$1"
+    local list=() round
+    for ((round = 1; round <= rounds; round++)); do
+        list+=("${values[$2,$round]}")
+    done
+    median "${list[@]}"
+}
+
 declare -A med
 for impl in "${impls[@]}"; do
     for metric in rps p50 p99 cpu_pct cpu_us; do
-        declare -n values="$metric"
-        list=()
-        for ((round = 1; round <= rounds; round++)); do
-            list+=("${values[$impl,$round]}")
-        done
-        med[$impl,$metric]=$(median "${list[@]}")
-        unset -n values
+        med[$impl,$metric]=$(median_of "$metric" "$impl")
     done
 done
 
@@ -363,6 +401,24 @@ if [[ -n "$csv" ]]; then
 fi
 echo "  (requests/s ratio above 1: the runner gateway is faster; p99 ratio above 1: its tail"
 echo "  is slower. 100 % CPU = one core.)"
+if ((allocations)); then
+    echo
+    echo "== heap allocations per request, the whole gateway process (counting allocator;"
+    echo "   medians over $rounds rounds; the speeds above were measured with it on)"
+    for impl in runner baseline; do
+        for metric in allocs alloc_bytes; do
+            med[$impl,$metric]=$(median_of "$metric" "$impl")
+        done
+    done
+    # shellcheck disable=SC2059
+    printf "$summary_format" "" runner baseline "" "runner/baseline" ""
+    # shellcheck disable=SC2059
+    printf "$summary_format" "allocations/request" "${med[runner,allocs]}" \
+        "${med[baseline,allocs]}" "" "$(ratio allocs baseline)" ""
+    # shellcheck disable=SC2059
+    printf "$summary_format" "bytes/request" "${med[runner,alloc_bytes]}" \
+        "${med[baseline,alloc_bytes]}" "" "$(ratio alloc_bytes baseline)" ""
+fi
 echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 # What the runner gateway's policies did over all its runs, warm-up included, beside how
 # many pages it answered (the baseline has no policies to count).

@@ -18,14 +18,16 @@ ensure_tool() {
     command -v "$tool" >/dev/null 2>&1 || die "$tool still not on PATH after apt-get install $package"
 }
 
-# Builds runner-example in release and sets `bin` to it. Always asks cargo: when the binary
+# Builds runner-example in release (with the caller's `example_features`, if any) and sets
+# `bin` to it. Always asks cargo: when the binary
 # is up to date this is a no-op of well under a second, and it never runs a stale binary
 # left over from an older checkout. Release even for a smoke run: a debug build is slow
 # enough that a CPU hiccup on a busy machine pushes the critical task past its real 200 ms
 # timeout, and a check would then fail for the machine's sake, not the service's.
 build_example() {
-    echo "== cargo build --release -p runner-example"
-    cargo build --release -p runner-example
+    local features=(${example_features[@]+"${example_features[@]}"})
+    echo "== cargo build --release -p runner-example ${features[*]}"
+    cargo build --release -p runner-example "${features[@]}"
     # shellcheck disable=SC2154 # `target_dir` is the caller's.
     bin="$target_dir/release/runner-example"
     [[ -x "$bin" ]] || die "no binary at $bin after the build"

@@ -30,6 +30,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "count-allocations")]
+mod allocations;
 mod config;
 mod error;
 mod gateway;
@@ -160,6 +162,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             }
             GatewayImpl::Baseline => BaselineGateway::new(&wallet_url, &scratch_url)?.router(),
         };
+        #[cfg(feature = "count-allocations")]
+        let router = router.route("/admin/allocations", axum::routing::get(allocations::read));
         let server = bind("gateway", config.listen, router).await?;
         tracing::info!(
             url = %server.url(),
