@@ -301,3 +301,37 @@ async fn a_local_run_hands_out_tasks_that_are_not_send() {
     }
     assert_eq!(handed, [(1, 80), (0, 120)]);
 }
+
+/// A place freed by a task that ended is taken at once, not once the caller has taken
+/// every ended task: the task waiting for it finishes before the deadline.
+#[tokio::test(start_paused = true)]
+async fn a_place_freed_is_taken_before_the_ended_tasks_are_handed_out() {
+    let probe = Probe::new();
+    let mut run = TaskRunner::new()
+        .concurrency_limit(2)
+        .deadline(ms(35))
+        .start();
+    let tasks = run.add_all((0..3).map(|n| Task::best_effort("t", probe.task(10, Act::Ok, n))));
+    let start = Instant::now();
+    let mut handed = Vec::new();
+    while let Some(finished) = run.join_next().await {
+        let (i, slot) = finished.unwrap().take_from(&tasks).unwrap();
+        handed.push((i, elapsed_ms(start), slot.unwrap()));
+        // The caller's work on each result.
+        tokio::time::sleep(ms(10)).await;
+    }
+    // 0 and 1 end at 10 ms, and 2 starts then.
+    assert_eq!(handed, [(0, 10, 0), (1, 20, 1), (2, 30, 2)]);
+}
+
+/// A cancel made once every task has been handed out fails nothing.
+#[tokio::test(start_paused = true)]
+async fn a_cancel_after_every_task_was_handed_out_fails_nothing() {
+    let token = CancellationToken::new();
+    let mut run = TaskRunner::new().cancel_on(token.clone()).start();
+    let a = run.add(Task::critical("a", async { Ok::<u32, Boom>(1) }));
+    assert_eq!(run.join_next().await.unwrap().unwrap().take(&a), Some(1));
+    assert!(run.join_next().await.is_none());
+    token.cancel();
+    assert!(run.join_next().await.is_none());
+}

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use runner_core::{
-    EventKind, FanOutError, Observer, Outcome, Policy, PolicyEvent, RunFinished, Task, TaskRunner,
-    fan_out, set_observer,
+    CancellationToken, EventKind, FanOutError, Observer, Outcome, Policy, PolicyEvent, RunFinished,
+    Task, TaskRunner, fan_out, set_observer,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +108,16 @@ async fn the_process_observer_sees_every_run_and_unobserved_policies() {
     assert!(run.join_next().await.is_none());
     drop(run);
     assert_eq!(take(), vec![(vec![("balance", Outcome::Failed)], true)]);
+
+    // A cancel made after every task ended (the handler is done) fails nothing.
+    let token = CancellationToken::new();
+    let mut run = TaskRunner::new().cancel_on(token.child_token()).start();
+    let _ = run.add(ok());
+    assert!(run.join_next().await.unwrap().is_ok());
+    assert!(run.join_next().await.is_none());
+    token.cancel();
+    drop(run);
+    assert_eq!(take(), vec![(vec![("balance", Outcome::Ok)], false)]);
 
     // A policy with no observer of its own reports to the process's.
     let policy = Policy::builder().build().unwrap();

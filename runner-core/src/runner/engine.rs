@@ -211,6 +211,12 @@ impl<'a, M: Threading> Engine<'a, M> {
             if passed {
                 break;
             }
+            // Streaming, a task that ended is handed out now, once the places it freed have
+            // been taken and the tasks that took them polled (they start now, not once the
+            // caller has taken every task that ended).
+            if *this.next == first && this.ended.as_ref().is_some_and(|ended| !ended.is_empty()) {
+                return Poll::Ready(Ok(()));
+            }
             if *this.running == 0 && *this.next == this.slots.len() {
                 // Every task is done.
                 return Poll::Ready(Ok(()));
@@ -261,7 +267,7 @@ impl<'a, M: Threading> Engine<'a, M> {
                 return Poll::Ready(Err(FanOutError::Cancelled));
             }
             if this.ended.as_ref().is_some_and(|ended| !ended.is_empty()) {
-                return Poll::Ready(Ok(()));
+                continue;
             }
             if !woke && !expired {
                 break;
@@ -302,14 +308,19 @@ impl<'a, M: Threading> Engine<'a, M> {
     /// What a run that ended comes to, told to whoever watches: a cancel made meanwhile
     /// wins, the wakers a task kept wake nothing from now on, and a run that failed drops
     /// its tasks. Gives the run's elapsed time.
+    /// `cancel_wins`: a cancel made after every task had ended fails nothing (streaming).
     pub(super) fn conclude(
         self: Pin<&mut Self>,
         result: Result<(), FanOutError>,
+        cancel_wins: bool,
         clock: &mut Clock,
     ) -> (Result<(), FanOutError>, Duration) {
         let this = self.project();
         this.wakeups.close();
-        let result = this.stop.conclude(result);
+        let result = match cancel_wins {
+            true => this.stop.conclude(result),
+            false => result,
+        };
         if result.is_err() {
             for slot in this.slots.iter_mut() {
                 slot.as_mut().cancel(clock);

@@ -60,7 +60,7 @@ impl<'a, M: Threading> Run for RunAll<'a, M> {
         let mut clock = Clock::default();
         let result = ready!(this.engine.as_mut().poll_tasks(cx, &mut clock));
         *this.finished = true;
-        let (result, elapsed) = this.engine.as_mut().conclude(result, &mut clock);
+        let (result, elapsed) = this.engine.as_mut().conclude(result, true, &mut clock);
         if *this.want_report {
             *this.report = Some(Report::new(
                 this.engine

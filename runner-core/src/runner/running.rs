@@ -3,7 +3,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use futures::TryFuture;
 
@@ -30,12 +30,20 @@ use crate::timer::Clock;
 ///   the run: `join_next` gives the [`FanOutError`], then `None`, and every other task is
 ///   dropped;
 /// - the deadline counts from the first poll of `join_next`; a task added after it has
-///   passed does not start, and is handed out cut by it;
+///   passed does not start: a best-effort one is handed out cut by it, a critical one fails
+///   the run;
 /// - the cancellation token ([`cancel_on`](TaskRunner::cancel_on)) fails the run with
 ///   [`FanOutError::Cancelled`].
 ///
-/// `join_next` gives `None` once every task added so far has been handed out; adding more
-/// goes on with the same run (and the same deadline). Dropped, it drops the tasks it still
+/// `join_next` gives `None` once every task added so far has been handed out (a cancel made
+/// after that fails nothing); adding more goes on with the same run (and the same deadline).
+///
+/// Unlike tokio's `JoinSet`, whose tasks run on the runtime, the run's tasks run only while
+/// `join_next` is awaited, as any future's do. A task that finished while the caller was
+/// busy between two calls is seen, and its timeout and the deadline applied, at the next
+/// call: a task ready by then is handed out with its value, even if the deadline passed
+/// meanwhile (the last chance every timer gives). For the deadline to cut work at its
+/// instant, keep awaiting `join_next` (or hand the results to another task). Dropped, it drops the tasks it still
 /// holds: nothing goes on running. Each task still costs one allocation, its slot, which the
 /// run keeps, with its [`TaskRecord`], until it is dropped: for an endless stream of work,
 /// start a run per batch.
@@ -211,19 +219,29 @@ impl<'a, M: Threading> Running<'a, M> {
         if self.failed {
             return Poll::Ready(None);
         }
-        let mut clock = Clock::default();
-        let result = match self.engine.is_cancelled() {
-            true => Err(FanOutError::Cancelled),
-            false => match self.engine.as_mut().pop_ended() {
-                Some(index) => return Poll::Ready(Some(Ok(index))),
-                None => ready!(self.engine.as_mut().poll_tasks(cx, &mut clock)),
-            },
-        };
-        if result.is_ok() && !self.engine.is_cancelled() {
-            return Poll::Ready(self.engine.as_mut().pop_ended().map(Ok));
+        // Nothing left to hand out: a cancel made since fails nothing.
+        if self.is_empty() {
+            return Poll::Ready(None);
         }
+        let mut clock = Clock::default();
+        // Driven even with tasks ended and not handed out yet, so that the places they freed
+        // are taken now, not once the caller has taken them all.
+        let polled = match self.engine.is_cancelled() {
+            true => Poll::Ready(Err(FanOutError::Cancelled)),
+            false => self.engine.as_mut().poll_tasks(cx, &mut clock),
+        };
+        let result = match polled {
+            Poll::Ready(Err(error)) => Err(error),
+            _ if self.engine.is_cancelled() => Err(FanOutError::Cancelled),
+            polled => {
+                return match self.engine.as_mut().pop_ended() {
+                    Some(index) => Poll::Ready(Some(Ok(index))),
+                    None => polled.map(|_| None),
+                };
+            }
+        };
         self.failed = true;
-        let (result, _) = self.engine.as_mut().conclude(result, &mut clock);
+        let (result, _) = self.engine.as_mut().conclude(result, true, &mut clock);
         Poll::Ready(result.err().map(Err))
     }
 }
@@ -234,8 +252,13 @@ impl<M: Threading> Drop for Running<'_, M> {
         // tasks cancelled.
         if !self.failed && self.engine.is_started() {
             let mut clock = Clock::default();
+            // A cancel made after every task had ended fails nothing.
+            let cancel_wins = self.engine.unfinished() > 0;
             self.engine.as_mut().cancel_unfinished(&mut clock);
-            let _ = self.engine.as_mut().conclude(Ok(()), &mut clock);
+            let _ = self
+                .engine
+                .as_mut()
+                .conclude(Ok(()), cancel_wins, &mut clock);
         }
     }
 }

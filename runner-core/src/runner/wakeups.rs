@@ -138,7 +138,7 @@ impl Wakeups {
             let len = ready.len();
             ready.reserve(tasks - len);
         }
-        self.room = tasks;
+        self.room = self.made.min(self.taken.capacity()).min(ready.capacity());
     }
 
     /// The run has ended: wakers still held elsewhere wake nothing, and the lists and the
