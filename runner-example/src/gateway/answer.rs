@@ -7,8 +7,11 @@
 //! - `x-partial-response`: `false` when the answer is complete, `true` when a best-effort part
 //!   is missing or a fallback's (then `degraded` says why). Only on a 200.
 
+use std::fmt;
+
+use arrayvec::ArrayString;
 use axum::Json;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use runner_core::{FanOutError, Report, TaskError, TaskRecord};
 
@@ -18,6 +21,10 @@ use crate::model::{Balance, BalancePage, Degraded, ScratchCard};
 
 /// The header that says whether a 200 is complete (`false`) or degraded (`true`).
 pub const PARTIAL_HEADER: &str = "x-partial-response";
+
+// Header names made once: inserting one from a `&str` copies it into a new name each time.
+const PARTIAL: HeaderName = HeaderName::from_static(PARTIAL_HEADER);
+const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
 
 /// The answer to a fan-out page: the page, or the status its failure calls for, with the
 /// tasks' `Server-Timing`.
@@ -38,10 +45,21 @@ pub(crate) fn page_answer(
         }
         Err(error) => failure(&error).into_response(),
     };
-    if let Ok(value) = HeaderValue::from_str(&report.server_timing().to_string()) {
-        response.headers_mut().insert("server-timing", value);
+    if let Some(value) = server_timing(report) {
+        response.headers_mut().insert(SERVER_TIMING, value);
     }
     response
+}
+
+/// The tasks' `Server-Timing`, written on the stack and copied once into the header's value
+/// (a `String` would grow five times on the way).
+fn server_timing(report: &Report<[TaskRecord; 2]>) -> Option<HeaderValue> {
+    let mut text = ArrayString::<512>::new();
+    match fmt::Write::write_fmt(&mut text, format_args!("{}", report.server_timing())) {
+        Ok(()) => HeaderValue::from_str(&text).ok(),
+        // Names and labels too long for the buffer.
+        Err(_) => HeaderValue::from_str(&report.server_timing().to_string()).ok(),
+    }
 }
 
 /// A page as JSON, with `x-partial-response` saying whether anything in it is degraded.
@@ -50,7 +68,7 @@ pub(crate) fn page_response(page: BalancePage) -> Response {
     let partial = !page.degraded.is_empty();
     let mut response = Json(page).into_response();
     response.headers_mut().insert(
-        PARTIAL_HEADER,
+        PARTIAL,
         HeaderValue::from_static(if partial { "true" } else { "false" }),
     );
     response

@@ -22,26 +22,26 @@ pub(crate) const TASKS: [&str; 2] = ["get_balance", "get_scratch_card"];
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RefusedLabels {
-    task: String,
-    why: String,
+    task: &'static str,
+    why: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabels {
-    task: String,
-    state: String,
+    task: &'static str,
+    state: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
-    task: String,
-    reason: String,
+    task: &'static str,
+    reason: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CauseLabels {
-    task: String,
-    cause: String,
+    task: &'static str,
+    cause: &'static str,
 }
 
 /// The policy counters, by task. Cloning shares them.
@@ -66,7 +66,7 @@ impl PolicyMetrics {
         let metrics = Self::default();
         for task in TASKS {
             let labels = || TaskLabels {
-                task: task.to_owned(),
+                task,
             };
             // Each `get_or_create` makes its series, at 0.
             let _ = metrics.retries.get_or_create(&labels());
@@ -80,8 +80,8 @@ impl PolicyMetrics {
                 RetryRefusal::Budget,
             ] {
                 let _ = metrics.retries_refused.get_or_create(&RefusedLabels {
-                    task: task.to_owned(),
-                    why: why.as_str().to_owned(),
+                    task,
+                    why: why.as_str(),
                 });
             }
             for state in [
@@ -90,8 +90,8 @@ impl PolicyMetrics {
                 BreakerState::Closed,
             ] {
                 let _ = metrics.breaker_transitions.get_or_create(&StateLabels {
-                    task: task.to_owned(),
-                    state: state.as_str().to_owned(),
+                    task,
+                    state: state.as_str(),
                 });
             }
             for cause in [
@@ -100,8 +100,8 @@ impl PolicyMetrics {
                 BreakerTrip::FailedTrial,
             ] {
                 let _ = metrics.breaker_openings.get_or_create(&CauseLabels {
-                    task: task.to_owned(),
-                    cause: cause.as_str().to_owned(),
+                    task,
+                    cause: cause.as_str(),
                 });
             }
             for reason in [
@@ -110,8 +110,8 @@ impl PolicyMetrics {
                 Rejection::RateLimited,
             ] {
                 let _ = metrics.rejections.get_or_create(&ReasonLabels {
-                    task: task.to_owned(),
-                    reason: reason.as_str().to_owned(),
+                    task,
+                    reason: reason.as_str(),
                 });
             }
         }
@@ -186,7 +186,7 @@ impl Observer for PolicyMetrics {
         if event.task.is_empty() {
             return;
         }
-        let task = || event.task.to_owned();
+        let task = || event.task;
         match event.kind {
             EventKind::RetryScheduled { .. } => {
                 self.retries
@@ -196,7 +196,7 @@ impl Observer for PolicyMetrics {
             EventKind::RetryRefused { reason } => {
                 let labels = RefusedLabels {
                     task: task(),
-                    why: reason.as_str().to_owned(),
+                    why: reason.as_str(),
                 };
                 self.retries_refused.get_or_create(&labels).inc();
             }
@@ -208,21 +208,21 @@ impl Observer for PolicyMetrics {
             EventKind::BreakerChanged { to, .. } => {
                 let labels = StateLabels {
                     task: task(),
-                    state: to.as_str().to_owned(),
+                    state: to.as_str(),
                 };
                 self.breaker_transitions.get_or_create(&labels).inc();
             }
             EventKind::BreakerOpened { cause, .. } => {
                 let labels = CauseLabels {
                     task: task(),
-                    cause: cause.as_str().to_owned(),
+                    cause: cause.as_str(),
                 };
                 self.breaker_openings.get_or_create(&labels).inc();
             }
             EventKind::Rejected { reason } => {
                 let labels = ReasonLabels {
                     task: task(),
-                    reason: reason.as_str().to_owned(),
+                    reason: reason.as_str(),
                 };
                 self.rejections.get_or_create(&labels).inc();
             }
