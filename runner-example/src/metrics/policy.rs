@@ -65,9 +65,7 @@ impl PolicyMetrics {
     pub(crate) fn new() -> Self {
         let metrics = Self::default();
         for task in TASKS {
-            let labels = || TaskLabels {
-                task,
-            };
+            let labels = || TaskLabels { task };
             // Each `get_or_create` makes its series, at 0.
             let _ = metrics.retries.get_or_create(&labels());
             let _ = metrics.hedges.get_or_create(&labels());
