@@ -216,10 +216,8 @@ impl<'a, M: Threading> Running<'a, M> {
     }
 
     fn poll_join_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<usize, FanOutError>>> {
-        if self.failed {
-            return Poll::Ready(None);
-        }
-        // Nothing left to hand out: a cancel made since fails nothing.
+        // Nothing left to hand out (`len` is 0 once the run has failed): a cancel made since
+        // fails nothing.
         if self.is_empty() {
             return Poll::Ready(None);
         }
