@@ -17,8 +17,13 @@ use crate::timer::{Clock, Timer, timer_at};
 
 pin_project! {
     pub(crate) struct Stop {
+        // The run's one timer: at the soonest own timeout of a running task while there is
+        // one (each comes before the deadline, or it would not count), else at the deadline.
+        // One timer rather than two keeps the run smaller and registers one `Sleep` a run.
         #[pin]
-        timer: Option<Timer>,
+        alarm: Option<Timer>,
+        // The soonest own timeout the alarm is armed for, if any.
+        own_at: Option<Instant>,
         // Wakes the run when the token is cancelled; `token` is checked between task polls.
         #[pin]
         cancelled: Option<WaitForCancellationFutureOwned>,
@@ -36,7 +41,8 @@ pin_project! {
 impl Stop {
     pub(crate) fn new() -> Self {
         Self {
-            timer: None,
+            alarm: None,
+            own_at: None,
             cancelled: None,
             token: None,
             deadline: None,
@@ -57,11 +63,12 @@ impl Stop {
     }
 
     /// On the first poll: fixes the deadline (the tighter of this fan-out's own, counted from
-    /// now, and the one it runs under) and arms its timer. Returns it. `timed` asks for the
+    /// now, and the one it runs under) and returns it. The engine arms the alarm next, with
+    /// its tasks' own timeouts ([`arm`](Self::arm)). `timed` asks for the
     /// run's elapsed time; a deadline asks for it too, so that a deadline error says how long
     /// the run ran.
     pub(crate) fn start(self: Pin<&mut Self>, clock: &mut Clock, timed: bool) -> Option<Instant> {
-        let mut this = self.project();
+        let this = self.project();
         *this.started = true;
         let inherited = context::deadline();
         if timed || this.deadline.is_some() || inherited.is_some() {
@@ -74,7 +81,6 @@ impl Stop {
             .and_then(|(deadline, now)| now.checked_add(deadline));
         *this.inherited = inherited.is_some_and(|inherited| own.is_none_or(|own| inherited <= own));
         *this.deadline_at = context::earliest(own, inherited);
-        this.timer.set(this.deadline_at.map(timer_at));
         *this.deadline_at
     }
 
@@ -117,12 +123,39 @@ impl Stop {
         self.project().token
     }
 
-    /// `true` once the deadline has passed.
-    pub(crate) fn poll_deadline(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
+    /// Arms the alarm at `own`, the soonest own timeout of a running task (before the
+    /// deadline), or at the deadline when no task has one; a new timer only if that instant
+    /// changed.
+    pub(crate) fn arm(self: Pin<&mut Self>, own: Option<Instant>) {
+        let mut this = self.project();
+        let at = own.or(*this.deadline_at);
+        let armed_at = match this.alarm.is_some() {
+            true => (*this.own_at).or(*this.deadline_at),
+            false => None,
+        };
+        if armed_at != at {
+            this.alarm.set(at.map(timer_at));
+        }
+        *this.own_at = own;
+    }
+
+    /// The soonest own timeout the alarm is armed for, if it is armed for one.
+    pub(crate) fn own_due(&self) -> Option<Instant> {
+        self.own_at
+    }
+
+    /// `true` once the alarm has fired; registers the run to be woken when it does.
+    pub(crate) fn poll_alarm(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
         self.project()
-            .timer
+            .alarm
             .as_pin_mut()
-            .is_some_and(|timer| timer.poll(cx).is_ready())
+            .is_some_and(|alarm| alarm.poll(cx).is_ready())
+    }
+
+    /// `true` once the deadline has passed, by the alarm: armed at the deadline once no own
+    /// timeout is due before it.
+    pub(crate) fn poll_deadline(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
+        self.own_at.is_none() && self.poll_alarm(cx)
     }
 
     /// The run's result as it ends: a cancel made meanwhile (inside a task's poll, or on

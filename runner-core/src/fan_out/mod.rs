@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use futures::future::FusedFuture;
 use pin_project_lite::pin_project;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use self::tuple::{Branches, IntoBranches};
@@ -27,7 +26,6 @@ use crate::report::{self, Report};
 use crate::slot::Cuts;
 use crate::stop::Stop;
 use crate::timer::Clock;
-use crate::timer::{Timer, timer_at};
 use crate::turn::Turn;
 use crate::with_report::{Run, WithReport, sealed};
 
@@ -65,12 +63,10 @@ pin_project! {
     pub struct FanOut<B> {
         #[pin]
         slots: Slots<B>,
+        // The deadline, the token, and one timer for the deadline and every task's own
+        // timeout, armed at the earliest.
         #[pin]
         stop: Stop,
-        // One timer for every task's own timeout, armed at the earliest.
-        #[pin]
-        own_timer: Option<Timer>,
-        own_due: Option<Instant>,
         // The branch polled first on the next poll.
         next: usize,
         // Whether the tasks' elapsed times are wanted (for a report).
@@ -100,8 +96,6 @@ impl<B: Branches> FanOut<B> {
                 branches: tasks.into_branches(),
             },
             stop: Stop::new(),
-            own_timer: None,
-            own_due: None,
             next: 0,
             timed: false,
             finished: false,
@@ -164,12 +158,11 @@ impl<B: Branches> Run for FanOut<B> {
                     break 'run cut(branches, &this.stop, cx, &mut clock, &mut turn);
                 }
                 branches.as_mut().start(&mut clock, deadline, *this.timed);
-                *this.own_due = branches.next_expiry();
-                this.own_timer.set(this.own_due.map(timer_at));
+                this.stop.as_mut().arm(branches.next_expiry());
             }
             // What a last chance at a timer's instant is given: only a run with a timer needs
             // it, and noting it costs a unit of the budget.
-            if this.own_due.is_some() || this.stop.deadline_at().is_some() {
+            if this.stop.own_due().is_some() || this.stop.deadline_at().is_some() {
                 turn.note_budget(cx);
             }
 
@@ -197,16 +190,12 @@ impl<B: Branches> Run for FanOut<B> {
             }
             // The tasks were polled first: work that finished at the instant its own timer
             // fires has already won, and the rest get a last chance as they time out.
-            while !all_done
-                && this
-                    .own_timer
-                    .as_mut()
-                    .as_pin_mut()
-                    .is_some_and(|timer| timer.poll(cx).is_ready())
-            {
-                // Every task due at the instant the timer was armed for times out; none is
+            while !all_done && this.stop.own_due().is_some() && this.stop.as_mut().poll_alarm(cx) {
+                // Every task due at the instant the alarm was armed for times out; none is
                 // due later, so the next instant is strictly later and this loop ends.
-                let Some(due) = *this.own_due else { break };
+                let Some(due) = this.stop.own_due() else {
+                    break;
+                };
                 for index in 0..B::LEN {
                     if this.stop.is_cancelled() {
                         break 'run Err(FanOutError::Cancelled);
@@ -219,10 +208,10 @@ impl<B: Branches> Run for FanOut<B> {
                     }
                 }
                 all_done = branches.is_done();
-                // Re-armed at the next task's instant and polled again above, so that its
-                // waker is registered (or it fires at once if that instant has come too).
-                *this.own_due = branches.next_expiry();
-                this.own_timer.set(this.own_due.map(timer_at));
+                // Re-armed at the next task's instant, or at the deadline, and polled again
+                // (above, or as the deadline below), so that its waker is registered or it
+                // fires at once if that instant has come too.
+                this.stop.as_mut().arm(branches.next_expiry());
             }
             if !all_done {
                 if !this.stop.as_mut().poll_deadline(cx) {

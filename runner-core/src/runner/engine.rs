@@ -24,7 +24,7 @@ use crate::runner::erased::ErasedSlot;
 use crate::runner::wakeups::Wakeups;
 use crate::slot::Cuts;
 use crate::stop::Stop;
-use crate::timer::{Clock, Timer, timer_at};
+use crate::timer::Clock;
 use crate::turn::Turn;
 
 pub(super) type BoxedSlot<'a, M> = Pin<Box<<M as Threading>::Slot<'a>>>;
@@ -38,12 +38,10 @@ pin_project! {
         wakeups: Wakeups,
         // How many tasks have started and not ended.
         running: usize,
-        // The running tasks' own timeouts, soonest first, and one timer for them all at the
-        // soonest: a task holds no timer of its own. An entry whose task ended is stale.
+        // The running tasks' own timeouts, soonest first: the run's one timer (in `stop`,
+        // with the deadline) is armed at the soonest, and a task holds no timer of its own.
+        // An entry whose task ended is stale.
         due: BinaryHeap<Reverse<(Instant, u32)>>,
-        #[pin]
-        own_timer: Option<Timer>,
-        own_due: Option<Instant>,
         // The next task to start.
         next: usize,
         limit: usize,
@@ -79,8 +77,6 @@ impl<'a, M: Threading> Engine<'a, M> {
             wakeups,
             running: 0,
             due: BinaryHeap::new(),
-            own_timer: None,
-            own_due: None,
             next: 0,
             limit: runner.limit,
             stop,
@@ -174,6 +170,8 @@ impl<'a, M: Threading> Engine<'a, M> {
         if !this.stop.is_started() {
             // Always timed: a successful run's `Results` can give its report.
             this.stop.as_mut().start(clock, true);
+            // At the deadline, until a task's own timeout comes before it.
+            this.stop.as_mut().arm(None);
         }
         // Only a run with a timer needs a last chance's budget (noting it costs a unit).
         if *this.timers || this.stop.deadline_at().is_some() {
@@ -254,8 +252,7 @@ impl<'a, M: Threading> Engine<'a, M> {
                 this.slots,
                 this.wakeups,
                 this.due,
-                this.own_timer.as_mut(),
-                this.own_due,
+                this.stop.as_mut(),
                 this.running,
                 this.ended.as_mut(),
                 &mut turn,
@@ -379,26 +376,24 @@ where
     slots.len() - 1
 }
 
-/// Times out the tasks whose own timeout has come, once the run's timer for them has fired,
+/// Times out the tasks whose own timeout has come, once the run's timer has fired for it,
 /// each with a last chance and its own waker; then arms the timer at the soonest timeout of
-/// a task still running, dropping the entries of tasks that ended, and registers its waker.
-/// `Ok(true)` if it had fired (some tasks may have ended, and others may start).
+/// a task still running (or at the deadline), dropping the entries of tasks that ended, and
+/// registers its waker. `Ok(true)` if it had fired (some tasks may have ended, and others
+/// may start).
 #[allow(clippy::too_many_arguments)]
 fn expire_due<'a, M: Threading>(
     slots: &mut [BoxedSlot<'a, M>],
     wakeups: &Wakeups,
     due: &mut BinaryHeap<Reverse<(Instant, u32)>>,
-    mut timer: Pin<&mut Option<Timer>>,
-    own_due: &mut Option<Instant>,
+    mut stop: Pin<&mut Stop>,
     running: &mut usize,
     mut ended: Option<&mut VecDeque<u32>>,
     turn: &mut Turn,
     cx: &mut Context<'_>,
 ) -> Result<bool, FanOutError> {
-    let fired = timer
-        .as_mut()
-        .as_pin_mut()
-        .is_some_and(|timer| timer.poll(cx).is_ready());
+    let own_due = stop.own_due();
+    let fired = own_due.is_some() && stop.as_mut().poll_alarm(cx);
     let mut clock = Clock::default();
     if let Some(now) = own_due.filter(|_| fired) {
         while let Some(&Reverse((at, index))) = due.peek() {
@@ -439,14 +434,12 @@ fn expire_due<'a, M: Threading>(
         due.pop();
     }
     let next = due.peek().map(|&Reverse((at, _))| at);
-    if fired || next != *own_due {
-        *own_due = next;
-        timer.set(next.map(timer_at));
+    if fired || next != own_due {
+        stop.as_mut().arm(next);
         // Polled once, so that its waker is registered; if its instant has come already,
-        // the caller's next pass takes it.
-        if let Some(timer) = timer.as_mut().as_pin_mut()
-            && timer.poll(cx).is_ready()
-        {
+        // the caller's next pass takes it. (Armed at the deadline, it is polled as such
+        // once the pass ends.)
+        if next.is_some() && stop.as_mut().poll_alarm(cx) {
             return Ok(true);
         }
     }
