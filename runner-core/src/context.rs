@@ -18,6 +18,7 @@ thread_local! {
     static CURRENT: Cell<Option<Cutoff>> = const { Cell::new(None) };
     static LABEL: Cell<Option<Label>> = const { Cell::new(None) };
     static VERDICT: Cell<Option<Verdict>> = const { Cell::new(None) };
+    static OUT_OF_TIME: Cell<bool> = const { Cell::new(false) };
 }
 
 /// When a running task is stopped, and why then: its own timeout, or a deadline around it.
@@ -170,6 +171,23 @@ pub(crate) fn within<R>(cutoff: Option<Cutoff>, f: impl FnOnce() -> R) -> R {
 /// poll: the error the task is about to see is time running out on it.
 pub(crate) fn expired() -> bool {
     VERDICT.get() == Some(Verdict::Expired)
+}
+
+/// Notes that what the running call is about to give was shaped by its own time running
+/// out, which another call with more time left may not see: a fallback given at its cutoff,
+/// or a retry refused because it would not end before its deadline. A coalesced flight's
+/// leader hands such a result to no one (see [`watch_out_of_time`]).
+pub(crate) fn note_out_of_time() {
+    OUT_OF_TIME.set(true);
+}
+
+/// Runs `f`, one poll of a coalesced flight's work, and says whether it noted that its time
+/// ran out; the note outside is left as it was. Only coalescing reads the note, so no
+/// engine pays for it.
+pub(crate) fn watch_out_of_time<R>(f: impl FnOnce() -> R) -> (R, bool) {
+    let outer = OUT_OF_TIME.replace(false);
+    let result = f();
+    (result, OUT_OF_TIME.replace(outer))
 }
 
 /// The earlier of two optional instants; `None` is "no limit".

@@ -230,7 +230,11 @@ async fn the_last_call_to_leave_an_unfinished_flight_ends_it() {
 
 #[tokio::test(start_paused = true)]
 async fn a_full_group_runs_a_new_key_alone() {
-    let group: Cards = Coalesce::with_capacity(1).unwrap();
+    let events = Arc::new(Events::default());
+    let group: Cards = Coalesce::with_capacity(1)
+        .unwrap()
+        .name("cards")
+        .observer(events.clone());
     let service = Service::new(ms(100));
     let (a, b, c, d) = tokio::join!(
         card(&group, &service, 7, ms(200)),
@@ -244,6 +248,14 @@ async fn a_full_group_runs_a_new_key_alone() {
     }
     // Key 7 took the one place; both calls of key 8 ran alone.
     assert_eq!(service.runs(), 3);
+    assert_eq!(
+        events.take(),
+        [
+            EventKind::Coalesced { waiting: 1 },
+            EventKind::CoalesceFull,
+            EventKind::CoalesceFull
+        ]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -290,6 +302,92 @@ async fn a_fallback_is_shared_and_reported_as_one() {
     let outcomes: Vec<Outcome> = report.tasks().iter().map(|task| task.outcome).collect();
     assert_eq!(outcomes, [Outcome::Fallback, Outcome::Fallback]);
     assert_eq!(service.runs(), 1);
+}
+
+/// A card call through `policy` with a fallback, timed out after `timeout`, with when it
+/// ended.
+async fn with_fallback(
+    policy: &Policy,
+    group: &Cards,
+    service: &Service,
+    timeout: Duration,
+) -> (Result<String, TaskError<Unavailable>>, Duration) {
+    let start = Instant::now();
+    let result = policy
+        .task::<runner_core::BestEffort, _, _, _, _, _>(
+            "card",
+            || service.card(7),
+            runner_core::Options::new().fallback(|_: &TaskError<Unavailable>| "no card".to_owned()),
+        )
+        .timeout(timeout)
+        .coalesce(group, 7)
+        .await;
+    (result, start.elapsed())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fallback_the_leaders_timeout_gave_is_its_own_and_a_waiting_call_takes_over() {
+    let policy = Policy::builder().build().unwrap();
+    let (group, events) = observed();
+    let service = Service::new(ms(100));
+    let (leader, waiting) = tokio::join!(
+        with_fallback(&policy, &group, &service, ms(50)),
+        with_fallback(&policy, &group, &service, ms(500)),
+    );
+    // The leader's time ran out at 50 ms: its fallback is its own. The waiting call, with
+    // time to spare, runs the work itself from 50 ms and gets the card at 150 ms.
+    assert_eq!(leader, (Ok("no card".to_owned()), ms(50)));
+    assert_eq!(waiting, (Ok("card of 7".to_owned()), ms(150)));
+    assert_eq!(service.runs(), 2);
+    assert_eq!(
+        events.take(),
+        [
+            EventKind::Coalesced { waiting: 1 },
+            EventKind::CoalesceTakenOver
+        ]
+    );
+    assert_eq!(group.in_flight(), 0);
+}
+
+/// The card service of `a_retry_refused_for_the_leaders_deadline_...`: 100 ms a run, the
+/// first run failing.
+struct FailsFirst(AtomicU32);
+
+impl FailsFirst {
+    async fn card(&self) -> Result<String, Unavailable> {
+        let run = self.0.fetch_add(1, Ordering::Relaxed);
+        sleep(ms(100)).await;
+        match run {
+            0 => Err(Unavailable),
+            _ => Ok("card of 7".to_owned()),
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_refused_for_the_leaders_deadline_leaves_the_waiting_call_its_own_retry() {
+    let policy = Policy::builder()
+        .retry(runner_core::Retry::new(3).backoff(ms(1)))
+        .build()
+        .unwrap();
+    let group = Cards::new();
+    let service = FailsFirst(AtomicU32::new(0));
+    let through = |timeout| {
+        let start = Instant::now();
+        let call = policy
+            .best_effort("card", || service.card())
+            .timeout(timeout)
+            .coalesce(&group, 7);
+        async move { (call.await, start.elapsed()) }
+    };
+    let (leader, waiting) = tokio::join!(through(ms(150)), through(ms(1000)));
+    // The leader's first run failed at 100 ms; a retry would end past its 150 ms, so it
+    // was refused and the error is the leader's alone. The waiting call takes over at
+    // 100 ms and its run succeeds at 200 ms.
+    assert_eq!(leader, (Err(TaskError::Failed(Unavailable)), ms(100)));
+    assert_eq!(waiting, (Ok("card of 7".to_owned()), ms(200)));
+    assert_eq!(service.0.load(Ordering::Relaxed), 2);
+    assert_eq!(group.in_flight(), 0);
 }
 
 #[tokio::test(start_paused = true)]

@@ -54,9 +54,9 @@ where
             Some(Ok(value)) => return Ok(value),
             // A run inside the attempt failed on the deadline it inherited: what ran
             // out is the task's time.
-            Some(Err(_)) if context::expired() => cutoff.error(),
+            Some(Err(_)) if context::expired() => out_of_time(cutoff),
             Some(Err(error)) => from_call(error),
-            None => cutoff.error(),
+            None => out_of_time(cutoff),
         },
         _ => match call.await {
             Ok(value) => return Ok(value),
@@ -87,6 +87,12 @@ where
         // Only a fallback races the deadline.
         _ => std::future::pending().await,
     }
+}
+
+/// The error of a call whose time ran out at `cutoff`, which its fallback answers.
+fn out_of_time<E>(cutoff: context::Cutoff) -> TaskError<E> {
+    context::note_out_of_time();
+    cutoff.error()
 }
 
 impl Policy {

@@ -118,6 +118,9 @@ pub enum EventKind {
     /// deadline, or its caller's drop): this waiting call runs its own work now, for the
     /// others still waiting.
     CoalesceTakenOver,
+    /// The coalescing group was full (as many keys in flight as its capacity): the call,
+    /// with a new key, runs on its own, uncoalesced.
+    CoalesceFull,
     /// A call or an attempt was refused before it ran.
     Rejected {
         /// Why.
@@ -344,6 +347,13 @@ fn trace(event: &PolicyEvent<'_>) {
             policy = "coalesce",
             name = policy,
             "taking a coalesced call over from its leader, who left",
+        ),
+        EventKind::CoalesceFull => tracing::debug!(
+            target: TARGET,
+            task,
+            policy = "coalesce",
+            name = policy,
+            "the coalescing group is full: running uncoalesced",
         ),
         EventKind::Rejected { reason } => tracing::debug!(
             target: TARGET,

@@ -23,6 +23,7 @@ use crate::policy::event::{EventKind, PolicyEvent};
 /// | `runner_policy_throttle_wait_seconds` | histogram | `task`, `policy` |
 /// | `runner_policy_coalesced_total` | counter (calls that waited on another's flight) | `task`, `policy` |
 /// | `runner_policy_coalesce_takeovers_total` | counter | `task`, `policy` |
+/// | `runner_policy_coalesce_full_total` | counter (calls run uncoalesced, the group full) | `task`, `policy` |
 /// | `runner_policy_rejections_total` | counter | `task`, `policy`, `reason` |
 /// | `runner_policy_fallbacks_total` | counter | `task`, `policy`, `error` |
 ///
@@ -95,6 +96,10 @@ impl Observer for MetricsObserver {
             }
             EventKind::CoalesceTakenOver => {
                 counter!("runner_policy_coalesce_takeovers_total", "task" => task, "policy" => policy())
+                    .increment(1);
+            }
+            EventKind::CoalesceFull => {
+                counter!("runner_policy_coalesce_full_total", "task" => task, "policy" => policy())
                     .increment(1);
             }
             EventKind::Rejected { reason } => {

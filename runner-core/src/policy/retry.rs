@@ -10,6 +10,7 @@ use pin_project_lite::pin_project;
 use tokio::time::Instant;
 use tower::retry::budget::TpsBudget;
 
+use crate::context;
 use crate::policy::call::Retrying;
 use crate::policy::error::{PolicyError, says};
 use crate::policy::event::{EventKind, RetryRefusal};
@@ -308,6 +309,7 @@ where
         let fits = |deadline| now.checked_add(needs).is_some_and(|end| end < deadline);
         if deadline.is_some_and(|deadline| !fits(deadline)) {
             refused(RetryRefusal::Deadline);
+            context::note_out_of_time();
             return outcome;
         }
         // Nor one the breaker, opened by this very failure perhaps, would refuse.

@@ -56,6 +56,7 @@ pub struct PolicyMetrics {
     fallbacks: Family<TaskLabels, Counter>,
     coalesced: Family<TaskLabels, Counter>,
     takeovers: Family<TaskLabels, Counter>,
+    coalesce_full: Family<TaskLabels, Counter>,
     // An adaptive limit's, as it changes (no series before the first change).
     limits: Family<TaskLabels, Gauge>,
 }
@@ -72,6 +73,7 @@ impl PolicyMetrics {
             let _ = metrics.fallbacks.get_or_create(&labels());
             let _ = metrics.coalesced.get_or_create(&labels());
             let _ = metrics.takeovers.get_or_create(&labels());
+            let _ = metrics.coalesce_full.get_or_create(&labels());
             for why in [
                 RetryRefusal::Deadline,
                 RetryRefusal::Breaker,
@@ -175,6 +177,11 @@ impl PolicyMetrics {
             "Runs taken over by a waiting call when the call that ran them left first, by task",
             self.takeovers.clone(),
         );
+        registry.register(
+            "gateway_policy_coalesce_full",
+            "Calls run uncoalesced because their coalescing group was full, by task",
+            self.coalesce_full.clone(),
+        );
     }
 }
 
@@ -242,6 +249,11 @@ impl Observer for PolicyMetrics {
             }
             EventKind::CoalesceTakenOver => {
                 self.takeovers
+                    .get_or_create(&TaskLabels { task: task() })
+                    .inc();
+            }
+            EventKind::CoalesceFull => {
+                self.coalesce_full
                     .get_or_create(&TaskLabels { task: task() })
                     .inc();
             }

@@ -119,10 +119,12 @@ where
                     None => return Poll::Pending,
                 },
                 Role::Leading(flight) => {
-                    let result = ready!(this.future.as_mut().poll(cx));
+                    let (polled, out_of_time) =
+                        context::watch_out_of_time(|| this.future.as_mut().poll(cx));
+                    let result = ready!(polled);
                     // Still the leader while it lands: if the result's `Clone` panics there,
                     // the drop hands the flight over.
-                    group.land(this.key, flight, &result);
+                    group.land(this.key, flight, &result, out_of_time);
                     *this.role = Role::Done;
                     return Poll::Ready(result);
                 }
@@ -154,7 +156,7 @@ where
         let mut flights = self.lock();
         let Some(at) = flights.find(key) else {
             if flights.keys() >= self.capacity {
-                return (Role::Alone, None);
+                return (Role::Alone, Some(EventKind::CoalesceFull));
             }
             return (Role::Leading(flights.start(key.clone())), None);
         };
@@ -199,14 +201,16 @@ where
         None
     }
 
-    /// The leader's work gave `result`: for the calls waiting on it, unless it failed on
-    /// time that ran out on the leader itself (a run inside it failed on the deadline it
-    /// inherited), which the others' may not have; then one of them takes the flight over.
-    fn land(&self, key: &K, at: usize, result: &Result<T, E>) {
+    /// The leader's work gave `result`: for the calls waiting on it, unless time that ran
+    /// out on the leader itself shaped it, which the others' may not have (a run inside
+    /// failed on the deadline it inherited, its fallback answered at its cutoff, or a retry
+    /// was refused for its deadline: `out_of_time`); then one of them takes the flight over.
+    fn land(&self, key: &K, at: usize, result: &Result<T, E>, out_of_time: bool) {
         let posted = context::posted();
+        let expired = result.is_err() && posted == Some(Verdict::Expired);
         let mut flights = self.lock();
         let waiting = flights.get(at).waiting;
-        if waiting > 0 && result.is_err() && posted == Some(Verdict::Expired) {
+        if waiting > 0 && (out_of_time || expired) {
             let flight = flights.get(at);
             flight.led = false;
             flight.wake_all();

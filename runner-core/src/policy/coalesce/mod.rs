@@ -49,9 +49,35 @@ use self::table::Flights;
 /// the work starts again, and no work outlives the calls that want it. Nothing is cached: a
 /// call after the flight ended starts a new one.
 ///
+/// The leader's value, error or fallback is shared, except one that the leader's own time
+/// shaped, which a waiting call with more time left would not have got: an error from a run
+/// inside that failed on the deadline it inherited, a fallback given at the leader's cutoff,
+/// or the last error when a retry was refused because it would not end before the leader's
+/// deadline. That result is the leader's alone, and a waiting call takes the flight over. A
+/// downstream service's own answer to the leader's budget (a 504 for the deadline a
+/// `runner_http::Propagate` sent it) is not told apart: it is shared as any
+/// error is.
+///
 /// `T` and `E` are the calls' value and error, cloned for each waiting call: wrap an error
 /// that is not `Clone` in an `Arc` (`Arc<E>` is an error where `E` is). Give each kind of
 /// call its own group; `#[task(coalesce(key = ...))]` makes one per fn.
+///
+/// **Allocation.** The table of flights grows to the most keys in flight at once and is
+/// reused, so a call whose key holds nothing on the heap (a number, an id) allocates nothing.
+/// A key that does (a `String`) is cloned into the table by the call that starts its flight,
+/// and the attribute form makes an owned key from each call's `&str`: one or two allocations
+/// a call, which the table's key must have.
+///
+/// **A full group.** Past its capacity of keys in flight, a call with a new key runs on its
+/// own, uncoalesced, and says so with [`EventKind::CoalesceFull`].
+///
+/// **Why not a crate.** `tower-resilience-coalesce` (0.14) fails every waiting call with
+/// `LeaderCancelled` when the first caller goes away, and boxes each call's future and a
+/// broadcast channel per key. `async_singleflight` (0.6) hands a dropped leader's flight
+/// over as this does, but gives the waiting calls an untyped `LeaderFailed` for the
+/// leader's error, takes an async mutex per call and allocates a `watch` channel per
+/// flight. Here the calls share the typed result, fallback included, with no allocation
+/// per call for a plain key.
 ///
 /// ```
 /// use std::sync::Arc;
