@@ -41,31 +41,49 @@ impl<T, E> Polled<T, E> {
     }
 }
 
-/// Polls a task's future inside the boundary, and reads back what its policy or a run
-/// inside it posted (see [`Verdict`]).
+/// Polls a task's future inside the boundary, if it is still there, and reads back what its
+/// policy or a run inside it posted (see [`Verdict`]). A future that ended (or panicked) is
+/// dropped there too, in the same boundary, so that the task's end needs no second one.
 #[inline]
 pub(crate) fn poll<F: TryFuture>(
-    future: Pin<&mut F>,
+    mut future: Pin<&mut Option<F>>,
     cx: &mut Context<'_>,
     span: &Span,
     (cutoff, label): (Option<Cutoff>, Option<Label>),
 ) -> Polled<F::Ok, F::Error> {
+    if future.is_none() {
+        return Polled::Pending;
+    }
     let _entered = span.enter();
-    let (polled, verdict) = context::enter(cutoff, label, || catch(|| future.try_poll(cx)));
+    let ((polled, verdict), _) = context::enter(cutoff, label, || {
+        let polled = catch(|| {
+            future
+                .as_mut()
+                .as_pin_mut()
+                .map(|running| running.try_poll(cx))
+        });
+        // Read before the drop below, which is the task's end, not part of its answer.
+        let verdict = context::posted();
+        if !matches!(polled, Ok(Some(Poll::Pending))) {
+            // On unwinding, the assignment still writes `None`: the future is gone either way.
+            let _ = catch(|| future.set(None));
+        }
+        (polled, verdict)
+    });
     match (polled, verdict) {
-        (Ok(Poll::Pending), Some(Verdict::Rejected(reason))) => {
+        (Ok(None | Some(Poll::Pending)), Some(Verdict::Rejected(reason))) => {
             Polled::done(Err(TaskError::Rejected(reason)))
         }
-        (Ok(Poll::Pending), Some(Verdict::TimedOut(timeout))) => {
+        (Ok(None | Some(Poll::Pending)), Some(Verdict::TimedOut(timeout))) => {
             Polled::done(Err(TaskError::TimedOut(timeout)))
         }
-        (Ok(Poll::Pending), _) => Polled::Pending,
+        (Ok(None | Some(Poll::Pending)), _) => Polled::Pending,
         // Only a task with a cutoff has a deadline to hand down, and a timer that settles it.
-        (Ok(Poll::Ready(Err(error))), Some(Verdict::Expired)) if cutoff.is_some() => {
+        (Ok(Some(Poll::Ready(Err(error)))), Some(Verdict::Expired)) if cutoff.is_some() => {
             drop_caught(error);
             Polled::Expired
         }
-        (Ok(Poll::Ready(result)), verdict) => Polled::Done {
+        (Ok(Some(Poll::Ready(result))), verdict) => Polled::Done {
             fell_back: result.is_ok() && verdict == Some(Verdict::Fallback),
             result: result.map_err(TaskError::Failed),
         },

@@ -239,22 +239,19 @@ where
         turn: &mut Turn,
     ) -> Poll<Result<(), FanOutError>> {
         let this = self.as_mut().project();
-        let StateProj::Running { mut future, timer } = this.state.project() else {
+        let StateProj::Running { future, timer } = this.state.project() else {
             return Poll::Ready(Ok(()));
         };
         // The future is polled before its timer, so work that finishes at the very instant
         // its timeout elapses counts as finished.
-        let polled = match future.as_mut().as_pin_mut() {
-            Some(running) => boundary::poll(running, cx, this.span, (*this.cutoff, *this.label)),
-            None => Polled::Pending,
-        };
+        let polled = boundary::poll(future, cx, this.span, (*this.cutoff, *this.label));
         let result = match polled {
             Polled::Done { result, fell_back } => {
                 *this.fell_back = fell_back;
                 result
             }
+            // Its future is gone: it waits for its timer.
             Polled::Expired => {
-                boundary::replace(future, None, this.span, (*this.cutoff, *this.label));
                 return match timer.poll_fired(cx) {
                     true => Poll::Ready(self.time_out(clock)),
                     false => Poll::Pending,
@@ -349,9 +346,11 @@ where
         let StateProj::Running { future, .. } = this.state.project() else {
             return None;
         };
-        let running = future.as_pin_mut()?;
+        if future.is_none() {
+            return None;
+        }
         let (span, within) = (&*this.span, (*this.cutoff, *this.label));
-        match turn.last_chance(cx, |cx| boundary::poll(running, cx, span, within)) {
+        match turn.last_chance(cx, |cx| boundary::poll(future, cx, span, within)) {
             Some(Polled::Done { result, fell_back }) => {
                 *this.fell_back = fell_back;
                 Some(result)
@@ -374,7 +373,7 @@ where
         result: Result<F::Ok, TaskError<F::Error>>,
         clock: &mut Clock,
     ) -> Result<(), FanOutError> {
-        let this = self.project();
+        let mut this = self.project();
         let elapsed = this
             .started_at
             .map_or(Duration::ZERO, |started| clock.now() - started);
@@ -418,7 +417,12 @@ where
                 Ok(()),
             ),
         };
-        boundary::replace(this.state, next, this.span, (*this.cutoff, *this.label));
+        match *this.state {
+            // Its future ended, and was dropped in the boundary as it did: nothing of the
+            // task's is left to drop.
+            State::Running { future: None, .. } => this.state.set(next),
+            _ => boundary::replace(this.state, next, this.span, (*this.cutoff, *this.label)),
+        }
         boundary::end_span(this.span, outcome, elapsed);
         verdict
     }
