@@ -7,8 +7,10 @@
 #
 #   bash scripts/scale_out.sh
 #
-# Needs root (it makes network namespaces); installs iproute2 and nginx from Debian's
-# packages if they are missing. Everything it makes is gone when it ends. `.ci/run` runs it.
+# It makes network namespaces: run it as root, or as a user with passwordless sudo (the
+# test binary is built as the user and only run under sudo). Installs iproute2 and nginx from
+# Debian's packages if they are missing. Everything it makes is gone when it ends. `.ci/run`
+# runs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,11 +21,23 @@ die() {
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
 
-((EUID == 0)) || die "it makes network namespaces: run it as root"
+as_root=()
+if ((EUID != 0)); then
+    sudo -n true 2>/dev/null ||
+        die "it makes network namespaces: run it as root, or as a user with passwordless sudo"
+    as_root=(sudo -E env "PATH=$PATH")
+fi
 ensure_tool ip iproute2
 # Debian installs nginx in /usr/sbin, which a non-login shell may not have on PATH.
 export PATH="$PATH:/usr/sbin:/sbin"
 ensure_tool nginx nginx-light
 
-echo "== cargo test -p runner-example --test scale_out (RUNNER_SCALE_OUT=1)"
-RUNNER_SCALE_OUT=1 cargo test -p runner-example --test scale_out -- --nocapture
+echo "== cargo test -p runner-example --test scale_out --no-run"
+test_bin=$(cargo test -p runner-example --test scale_out --no-run 2>&1 |
+    tee /dev/stderr | sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -n 1)
+[[ -x "$test_bin" ]] || die "no test binary after the build"
+test_bin=$(realpath "$test_bin")
+
+echo "== $test_bin --nocapture (RUNNER_SCALE_OUT=1${as_root:+, under sudo})"
+# Run from the package's directory, as `cargo test` would.
+(cd runner-example && ${as_root[@]+"${as_root[@]}"} env RUNNER_SCALE_OUT=1 "$test_bin" --nocapture)

@@ -30,6 +30,7 @@ impl InvalidBudget {
 
 const MS_EXPECTED: &str = "must be a whole number of milliseconds";
 const GRPC_EXPECTED: &str = "must be 1 to 8 digits and a unit (H, M, S, m, u or n), as in `250m`";
+const ONCE_EXPECTED: &str = "must be given once: two values would be two deadlines";
 
 /// The budget a request carries in `ms_header` and `grpc-timeout` (when `grpc` is `true`):
 /// the tighter of those present, `None` if neither is. A header given twice, or not in its
@@ -39,11 +40,11 @@ pub(crate) fn read(
     ms_header: &HeaderName,
     grpc: bool,
 ) -> Result<Option<Duration>, InvalidBudget> {
-    let ms = one(headers, ms_header, MS_EXPECTED)?
+    let ms = one(headers, ms_header)?
         .map(|value| parse_ms(value).ok_or_else(|| invalid(ms_header, MS_EXPECTED)))
         .transpose()?;
     let grpc = match grpc {
-        true => one(headers, &GRPC_TIMEOUT, GRPC_EXPECTED)?
+        true => one(headers, &GRPC_TIMEOUT)?
             .map(|value| parse_grpc(value).ok_or_else(|| invalid(&GRPC_TIMEOUT, GRPC_EXPECTED)))
             .transpose()?,
         false => None,
@@ -58,12 +59,11 @@ pub(crate) fn read(
 fn one<'h>(
     headers: &'h HeaderMap,
     name: &HeaderName,
-    expected: &'static str,
 ) -> Result<Option<&'h HeaderValue>, InvalidBudget> {
     let mut values = headers.get_all(name).iter();
     match (values.next(), values.next()) {
         (value, None) => Ok(value),
-        (Some(_), Some(_)) => Err(invalid(name, expected)),
+        (Some(_), Some(_)) => Err(invalid(name, ONCE_EXPECTED)),
         (None, Some(_)) => unreachable!("a header has a first value before a second"),
     }
 }
@@ -227,7 +227,7 @@ mod tests {
         assert_eq!(error.header(), &DEADLINE_MS);
         assert_eq!(
             error.to_string(),
-            "`x-request-deadline-ms` must be a whole number of milliseconds"
+            "`x-request-deadline-ms` must be given once: two values would be two deadlines"
         );
     }
 }

@@ -146,14 +146,19 @@ async fn a_budget_that_cannot_be_read_is_a_400_in_json() {
         );
         assert_eq!(calls, 0);
     }
-    // Two budgets in one header are refused as well.
+    // Two budgets in one header are refused as well, saying so.
     let twice = [
         ("x-request-deadline-ms", "5"),
         ("x-request-deadline-ms", "9"),
     ];
     assert_eq!(
-        get_with(DeadlineLayer::new(), &twice).await.0,
-        StatusCode::BAD_REQUEST
+        get_with(DeadlineLayer::new(), &twice).await,
+        (
+            StatusCode::BAD_REQUEST,
+            r#"{"error":"invalid_deadline","detail":"`x-request-deadline-ms` must be given once: two values would be two deadlines"}"#
+                .to_owned(),
+            0
+        )
     );
 }
 
