@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures::TryFuture;
 use tracing::Span;
 
-use crate::context::{self, Cutoff, Verdict};
+use crate::context::{self, Verdict, Within};
 use crate::error::TaskError;
 use crate::label::Label;
 use crate::report::Outcome;
@@ -49,13 +49,13 @@ pub(crate) fn poll<F: TryFuture>(
     mut future: Pin<&mut Option<F>>,
     cx: &mut Context<'_>,
     span: &Span,
-    (cutoff, label): (Option<Cutoff>, Option<Label>),
+    within: &Within,
 ) -> Polled<F::Ok, F::Error> {
     if future.is_none() {
         return Polled::Pending;
     }
     let _entered = span.enter();
-    let ((polled, verdict), _) = context::enter(cutoff, label, || {
+    let ((polled, verdict), _) = context::enter(within, || {
         let polled = catch(|| {
             future
                 .as_mut()
@@ -79,7 +79,7 @@ pub(crate) fn poll<F: TryFuture>(
         }
         (Ok(None | Some(Poll::Pending)), _) => Polled::Pending,
         // Only a task with a cutoff has a deadline to hand down, and a timer that settles it.
-        (Ok(Some(Poll::Ready(Err(error)))), Some(Verdict::Expired)) if cutoff.is_some() => {
+        (Ok(Some(Poll::Ready(Err(error)))), Some(Verdict::Expired)) if within.cutoff.is_some() => {
             drop_caught(error);
             Polled::Expired
         }
@@ -95,14 +95,9 @@ pub(crate) fn poll<F: TryFuture>(
 /// value) inside the boundary: in its span, under its cutoff, with a panic in their `Drop`
 /// caught.
 #[inline]
-pub(crate) fn replace<T>(
-    mut place: Pin<&mut T>,
-    next: T,
-    span: &Span,
-    (cutoff, label): (Option<Cutoff>, Option<Label>),
-) {
+pub(crate) fn replace<T>(mut place: Pin<&mut T>, next: T, span: &Span, within: &Within) {
     let _entered = span.enter();
-    context::enter(cutoff, label, || {
+    context::enter(within, || {
         // On unwinding, the assignment still writes `next`: the place moves on either way.
         let _ = catch(|| place.set(next));
     });

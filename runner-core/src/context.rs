@@ -15,10 +15,30 @@ use crate::error::{Rejection, TaskError};
 use crate::label::Label;
 
 thread_local! {
-    static CURRENT: Cell<Option<Cutoff>> = const { Cell::new(None) };
-    static LABEL: Cell<Option<Label>> = const { Cell::new(None) };
+    // What the running task's code reads of its task, lent for one poll or drop: a pointer to
+    // the task's own, so that entering a task writes one word, not the whole of it. Null
+    // outside any task.
+    static CURRENT: Cell<*const Within> = const { Cell::new(std::ptr::null()) };
     static VERDICT: Cell<Option<Verdict>> = const { Cell::new(None) };
     static OUT_OF_TIME: Cell<bool> = const { Cell::new(false) };
+}
+
+/// What a running task's code reads of the task it runs in: when it is stopped, and the
+/// label of its call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Within {
+    pub(crate) cutoff: Option<Cutoff>,
+    pub(crate) label: Option<Label>,
+}
+
+/// The running task's, if a task is running on this thread.
+fn current() -> Within {
+    let current = CURRENT.get();
+    // SAFETY: `CURRENT` is only ever set by `enter` and `within`, to a `Within` that outlives
+    // the call they make with it set, and is put back as it was before either returns (or
+    // unwinds, for `within`; `enter`'s callers catch unwinding inside it). So a non-null
+    // pointer here points at a live `Within`, which nothing writes while it is lent.
+    unsafe { current.as_ref() }.copied().unwrap_or_default()
 }
 
 /// When a running task is stopped, and why then: its own timeout, or a deadline around it.
@@ -109,37 +129,26 @@ pub fn remaining() -> Option<Duration> {
 
 /// The cutoff of the running task, if it has one.
 pub(crate) fn cutoff() -> Option<Cutoff> {
-    CURRENT.with(Cell::get)
+    current().cutoff
 }
 
 /// The label of the running task's call, if it has one: what its policy's events carry.
 pub(crate) fn label() -> Option<Label> {
-    LABEL.with(Cell::get)
+    current().label
 }
 
-/// Runs `f`, one poll or drop of a task's future, with `cutoff` and `label` as the current
-/// ones, and returns what it posted; the previous cutoff, label and verdict are restored
-/// after.
+/// Runs `f`, one poll or drop of a task's future, with `within` as the current task's, and
+/// returns what it posted; the previous task's and verdict are restored after.
 ///
 /// `f` must not unwind: the callers catch panics inside it, which keeps this free of a
 /// drop guard.
 #[inline]
-pub(crate) fn enter<R>(
-    cutoff: Option<Cutoff>,
-    label: Option<Label>,
-    f: impl FnOnce() -> R,
-) -> (R, Option<Verdict>) {
-    let previous = CURRENT.replace(cutoff);
-    let outer_label = LABEL.replace(label);
+pub(crate) fn enter<R>(within: &Within, f: impl FnOnce() -> R) -> (R, Option<Verdict>) {
+    let previous = CURRENT.replace(within);
     let outer = VERDICT.take();
     let result = f();
     let verdict = VERDICT.replace(outer);
-    if previous != cutoff {
-        CURRENT.set(previous);
-    }
-    if outer_label != label {
-        LABEL.set(outer_label);
-    }
+    CURRENT.set(previous);
     (result, verdict)
 }
 
@@ -150,20 +159,25 @@ pub(crate) fn enter<R>(
 /// take a scoped deadline for its own). The previous state is restored after, also when `f`
 /// panics.
 pub(crate) fn within<R>(cutoff: Option<Cutoff>, f: impl FnOnce() -> R) -> R {
-    struct Restore(Option<Cutoff>, Option<Verdict>);
+    struct Restore(*const Within, Option<Verdict>);
     impl Drop for Restore {
         fn drop(&mut self) {
             CURRENT.set(self.0);
             VERDICT.set(self.1);
         }
     }
-    let current = CURRENT.get();
-    let tighter = match (current, cutoff) {
+    let outer = current();
+    let tighter = match (outer.cutoff, cutoff) {
         (Some(current), Some(scoped)) if current.at <= scoped.at => Some(current),
         (None, scoped) | (Some(_), scoped @ Some(_)) => scoped,
         (current, None) => current,
     };
-    let _restore = Restore(CURRENT.replace(tighter), VERDICT.take());
+    // Lent for the call below, and taken back by `_restore` before it goes.
+    let scoped = Within {
+        cutoff: tighter,
+        label: outer.label,
+    };
+    let _restore = Restore(CURRENT.replace(&scoped), VERDICT.take());
     f()
 }
 

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tracing::Span;
 
 use crate::boundary::{self, Polled, Shielded};
-use crate::context::Cutoff;
+use crate::context::{Cutoff, Within};
 use crate::criticality::Criticality;
 use crate::error::{FanOutError, TaskError};
 use crate::label::Label;
@@ -57,14 +57,14 @@ pin_project! {
         #[pin]
         state: State<F, Result<F::Ok, TaskError<F::Error>>, T>,
         name: &'static str,
-        label: Option<Label>,
+        // Its call's label, and, once it started, when and why then it is stopped: what
+        // `deadline()` and its policy's events read inside it.
+        within: Within,
         critical: bool,
         timeout: Option<Duration>,
         started: bool,
         // When it started, if anything needs its elapsed time.
         started_at: Option<Instant>,
-        // When, and why then, it is stopped: what `deadline()` says inside it.
-        cutoff: Option<Cutoff>,
         outcome: Option<Outcome>,
         // Set when its value came from its policy's fallback.
         fell_back: bool,
@@ -83,7 +83,7 @@ pin_project! {
             let this = this.project();
             // Most slots end taken, with nothing of the task's left to drop.
             if !matches!(*this.state, State::Dropped | State::Done { result: None }) {
-                boundary::replace(this.state, State::Dropped, this.span, (*this.cutoff, *this.label));
+                boundary::replace(this.state, State::Dropped, this.span, this.within);
             }
         }
     }
@@ -132,12 +132,14 @@ where
                 timer: T::default(),
             },
             name,
-            label,
+            within: Within {
+                cutoff: None,
+                label,
+            },
             critical,
             timeout,
             started: false,
             started_at: None,
-            cutoff: None,
             outcome: None,
             fell_back: false,
             elapsed: Duration::ZERO,
@@ -159,7 +161,7 @@ where
         *this.started = true;
         // The slot holds `Span::none()` until now: a span no subscriber takes is not copied
         // in (40 bytes, read back from where it was just written, at every task's start).
-        let span = boundary::task_span(this.name, this.label.as_ref(), *this.critical);
+        let span = boundary::task_span(this.name, this.within.label.as_ref(), *this.critical);
         if !span.is_disabled() {
             *this.span = span;
         }
@@ -174,7 +176,7 @@ where
         // The own timeout counts only if it comes before the deadline. At or after it, the
         // deadline is what stops the task, and a critical one is named together with every
         // other critical task still pending.
-        *this.cutoff = match (own, deadline) {
+        this.within.cutoff = match (own, deadline) {
             (Some((timeout, at)), deadline) if deadline.is_none_or(|deadline| at < deadline) => {
                 Some(Cutoff {
                     at,
@@ -187,7 +189,7 @@ where
             }),
         };
         if let (Some(at), StateProj::Running { timer, .. }) =
-            (own_timer_at(*this.cutoff), this.state.project())
+            (own_timer_at(this.within.cutoff), this.state.project())
         {
             timer.arm(at);
         }
@@ -196,7 +198,7 @@ where
     /// When its own timer fires, while it runs.
     pub(crate) fn fires_at(&self) -> Option<Instant> {
         match self.state {
-            State::Running { .. } => own_timer_at(self.cutoff),
+            State::Running { .. } => own_timer_at(self.within.cutoff),
             _ => None,
         }
     }
@@ -244,7 +246,7 @@ where
         };
         // The future is polled before its timer, so work that finishes at the very instant
         // its timeout elapses counts as finished.
-        let polled = boundary::poll(future, cx, this.span, (*this.cutoff, *this.label));
+        let polled = boundary::poll(future, cx, this.span, this.within);
         let result = match polled {
             Polled::Done { result, fell_back } => {
                 *this.fell_back = fell_back;
@@ -305,12 +307,7 @@ where
                 .map_or(Duration::ZERO, |started| clock.now() - started);
             *this.outcome = Some(Outcome::Cancelled);
             *this.elapsed = elapsed;
-            boundary::replace(
-                this.state,
-                State::Dropped,
-                this.span,
-                (*this.cutoff, *this.label),
-            );
+            boundary::replace(this.state, State::Dropped, this.span, this.within);
             boundary::end_span(this.span, Outcome::Cancelled, elapsed);
         }
     }
@@ -327,7 +324,7 @@ where
     pub(crate) fn record(&self) -> TaskRecord {
         TaskRecord {
             name: self.name,
-            label: self.label,
+            label: self.within.label,
             critical: self.critical,
             outcome: self.outcome.unwrap_or(Outcome::Cancelled),
             elapsed: self.elapsed,
@@ -349,7 +346,7 @@ where
         if future.is_none() {
             return None;
         }
-        let (span, within) = (&*this.span, (*this.cutoff, *this.label));
+        let (span, within) = (&*this.span, &*this.within);
         match turn.last_chance(cx, |cx| boundary::poll(future, cx, span, within)) {
             Some(Polled::Done { result, fell_back }) => {
                 *this.fell_back = fell_back;
@@ -363,6 +360,7 @@ where
     /// task's own timeout, so this is `TimedOut` with it, as `Cutoff::error` says everywhere.
     fn time_out(self: Pin<&mut Self>, clock: &mut Clock) -> Result<(), FanOutError> {
         let error = self
+            .within
             .cutoff
             .map_or(TaskError::DeadlineExceeded, Cutoff::error);
         self.finish(Err(error), clock)
@@ -405,7 +403,7 @@ where
                 State::Dropped,
                 Err(FanOutError::from_critical(
                     this.name,
-                    *this.label,
+                    this.within.label,
                     error,
                     elapsed,
                 )),
@@ -421,7 +419,7 @@ where
             // Its future ended, and was dropped in the boundary as it did: nothing of the
             // task's is left to drop.
             State::Running { future: None, .. } => this.state.set(next),
-            _ => boundary::replace(this.state, next, this.span, (*this.cutoff, *this.label)),
+            _ => boundary::replace(this.state, next, this.span, this.within),
         }
         boundary::end_span(this.span, outcome, elapsed);
         verdict
