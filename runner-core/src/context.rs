@@ -87,11 +87,13 @@ pub(crate) enum Verdict {
 }
 
 /// Posts `verdict` for the engine polling the current task.
+#[inline]
 pub(crate) fn post(verdict: Verdict) {
     VERDICT.set(Some(verdict));
 }
 
 /// What the current poll of the task has posted so far.
+#[inline]
 pub(crate) fn posted() -> Option<Verdict> {
     VERDICT.get()
 }
@@ -183,6 +185,7 @@ pub(crate) fn within<R>(cutoff: Option<Cutoff>, f: impl FnOnce() -> R) -> R {
 
 /// `true` if a run inside the task being polled has posted [`Verdict::Expired`] in this
 /// poll: the error the task is about to see is time running out on it.
+#[inline]
 pub(crate) fn expired() -> bool {
     VERDICT.get() == Some(Verdict::Expired)
 }
