@@ -75,8 +75,10 @@ pub struct Config {
     /// 0 to 1, of `error` (answer an error status), `hang` (never answer), `garbage` (a 200
     /// that is not JSON), `truncate` (half the body, then the connection closes) or `reset`
     /// (half the body, then the connection is reset); `status` sets the error's status, 400 to
-    /// 599 (default 503): `scratch:error=1,scratch:status=500`. Repeatable; change them later
-    /// with `PUT /admin/faults`.
+    /// 599 (default 503): `scratch:error=1,scratch:status=500`; `retry-after` gives the error
+    /// a `Retry-After` header of that many whole seconds, 0 to 3600:
+    /// `wallet:error=1,wallet:retry-after=2`. Repeatable; change them later with
+    /// `PUT /admin/faults`.
     #[arg(long = "fault", env = "RUNNER_FAULTS", value_delimiter = ',')]
     pub faults: Vec<FaultSpec>,
 
@@ -170,6 +172,8 @@ mod tests {
             "--fault",
             "wallet:error=1,wallet:status=500",
             "--fault",
+            "wallet:retry-after=2",
+            "--fault",
             "scratch:truncate=0.5",
             "--fault",
             "scratch:reset=1",
@@ -177,8 +181,13 @@ mod tests {
         .unwrap();
         let wallet = config.faults_for(Target::Wallet);
         assert_eq!((wallet.error_rate, wallet.error_status), (1.0, 500));
+        assert_eq!(wallet.retry_after_secs, Some(2));
         let scratch = config.faults_for(Target::Scratch);
         assert_eq!((scratch.truncate_rate, scratch.reset_rate), (0.5, 1.0));
+        assert_eq!(scratch.retry_after_secs, None);
+        assert!(
+            Config::try_parse_from(["runner-example", "--fault", "wallet:retry-after=1h"]).is_err()
+        );
     }
 
     #[test]

@@ -63,7 +63,8 @@ pub use crate::policies::{
 pub use crate::server::Server;
 pub use crate::services::downstream::{Stats, StatsSnapshot};
 pub use crate::services::faults::{
-    DEFAULT_ERROR_STATUS, FaultConfig, FaultKind, FaultSpec, Faults, InvalidFault, Target,
+    DEFAULT_ERROR_STATUS, FaultConfig, FaultKind, FaultSpec, Faults, InvalidFault,
+    MAX_RETRY_AFTER_SECS, Target,
 };
 pub use crate::services::scratch::{Scratch, card_for};
 pub use crate::services::wallet::{SEEDED_USERS, Wallet, seeded_balance};

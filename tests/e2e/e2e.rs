@@ -680,6 +680,7 @@ async fn faults_can_be_changed_through_the_admin_route() {
             "latency_rate": 1.0,
             "error_rate": 1.0,
             "error_status": 503,
+            "retry_after_secs": null,
             "hang_rate": 0.0,
             "garbage_rate": 0.0,
             "truncate_rate": 0.0,

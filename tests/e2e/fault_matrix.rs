@@ -532,8 +532,32 @@ async fn the_error_fault_answers_the_chosen_status_with_a_json_body() {
         .await
         .expect("an answer");
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(response.headers().get("retry-after"), None);
     let body: Value = response.json().await.expect("a JSON body");
     assert_eq!(body["error"], "injected_error");
+}
+
+#[tokio::test]
+async fn the_error_fault_carries_the_retry_after_asked_for() {
+    let server = wallet_with(FaultConfig {
+        error_rate: 1.0,
+        retry_after_secs: Some(2),
+        ..FaultConfig::default()
+    })
+    .await;
+    let response = client()
+        .get(format!("{}/balances/7", server.url()))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        response
+            .headers()
+            .get("retry-after")
+            .and_then(|value| value.to_str().ok()),
+        Some("2")
+    );
 }
 
 #[tokio::test]
@@ -549,7 +573,7 @@ async fn the_new_faults_can_be_set_through_the_admin_route() {
         async move { Answer::from(request.send().await).await }
     };
     let answer =
-        put(r#"{"error_rate": 1, "error_status": 500, "truncate_rate": 0.5, "reset_rate": 0.25, "max_concurrency": 8}"#)
+        put(r#"{"error_rate": 1, "error_status": 500, "retry_after_secs": 2, "truncate_rate": 0.5, "reset_rate": 0.25, "max_concurrency": 8}"#)
             .await;
     assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.json);
     assert_eq!(
@@ -559,6 +583,7 @@ async fn the_new_faults_can_be_set_through_the_admin_route() {
             "latency_rate": 1.0,
             "error_rate": 1.0,
             "error_status": 500,
+            "retry_after_secs": 2,
             "hang_rate": 0.0,
             "garbage_rate": 0.0,
             "truncate_rate": 0.5,
@@ -572,6 +597,9 @@ async fn the_new_faults_can_be_set_through_the_admin_route() {
         r#"{"error_status": 600}"#,
         r#"{"truncate_rate": 2}"#,
         r#"{"reset_rate": -1}"#,
+        r#"{"retry_after_secs": 3601}"#,
+        r#"{"retry_after_secs": -1}"#,
+        r#"{"retry_after_secs": "2s"}"#,
     ] {
         let answer = put(bad).await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{bad}");
@@ -580,5 +608,6 @@ async fn the_new_faults_can_be_set_through_the_admin_route() {
     // A field left out is off; the error status goes back to 503.
     let answer = put("{}").await;
     assert_eq!(answer.json["error_status"], 503);
+    assert_eq!(answer.json["retry_after_secs"], Value::Null);
     assert_eq!(answer.json["reset_rate"], 0.0);
 }

@@ -174,12 +174,10 @@ impl Downstream {
             tokio::time::sleep(plan.latency).await;
             match plan.fault {
                 Some(Fault::Hang) => std::future::pending().await,
-                Some(Fault::Error(status)) => ApiError::new(
-                    StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
-                    "injected_error",
-                    "fault injection: error",
-                )
-                .into_response(),
+                Some(Fault::Error {
+                    status,
+                    retry_after_secs,
+                }) => injected_error(status, retry_after_secs),
                 Some(Fault::Garbage) => (StatusCode::OK, "{\"this is\": not json").into_response(),
                 Some(Fault::Truncate) => cut_short(work.await, None).await,
                 Some(Fault::Reset) => {
@@ -233,6 +231,22 @@ impl Downstream {
             .with_state(self.clone())
             .layer(deadline_layer())
     }
+}
+
+/// An injected error: `status`, a JSON body, and `Retry-After: secs` if asked.
+fn injected_error(status: u16, retry_after_secs: Option<u64>) -> Response {
+    let mut response = ApiError::new(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+        "injected_error",
+        "fault injection: error",
+    )
+    .into_response();
+    if let Some(secs) = retry_after_secs {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
 }
 
 /// `response` broken off halfway: its status and headers, a `Content-Length` for its whole
@@ -321,5 +335,31 @@ mod tests {
         let stats = scratch.stats().snapshot();
         assert_eq!(stats.last_deadline_ms, Some(u64::MAX));
         assert_eq!((stats.with_deadline, stats.deadline_exceeded), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn an_injected_error_carries_the_retry_after_asked_for() {
+        use tower::ServiceExt;
+        let answer = |retry_after_secs| async move {
+            let busy = FaultConfig {
+                error_rate: 1.0,
+                retry_after_secs,
+                ..FaultConfig::default()
+            };
+            let scratch = crate::services::scratch::Scratch::new(Faults::new(busy, 0).unwrap());
+            let request = axum::http::Request::get("/cards/7")
+                .body(Body::empty())
+                .unwrap();
+            scratch.router().oneshot(request).await.unwrap()
+        };
+        let response = answer(Some(2)).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.headers().get(header::RETRY_AFTER),
+            Some(&HeaderValue::from_static("2"))
+        );
+        let response = answer(None).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers().get(header::RETRY_AFTER), None);
     }
 }

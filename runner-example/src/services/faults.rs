@@ -1,6 +1,7 @@
 //! Fault injection for the downstream services: added latency (on every request or on a
-//! share of them), a cap on the requests served at once, error statuses, hangs, garbage, and
-//! bodies cut short by a closed or a reset connection.
+//! share of them), a cap on the requests served at once, error statuses (with a
+//! `Retry-After` if asked), hangs, garbage, and bodies cut short by a closed or a reset
+//! connection.
 //!
 //! Faults are set at start (`--fault wallet:latency=300ms`) and changed at run time through
 //! `PUT /admin/faults`. Which requests fail is drawn from a seeded RNG, so a run with the same
@@ -19,8 +20,8 @@ use tokio::sync::Notify;
 
 /// The faults one downstream service injects. The JSON body of `/admin/faults`.
 ///
-/// A `PUT` replaces all of it; a field left out is off (zero), `latency_rate` is 1 and
-/// `error_status` is 503.
+/// A `PUT` replaces all of it; a field left out is off (zero, or `null` for
+/// `retry_after_secs`), `latency_rate` is 1 and `error_status` is 503.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaultConfig {
@@ -34,6 +35,11 @@ pub struct FaultConfig {
     pub error_rate: f64,
     /// The status of an injected error: 400 to 599, [`DEFAULT_ERROR_STATUS`] by default.
     pub error_status: u16,
+    /// A `Retry-After` header on every injected error, in whole seconds (0 to
+    /// [`MAX_RETRY_AFTER_SECS`]), as a wallet that is down for maintenance or shedding load
+    /// sends with its 503 (or a 429); `None` (`null`), the default, sends none. An `Option`
+    /// rather than 0 for off: `Retry-After: 0` is a value a service may send.
+    pub retry_after_secs: Option<u64>,
     /// Probability (0 to 1) of never answering (until the caller's deadline or a hang-up).
     pub hang_rate: f64,
     /// Probability (0 to 1) of answering 200 with a body that is not the expected JSON.
@@ -52,6 +58,11 @@ pub struct FaultConfig {
 /// The status an injected error answers unless `error_status` says otherwise.
 pub const DEFAULT_ERROR_STATUS: u16 = 503;
 
+/// The longest `Retry-After` an injected error may carry: an hour. Services ask for seconds
+/// to minutes; a longer one is a typo, and a caller that honours it would stay away for the
+/// rest of the run.
+pub const MAX_RETRY_AFTER_SECS: u64 = 3_600;
+
 impl Default for FaultConfig {
     fn default() -> Self {
         Self {
@@ -59,6 +70,7 @@ impl Default for FaultConfig {
             latency_rate: 1.0,
             error_rate: 0.0,
             error_status: DEFAULT_ERROR_STATUS,
+            retry_after_secs: None,
             hang_rate: 0.0,
             garbage_rate: 0.0,
             truncate_rate: 0.0,
@@ -69,7 +81,8 @@ impl Default for FaultConfig {
 }
 
 impl FaultConfig {
-    /// Checks that every probability is within 0 to 1 and that `error_status` is an error.
+    /// Checks that every probability is within 0 to 1, that `error_status` is an error, and
+    /// that `retry_after_secs` is at most [`MAX_RETRY_AFTER_SECS`].
     pub fn validate(&self) -> Result<(), InvalidFault> {
         for (name, rate) in [
             ("latency_rate", self.latency_rate),
@@ -91,6 +104,14 @@ impl FaultConfig {
                 self.error_status
             )));
         }
+        if let Some(secs) = self
+            .retry_after_secs
+            .filter(|&secs| secs > MAX_RETRY_AFTER_SECS)
+        {
+            return Err(InvalidFault(format!(
+                "`retry_after_secs` must be at most {MAX_RETRY_AFTER_SECS}, got {secs}"
+            )));
+        }
         Ok(())
     }
 
@@ -108,6 +129,7 @@ impl FaultConfig {
             }
             FaultKind::Error(rate) => self.error_rate = rate,
             FaultKind::ErrorStatus(status) => self.error_status = status,
+            FaultKind::RetryAfter(secs) => self.retry_after_secs = Some(secs),
             FaultKind::Hang(rate) => self.hang_rate = rate,
             FaultKind::Garbage(rate) => self.garbage_rate = rate,
             FaultKind::Truncate(rate) => self.truncate_rate = rate,
@@ -154,6 +176,8 @@ pub enum FaultKind {
     Error(f64),
     /// The status of an injected error (503 unless set).
     ErrorStatus(u16),
+    /// The `Retry-After` of an injected error, in whole seconds (none unless set).
+    RetryAfter(u64),
     /// Probability of a hang.
     Hang(f64),
     /// Probability of a malformed body.
@@ -168,8 +192,9 @@ pub enum FaultKind {
 
 /// A `--fault` flag: `TARGET:KIND=VALUE`, e.g. `wallet:latency=300ms`,
 /// `scratch:latency=100ms@0.05` (on 5 % of the requests), `scratch:error=0.3`,
-/// `scratch:status=500`, `scratch:hang=0.1`, `wallet:garbage=1`, `wallet:truncate=1`,
-/// `scratch:reset=0.2`, `scratch:concurrency=4` (4 requests served at once).
+/// `scratch:status=500`, `wallet:retry-after=2` (`Retry-After: 2` on each injected error),
+/// `scratch:hang=0.1`, `wallet:garbage=1`, `wallet:truncate=1`, `scratch:reset=0.2`,
+/// `scratch:concurrency=4` (4 requests served at once).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FaultSpec {
     /// The service it applies to.
@@ -185,8 +210,8 @@ impl FromStr for FaultSpec {
         let invalid = |why: &str| {
             InvalidFault(format!(
                 "bad fault `{spec}`: {why} (expected e.g. `wallet:latency=300ms`, \
-                 `scratch:latency=100ms@0.05`, `scratch:error=0.3`, `scratch:status=500`, `scratch:hang=0.1`, \
-                 `wallet:garbage=1`, `wallet:truncate=1`, `scratch:reset=0.2`, `scratch:concurrency=4`)"
+                 `scratch:latency=100ms@0.05`, `scratch:error=0.3`, `scratch:status=500`, \
+                 `wallet:retry-after=2`, `scratch:hang=0.1`, `wallet:garbage=1`, `wallet:truncate=1`, `scratch:reset=0.2`, `scratch:concurrency=4`)"
             ))
         };
         let (target, setting) = spec
@@ -227,6 +252,20 @@ impl FromStr for FaultSpec {
                     .filter(|status| (400..=599).contains(status))
                     .ok_or_else(|| invalid("an error status is a number from 400 to 599"))?,
             ),
+            // Whole seconds, as the header carries them: `2s` or `1.5` would not survive the
+            // trip.
+            "retry-after" => FaultKind::RetryAfter(
+                value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|secs| *secs <= MAX_RETRY_AFTER_SECS)
+                    .ok_or_else(|| {
+                        invalid(&format!(
+                            "a Retry-After is a whole number of seconds, from 0 to \
+                             {MAX_RETRY_AFTER_SECS}"
+                        ))
+                    })?,
+            ),
             "hang" => FaultKind::Hang(rate()?),
             "garbage" => FaultKind::Garbage(rate()?),
             "truncate" => FaultKind::Truncate(rate()?),
@@ -236,8 +275,8 @@ impl FromStr for FaultSpec {
             })?),
             _ => {
                 return Err(invalid(
-                    "the fault is `latency`, `concurrency`, `error`, `status`, `hang`, \
-                     `garbage`, `truncate` or `reset`",
+                    "the fault is `latency`, `concurrency`, `error`, `status`, `retry-after`, \
+                     `hang`, `garbage`, `truncate` or `reset`",
                 ));
             }
         };
@@ -259,8 +298,13 @@ pub(crate) struct Plan {
 pub(crate) enum Fault {
     /// Never answer.
     Hang,
-    /// Answer this error status.
-    Error(u16),
+    /// Answer this error status, with this `Retry-After` (in seconds) if there is one.
+    Error {
+        /// The status, 400 to 599.
+        status: u16,
+        /// The `Retry-After` header's seconds.
+        retry_after_secs: Option<u64>,
+    },
     /// Answer 200 with a malformed body.
     Garbage,
     /// Send the headers and half the body, then close the connection.
@@ -380,7 +424,10 @@ impl Faults {
         let fault = if hits(config.hang_rate) {
             Some(Fault::Hang)
         } else if hits(config.error_rate) {
-            Some(Fault::Error(config.error_status))
+            Some(Fault::Error {
+                status: config.error_status,
+                retry_after_secs: config.retry_after_secs,
+            })
         } else if hits(config.garbage_rate) {
             Some(Fault::Garbage)
         } else if hits(config.truncate_rate) {
@@ -475,6 +522,10 @@ mod tests {
         assert_eq!(spec.kind, FaultKind::Hang(0.1));
         let spec: FaultSpec = "wallet:status=500".parse().unwrap();
         assert_eq!(spec.kind, FaultKind::ErrorStatus(500));
+        let spec: FaultSpec = "wallet:retry-after=2".parse().unwrap();
+        assert_eq!(spec.kind, FaultKind::RetryAfter(2));
+        let spec: FaultSpec = "wallet:retry-after=0".parse().unwrap();
+        assert_eq!(spec.kind, FaultKind::RetryAfter(0));
         let spec: FaultSpec = "wallet:truncate=1".parse().unwrap();
         assert_eq!(spec.kind, FaultKind::Truncate(1.0));
         let spec: FaultSpec = "scratch:reset=0.2".parse().unwrap();
@@ -499,6 +550,12 @@ mod tests {
             "wallet:status=200",
             "wallet:status=600",
             "wallet:status=server_error",
+            "wallet:retry-after=2s",
+            "wallet:retry-after=1.5",
+            "wallet:retry-after=-1",
+            "wallet:retry-after=3601",
+            "wallet:retry-after=",
+            "wallet:retry_after=2",
             "wallet:truncate=yes",
             "wallet:reset=1.5",
         ] {
@@ -516,7 +573,13 @@ mod tests {
                 ..FaultConfig::default()
             })
             .unwrap();
-        assert_eq!(faults.roll().fault, Some(Fault::Error(503)));
+        assert_eq!(
+            faults.roll().fault,
+            Some(Fault::Error {
+                status: 503,
+                retry_after_secs: None
+            })
+        );
         for (config, fault) in [
             (
                 FaultConfig {
@@ -524,7 +587,21 @@ mod tests {
                     error_status: 500,
                     ..FaultConfig::default()
                 },
-                Fault::Error(500),
+                Fault::Error {
+                    status: 500,
+                    retry_after_secs: None,
+                },
+            ),
+            (
+                FaultConfig {
+                    error_rate: 1.0,
+                    retry_after_secs: Some(2),
+                    ..FaultConfig::default()
+                },
+                Fault::Error {
+                    status: 503,
+                    retry_after_secs: Some(2),
+                },
             ),
             (
                 FaultConfig {
@@ -566,6 +643,18 @@ mod tests {
                     ..FaultConfig::default()
                 })
                 .is_err()
+        );
+        let retry_after = |secs| FaultConfig {
+            retry_after_secs: Some(secs),
+            ..FaultConfig::default()
+        };
+        assert!(faults.set(retry_after(MAX_RETRY_AFTER_SECS)).is_ok());
+        let error = faults
+            .set(retry_after(MAX_RETRY_AFTER_SECS + 1))
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "`retry_after_secs` must be at most 3600, got 3601"
         );
     }
 
