@@ -1,6 +1,6 @@
 //! The gateway's resilience policies over loopback: the wallet call's retries and circuit
-//! breaker, the scratch-card call's hedge and circuit breaker, and what `/metrics` counts of
-//! them.
+//! breaker (and the wait a wallet's `Retry-After` asks of both), the scratch-card call's
+//! hedge and circuit breaker, and what `/metrics` counts of them.
 //!
 //! Each test's gateway owns its policies, so each starts with closed breakers and full
 //! budgets, whatever ran before it in the process. The counters on `/metrics` come from the
@@ -88,6 +88,18 @@ fn failing(rate: f64) -> FaultConfig {
 struct Metrics(String);
 
 impl Metrics {
+    /// The value of the gauge `series` (name and labels, as rendered), if it has one.
+    fn gauge(&self, series: &str) -> Option<f64> {
+        self.0
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map(|value| {
+                value
+                    .parse()
+                    .unwrap_or_else(|_| panic!("`{series}` is not a number: {value}"))
+            })
+    }
+
     /// The value of `series` (name and labels, as rendered), 0 if it has none yet.
     fn value(&self, series: &str) -> u64 {
         self.0
@@ -422,4 +434,95 @@ async fn pages_of_one_user_loaded_at_once_share_one_card_call() {
     assert_eq!(series("gateway_policy_coalesced_total"), PAGES - 1);
     assert_eq!(series("gateway_policy_hedges_total"), 1);
     assert_eq!(series("gateway_policy_coalesce_takeovers_total"), 0);
+}
+
+#[tokio::test]
+async fn a_wallet_asking_to_retry_after_2s_is_not_asked_sooner_and_opens_its_breaker_for_2s() {
+    // Every wallet request is a 503 with `Retry-After: 2`: the wallet's word, not the
+    // policy's 5 s cooldown, is how long it wants to be left alone.
+    const ASKED: u64 = 2;
+    let busy = FaultConfig {
+        retry_after_secs: Some(ASKED),
+        ..failing(1.0)
+    };
+    let stack = Stack::start(faults(busy, 1), Faults::none()).await;
+
+    // Each page asks once: the retry would wait the 2 s asked, past the backoff's 50 ms
+    // cap, so it is refused and the 503 goes back as a 502 at once. The fifth failed
+    // attempt opens the breaker.
+    for page in 1..=5 {
+        let answer = stack.balance(7).await;
+        assert_eq!(answer.status, StatusCode::BAD_GATEWAY, "{:?}", answer.json);
+        assert_eq!(
+            answer.json["detail"],
+            "critical task `get_balance` failed: the wallet answered 503 Service Unavailable"
+        );
+        assert_eq!(stack.wallet_served(), page, "one wallet request per page");
+    }
+    // Open: a 503 at once, the wallet not asked.
+    for _ in 0..2 {
+        let answer = stack.balance(7).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{:?}",
+            answer.json
+        );
+        assert_eq!(answer.json["error"], "upstream_unavailable");
+        assert_eq!(answer.outcome("get_balance"), "rejected");
+    }
+    assert_eq!(stack.wallet_served(), 5);
+
+    let metrics = stack.metrics().await;
+    let count = |series: &str| metrics.value(series);
+    assert_eq!(
+        count(r#"gateway_policy_retries_refused_total{task="get_balance",why="delay"}"#),
+        5
+    );
+    assert_eq!(
+        count(r#"gateway_policy_retries_total{task="get_balance"}"#),
+        0
+    );
+    assert_eq!(
+        count(r#"gateway_policy_breaker_transitions_total{task="get_balance",state="open"}"#),
+        1
+    );
+    // Open for what the wallet asked, not the policy's 5 s.
+    assert_eq!(
+        metrics.gauge(r#"gateway_policy_breaker_cooldown_seconds{task="get_balance"}"#),
+        Some(ASKED as f64)
+    );
+
+    // Once the wallet is back and its 2 s are over, the probe goes through and closes the
+    // breaker. (A bounded wait; how soon is not asserted.)
+    stack
+        .wallet
+        .faults()
+        .set(FaultConfig::default())
+        .expect("no faults");
+    let give_up = tokio::time::Instant::now() + CLIENT_TIMEOUT;
+    loop {
+        let answer = stack.balance(7).await;
+        if answer.status == StatusCode::OK {
+            break;
+        }
+        assert_eq!(
+            answer.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{:?}",
+            answer.json
+        );
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "the breaker never closed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let metrics = stack.metrics().await;
+    assert_eq!(
+        metrics.value(
+            r#"gateway_policy_breaker_transitions_total{task="get_balance",state="closed"}"#
+        ),
+        1
+    );
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrayvec::ArrayString;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use reqwest::Url;
 use reqwest_middleware::ClientWithMiddleware;
 use runner_core::task;
@@ -26,8 +26,14 @@ pub enum WalletError {
     #[error("the wallet ran out of the time it was given")]
     DeadlineExceeded,
     /// The wallet answered with an unexpected status.
-    #[error("the wallet answered {0}")]
-    Status(StatusCode),
+    #[error("the wallet answered {status}")]
+    Status {
+        /// What it answered.
+        status: StatusCode,
+        /// How long it asked us to wait before asking again: its `Retry-After`, on a 503 or a
+        /// 429 (see [`retry_after`](Self::retry_after)).
+        retry_after: Option<Duration>,
+    },
     /// The wallet's body was not a balance, or not the one asked for.
     #[error("the wallet's answer was not a balance: {0}")]
     Malformed(String),
@@ -40,20 +46,62 @@ pub enum WalletError {
     BrokenBody(#[source] reqwest::Error),
 }
 
+/// The longest `Retry-After` the gateway takes from the wallet: a minute. The wallet's
+/// breaker stays open as long as the wallet asks, and every page fails meanwhile: a wrong
+/// header (an hour, a typo) must not take the pages down for longer than this.
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
 impl WalletError {
     /// `true` if another try could go otherwise: the wallet answered a 5xx (or its own 504
-    /// when our budget ran out), or the connection failed or broke. `false` for an unknown
-    /// user, another 4xx, or an answer that is not a balance: asking again gets the same.
+    /// when our budget ran out), a 429 with a `Retry-After` (it says when it will answer),
+    /// or the connection failed or broke. `false` for an unknown user, another 4xx, or an
+    /// answer that is not a balance: asking again gets the same.
     ///
     /// Decides both what `get_balance` retries and what its circuit breaker counts: a run of
     /// 404s says nothing about the wallet's health. (A timeout counts for the breaker anyway.)
     pub fn is_transient(&self) -> bool {
         match self {
             Self::NotFound(_) | Self::Malformed(_) => false,
-            Self::Status(status) => status.is_server_error(),
+            Self::Status {
+                status,
+                retry_after,
+            } => {
+                status.is_server_error()
+                    || (*status == StatusCode::TOO_MANY_REQUESTS && retry_after.is_some())
+            }
             Self::DeadlineExceeded | Self::Unreachable(_) | Self::BrokenBody(_) => true,
         }
     }
+
+    /// How long the wallet asked us to wait before asking again: the `Retry-After` of its 503
+    /// or 429, in seconds, up to a minute. `None` for any other error, or when the
+    /// header is missing, an HTTP date or malformed (the policy's own backoff and cooldown
+    /// then apply).
+    ///
+    /// `get_balance`'s retry waits this instead of its backoff, and its breaker, if this
+    /// error opens it, stays open this long instead of its cooldown.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// The delay a `Retry-After` header asks for, in its delay-seconds form, up to
+/// [`MAX_RETRY_AFTER`]. An HTTP date is not read: the wallet's clock and ours need not
+/// agree, and a wrong date would be a wrong wait. A value that is neither is ignored rather
+/// than failing the call, whose status already says what went wrong.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    // `1*DIGIT` (RFC 9110): no sign, no fraction, no unit, which `u64::from_str` would let
+    // through (a `+`) or refuse alike.
+    if value.is_empty() || !value.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    // Only digits: it fails only past `u64::MAX` seconds, which the cap cuts anyway.
+    let secs = value.parse::<u64>().unwrap_or(u64::MAX);
+    Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
 }
 
 /// Why the scratch-card service gave no card.
@@ -187,11 +235,24 @@ impl DownstreamClient {
     ///   open it for 5 s: calls then fail at once (the gateway answers 503) instead of
     ///   waiting on a wallet that is down; one probe after the 5 s closes it again if the
     ///   wallet answers.
+    ///
+    /// The wallet's own word overrides both when it gives one: a 503 or a 429 with
+    /// `Retry-After: N` ([`WalletError::retry_after`]).
+    /// - `retry_delay_from`: the retry waits the N s asked instead of its backoff, still
+    ///   within the deadline. runner-core refuses a retry whose asked delay is past the
+    ///   backoff's 50 ms cap (`why="delay"` in `gateway_policy_retries_refused`) or does not
+    ///   fit the time left (`why="deadline"`): with whole seconds inside a 200 ms timeout,
+    ///   the page fails at once instead of asking again before the wallet said to, and only
+    ///   `Retry-After: 0` is retried.
+    /// - `cooldown_from`: if that failure opens the breaker, it stays open the N s asked (up
+    ///   to a minute) instead of 5 s, and then lets its probe through.
     #[task(
         critical,
         policy = self.policies.wallet,
         retry_if = WalletError::is_transient,
-        breaker_if = WalletError::is_transient
+        retry_delay_from = WalletError::retry_after,
+        breaker_if = WalletError::is_transient,
+        cooldown_from = WalletError::retry_after
     )]
     pub async fn get_balance(&self, user_id: u64) -> Result<Balance, WalletError> {
         self.fetch_balance(user_id).await
@@ -252,7 +313,19 @@ impl DownstreamClient {
             StatusCode::OK => {}
             StatusCode::NOT_FOUND => return Err(WalletError::NotFound(user_id)),
             StatusCode::GATEWAY_TIMEOUT => return Err(WalletError::DeadlineExceeded),
-            status => return Err(WalletError::Status(status)),
+            status => {
+                // HTTP gives `Retry-After` its meaning on these two.
+                let asks_to_wait = matches!(
+                    status,
+                    StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+                );
+                return Err(WalletError::Status {
+                    status,
+                    retry_after: asks_to_wait
+                        .then(|| retry_after(response.headers()))
+                        .flatten(),
+                });
+            }
         }
         let body = response.bytes().await.map_err(WalletError::BrokenBody)?;
         let answer: WalletBalance = serde_json::from_slice(&body)
@@ -312,26 +385,70 @@ mod tests {
         );
     }
 
+    fn status(code: u16, retry_after: Option<u64>) -> WalletError {
+        WalletError::Status {
+            status: StatusCode::from_u16(code).unwrap(),
+            retry_after: retry_after.map(Duration::from_secs),
+        }
+    }
+
     #[test]
     fn only_transient_errors_are_retried_and_counted_by_the_breakers() {
-        let status = |code: u16| StatusCode::from_u16(code).unwrap();
         for transient in [
-            WalletError::Status(status(500)),
-            WalletError::Status(status(503)),
+            status(500, None),
+            status(503, None),
+            status(503, Some(2)),
+            // The wallet says when it will answer again.
+            status(429, Some(2)),
             WalletError::DeadlineExceeded,
         ] {
             assert!(transient.is_transient(), "{transient:?}");
         }
         for permanent in [
             WalletError::NotFound(1001),
-            WalletError::Status(status(400)),
-            WalletError::Status(status(429)),
+            status(400, None),
+            status(429, None),
             WalletError::Malformed("not json".to_owned()),
         ] {
             assert!(!permanent.is_transient(), "{permanent:?}");
         }
+        let status = |code: u16| StatusCode::from_u16(code).unwrap();
         assert!(ScratchError::Status(status(502)).is_transient());
         assert!(!ScratchError::Status(status(404)).is_transient());
         assert!(!ScratchError::Malformed("not json".to_owned()).is_transient());
+    }
+
+    #[test]
+    fn a_retry_after_in_seconds_is_read_and_anything_else_ignored() {
+        let read = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::RETRY_AFTER, value.parse().unwrap());
+            retry_after(&headers)
+        };
+        assert_eq!(read("2"), Some(Duration::from_secs(2)));
+        assert_eq!(read("0"), Some(Duration::ZERO));
+        assert_eq!(read(" 7 "), Some(Duration::from_secs(7)));
+        // Past the cap, or past any number: the cap.
+        assert_eq!(read("3600"), Some(MAX_RETRY_AFTER));
+        assert_eq!(read("99999999999999999999999"), Some(MAX_RETRY_AFTER));
+        for ignored in [
+            "Wed, 21 Oct 2015 07:28:00 GMT",
+            "+2",
+            "-1",
+            "1.5",
+            "2s",
+            "",
+            "soon",
+        ] {
+            assert_eq!(read(ignored), None, "{ignored:?}");
+        }
+        assert_eq!(retry_after(&HeaderMap::new()), None);
+
+        assert_eq!(
+            status(503, Some(2)).retry_after(),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(status(503, None).retry_after(), None);
+        assert_eq!(WalletError::DeadlineExceeded.retry_after(), None);
     }
 }

@@ -14,6 +14,7 @@ use prometheus_client::registry::Registry;
 use runner_core::{
     BreakerState, BreakerTrip, EventKind, Observer, PolicyEvent, Rejection, RetryRefusal,
 };
+use std::sync::atomic::AtomicU64;
 
 use super::TaskLabels;
 
@@ -59,6 +60,9 @@ pub struct PolicyMetrics {
     coalesce_full: Family<TaskLabels, Counter>,
     // An adaptive limit's, as it changes (no series before the first change).
     limits: Family<TaskLabels, Gauge>,
+    // The last opening's length, which the error may set (a `Retry-After`): no series
+    // before the first opening, as a break that never was has no length.
+    breaker_cooldowns: Family<TaskLabels, Gauge<f64, AtomicU64>>,
 }
 
 impl PolicyMetrics {
@@ -78,6 +82,7 @@ impl PolicyMetrics {
                 RetryRefusal::Deadline,
                 RetryRefusal::Breaker,
                 RetryRefusal::Budget,
+                RetryRefusal::Delay,
             ] {
                 let _ = metrics.retries_refused.get_or_create(&RefusedLabels {
                     task,
@@ -130,7 +135,8 @@ impl PolicyMetrics {
             "gateway_policy_retries_refused",
             "Failed calls that could have been retried but were not, by task and why \
              (deadline: no time left for another attempt; breaker: the breaker would refuse it; \
-             budget: the retry budget is spent)",
+             budget: the retry budget is spent; delay: the error asked for a longer wait, its \
+             Retry-After, than the retry's backoff cap)",
             self.retries_refused.clone(),
         );
         registry.register(
@@ -150,6 +156,12 @@ impl PolicyMetrics {
              or count; slow_calls: the slow-call rate; failed_trial: too few half-open trial \
              calls succeeded)",
             self.breaker_openings.clone(),
+        );
+        registry.register(
+            "gateway_policy_breaker_cooldown_seconds",
+            "How long the breaker's last opening keeps it open, by task: its cooldown, or the \
+             wait the error that opened it asked for (the wallet's Retry-After)",
+            self.breaker_cooldowns.clone(),
         );
         registry.register(
             "gateway_policy_rejections",
@@ -217,12 +229,17 @@ impl Observer for PolicyMetrics {
                 };
                 self.breaker_transitions.get_or_create(&labels).inc();
             }
-            EventKind::BreakerOpened { cause, .. } => {
+            EventKind::BreakerOpened {
+                cause, cooldown, ..
+            } => {
                 let labels = CauseLabels {
                     task: task(),
                     cause: cause.as_str(),
                 };
                 self.breaker_openings.get_or_create(&labels).inc();
+                self.breaker_cooldowns
+                    .get_or_create(&TaskLabels { task: task() })
+                    .set(cooldown.as_secs_f64());
             }
             EventKind::Rejected { reason } => {
                 let labels = ReasonLabels {
@@ -314,6 +331,10 @@ mod tests {
             );
             has(
                 &text,
+                &format!("gateway_policy_retries_refused_total{{task=\"{task}\",why=\"delay\"}} 0"),
+            );
+            has(
+                &text,
                 &format!(
                     "gateway_policy_breaker_transitions_total{{task=\"{task}\",state=\"open\"}} 0"
                 ),
@@ -402,6 +423,10 @@ mod tests {
         );
         has(
             &text,
+            "gateway_policy_breaker_cooldown_seconds{task=\"get_balance\"} 5.0",
+        );
+        has(
+            &text,
             "gateway_policy_rejections_total{task=\"get_balance\",reason=\"breaker_open\"} 1",
         );
         has(
@@ -411,6 +436,48 @@ mod tests {
         has(
             &text,
             "gateway_policy_fallbacks_total{task=\"get_scratch_card\"} 1",
+        );
+    }
+
+    /// An error that asks for a wait (a `Retry-After`): the retry refused as `delay`, and
+    /// the break as long as it asked.
+    #[test]
+    fn an_error_asking_for_a_wait_is_counted_as_such() {
+        let metrics = Metrics::new();
+        let observer = Arc::new(metrics.policies().clone());
+        let two_seconds = |_: &Down| Some(Duration::from_secs(2));
+        paused(async {
+            let wallet = Policy::builder()
+                .retry(Retry::new(3))
+                .breaker(Breaker::new(
+                    1,
+                    Duration::from_secs(10),
+                    Duration::from_secs(5),
+                ))
+                .observer(observer)
+                .build()
+                .unwrap();
+            let busy = wallet.task::<runner_core::Critical, _, _, _, _, _>(
+                "get_balance",
+                || async { Err::<u32, _>(Down) },
+                Options::new()
+                    .retry_delay_from(two_seconds)
+                    .cooldown_from(two_seconds),
+            );
+            assert!(matches!(busy.await, Err(TaskError::Failed(Down))));
+        });
+        let text = metrics.render().unwrap();
+        has(
+            &text,
+            "gateway_policy_retries_refused_total{task=\"get_balance\",why=\"delay\"} 1",
+        );
+        has(
+            &text,
+            "gateway_policy_retries_total{task=\"get_balance\"} 0",
+        );
+        has(
+            &text,
+            "gateway_policy_breaker_cooldown_seconds{task=\"get_balance\"} 2.0",
         );
     }
 }
