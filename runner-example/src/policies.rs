@@ -157,6 +157,8 @@ mod tests {
         let wallet = config.wallet.settings().unwrap();
         assert_eq!(wallet.timeout, Some(Duration::from_millis(200)));
         assert!(wallet.retry.is_some() && wallet.breaker.is_some() && wallet.hedge.is_none());
+        let retry = config.wallet.retry.as_ref().unwrap();
+        assert_eq!(retry.attempt_timeout, Some(Duration::from_millis(80)));
         let card = config.scratch_card.settings().unwrap();
         assert_eq!(card.timeout, Some(Duration::from_millis(150)));
         assert!(card.hedge.is_some() && card.breaker.is_some() && card.retry.is_none());

@@ -18,13 +18,13 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use runner_example::{
-    CLIENT_CLOSED, FaultConfig, Faults, Gateway, PARTIAL_HEADER, Scratch, Server, StatsSnapshot,
-    Timeouts, Wallet, seeded_balance,
+    CLIENT_CLOSED, FaultConfig, Faults, Gateway, PARTIAL_HEADER, PoliciesConfig, Scratch, Server,
+    StatsSnapshot, Timeouts, Wallet, seeded_balance,
 };
 use runner_http::DEADLINE_MS;
 use serde_json::{Value, json};
 
-use support::{Answer, GENEROUS, Services, loopback};
+use support::{Answer, GENEROUS, Services, loopback, without_attempt_timeout};
 
 /// Longest any poll in these tests waits before failing.
 const POLL_LIMIT: Duration = Duration::from_secs(10);
@@ -46,7 +46,12 @@ impl Stack {
     }
 
     async fn with_timeouts(timeouts: Timeouts) -> Self {
-        let services = Services::start(Faults::none(), Faults::none(), timeouts).await;
+        Self::with_policies(timeouts, &PoliciesConfig::builtin()).await
+    }
+
+    async fn with_policies(timeouts: Timeouts, policies: &PoliciesConfig) -> Self {
+        let services =
+            Services::with_policies(Faults::none(), Faults::none(), timeouts, policies).await;
         Self {
             wallet: services.wallet,
             scratch: services.scratch,
@@ -599,13 +604,18 @@ async fn a_downstream_service_stops_when_the_callers_deadline_passes() {
 
 #[tokio::test]
 async fn a_client_hanging_up_cancels_the_downstream_calls() {
-    // Timeouts far longer than the poll limit: only the hang-up can end the wallet's work
-    // within this test.
-    let stack = Stack::with_timeouts(Timeouts {
-        balance: Some(Duration::from_secs(60)),
-        scratch_card: Some(Duration::from_secs(60)),
-        deadline: Duration::from_secs(120),
-    })
+    // Timeouts far longer than the poll limit, and no attempt timeout: only the hang-up can
+    // end the wallet's work within this test. (With the 80 ms attempt timeout it passes when
+    // the hang-up comes within 80 ms, but a loaded machine would see the gateway end the
+    // attempt and retry first, and count two cancelled requests.)
+    let stack = Stack::with_policies(
+        Timeouts {
+            balance: Some(Duration::from_secs(60)),
+            scratch_card: Some(Duration::from_secs(60)),
+            deadline: Duration::from_secs(120),
+        },
+        &without_attempt_timeout(),
+    )
     .await;
     stack
         .wallet
@@ -721,7 +731,9 @@ async fn faults_can_be_changed_through_the_admin_route() {
 
 #[tokio::test]
 async fn shutdown_drains_the_requests_in_flight() {
-    let stack = Stack::with_timeouts(GENEROUS).await;
+    // A wallet slow enough for the request to be caught in flight (300 ms), so no attempt
+    // timeout, which would end it at 80 ms: the drain is the point, not the retry.
+    let stack = Stack::with_policies(GENEROUS, &without_attempt_timeout()).await;
     stack
         .wallet
         .faults()

@@ -230,14 +230,18 @@ impl DownstreamClient {
     ///   worth it. A retry that the time left cannot fit is not made; nor one past the retry
     ///   budget (20 % of calls over 10 s, plus 10 a second), so a failing wallet sees about
     ///   1.2 times its load, not 3 times, until the breaker opens.
+    /// - **attempt timeout**: each attempt has 80 ms of the 200 ms. A healthy wallet answers
+    ///   in a few, so an attempt that hangs is ended (a breaker failure) and retried while a
+    ///   second attempt still fits, instead of holding the page for the whole 200 ms. When
+    ///   no retry is left or fits, the task fails as timed out after 80 ms (a 504).
     /// - **breaker**: 5 failed attempts within the last 10 s, if they are also half the
     ///   attempts in them (a count alone would trip on a healthy error rate under load),
     ///   open it for 5 s: calls then fail at once (the gateway answers 503) instead of
     ///   waiting on a wallet that is down; one probe after the 5 s closes it again if the
     ///   wallet answers.
     ///
-    /// The wallet's own word overrides both when it gives one: a 503 or a 429 with
-    /// `Retry-After: N` ([`WalletError::retry_after`]).
+    /// The wallet's own word overrides the retry's backoff and the breaker's 5 s when it
+    /// gives one: a 503 or a 429 with `Retry-After: N` ([`WalletError::retry_after`]).
     /// - `retry_delay_from`: the retry waits the N s asked instead of its backoff, still
     ///   within the deadline. runner-core refuses a retry whose asked delay is past the
     ///   backoff's 50 ms cap (`why="delay"` in `gateway_policy_retries_refused`) or does not

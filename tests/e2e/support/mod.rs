@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use runner_example::{Faults, Gateway, Scratch, Server, Timeouts, Wallet};
+use runner_example::{Faults, Gateway, PoliciesConfig, Scratch, Server, Timeouts, Wallet};
 use serde_json::Value;
 
 /// Timeouts no loaded test machine can run out of, for tests that are not about timeouts.
@@ -16,6 +16,17 @@ pub(crate) const GENEROUS: Timeouts = Timeouts {
     scratch_card: Some(Duration::from_secs(10)),
     deadline: Duration::from_secs(20),
 };
+
+/// The built-in policies without the wallet's 80 ms attempt timeout, for tests whose wallet
+/// is slow or hangs on purpose and whose point is what happens meanwhile (a hang-up, a
+/// drain): with it, the gateway would end the attempt itself and retry.
+pub(crate) fn without_attempt_timeout() -> PoliciesConfig {
+    let mut policies = PoliciesConfig::builtin();
+    if let Some(retry) = policies.wallet.retry.as_mut() {
+        retry.attempt_timeout = None;
+    }
+    policies
+}
 
 /// An ephemeral port on loopback.
 pub(crate) fn loopback() -> SocketAddr {
@@ -34,6 +45,16 @@ pub(crate) struct Services {
 
 impl Services {
     pub(crate) async fn start(wallet: Faults, scratch: Faults, timeouts: Timeouts) -> Self {
+        Self::with_policies(wallet, scratch, timeouts, &PoliciesConfig::builtin()).await
+    }
+
+    /// The same, with a gateway on `policies` instead of the built-in ones.
+    pub(crate) async fn with_policies(
+        wallet: Faults,
+        scratch: Faults,
+        timeouts: Timeouts,
+        policies: &PoliciesConfig,
+    ) -> Self {
         let wallet = Wallet::in_memory(wallet).expect("in-memory wallet");
         let scratch = Scratch::new(scratch);
         let wallet_server = Server::bind(loopback(), wallet.router())
@@ -42,7 +63,7 @@ impl Services {
         let scratch_server = Server::bind(loopback(), scratch.router())
             .await
             .expect("bind");
-        let gateway = Gateway::new(&wallet_server.url(), &scratch_server.url())
+        let gateway = Gateway::with_policies(&wallet_server.url(), &scratch_server.url(), policies)
             .expect("client")
             .with_timeouts(timeouts);
         let gateway_server = Server::bind(loopback(), gateway.router())
