@@ -77,8 +77,9 @@ pub struct Config {
     /// (half the body, then the connection is reset); `status` sets the error's status, 400 to
     /// 599 (default 503): `scratch:error=1,scratch:status=500`; `retry-after` gives the error
     /// a `Retry-After` header of that many whole seconds, 0 to 3600:
-    /// `wallet:error=1,wallet:retry-after=2`. Repeatable; change them later with
-    /// `PUT /admin/faults`.
+    /// `wallet:error=1,wallet:retry-after=2`; `stale`, the wallet's only, the probability
+    /// that a balance is marked stale, as a lagging replica answers: `wallet:stale=0.5`.
+    /// Repeatable; change them later with `PUT /admin/faults`.
     #[arg(long = "fault", env = "RUNNER_FAULTS", value_delimiter = ',')]
     pub faults: Vec<FaultSpec>,
 
@@ -185,6 +186,13 @@ mod tests {
         let scratch = config.faults_for(Target::Scratch);
         assert_eq!((scratch.truncate_rate, scratch.reset_rate), (0.5, 1.0));
         assert_eq!(scratch.retry_after_secs, None);
+        let config =
+            Config::try_parse_from(["runner-example", "--fault", "wallet:stale=0.5"]).unwrap();
+        assert_eq!(config.faults_for(Target::Wallet).stale_rate, 0.5);
+        assert_eq!(config.faults_for(Target::Scratch).stale_rate, 0.0);
+        assert!(
+            Config::try_parse_from(["runner-example", "--fault", "scratch:stale=0.5"]).is_err()
+        );
         assert!(
             Config::try_parse_from(["runner-example", "--fault", "wallet:retry-after=1h"]).is_err()
         );

@@ -22,6 +22,15 @@ pub struct WalletBalance {
     /// Their balance.
     #[serde(flatten)]
     pub balance: Balance,
+    /// `true` when a replica that lags behind the primary answered: the balance may be
+    /// behind. Left out of the JSON when `false`, and `false` when missing, so an answer
+    /// without it reads as it always did.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub stale: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// A scratch card, as the scratch-card service answers `GET /cards/{user_id}`.

@@ -695,6 +695,7 @@ async fn faults_can_be_changed_through_the_admin_route() {
             "garbage_rate": 0.0,
             "truncate_rate": 0.0,
             "reset_rate": 0.0,
+            "stale_rate": 0.0,
             "max_concurrency": 0
         })
     );

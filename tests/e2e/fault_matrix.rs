@@ -30,8 +30,10 @@
 //! the balance, which is not what they are about); the others use timeouts no loaded machine
 //! can run out of. No cell asserts a speed; every request has a client timeout.
 //!
-//! The last tests check the truncate, reset and error-status faults on the wire, straight at
-//! a service, so that the matrix's "truncated" and "reset" cells are what they say.
+//! The last tests check the truncate, reset, error-status and stale faults on the wire,
+//! straight at a service, so that the matrix's "truncated" and "reset" cells are what they
+//! say. (A stale wallet is no cell: its answer is a balance, and the page a 200; see the
+//! policies tests.)
 
 mod support;
 
@@ -501,6 +503,7 @@ async fn the_truncate_fault_sends_half_the_declared_body_then_closes() {
             amount_minor: seeded_balance(7),
             currency: CURRENCY.to_owned(),
         },
+        stale: false,
     })
     .expect("json");
     assert_eq!(declared, whole.len());
@@ -565,6 +568,45 @@ async fn the_error_fault_carries_the_retry_after_asked_for() {
 }
 
 #[tokio::test]
+async fn the_stale_fault_marks_the_wallets_answer_and_the_card_service_refuses_it() {
+    let server = wallet_with(FaultConfig {
+        stale_rate: 1.0,
+        ..FaultConfig::default()
+    })
+    .await;
+    let answer = Answer::from(
+        client()
+            .get(format!("{}/balances/7", server.url()))
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(
+        answer.json,
+        json!({ "user_id": 7, "amount_minor": seeded_balance(7), "currency": "EUR", "stale": true })
+    );
+
+    // A scratch card has no replica to lag behind.
+    let scratch = Scratch::new(Faults::none());
+    let server = Server::bind(loopback(), scratch.router())
+        .await
+        .expect("bind");
+    let answer = Answer::from(
+        client()
+            .put(format!("{}/admin/faults", server.url()))
+            .header("content-type", "application/json")
+            .body(r#"{"stale_rate": 0.5}"#)
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{:?}", answer.json);
+    assert_eq!(answer.json["error"], "invalid_faults");
+    assert_eq!(scratch.faults().get().stale_rate, 0.0);
+}
+
+#[tokio::test]
 async fn the_new_faults_can_be_set_through_the_admin_route() {
     let server = wallet_with(FaultConfig::default()).await;
     let http = client();
@@ -577,7 +619,7 @@ async fn the_new_faults_can_be_set_through_the_admin_route() {
         async move { Answer::from(request.send().await).await }
     };
     let answer =
-        put(r#"{"error_rate": 1, "error_status": 500, "retry_after_secs": 2, "truncate_rate": 0.5, "reset_rate": 0.25, "max_concurrency": 8}"#)
+        put(r#"{"error_rate": 1, "error_status": 500, "retry_after_secs": 2, "truncate_rate": 0.5, "reset_rate": 0.25, "stale_rate": 0.75, "max_concurrency": 8}"#)
             .await;
     assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.json);
     assert_eq!(
@@ -592,6 +634,7 @@ async fn the_new_faults_can_be_set_through_the_admin_route() {
             "garbage_rate": 0.0,
             "truncate_rate": 0.5,
             "reset_rate": 0.25,
+            "stale_rate": 0.75,
             "max_concurrency": 8
         })
     );
@@ -601,6 +644,8 @@ async fn the_new_faults_can_be_set_through_the_admin_route() {
         r#"{"error_status": 600}"#,
         r#"{"truncate_rate": 2}"#,
         r#"{"reset_rate": -1}"#,
+        r#"{"stale_rate": 1.5}"#,
+        r#"{"stale_rate": true}"#,
         r#"{"retry_after_secs": 3601}"#,
         r#"{"retry_after_secs": -1}"#,
         r#"{"retry_after_secs": "2s"}"#,
@@ -614,4 +659,5 @@ async fn the_new_faults_can_be_set_through_the_admin_route() {
     assert_eq!(answer.json["error_status"], 503);
     assert_eq!(answer.json["retry_after_secs"], Value::Null);
     assert_eq!(answer.json["reset_rate"], 0.0);
+    assert_eq!(answer.json["stale_rate"], 0.0);
 }

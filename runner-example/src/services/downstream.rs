@@ -20,7 +20,7 @@ use runner_http::{DeadlineLayer, IncomingDeadline};
 
 use crate::error::{self, ApiError};
 use crate::server::ResetOnClose;
-use crate::services::faults::{Fault, FaultConfig, Faults};
+use crate::services::faults::{Fault, FaultConfig, Faults, Plan};
 
 /// How long a request may hang, whatever deadline it carries (none, or an absurd one), so
 /// that nothing waits forever.
@@ -137,28 +137,44 @@ impl Drop for InFlight {
 pub(crate) struct Downstream {
     pub(crate) faults: Faults,
     pub(crate) stats: Arc<Stats>,
+    /// Whether its answers can be marked stale, which `PUT /admin/faults` checks
+    /// `stale_rate` against: the wallet's can.
+    answers_stale: bool,
 }
 
 impl Downstream {
+    /// The state of a service whose answers are never stale.
     pub(crate) fn new(faults: Faults) -> Self {
         Self {
             faults,
             stats: Arc::new(Stats::new()),
+            answers_stale: false,
         }
     }
 
-    /// Runs `work` under the injected faults and the caller's deadline.
+    /// The state of a service that can answer as a lagging replica (the wallet), which its
+    /// admin route then lets `stale_rate` be set for.
+    pub(crate) fn answering_stale(faults: Faults) -> Self {
+        Self {
+            answers_stale: true,
+            ..Self::new(faults)
+        }
+    }
+
+    /// Runs `work` under the injected faults and the caller's deadline. `work` is given the
+    /// plan drawn for this request, which says whether to mark the answer stale.
     ///
     /// Everything, the injected latency included, runs inside one `timeout` of the time the
     /// caller left ([`runner_core::remaining()`], which the deadline layer set from its
     /// header): once the caller has given up, the answer is worthless, so stop and say 504.
-    pub(crate) async fn serve<F>(
+    pub(crate) async fn serve<W, F>(
         &self,
         incoming: Option<Extension<IncomingDeadline>>,
         connection: CallerConnection,
-        work: F,
+        work: W,
     ) -> Response
     where
+        W: FnOnce(Plan) -> F,
         F: Future<Output = Response>,
     {
         let guard = InFlight::start(&self.stats);
@@ -168,6 +184,7 @@ impl Downstream {
             self.stats.with_deadline.fetch_add(1, Ordering::SeqCst);
         }
         let plan = self.faults.roll();
+        let work = work(plan);
         let faulty = async {
             // Queued for a place first (under a concurrency cap), then served.
             let _place = self.faults.place().await;
@@ -289,6 +306,13 @@ async fn put_faults(State(downstream): State<Downstream>, body: Bytes) -> Respon
             return ApiError::bad_request("invalid_faults", error.to_string()).into_response();
         }
     };
+    if config.stale_rate > 0.0 && !downstream.answers_stale {
+        return ApiError::bad_request(
+            "invalid_faults",
+            "`stale_rate` is the wallet's: this service has no replica to lag behind",
+        )
+        .into_response();
+    }
     match downstream.faults.set(config) {
         Ok(()) => {
             tracing::info!(?config, "faults changed");
@@ -361,5 +385,35 @@ mod tests {
         let response = answer(None).await;
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers().get(header::RETRY_AFTER), None);
+    }
+
+    #[tokio::test]
+    async fn only_the_wallet_takes_a_stale_rate() {
+        use tower::ServiceExt;
+        let put = |router: Router| async move {
+            let request = axum::http::Request::put("/admin/faults")
+                .body(Body::from(r#"{"stale_rate": 0.5}"#))
+                .unwrap();
+            let response = router.oneshot(request).await.unwrap();
+            let status = response.status();
+            let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+                .await
+                .unwrap();
+            (
+                status,
+                serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+            )
+        };
+        let wallet = crate::services::wallet::Wallet::in_memory(Faults::none()).unwrap();
+        let (status, body) = put(wallet.router()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["stale_rate"], 0.5);
+        assert_eq!(wallet.faults().get().stale_rate, 0.5);
+
+        let scratch = crate::services::scratch::Scratch::new(Faults::none());
+        let (status, body) = put(scratch.router()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["error"], "invalid_faults");
+        assert_eq!(scratch.faults().get().stale_rate, 0.0);
     }
 }

@@ -1,7 +1,7 @@
 //! Fault injection for the downstream services: added latency (on every request or on a
 //! share of them), a cap on the requests served at once, error statuses (with a
-//! `Retry-After` if asked), hangs, garbage, and bodies cut short by a closed or a reset
-//! connection.
+//! `Retry-After` if asked), hangs, garbage, bodies cut short by a closed or a reset
+//! connection, and (the wallet's) stale answers.
 //!
 //! Faults are set at start (`--fault wallet:latency=300ms`) and changed at run time through
 //! `PUT /admin/faults`. Which requests fail is drawn from a seeded RNG, so a run with the same
@@ -21,7 +21,8 @@ use tokio::sync::Notify;
 /// The faults one downstream service injects. The JSON body of `/admin/faults`.
 ///
 /// A `PUT` replaces all of it; a field left out is off (zero, or `null` for
-/// `retry_after_secs`), `latency_rate` is 1 and `error_status` is 503.
+/// `retry_after_secs`), `latency_rate` is 1 and `error_status` is 503. `stale_rate` is the
+/// wallet's alone: the scratch-card service refuses it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaultConfig {
@@ -50,6 +51,10 @@ pub struct FaultConfig {
     /// Probability (0 to 1) of sending the headers and half of the body, then resetting the
     /// connection (TCP RST).
     pub reset_rate: f64,
+    /// Probability (0 to 1) that an answer is marked stale (`"stale": true`), as a replica
+    /// that lags behind the primary answers: the wallet only. Drawn only for a request that
+    /// no other fault hit; the answer is otherwise the usual one.
+    pub stale_rate: f64,
     /// The most requests served at once (0: no cap): the others queue, in the caller's
     /// time, for a place. With `latency_ms`, a service of that capacity.
     pub max_concurrency: u32,
@@ -75,6 +80,7 @@ impl Default for FaultConfig {
             garbage_rate: 0.0,
             truncate_rate: 0.0,
             reset_rate: 0.0,
+            stale_rate: 0.0,
             max_concurrency: 0,
         }
     }
@@ -91,6 +97,7 @@ impl FaultConfig {
             ("garbage_rate", self.garbage_rate),
             ("truncate_rate", self.truncate_rate),
             ("reset_rate", self.reset_rate),
+            ("stale_rate", self.stale_rate),
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(InvalidFault(format!(
@@ -134,6 +141,7 @@ impl FaultConfig {
             FaultKind::Garbage(rate) => self.garbage_rate = rate,
             FaultKind::Truncate(rate) => self.truncate_rate = rate,
             FaultKind::Reset(rate) => self.reset_rate = rate,
+            FaultKind::Stale(rate) => self.stale_rate = rate,
             FaultKind::Concurrency(max) => self.max_concurrency = max,
         }
     }
@@ -186,6 +194,8 @@ pub enum FaultKind {
     Truncate(f64),
     /// Probability of a body cut short by a reset connection.
     Reset(f64),
+    /// Probability of an answer marked stale (the wallet only).
+    Stale(f64),
     /// The most requests served at once (0: no cap).
     Concurrency(u32),
 }
@@ -194,6 +204,7 @@ pub enum FaultKind {
 /// `scratch:latency=100ms@0.05` (on 5 % of the requests), `scratch:error=0.3`,
 /// `scratch:status=500`, `wallet:retry-after=2` (`Retry-After: 2` on each injected error),
 /// `scratch:hang=0.1`, `wallet:garbage=1`, `wallet:truncate=1`, `scratch:reset=0.2`,
+/// `wallet:stale=0.5` (half the balances marked stale; the wallet only),
 /// `scratch:concurrency=4` (4 requests served at once).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FaultSpec {
@@ -211,7 +222,8 @@ impl FromStr for FaultSpec {
             InvalidFault(format!(
                 "bad fault `{spec}`: {why} (expected e.g. `wallet:latency=300ms`, \
                  `scratch:latency=100ms@0.05`, `scratch:error=0.3`, `scratch:status=500`, \
-                 `wallet:retry-after=2`, `scratch:hang=0.1`, `wallet:garbage=1`, `wallet:truncate=1`, `scratch:reset=0.2`, `scratch:concurrency=4`)"
+                 `wallet:retry-after=2`, `scratch:hang=0.1`, `wallet:garbage=1`, `wallet:truncate=1`, `scratch:reset=0.2`, \
+                 `wallet:stale=0.5`, `scratch:concurrency=4`)"
             ))
         };
         let (target, setting) = spec
@@ -270,13 +282,19 @@ impl FromStr for FaultSpec {
             "garbage" => FaultKind::Garbage(rate()?),
             "truncate" => FaultKind::Truncate(rate()?),
             "reset" => FaultKind::Reset(rate()?),
+            // A scratch card has no replica to lag behind, and no field to say so: refused
+            // rather than set and never drawn.
+            "stale" if target == Target::Scratch => {
+                return Err(invalid("only the wallet answers stale"));
+            }
+            "stale" => FaultKind::Stale(rate()?),
             "concurrency" => FaultKind::Concurrency(value.parse::<u32>().map_err(|_| {
                 invalid("a concurrency cap is a whole number of requests (0 for none)")
             })?),
             _ => {
                 return Err(invalid(
                     "the fault is `latency`, `concurrency`, `error`, `status`, `retry-after`, \
-                     `hang`, `garbage`, `truncate` or `reset`",
+                     `hang`, `garbage`, `truncate`, `reset` or `stale`",
                 ));
             }
         };
@@ -291,6 +309,9 @@ pub(crate) struct Plan {
     pub(crate) latency: Duration,
     /// The fault drawn, if any.
     pub(crate) fault: Option<Fault>,
+    /// The answer is to be marked stale (the wallet's `"stale": true`): drawn only when no
+    /// fault was.
+    pub(crate) stale: bool,
 }
 
 /// A fault drawn for one request.
@@ -415,7 +436,9 @@ impl Faults {
     /// Draws what the next request suffers: each fault independently, in the order hang,
     /// error, garbage, truncate, reset; the first that hits is the one. Then the latency, if
     /// it is on a share of the requests only (so that the draws of the other faults, for a
-    /// given seed, are the same as without it).
+    /// given seed, are the same as without it); then, if no fault hit, whether the answer is
+    /// stale. A rate of 0 draws nothing, so a seed replays the same faults with or without
+    /// the settings added since it was recorded.
     pub(crate) fn roll(&self) -> Plan {
         let mut state = self.lock();
         let config = state.config;
@@ -439,6 +462,7 @@ impl Faults {
         };
         let delayed =
             config.latency_ms > 0 && (config.latency_rate >= 1.0 || hits(config.latency_rate));
+        let stale = fault.is_none() && hits(config.stale_rate);
         Plan {
             latency: if delayed {
                 config.latency()
@@ -446,6 +470,7 @@ impl Faults {
                 Duration::ZERO
             },
             fault,
+            stale,
         }
     }
 
@@ -530,6 +555,8 @@ mod tests {
         assert_eq!(spec.kind, FaultKind::Truncate(1.0));
         let spec: FaultSpec = "scratch:reset=0.2".parse().unwrap();
         assert_eq!(spec.kind, FaultKind::Reset(0.2));
+        let spec: FaultSpec = "wallet:stale=0.5".parse().unwrap();
+        assert_eq!(spec.kind, FaultKind::Stale(0.5));
     }
 
     #[test]
@@ -558,6 +585,10 @@ mod tests {
             "wallet:retry_after=2",
             "wallet:truncate=yes",
             "wallet:reset=1.5",
+            "wallet:stale=1.5",
+            "wallet:stale=often",
+            "wallet:stale-rate=0.5",
+            "scratch:stale=0.5",
         ] {
             assert!(bad.parse::<FaultSpec>().is_err(), "{bad} was accepted");
         }
@@ -644,6 +675,16 @@ mod tests {
                 })
                 .is_err()
         );
+        let error = faults
+            .set(FaultConfig {
+                stale_rate: 1.5,
+                ..FaultConfig::default()
+            })
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "`stale_rate` must be between 0 and 1, got 1.5"
+        );
         let retry_after = |secs| FaultConfig {
             retry_after_secs: Some(secs),
             ..FaultConfig::default()
@@ -656,6 +697,43 @@ mod tests {
             error.to_string(),
             "`retry_after_secs` must be at most 3600, got 3601"
         );
+    }
+
+    #[test]
+    fn a_stale_answer_is_drawn_only_when_no_fault_is() {
+        let stale = FaultConfig {
+            stale_rate: 1.0,
+            ..FaultConfig::default()
+        };
+        let faults = Faults::new(stale, 3).unwrap();
+        let plan = faults.roll();
+        assert_eq!((plan.fault, plan.stale), (None, true));
+        // An error is no answer to mark.
+        faults
+            .set(FaultConfig {
+                error_rate: 1.0,
+                ..stale
+            })
+            .unwrap();
+        let plan = faults.roll();
+        assert!(matches!(plan.fault, Some(Fault::Error { .. })) && !plan.stale);
+        assert!(!Faults::none().roll().stale);
+
+        // A seeded draw: about half, and the same ones on every run.
+        let draws = || {
+            let faults = Faults::new(
+                FaultConfig {
+                    stale_rate: 0.5,
+                    ..FaultConfig::default()
+                },
+                11,
+            )
+            .unwrap();
+            (0..1_000).map(|_| faults.roll().stale).collect::<Vec<_>>()
+        };
+        let half = draws().iter().filter(|stale| **stale).count();
+        assert!((400..600).contains(&half), "{half} of 1000");
+        assert_eq!(draws(), draws());
     }
 
     #[test]

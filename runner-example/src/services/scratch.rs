@@ -74,7 +74,8 @@ async fn get_card(
     connection: CallerConnection,
     raw: Result<UrlPath<String>, PathRejection>,
 ) -> Response {
-    let work = async {
+    // A card is never stale (no replica to lag): the plan's `stale` is the wallet's.
+    let work = |_| async {
         match user_id_from_path(raw) {
             Ok(user_id) => Json(card_for(user_id)).into_response(),
             Err(error) => error.into_response(),

@@ -2,6 +2,9 @@
 //!
 //! `GET /balances/{user_id}` answers `{"user_id": 7, "amount_minor": 55446, "currency": "EUR"}`
 //! or 404. Amounts are integer minor units; floats never touch money.
+//!
+//! With the `stale_rate` fault, a share of the answers come as a replica that lags behind
+//! the primary gives them: `"stale": true` beside the balance, which may be behind.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -18,7 +21,7 @@ use rusqlite::{Connection, OptionalExtension};
 use crate::error::ApiError;
 use crate::model::{Balance, CURRENCY, WalletBalance};
 use crate::services::downstream::{CallerConnection, Downstream, Stats};
-use crate::services::faults::Faults;
+use crate::services::faults::{Faults, Plan};
 use crate::user_id::user_id_from_path;
 
 /// The users the database is seeded with.
@@ -48,7 +51,7 @@ impl Wallet {
         seed(&db)?;
         Ok(Self {
             db: Arc::new(Mutex::new(db)),
-            downstream: Downstream::new(faults),
+            downstream: Downstream::answering_stale(faults),
         })
     }
 
@@ -126,13 +129,22 @@ async fn get_balance(
     connection: CallerConnection,
     raw: Result<UrlPath<String>, PathRejection>,
 ) -> Response {
-    let work = async {
+    // Borrowed into the work, which is moved into `serve` beside it.
+    let balances = &wallet;
+    let work = |plan: Plan| async move {
         let user_id = match user_id_from_path(raw) {
             Ok(user_id) => user_id,
             Err(error) => return error.into_response(),
         };
-        match wallet.balance(user_id) {
-            Ok(Some(balance)) => Json(WalletBalance { user_id, balance }).into_response(),
+        match balances.balance(user_id) {
+            // The amount is the database's: its balances do not change while it runs, so a
+            // lagging replica would give the same figure. The mark is what a caller sees.
+            Ok(Some(balance)) => Json(WalletBalance {
+                user_id,
+                balance,
+                stale: plan.stale,
+            })
+            .into_response(),
             Ok(None) => ApiError::new(
                 StatusCode::NOT_FOUND,
                 "unknown_user",
@@ -167,6 +179,46 @@ mod tests {
         assert!(wallet.balance(1001).unwrap().is_none());
         assert!(wallet.balance(0).unwrap().is_none());
         assert!(wallet.balance(u64::MAX).unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_stale_answer_is_marked_and_a_fresh_one_as_before() {
+        use tower::ServiceExt;
+        let answer = |stale_rate| async move {
+            let faults = Faults::new(
+                crate::services::faults::FaultConfig {
+                    stale_rate,
+                    ..Default::default()
+                },
+                0,
+            )
+            .unwrap();
+            let wallet = Wallet::in_memory(faults).unwrap();
+            let request = axum::http::Request::get("/balances/7")
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let response = wallet.router().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+                .await
+                .unwrap();
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap()
+        };
+        let balance = seeded_balance(7);
+        assert_eq!(
+            answer(1.0).await,
+            serde_json::json!({"user_id": 7, "amount_minor": balance, "currency": "EUR", "stale": true})
+        );
+        // No `stale` field at all: the answer of old.
+        assert_eq!(
+            answer(0.0).await,
+            serde_json::json!({"user_id": 7, "amount_minor": balance, "currency": "EUR"})
+        );
+        // And an answer without it reads as fresh.
+        let old: WalletBalance =
+            serde_json::from_str(r#"{"user_id": 7, "amount_minor": 1, "currency": "EUR"}"#)
+                .unwrap();
+        assert!(!old.stale);
     }
 
     #[test]
