@@ -29,6 +29,14 @@ pub struct WalletBalance {
     pub stale: bool,
 }
 
+impl WalletBalance {
+    /// Whether a lagging replica gave it: what the gateway's `get_balance` retries
+    /// (`retry_if_value`), as a fresh answer is usually one request away.
+    pub fn is_stale(&self) -> bool {
+        self.stale
+    }
+}
+
 fn is_false(value: &bool) -> bool {
     !*value
 }
@@ -46,13 +54,16 @@ pub struct ScratchCard {
     pub message: String,
 }
 
-/// One best-effort task the gateway had to do without, and why.
+/// One part of a page that is less than it should be, and why: a best-effort task the
+/// gateway had to do without, or a balance that may be behind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Degraded {
     /// The task's name, e.g. `get_scratch_card`.
     pub task: String,
-    /// The task's outcome in the fan-out's report: `failed`, `timed_out`, `deadline`,
-    /// `panicked`, `rejected` (its circuit breaker was open) or `fallback`.
+    /// For a best-effort task, its outcome in the fan-out's report: `failed`, `timed_out`,
+    /// `deadline`, `panicked`, `rejected` (its circuit breaker was open) or `fallback`. For
+    /// `get_balance`, `stale`: the wallet answered as a lagging replica on every attempt,
+    /// and the page carries that balance.
     pub reason: String,
 }
 
@@ -65,6 +76,7 @@ pub struct BalancePage {
     pub balance: Balance,
     /// Their scratch card, `null` when the best-effort call failed.
     pub scratch_card: Option<ScratchCard>,
-    /// The best-effort tasks left out of this answer; empty when it is complete.
+    /// The best-effort tasks left out of this answer, and the balance if it may be behind;
+    /// empty when it is complete.
     pub degraded: Vec<Degraded>,
 }

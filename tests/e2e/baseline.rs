@@ -18,7 +18,7 @@ use runner_example::{
 };
 use serde_json::{Value, json};
 
-use support::{GENEROUS, loopback};
+use support::{GENEROUS, loopback, without_attempt_timeout};
 
 /// The downstream services and both gateways in front of them.
 struct Stack {
@@ -41,7 +41,9 @@ impl Stack {
             .await
             .expect("bind");
         let (wallet_url, scratch_url) = (wallet_server.url(), scratch_server.url());
-        let runner = Gateway::new(&wallet_url, &scratch_url)
+        // No attempt timeout: with it, a loaded machine could end an attempt at its 80 ms and
+        // the runner's wallet requests would not be the count the tests expect.
+        let runner = Gateway::with_policies(&wallet_url, &scratch_url, &without_attempt_timeout())
             .expect("client")
             .with_timeouts(timeouts);
         let baseline = BaselineGateway::new(&wallet_url, &scratch_url)
@@ -131,6 +133,34 @@ async fn baseline_answers_like_the_runner_gateway() {
         "the runner gateway answers the same"
     );
     set(stack.scratch.faults(), FaultConfig::default());
+
+    // The wallet answers stale every time: the same marked page from both, after one request
+    // from the baseline (no retries) and three from the runner (its retry's attempts).
+    set(
+        stack.wallet.faults(),
+        FaultConfig {
+            stale_rate: 1.0,
+            ..FaultConfig::default()
+        },
+    );
+    let mut pages = Vec::new();
+    for (gateway, requests) in [(&stack.baseline, 1), (&stack.runner, 3)] {
+        let before = stack.wallet.stats().snapshot().served;
+        let (status, partial, body) = stack.get(gateway, 42).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(partial.as_deref(), Some("true"));
+        assert_eq!(
+            body["balance"],
+            json!({ "amount_minor": seeded_balance(42), "currency": "EUR" })
+        );
+        assert_eq!(
+            body["degraded"],
+            json!([{ "task": "get_balance", "reason": "stale" }])
+        );
+        assert_eq!(stack.wallet.stats().snapshot().served - before, requests);
+        pages.push((status, partial, body));
+    }
+    assert_eq!(pages[0], pages[1], "the runner gateway answers the same");
 
     // The wallet fails: 502 from both.
     set(

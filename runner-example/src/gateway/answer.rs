@@ -5,7 +5,8 @@
 //! - `Server-Timing`: each task's duration and outcome, e.g.
 //!   `get_balance;dur=3.1;desc="ok", get_scratch_card;dur=150.2;desc="timed_out"`.
 //! - `x-partial-response`: `false` when the answer is complete, `true` when a best-effort part
-//!   is missing or a fallback's (then `degraded` says why). Only on a 200.
+//!   is missing or a fallback's, or the balance is stale (then `degraded` says why). Only on
+//!   a 200.
 
 use std::fmt;
 
@@ -17,7 +18,7 @@ use runner_core::{FanOutError, Report, TaskError, TaskRecord};
 
 use crate::error::ApiError;
 use crate::gateway::client::{ScratchError, WalletError};
-use crate::model::{Balance, BalancePage, Degraded, ScratchCard};
+use crate::model::{BalancePage, Degraded, ScratchCard, WalletBalance};
 
 /// The header that says whether a 200 is complete (`false`) or degraded (`true`).
 pub const PARTIAL_HEADER: &str = "x-partial-response";
@@ -30,17 +31,17 @@ const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
 /// tasks' `Server-Timing`.
 pub(crate) fn page_answer(
     user_id: u64,
-    result: Result<(Balance, Result<ScratchCard, TaskError<ScratchError>>), FanOutError>,
+    result: Result<(WalletBalance, Result<ScratchCard, TaskError<ScratchError>>), FanOutError>,
     report: &Report<[TaskRecord; 2]>,
 ) -> Response {
     let mut response = match result {
-        Ok((balance, card)) => {
+        Ok((wallet, card)) => {
             let scratch_card = card.inspect_err(log_degraded).ok();
             page_response(BalancePage {
                 user_id,
-                balance,
+                degraded: degraded(wallet.stale, report.tasks()),
+                balance: wallet.balance,
                 scratch_card,
-                degraded: degraded(report.tasks()),
             })
         }
         Err(error) => failure(&error).into_response(),
@@ -74,21 +75,36 @@ pub(crate) fn page_response(page: BalancePage) -> Response {
     response
 }
 
+/// The `degraded` entry of a page whose balance a lagging replica gave (its retries, if
+/// any, all stale too). Shared with the baseline gateway, which must answer the same.
+pub(crate) fn stale_balance() -> Degraded {
+    tracing::debug!("answering with a stale balance");
+    Degraded {
+        task: "get_balance".to_owned(),
+        reason: "stale".to_owned(),
+    }
+}
+
 fn log_degraded(error: &TaskError<ScratchError>) {
     tracing::debug!(error = %error, "answering without the scratch card");
 }
 
-/// The best-effort tasks of a page that went out without a value of their own, and why, as
-/// the report says: `failed`, `timed_out`, `deadline`, `panicked`, `rejected` (its breaker
-/// was open), or `fallback` (its slot holds its fallback's value).
-fn degraded(tasks: &[TaskRecord]) -> Vec<Degraded> {
-    tasks
+/// What a page lacks: first its balance, if `balance_stale`; then the best-effort tasks that
+/// went out without a value of their own, and why, as the report says: `failed`,
+/// `timed_out`, `deadline`, `panicked`, `rejected` (its breaker was open), or `fallback` (its
+/// slot holds its fallback's value).
+fn degraded(balance_stale: bool, tasks: &[TaskRecord]) -> Vec<Degraded> {
+    let tasks = tasks
         .iter()
         .filter(|record| !record.critical && record.outcome.is_failure())
         .map(|record| Degraded {
             task: record.name.to_owned(),
             reason: record.outcome.as_str().to_owned(),
-        })
+        });
+    balance_stale
+        .then(stale_balance)
+        .into_iter()
+        .chain(tasks)
         .collect()
 }
 
@@ -134,7 +150,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn degraded_lists_the_best_effort_tasks_without_a_value_of_their_own() {
+    fn degraded_lists_a_stale_balance_then_the_best_effort_tasks_without_a_value() {
         use runner_core::Outcome;
         let record = |name, critical, outcome| TaskRecord {
             label: None,
@@ -143,22 +159,39 @@ mod tests {
             outcome,
             elapsed: Duration::ZERO,
         };
-        let degraded = degraded(&[
+        let tasks = [
             record("get_balance", true, Outcome::Ok),
             record("get_scratch_card", false, Outcome::Rejected),
             record("card_ok", false, Outcome::Ok),
             record("card_fallback", false, Outcome::Fallback),
-        ]);
-        let reasons: Vec<(&str, &str)> = degraded
-            .iter()
-            .map(|entry| (entry.task.as_str(), entry.reason.as_str()))
-            .collect();
+        ];
+        let reasons = |balance_stale| {
+            degraded(balance_stale, &tasks)
+                .into_iter()
+                .map(|entry| (entry.task, entry.reason))
+                .collect::<Vec<_>>()
+        };
+        let owned = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(task, reason)| (task.to_string(), reason.to_string()))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
-            reasons,
-            [
+            reasons(false),
+            owned(&[
                 ("get_scratch_card", "rejected"),
                 ("card_fallback", "fallback")
-            ]
+            ])
+        );
+        // A stale balance comes first, as its task does in the report.
+        assert_eq!(
+            reasons(true),
+            owned(&[
+                ("get_balance", "stale"),
+                ("get_scratch_card", "rejected"),
+                ("card_fallback", "fallback")
+            ])
         );
     }
 }

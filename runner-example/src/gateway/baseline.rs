@@ -5,7 +5,8 @@
 //! [`DownstreamClient`](crate::DownstreamClient) methods (`fetch_balance`, `fetch_scratch_card`),
 //! sends the same deadline header, and answers with the same JSON and statuses: 404 for an
 //! unknown user, 502 when the wallet fails, 504 when it runs out of time, and a 200 with
-//! `scratch_card: null` and a `degraded` entry when the card is missing. What it leaves out:
+//! `scratch_card: null` and a `degraded` entry when the card is missing (or a `stale` one for
+//! a stale balance, which it does not ask again: it has no retries). What it leaves out:
 //! the `Server-Timing` header and the per-task metrics, which need the fan-out's report. The
 //! routes around the handler (`/healthz`, `/metrics`, request metrics, JSON 404/405) are the
 //! same.
@@ -23,7 +24,7 @@ use axum::routing::get;
 use tokio::time::Instant;
 
 use crate::error::ApiError;
-use crate::gateway::answer::page_response;
+use crate::gateway::answer::{page_response, stale_balance};
 use crate::gateway::client::WalletError;
 use crate::gateway::{Gateway, Timeouts};
 use crate::metrics::Metrics;
@@ -158,8 +159,11 @@ impl BaselineGateway {
         };
 
         match tokio::try_join!(balance, card) {
-            Ok((balance, card)) => {
+            Ok((wallet, card)) => {
                 let mut degraded = Vec::new();
+                if wallet.stale {
+                    degraded.push(stale_balance());
+                }
                 let scratch_card = match card {
                     Ok(card) => Some(card),
                     Err(reason) => {
@@ -172,7 +176,7 @@ impl BaselineGateway {
                 };
                 page_response(BalancePage {
                     user_id,
-                    balance,
+                    balance: wallet.balance,
                     scratch_card,
                     degraded,
                 })

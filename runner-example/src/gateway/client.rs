@@ -12,7 +12,7 @@ use reqwest_middleware::ClientWithMiddleware;
 use runner_core::task;
 use runner_http::Propagate;
 
-use crate::model::{Balance, ScratchCard, WalletBalance};
+use crate::model::{ScratchCard, WalletBalance};
 use crate::policies::GatewayPolicies;
 
 /// Why the wallet gave no balance.
@@ -250,15 +250,27 @@ impl DownstreamClient {
     ///   `Retry-After: 0` is retried.
     /// - `cooldown_from`: if that failure opens the breaker, it stays open the N s asked (up
     ///   to a minute) instead of 5 s, and then lets its probe through.
+    ///
+    /// A stale answer is retried too (`retry_if_value =` [`WalletBalance::is_stale`]): the
+    /// wallet answered, but as a replica that lags behind, so the balance may be behind. A
+    /// replica's lag clears in milliseconds and a retry costs one more quick request, so it
+    /// is asked again as a transient error is: within the same 3 attempts, backoffs, time
+    /// left and retry budget (counted in `gateway_policy_retries_total`, refused as any other
+    /// retry). The breaker counts it as a success: the wallet is up. When no retry is left or
+    /// fits, the last stale answer is the task's value, and the page carries it with a
+    /// `degraded` entry `{"task": "get_balance", "reason": "stale"}` (so
+    /// `x-partial-response: true`): a balance that may be behind is better than none, but
+    /// the client is told, through the flag it already reads for a missing card.
     #[task(
         critical,
         policy = self.policies.wallet,
         retry_if = WalletError::is_transient,
+        retry_if_value = WalletBalance::is_stale,
         retry_delay_from = WalletError::retry_after,
         breaker_if = WalletError::is_transient,
         cooldown_from = WalletError::retry_after
     )]
-    pub async fn get_balance(&self, user_id: u64) -> Result<Balance, WalletError> {
+    pub async fn get_balance(&self, user_id: u64) -> Result<WalletBalance, WalletError> {
         self.fetch_balance(user_id).await
     }
 
@@ -302,12 +314,13 @@ impl DownstreamClient {
     }
 
     /// `GET /balances/{user_id}` on the wallet, checked and decoded: the HTTP work of
-    /// [`get_balance`](Self::get_balance), with no timeout of its own.
+    /// [`get_balance`](Self::get_balance), with no timeout of its own. The answer is the
+    /// wallet's whole, its `stale` mark included, for the caller to judge.
     ///
     /// The request carries what is left of the running task's time (`runner_core::
     /// remaining()`, through runner-http's `Propagate`), none outside a task or a deadline;
     /// the caller bounds the call itself.
-    pub async fn fetch_balance(&self, user_id: u64) -> Result<Balance, WalletError> {
+    pub async fn fetch_balance(&self, user_id: u64) -> Result<WalletBalance, WalletError> {
         let response = self
             .get(self.wallet.user_url("balances", user_id))
             .send()
@@ -340,7 +353,7 @@ impl DownstreamClient {
                 answer.user_id
             )));
         }
-        Ok(answer.balance)
+        Ok(answer)
     }
 
     /// `GET /cards/{user_id}` on the scratch-card service, checked and decoded: the HTTP work

@@ -2,8 +2,8 @@
 //! the scratch-card service (best effort) with `runner_core`'s `fan_out!`.
 //!
 //! Each call runs under a resilience policy the gateway owns, read from its policies file
-//! ([`crate::policies`]): by default the wallet call is retried on transient errors and has a
-//! circuit breaker; the scratch-card call is hedged and has a circuit breaker (see
+//! ([`crate::policies`]): by default the wallet call is retried on transient errors and on a
+//! stale balance, and has a circuit breaker; the scratch-card call is hedged and has a circuit breaker (see
 //! [`DownstreamClient::get_balance`] and [`DownstreamClient::get_scratch_card`]). Each
 //! gateway has breakers of its own: two gateways in one process share none.
 //!
