@@ -1,6 +1,6 @@
-//! The gateway's resilience policies over loopback: the wallet call's retries and circuit
-//! breaker (and the wait a wallet's `Retry-After` asks of both), the scratch-card call's
-//! hedge and circuit breaker, and what `/metrics` counts of them.
+//! The gateway's resilience policies over loopback: the wallet call's retries (of a stale
+//! balance too) and circuit breaker (and the wait a wallet's `Retry-After` asks of both), the
+//! scratch-card call's hedge and circuit breaker, and what `/metrics` counts of them.
 //!
 //! Each test's gateway owns its policies, so each starts with closed breakers and full
 //! budgets, whatever ran before it in the process. The counters on `/metrics` come from the
@@ -16,11 +16,12 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use runner_example::{
-    FaultConfig, Faults, PARTIAL_HEADER, Scratch, Server, Wallet, card_for, seeded_balance,
+    FaultConfig, Faults, PARTIAL_HEADER, PoliciesConfig, Scratch, Server, Wallet, card_for,
+    seeded_balance,
 };
-use serde_json::json;
+use serde_json::{Value, json};
 
-use support::{Answer, GENEROUS, Services};
+use support::{Answer, GENEROUS, Services, without_attempt_timeout};
 
 /// The longest any request in these tests waits.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,7 +41,12 @@ struct Stack {
 impl Stack {
     /// Timeouts no machine runs out of: only the faults decide the answers.
     async fn start(wallet: Faults, scratch: Faults) -> Self {
-        let services = Services::start(wallet, scratch, GENEROUS).await;
+        Self::with_policies(wallet, scratch, &PoliciesConfig::builtin()).await
+    }
+
+    /// The same, on `policies` instead of the built-in ones.
+    async fn with_policies(wallet: Faults, scratch: Faults, policies: &PoliciesConfig) -> Self {
+        let services = Services::with_policies(wallet, scratch, GENEROUS, policies).await;
         Self {
             wallet: services.wallet,
             scratch: services.scratch,
@@ -75,6 +81,13 @@ impl Stack {
 
 fn faults(config: FaultConfig, seed: u64) -> Faults {
     Faults::new(config, seed).expect("valid faults")
+}
+
+fn stale(rate: f64) -> FaultConfig {
+    FaultConfig {
+        stale_rate: rate,
+        ..FaultConfig::default()
+    }
 }
 
 fn failing(rate: f64) -> FaultConfig {
@@ -524,5 +537,137 @@ async fn a_wallet_asking_to_retry_after_2s_is_not_asked_sooner_and_opens_its_bre
             r#"gateway_policy_breaker_transitions_total{task="get_balance",state="closed"}"#
         ),
         1
+    );
+}
+
+/// The built-in wallet retry's attempts, without its attempt timeout: an attempt ended at its
+/// 80 ms on a loaded machine would have drawn its fault without being served, and the counts
+/// below would be off by one.
+fn wallet_retry_without_attempt_timeout() -> (PoliciesConfig, u64) {
+    let policies = without_attempt_timeout();
+    let attempts = policies
+        .wallet
+        .retry
+        .as_ref()
+        .expect("the wallet call is retried")
+        .attempts;
+    (policies, u64::from(attempts))
+}
+
+/// The page of user 42 with this balance, a card, and what `degraded` says.
+fn page_of_42(degraded: Value) -> Value {
+    json!({
+        "user_id": 42,
+        "balance": { "amount_minor": seeded_balance(42), "currency": "EUR" },
+        "scratch_card": serde_json::to_value(card_for(42)).expect("a card"),
+        "degraded": degraded
+    })
+}
+
+#[tokio::test]
+async fn a_wallet_answering_stale_is_asked_every_attempt_and_the_page_says_stale() {
+    let (policies, attempts) = wallet_retry_without_attempt_timeout();
+    assert_eq!(attempts, 3, "policies.toml");
+    let stack = Stack::with_policies(faults(stale(1.0), 1), Faults::none(), &policies).await;
+
+    for page in 1..=2 {
+        let answer = stack.balance(42).await;
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.json);
+        // Every attempt was stale: the last balance, marked.
+        assert_eq!(
+            answer.json,
+            page_of_42(json!([{ "task": "get_balance", "reason": "stale" }]))
+        );
+        assert_eq!(answer.header(PARTIAL_HEADER), Some("true"));
+        // The wallet answered each time: to the task, a value.
+        assert_eq!(answer.outcome("get_balance"), "ok");
+        assert_eq!(
+            stack.wallet_served(),
+            page * attempts,
+            "one request per attempt"
+        );
+    }
+
+    let metrics = stack.metrics().await;
+    let count = |series: &str| metrics.value(series);
+    assert_eq!(
+        count(r#"gateway_policy_retries_total{task="get_balance"}"#),
+        2 * (attempts - 1)
+    );
+    for why in ["deadline", "breaker", "budget", "delay"] {
+        let series =
+            format!(r#"gateway_policy_retries_refused_total{{task="get_balance",why="{why}"}}"#);
+        assert_eq!(count(&series), 0, "{why}");
+    }
+    // A stale answer is an answer: the breaker counts successes.
+    assert_eq!(
+        count(r#"gateway_policy_breaker_transitions_total{task="get_balance",state="open"}"#),
+        0
+    );
+    assert_eq!(
+        count(r#"gateway_task_outcomes_total{task="get_balance",outcome="ok"}"#),
+        2
+    );
+}
+
+#[tokio::test]
+async fn with_half_the_wallets_answers_stale_pages_come_back_fresh_after_a_retry() {
+    // Which answers are stale is drawn from seed 5, one draw per wallet request, and the
+    // pages are asked one after the other: the wallet requests each page makes are the same
+    // on every run. (Another RNG would change this list, not the rules checked below.)
+    const SEED: u64 = 5;
+    // Each page's wallet requests, and whether its balance came back fresh: three pages got
+    // a stale answer first (two of them twice) and a fresh one on a retry.
+    const PAGES: [(u64, bool); 8] = [
+        (2, true),
+        (3, true),
+        (1, true),
+        (3, true),
+        (1, true),
+        (1, true),
+        (1, true),
+        (1, true),
+    ];
+    let (policies, attempts) = wallet_retry_without_attempt_timeout();
+    let stack = Stack::with_policies(faults(stale(0.5), SEED), Faults::none(), &policies).await;
+
+    let mut pages = Vec::new();
+    for _ in PAGES {
+        let before = stack.wallet_served();
+        let answer = stack.balance(42).await;
+        let requests = stack.wallet_served() - before;
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.json);
+        assert!((1..=attempts).contains(&requests), "{requests} requests");
+        let fresh = answer.json["degraded"]
+            .as_array()
+            .is_some_and(Vec::is_empty);
+        pages.push((requests, fresh));
+        if fresh {
+            // A fresh answer ends the retries.
+            assert_eq!(answer.json, page_of_42(json!([])));
+            assert_eq!(answer.header(PARTIAL_HEADER), Some("false"));
+        } else {
+            // Only when no attempt was left.
+            assert_eq!(
+                answer.json,
+                page_of_42(json!([{ "task": "get_balance", "reason": "stale" }]))
+            );
+            assert_eq!(requests, attempts);
+        }
+    }
+    assert_eq!(
+        pages, PAGES,
+        "(wallet requests, fresh) per page, seed {SEED}"
+    );
+    assert!(
+        pages.iter().any(|&(requests, fresh)| fresh && requests > 1),
+        "no page came back fresh after a retry"
+    );
+
+    let retries: u64 = pages.iter().map(|(requests, _)| requests - 1).sum();
+    let metrics = stack.metrics().await;
+    assert_eq!(
+        metrics.value(r#"gateway_policy_retries_total{task="get_balance"}"#),
+        retries
     );
 }
