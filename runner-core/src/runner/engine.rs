@@ -21,19 +21,18 @@ use crate::error::FanOutError;
 use crate::observe;
 use crate::report;
 use crate::runner::erased::ErasedSlot;
+use crate::runner::slots::Slots;
 use crate::runner::wakeups::Wakeups;
 use crate::slot::Cuts;
 use crate::stop::Stop;
 use crate::timer::Clock;
 use crate::turn::Turn;
 
-pub(super) type BoxedSlot<'a, M> = Pin<Box<<M as Threading>::Slot<'a>>>;
-
 pin_project! {
     /// A run of a [`TaskRunner`]'s tasks.
     pub(super) struct Engine<'a, M: Threading> {
         // Every task's slot, in the order added, from start to end of the run.
-        slots: Vec<BoxedSlot<'a, M>>,
+        slots: Slots<'a, M>,
         // Which tasks woke, to poll only those: a run is linear in its tasks.
         wakeups: Wakeups,
         // How many tasks have started and not ended.
@@ -91,12 +90,12 @@ impl<'a, M: Threading> Engine<'a, M> {
         self.runner
     }
 
-    pub(super) fn slots(&self) -> &[BoxedSlot<'a, M>] {
+    pub(super) fn slots(&self) -> &Slots<'a, M> {
         &self.slots
     }
 
     pub(super) fn slot(self: Pin<&mut Self>, index: usize) -> Pin<&mut M::Slot<'a>> {
-        self.project().slots[index].as_mut()
+        self.project().slots.get_mut(index)
     }
 
     /// Adds a task to a run that may have started: it starts as the next poll admits it.
@@ -109,14 +108,14 @@ impl<'a, M: Threading> Engine<'a, M> {
     {
         let this = self.as_mut().project();
         let index = hold::<M, F, C>(this.slots, this.timers, task);
-        self.reserve(0);
+        self.reserve::<F, C>(0);
         index
     }
 
     /// Makes room for `more` tasks besides those added, in the run's lists as in its slots.
-    pub(super) fn reserve(self: Pin<&mut Self>, more: usize) {
+    pub(super) fn reserve<F: TryFuture, C: Criticality>(self: Pin<&mut Self>, more: usize) {
         let this = self.project();
-        this.slots.reserve(more);
+        this.slots.reserve::<F, C>(more);
         let tasks = this.slots.len() + more;
         this.wakeups.reserve(tasks);
         if let Some(ended) = this.ended
@@ -145,7 +144,7 @@ impl<'a, M: Threading> Engine<'a, M> {
     /// Drops the tasks still running, as a run dropped before its end does.
     pub(super) fn cancel_unfinished(self: Pin<&mut Self>, clock: &mut Clock) {
         for slot in self.project().slots.iter_mut() {
-            slot.as_mut().cancel(clock);
+            slot.cancel(clock);
         }
     }
 
@@ -197,9 +196,9 @@ impl<'a, M: Threading> Engine<'a, M> {
                 }
                 let index = *this.next;
                 *this.next += 1;
-                let slot = this.slots[index].as_mut();
+                let slot = this.slots.get_mut(index);
                 slot.start(&mut admitted, this.stop.deadline_at(), true);
-                if let Some(at) = this.slots[index].fires_at() {
+                if let Some(at) = this.slots.get(index).fires_at() {
                     // A runner holds fewer than `u32::MAX` tasks: `TaskRunner::add`.
                     this.due.push(Reverse((at, index as u32)));
                 }
@@ -286,7 +285,7 @@ impl<'a, M: Threading> Engine<'a, M> {
             if this.stop.is_cancelled() {
                 return Poll::Ready(Err(FanOutError::Cancelled));
             }
-            let slot = this.slots[index].as_mut();
+            let slot = this.slots.get_mut(index);
             let open = !slot.is_done();
             cuts.add(slot.cut(cx, clock, &mut turn));
             if let Some(ended) = this.ended.as_mut().filter(|_| open) {
@@ -320,7 +319,7 @@ impl<'a, M: Threading> Engine<'a, M> {
         };
         if result.is_err() {
             for slot in this.slots.iter_mut() {
-                slot.as_mut().cancel(clock);
+                slot.cancel(clock);
             }
         } else if report::warns() {
             report::warn_degraded(this.slots.iter().map(|slot| slot.record()));
@@ -350,14 +349,14 @@ impl<'a, M: Threading> Engine<'a, M> {
     }
 
     /// Gives up the slots, once the run has concluded.
-    pub(super) fn take_slots(self: Pin<&mut Self>) -> Vec<BoxedSlot<'a, M>> {
-        std::mem::take(self.project().slots)
+    pub(super) fn take_slots(self: Pin<&mut Self>) -> Slots<'a, M> {
+        std::mem::replace(self.project().slots, Slots::new())
     }
 }
 
 /// Pushes a task's slot; its index.
 pub(super) fn hold<'a, M, F, C>(
-    slots: &mut Vec<BoxedSlot<'a, M>>,
+    slots: &mut Slots<'a, M>,
     timers: &mut bool,
     task: Task<F, C>,
 ) -> usize
@@ -367,13 +366,8 @@ where
     C: Criticality,
     M: Holds<'a, F, C>,
 {
-    assert!(
-        slots.len() < u32::MAX as usize,
-        "a TaskRunner holds fewer than u32::MAX (4,294,967,295) tasks"
-    );
     *timers |= task.timeout.is_some();
-    slots.push(M::hold(task));
-    slots.len() - 1
+    slots.push(task)
 }
 
 /// Times out the tasks whose own timeout has come, once the run's timer has fired for it,
@@ -383,7 +377,7 @@ where
 /// may start).
 #[allow(clippy::too_many_arguments)]
 fn expire_due<'a, M: Threading>(
-    slots: &mut [BoxedSlot<'a, M>],
+    slots: &mut Slots<'a, M>,
     wakeups: &Wakeups,
     due: &mut BinaryHeap<Reverse<(Instant, u32)>>,
     mut stop: Pin<&mut Stop>,
@@ -403,7 +397,7 @@ fn expire_due<'a, M: Threading>(
             due.pop();
             let index = index as usize;
             // A task that ended before its timeout.
-            if !slots[index].is_running() || slots[index].fires_at() != Some(at) {
+            if !slots.get(index).is_running() || slots.get(index).fires_at() != Some(at) {
                 continue;
             }
             if turn.is_cancelled() {
@@ -411,10 +405,10 @@ fn expire_due<'a, M: Threading>(
             }
             let waker = wakeups.waker(index);
             let mut task_cx = Context::from_waker(&waker);
-            let expired = slots[index]
-                .as_mut()
+            let expired = slots
+                .get_mut(index)
                 .expire(now, &mut task_cx, &mut clock, turn);
-            if !slots[index].is_running() {
+            if !slots.get(index).is_running() {
                 *running -= 1;
                 if expired.is_ok()
                     && let Some(ended) = ended.as_deref_mut()
@@ -427,7 +421,7 @@ fn expire_due<'a, M: Threading>(
     }
     // The entries of tasks that ended go, so that the timer waits for one that runs.
     while let Some(&Reverse((at, index))) = due.peek() {
-        let slot = &slots[index as usize];
+        let slot = slots.get(index as usize);
         if slot.is_running() && slot.fires_at() == Some(at) {
             break;
         }
@@ -450,7 +444,7 @@ fn expire_due<'a, M: Threading>(
 /// token. `Err` as soon as one fails the run (a critical failure, or the token cancelled).
 /// The tasks that end in it read the clock once between them, as the static engine's do.
 fn poll_ready<'a, M: Threading>(
-    slots: &mut [BoxedSlot<'a, M>],
+    slots: &mut Slots<'a, M>,
     wakeups: &Wakeups,
     ready: &[u32],
     running: &mut usize,
@@ -462,7 +456,7 @@ fn poll_ready<'a, M: Threading>(
         let index = index as usize;
         // Off the list first: a wake-up during its poll puts it back.
         wakeups.unqueue(index);
-        let slot = slots[index].as_mut();
+        let slot = slots.get_mut(index);
         // A task that ended since it woke.
         if !slot.is_running() {
             continue;

@@ -6,10 +6,10 @@ mod handle;
 mod results;
 mod run_all;
 mod running;
+mod slots;
 mod threading;
 mod wakeups;
 
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -21,6 +21,7 @@ pub use self::handle::{Claim, Handle, Handles};
 pub use self::results::Results;
 pub use self::run_all::RunAll;
 pub use self::running::{Finished, Running};
+use self::slots::Slots;
 pub use self::threading::{Holds, Local, Sendable, Threading};
 use crate::Task;
 use crate::criticality::Criticality;
@@ -29,9 +30,10 @@ use crate::criticality::Criticality;
 /// [`Handle`].
 ///
 /// It follows the same rules as [`FanOut`](crate::FanOut), polls only the tasks that woke,
-/// and can cap how many tasks are in flight. Each task costs one heap allocation, its boxed
-/// state: its waker is an entry in a table of the run's (allocated in chunks of 256), and
-/// the run keeps one timer for every task's own timeout.
+/// and can cap how many tasks are in flight. A task costs no heap allocation of its own: its
+/// state goes in an arena of the run's (one chunk for the tasks of an `add_all`, else chunks
+/// that double), its waker is an entry in a table of the run's (allocated in chunks of 256),
+/// and the run keeps one timer for every task's own timeout.
 ///
 /// Its tasks must be `Send`, so that the run is (for `tokio::spawn` and axum handlers);
 /// [`LocalTaskRunner`] takes tasks that are not. Tasks and their values may borrow from the
@@ -78,7 +80,7 @@ use crate::criticality::Criticality;
 /// ```
 #[must_use = "a runner does nothing until `run_all` is awaited"]
 pub struct TaskRunner<'a, M: Threading = Sendable> {
-    slots: Vec<Pin<Box<M::Slot<'a>>>>,
+    slots: Slots<'a, M>,
     deadline: Option<Duration>,
     limit: usize,
     cancel: Option<CancellationToken>,
@@ -133,7 +135,7 @@ impl<'a, M: Threading> TaskRunner<'a, M> {
         // of the runner that made it. (At a billion runners a second, it wraps in 584 years.)
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Self {
-            slots: Vec::new(),
+            slots: Slots::new(),
             deadline: None,
             limit: usize::MAX,
             cancel: None,
@@ -200,7 +202,7 @@ impl<'a, M: Threading> TaskRunner<'a, M> {
     {
         let start = self.slots.len();
         let tasks = tasks.into_iter();
-        self.slots.reserve(tasks.size_hint().0);
+        self.slots.reserve::<F, C>(tasks.size_hint().0);
         for task in tasks {
             self.hold(task);
         }

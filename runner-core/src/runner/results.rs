@@ -1,7 +1,6 @@
 //! The filled slots of a successful [`TaskRunner`](super::TaskRunner) run.
 
 use std::fmt;
-use std::pin::Pin;
 use std::time::Duration;
 
 use super::handle::Claim;
@@ -9,17 +8,18 @@ use super::threading::{Sendable, Threading};
 use crate::criticality::Criticality;
 use crate::report::Report;
 use crate::runner::erased::{ErasedSlot, take_typed};
+use crate::runner::slots::Slots;
 
 /// The slots of a successful run, taken with the handles [`TaskRunner`](super::TaskRunner)
 /// gave out.
 pub struct Results<'a, M: Threading = Sendable> {
-    slots: Vec<Pin<Box<M::Slot<'a>>>>,
+    slots: Slots<'a, M>,
     runner: u64,
     elapsed: Duration,
 }
 
 impl<'a, M: Threading> Results<'a, M> {
-    pub(super) fn new(slots: Vec<Pin<Box<M::Slot<'a>>>>, runner: u64, elapsed: Duration) -> Self {
+    pub(super) fn new(slots: Slots<'a, M>, runner: u64, elapsed: Duration) -> Self {
         Self {
             slots,
             runner,
@@ -65,10 +65,10 @@ impl<'a, M: Threading> Results<'a, M> {
             runner, self.runner,
             "handle used with the results of another `TaskRunner`"
         );
-        let out = self.slots.get_mut(index).and_then(|slot| {
+        let out = self.slots.try_get_mut(index).and_then(|slot| {
             // SAFETY: the handle is this runner's (its id is checked above), made for the
             // task it added at `index`.
-            unsafe { take_typed::<_, C, T, E>(slot.as_mut()) }
+            unsafe { take_typed::<_, C, T, E>(slot) }
         });
         out.expect("a handle's slot is filled once its runner succeeded, and taken only once")
     }

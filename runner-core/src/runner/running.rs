@@ -163,7 +163,7 @@ impl<'a, M: Threading> Running<'a, M> {
     {
         let start = self.engine.slots().len();
         let tasks = tasks.into_iter();
-        self.engine.as_mut().reserve(tasks.size_hint().0);
+        self.engine.as_mut().reserve::<F, C>(tasks.size_hint().0);
         for task in tasks {
             self.engine.as_mut().add(task);
         }

@@ -2,13 +2,14 @@
 //! choice is made once, in its type, rather than followed from the tasks as `FanOut`'s is.
 
 use std::error::Error as StdError;
-use std::pin::Pin;
+use std::ptr::NonNull;
 
 use futures::TryFuture;
 
 use crate::Task;
 use crate::criticality::Criticality;
 use crate::runner::erased::ErasedSlot;
+use crate::runner::slots::Arena;
 use crate::slot::TaskSlot;
 use crate::timer::SharedTimer;
 
@@ -49,8 +50,9 @@ impl Threading for Local {
 pub trait Holds<'a, F: TryFuture, C>: Threading {
     // What is asked of every task whatever the threading is asked here, not by the impls:
     // a task whose error is not an `Error` gets that error, not the note above.
+    /// Puts the task's slot in the run's arena (see `Slots`), which owns it from then on.
     #[doc(hidden)]
-    fn hold(task: Task<F, C>) -> Pin<Box<Self::Slot<'a>>>
+    fn hold(task: Task<F, C>, arena: &Arena) -> NonNull<Self::Slot<'a>>
     where
         F::Error: StdError + Send + Sync + 'static,
         C: Criticality;
@@ -64,12 +66,13 @@ where
     F: TryFuture + Send + 'a,
     F::Ok: Send + 'a,
 {
-    fn hold(task: Task<F, C>) -> Pin<Box<Self::Slot<'a>>>
+    fn hold(task: Task<F, C>, arena: &Arena) -> NonNull<Self::Slot<'a>>
     where
         F::Error: StdError + Send + Sync + 'static,
         C: Criticality,
     {
-        Box::pin(TaskSlot::<F, C, SharedTimer>::new(task))
+        let slot: &mut Self::Slot<'a> = arena.alloc(TaskSlot::<F, C, SharedTimer>::new(task));
+        NonNull::from(slot)
     }
 }
 
@@ -78,12 +81,13 @@ where
     F: TryFuture + 'a,
     F::Ok: 'a,
 {
-    fn hold(task: Task<F, C>) -> Pin<Box<Self::Slot<'a>>>
+    fn hold(task: Task<F, C>, arena: &Arena) -> NonNull<Self::Slot<'a>>
     where
         F::Error: StdError + Send + Sync + 'static,
         C: Criticality,
     {
-        Box::pin(TaskSlot::<F, C, SharedTimer>::new(task))
+        let slot: &mut Self::Slot<'a> = arena.alloc(TaskSlot::<F, C, SharedTimer>::new(task));
+        NonNull::from(slot)
     }
 }
 

@@ -6,8 +6,8 @@
 //! `queued` flag and, if it was clear, puts the task's index on the ready list and wakes the
 //! run. A waker holds the table alive (one reference count for the whole table), never the
 //! task: a task that ended, or a run that ended, leaves its wakers harmless, pushing an index
-//! that nobody reads. So the run's one allocation per task is the task's own slot;
-//! `FuturesUnordered` adds a node of its own to each future.
+//! that nobody reads. So a task needs no allocation of its own for its waker (its slot goes
+//! in the run's arena); `FuturesUnordered` adds a node of its own to each future.
 
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
