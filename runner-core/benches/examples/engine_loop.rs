@@ -8,9 +8,10 @@
 //! Scenarios: `ready2`, `ready8`, `yield2`, `yield8` run `fan_out!` of 2 or 8 critical tasks
 //! ready at once or after one yield; `try_join_` before a name runs `tokio::try_join!` of
 //! the same futures. `runner1000` runs a `TaskRunner` of 1,000 best-effort tasks that yield
-//! once, `futures_unordered1000` the same futures in a `FuturesUnordered`. Instructions per
-//! run: the difference of two counts (say 10,000 and 20,000 runs) over the difference of
-//! runs, which leaves out the process's start.
+//! once, `futures_unordered1000` the same futures in a `FuturesUnordered`; `runner_limit1000`
+//! the runner with a concurrency limit of 64, `buffer_unordered1000` the futures through
+//! `buffer_unordered(64)`. Instructions per run: the difference of two counts (say 10,000
+//! and 20,000 runs) over the difference of runs, which leaves out the process's start.
 
 use std::hint::black_box;
 
@@ -36,6 +37,16 @@ macro_rules! scenarios {
                 let tasks = (0..1_000).map(|i| Task::best_effort("t", yielding(i)));
                 let handles = runner.add_all(tasks);
                 black_box(runner.run_all().await.unwrap().take(handles));
+            }
+            "runner_limit1000" => {
+                let mut runner = TaskRunner::new().concurrency_limit(64);
+                let tasks = (0..1_000).map(|i| Task::best_effort("t", yielding(i)));
+                let handles = runner.add_all(tasks);
+                black_box(runner.run_all().await.unwrap().take(handles));
+            }
+            "buffer_unordered1000" => {
+                let stream = futures::stream::iter((0..1_000).map(yielding)).buffer_unordered(64);
+                black_box(stream.collect::<Vec<_>>().await);
             }
             "futures_unordered1000" => {
                 let mut set: FuturesUnordered<_> = (0..1_000).map(yielding).collect();
