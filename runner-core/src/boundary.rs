@@ -55,21 +55,24 @@ pub(crate) fn poll<F: TryFuture>(
         return Polled::Pending;
     }
     let _entered = span.enter();
-    let ((polled, verdict), _) = context::enter(within, || {
-        let polled = catch(|| {
-            future
-                .as_mut()
-                .as_pin_mut()
-                .map(|running| running.try_poll(cx))
-        });
-        // Read before the drop below, which is the task's end, not part of its answer.
-        let verdict = context::posted();
-        if !matches!(polled, Ok(Some(Poll::Pending))) {
-            // On unwinding, the assignment still writes `None`: the future is gone either way.
-            let _ = catch(|| future.set(None));
-        }
-        (polled, verdict)
-    });
+    // SAFETY: the closure catches a panic in the poll and in the drop, so it never unwinds.
+    let ((polled, verdict), _) = unsafe {
+        context::enter(within, || {
+            let polled = catch(|| {
+                future
+                    .as_mut()
+                    .as_pin_mut()
+                    .map(|running| running.try_poll(cx))
+            });
+            // Read before the drop below, which is the task's end, not part of its answer.
+            let verdict = context::posted();
+            if !matches!(polled, Ok(Some(Poll::Pending))) {
+                // On unwinding, the assignment still writes `None`: the future is gone either way.
+                let _ = catch(|| future.set(None));
+            }
+            (polled, verdict)
+        })
+    };
     match (polled, verdict) {
         (Ok(None | Some(Poll::Pending)), Some(Verdict::Rejected(reason))) => {
             Polled::done(Err(TaskError::Rejected(reason)))
@@ -97,10 +100,13 @@ pub(crate) fn poll<F: TryFuture>(
 #[inline]
 pub(crate) fn replace<T>(mut place: Pin<&mut T>, next: T, span: &Span, within: &Within) {
     let _entered = span.enter();
-    context::enter(within, || {
-        // On unwinding, the assignment still writes `next`: the place moves on either way.
-        let _ = catch(|| place.set(next));
-    });
+    // SAFETY: the closure catches a panic in the drop, so it never unwinds.
+    unsafe {
+        context::enter(within, || {
+            // On unwinding, the assignment still writes `next`: the place moves on either way.
+            let _ = catch(|| place.set(next));
+        })
+    };
 }
 
 /// Drops `value`, a value of the task's own, with a panic in its `Drop` caught.

@@ -140,16 +140,22 @@ pub(crate) fn label() -> Option<Label> {
 }
 
 /// Runs `f`, one poll or drop of a task's future, with `within` as the current task's, and
-/// returns what it posted; the previous task's and verdict are restored after.
+/// returns what it posted; the previous task's, verdict and out-of-time note are restored
+/// after. What the task notes stays inside it: a coalesced call's leader reads only what its
+/// own work noted, not what a task nested in it did.
 ///
-/// `f` must not unwind: the callers catch panics inside it, which keeps this free of a
-/// drop guard.
+/// # Safety
+///
+/// `f` must not unwind: `CURRENT` would keep pointing at `within`, which may then go. The
+/// callers catch panics inside it, which keeps this free of a drop guard.
 #[inline]
-pub(crate) fn enter<R>(within: &Within, f: impl FnOnce() -> R) -> (R, Option<Verdict>) {
+pub(crate) unsafe fn enter<R>(within: &Within, f: impl FnOnce() -> R) -> (R, Option<Verdict>) {
     let previous = CURRENT.replace(within);
     let outer = VERDICT.take();
+    let outer_note = OUT_OF_TIME.replace(false);
     let result = f();
     let verdict = VERDICT.replace(outer);
+    OUT_OF_TIME.set(outer_note);
     CURRENT.set(previous);
     (result, verdict)
 }
@@ -161,11 +167,12 @@ pub(crate) fn enter<R>(within: &Within, f: impl FnOnce() -> R) -> (R, Option<Ver
 /// take a scoped deadline for its own). The previous state is restored after, also when `f`
 /// panics.
 pub(crate) fn within<R>(cutoff: Option<Cutoff>, f: impl FnOnce() -> R) -> R {
-    struct Restore(*const Within, Option<Verdict>);
+    struct Restore(*const Within, Option<Verdict>, bool);
     impl Drop for Restore {
         fn drop(&mut self) {
             CURRENT.set(self.0);
             VERDICT.set(self.1);
+            OUT_OF_TIME.set(self.2);
         }
     }
     let outer = current();
@@ -179,7 +186,11 @@ pub(crate) fn within<R>(cutoff: Option<Cutoff>, f: impl FnOnce() -> R) -> R {
         cutoff: tighter,
         label: outer.label,
     };
-    let _restore = Restore(CURRENT.replace(&scoped), VERDICT.take());
+    let _restore = Restore(
+        CURRENT.replace(&scoped),
+        VERDICT.take(),
+        OUT_OF_TIME.replace(false),
+    );
     f()
 }
 

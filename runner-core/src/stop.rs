@@ -128,6 +128,12 @@ impl Stop {
     /// changed.
     pub(crate) fn arm(self: Pin<&mut Self>, own: Option<Instant>) {
         let mut this = self.project();
+        // `poll_deadline` relies on it: an own timeout at or past the deadline does not count.
+        debug_assert!(
+            own.zip(*this.deadline_at)
+                .is_none_or(|(own, deadline)| own < deadline),
+            "an own timeout armed at or past the deadline"
+        );
         let at = own.or(*this.deadline_at);
         let armed_at = match this.alarm.is_some() {
             true => (*this.own_at).or(*this.deadline_at),

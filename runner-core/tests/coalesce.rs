@@ -391,6 +391,41 @@ async fn a_retry_refused_for_the_leaders_deadline_leaves_the_waiting_call_its_ow
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_nested_calls_own_time_running_out_is_not_the_leaders() {
+    let policy = Policy::builder().build().unwrap();
+    let group = Cards::new();
+    let runs = AtomicU32::new(0);
+    let call = || {
+        Task::best_effort("card", async {
+            runs.fetch_add(1, Ordering::Relaxed);
+            // A call inside the work, whose own 10 ms run out: its fallback answers it, and
+            // that is the inner call's time, not the flight's leader's.
+            let inner = policy
+                .task::<runner_core::BestEffort, _, _, _, _, _>(
+                    "inner",
+                    || async {
+                        sleep(ms(1_000)).await;
+                        Ok::<_, Unavailable>("slow".to_owned())
+                    },
+                    runner_core::Options::new()
+                        .fallback(|_: &TaskError<Unavailable>| "fallback".to_owned()),
+                )
+                .timeout(ms(10))
+                .await
+                .unwrap();
+            Ok::<_, Unavailable>(format!("card with {inner}"))
+        })
+        .timeout(ms(500))
+        .coalesce(&group, 7)
+    };
+    let (a, b) = tokio::join!(call(), call());
+    assert_eq!(a.unwrap(), "card with fallback");
+    assert_eq!(b.unwrap(), "card with fallback");
+    // One run, shared: the waiting call did not take the flight over.
+    assert_eq!(runs.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn coalesced_calls_in_one_fan_out_keep_their_slots() {
     let group = Cards::new();
     let service = Service::new(ms(100));

@@ -27,10 +27,14 @@ use crate::timer::SharedTimer;
 ///
 /// `pub` only to be named by [`Holds`], from this private module: no user can name it or
 /// make one.
-#[derive(Default)]
 pub struct Arena(Bump);
 
 impl Arena {
+    /// Allocates nothing until the first slot.
+    fn new() -> Self {
+        Self(Bump::new())
+    }
+
     /// One chunk with room for `bytes`.
     fn with_capacity(bytes: usize) -> Self {
         Self(Bump::with_capacity(bytes))
@@ -62,7 +66,7 @@ impl<'a, M: Threading> Slots<'a, M> {
         Self {
             slots: Vec::new(),
             // Allocates nothing until the first slot.
-            arena: Arena::default(),
+            arena: Arena::new(),
             owns: PhantomData,
         }
     }
@@ -80,7 +84,13 @@ impl<'a, M: Threading> Slots<'a, M> {
     pub(super) fn reserve<F: TryFuture, C: Criticality>(&mut self, more: usize) {
         self.slots.reserve(more);
         if self.slots.is_empty() && more > 0 {
-            let bytes = size_of::<TaskSlot<F, C, SharedTimer>>().saturating_mul(more);
+            // A slot's size is a multiple of its alignment; one more alignment's worth covers
+            // the chunk's own start.
+            let layout = std::alloc::Layout::new::<TaskSlot<F, C, SharedTimer>>();
+            let bytes = layout
+                .size()
+                .saturating_mul(more)
+                .saturating_add(layout.align());
             // No slot is in the arena yet: the one replaced holds nothing.
             self.arena = Arena::with_capacity(bytes);
         }
@@ -139,11 +149,28 @@ impl<'a, M: Threading> Slots<'a, M> {
 
 impl<M: Threading> Drop for Slots<'_, M> {
     fn drop(&mut self) {
-        for slot in self.slots.drain(..) {
-            // SAFETY: each slot is dropped once, here, in the arena it was pinned in, before
-            // the arena (a field, dropped after this) frees its chunks.
-            unsafe { std::ptr::drop_in_place(slot.as_ptr()) };
+        /// The slots left to drop: if dropping one unwinds (a `tracing` layer that panics as
+        /// a span closes), this drops the rest as the panic passes, as a `Vec` of boxes
+        /// would, rather than let the arena free memory that pinned slots are still in.
+        struct Rest<'s, T: ?Sized>(std::vec::Drain<'s, NonNull<T>>);
+
+        impl<T: ?Sized> Rest<'_, T> {
+            fn drop_all(&mut self) {
+                for slot in self.0.by_ref() {
+                    // SAFETY: each slot is dropped once, here, in the arena it was pinned in,
+                    // before the arena (a field, dropped after this) frees its chunks.
+                    unsafe { std::ptr::drop_in_place(slot.as_ptr()) };
+                }
+            }
         }
+
+        impl<T: ?Sized> Drop for Rest<'_, T> {
+            fn drop(&mut self) {
+                self.drop_all();
+            }
+        }
+
+        Rest(self.slots.drain(..)).drop_all();
     }
 }
 
