@@ -33,8 +33,12 @@ export PATH="$PATH:/usr/sbin:/sbin"
 ensure_tool nginx nginx-light
 
 echo "== cargo test -p runner-example --test scale_out --no-run"
-test_bin=$(cargo test -p runner-example --test scale_out --no-run 2>&1 |
-    tee /dev/stderr | sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -n 1)
+# Cargo's output goes on, as it comes, and to a file to read the binary's path from (not
+# `tee /dev/stderr`, which truncates a log file that stderr is redirected to).
+build_log=$(mktemp)
+cargo test -p runner-example --test scale_out --no-run 2>&1 | tee "$build_log"
+test_bin=$(sed -n 's/.*Executable .*(\(.*\))$/\1/p' "$build_log" | tail -n 1)
+rm -f "$build_log"
 [[ -x "$test_bin" ]] || die "no test binary after the build"
 test_bin=$(realpath "$test_bin")
 
