@@ -78,6 +78,20 @@ impl Service {
     }
 }
 
+/// The flight ran twice: its leader left first, the one call waiting on it took it over,
+/// and the group holds nothing once both are done.
+fn assert_taken_over(service: &Service, events: &Events, group: &Cards) {
+    assert_eq!(service.runs(), 2);
+    assert_eq!(
+        events.take(),
+        [
+            EventKind::Coalesced { waiting: 1 },
+            EventKind::CoalesceTakenOver
+        ]
+    );
+    assert_eq!(group.in_flight(), 0);
+}
+
 /// A best-effort card task through `group`, timed out after `timeout`, with when it ended.
 async fn card(
     group: &Cards,
@@ -199,15 +213,7 @@ async fn a_leader_dropped_by_its_caller_hands_the_flight_on() {
     );
     assert!(dropped.is_err());
     assert_eq!(waiting, (Ok("card of 7".to_owned()), ms(140)));
-    assert_eq!(service.runs(), 2);
-    assert_eq!(
-        events.take(),
-        [
-            EventKind::Coalesced { waiting: 1 },
-            EventKind::CoalesceTakenOver
-        ]
-    );
-    assert_eq!(group.in_flight(), 0);
+    assert_taken_over(&service, &events, &group);
 }
 
 #[tokio::test(start_paused = true)]
@@ -338,15 +344,7 @@ async fn a_fallback_the_leaders_timeout_gave_is_its_own_and_a_waiting_call_takes
     // time to spare, runs the work itself from 50 ms and gets the card at 150 ms.
     assert_eq!(leader, (Ok("no card".to_owned()), ms(50)));
     assert_eq!(waiting, (Ok("card of 7".to_owned()), ms(150)));
-    assert_eq!(service.runs(), 2);
-    assert_eq!(
-        events.take(),
-        [
-            EventKind::Coalesced { waiting: 1 },
-            EventKind::CoalesceTakenOver
-        ]
-    );
-    assert_eq!(group.in_flight(), 0);
+    assert_taken_over(&service, &events, &group);
 }
 
 /// The card service of `a_retry_refused_for_the_leaders_deadline_...`: 100 ms a run, the
