@@ -58,15 +58,14 @@ pub(crate) fn poll<F: TryFuture>(
     // SAFETY: the closure catches a panic in the poll and in the drop, so it never unwinds.
     let ((polled, verdict), _) = unsafe {
         context::enter(within, || {
-            let polled = catch(|| {
-                future
-                    .as_mut()
-                    .as_pin_mut()
-                    .map(|running| running.try_poll(cx))
+            let polled = catch(|| match future.as_mut().as_pin_mut() {
+                Some(running) => running.try_poll(cx),
+                // Checked above: it is there.
+                None => Poll::Pending,
             });
             // Read before the drop below, which is the task's end, not part of its answer.
             let verdict = context::posted();
-            if !matches!(polled, Ok(Some(Poll::Pending))) {
+            if !matches!(polled, Ok(Poll::Pending)) {
                 // On unwinding, the assignment still writes `None`: the future is gone either way.
                 let _ = catch(|| future.set(None));
             }
@@ -74,19 +73,19 @@ pub(crate) fn poll<F: TryFuture>(
         })
     };
     match (polled, verdict) {
-        (Ok(None | Some(Poll::Pending)), Some(Verdict::Rejected(reason))) => {
+        (Ok(Poll::Pending), Some(Verdict::Rejected(reason))) => {
             Polled::done(Err(TaskError::Rejected(reason)))
         }
-        (Ok(None | Some(Poll::Pending)), Some(Verdict::TimedOut(timeout))) => {
+        (Ok(Poll::Pending), Some(Verdict::TimedOut(timeout))) => {
             Polled::done(Err(TaskError::TimedOut(timeout)))
         }
-        (Ok(None | Some(Poll::Pending)), _) => Polled::Pending,
+        (Ok(Poll::Pending), _) => Polled::Pending,
         // Only a task with a cutoff has a deadline to hand down, and a timer that settles it.
-        (Ok(Some(Poll::Ready(Err(error)))), Some(Verdict::Expired)) if within.cutoff.is_some() => {
+        (Ok(Poll::Ready(Err(error))), Some(Verdict::Expired)) if within.cutoff.is_some() => {
             drop_caught(error);
             Polled::Expired
         }
-        (Ok(Some(Poll::Ready(result))), verdict) => Polled::Done {
+        (Ok(Poll::Ready(result)), verdict) => Polled::Done {
             fell_back: result.is_ok() && verdict == Some(Verdict::Fallback),
             result: result.map_err(TaskError::Failed),
         },

@@ -25,7 +25,7 @@ thread_local! {
 
 /// What a running task's code reads of the task it runs in: when it is stopped, and the
 /// label of its call.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Within {
     pub(crate) cutoff: Option<Cutoff>,
     pub(crate) label: Option<Label>,
