@@ -190,12 +190,12 @@ impl<B: Branches> Run for FanOut<B> {
             }
             // The tasks were polled first: work that finished at the instant its own timer
             // fires has already won, and the rest get a last chance as they time out.
-            while !all_done && this.stop.own_due().is_some() && this.stop.as_mut().poll_alarm(cx) {
+            while !all_done
+                && let Some(due) = this.stop.own_due()
+                && this.stop.as_mut().poll_alarm(cx)
+            {
                 // Every task due at the instant the alarm was armed for times out; none is
                 // due later, so the next instant is strictly later and this loop ends.
-                let Some(due) = this.stop.own_due() else {
-                    break;
-                };
                 for index in 0..B::LEN {
                     if this.stop.is_cancelled() {
                         break 'run Err(FanOutError::Cancelled);
