@@ -81,7 +81,7 @@ pub(crate) fn poll<F: TryFuture>(
         }
         (Ok(Poll::Pending), _) => Polled::Pending,
         // Only a task with a cutoff has a deadline to hand down, and a timer that settles it.
-        (Ok(Poll::Ready(Err(error))), Some(Verdict::Expired)) if within.cutoff.is_some() => {
+        (Ok(Poll::Ready(Err(error))), Some(Verdict::Expired)) if within.at.is_some() => {
             drop_caught(error);
             Polled::Expired
         }

@@ -7,6 +7,7 @@
 //! be `'static`.
 
 use std::cell::Cell;
+use std::num::NonZeroU64;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -23,12 +24,66 @@ thread_local! {
     static OUT_OF_TIME: Cell<bool> = const { Cell::new(false) };
 }
 
-/// What a running task's code reads of the task it runs in: when it is stopped, and the
-/// label of its call.
+/// What a running task's code reads of the task it runs in: when it is stopped, and why
+/// then, and the label of its call.
+///
+/// The cutoff is kept as its two parts, not as an `Option<Cutoff>`: so the task's own timeout
+/// can wait in it, as configured, until the task starts and `at` is fixed, and a task's state
+/// needs no field of its own for it.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Within {
-    pub(crate) cutoff: Option<Cutoff>,
+    /// The instant the task is stopped at, once it started; `None` without a limit.
+    pub(crate) at: Option<Instant>,
+    /// The task's own timeout: as configured, until it starts; then only while `at` is
+    /// that timeout's end (see [`Cutoff::own_timeout`]).
+    pub(crate) own_timeout: OwnTimeout,
     pub(crate) label: Option<Label>,
+}
+
+impl Within {
+    pub(crate) fn new(cutoff: Option<Cutoff>, label: Option<Label>) -> Self {
+        Self {
+            at: cutoff.map(|cutoff| cutoff.at),
+            own_timeout: OwnTimeout::new(cutoff.and_then(|cutoff| cutoff.own_timeout)),
+            label,
+        }
+    }
+
+    /// When, and why then, the task is stopped; `None` before it starts, or without a limit.
+    #[inline]
+    pub(crate) fn cutoff(&self) -> Option<Cutoff> {
+        self.at.map(|at| Cutoff {
+            at,
+            own_timeout: self.own_timeout.get(),
+        })
+    }
+}
+
+/// A task's own timeout, if it has one, in a word where an `Option<Duration>` takes two:
+/// every task's state carries one. In nanoseconds, up to 584 years; a longer timeout is none,
+/// as one too long for an `Instant` to represent is.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct OwnTimeout(Option<NonZeroU64>);
+
+impl OwnTimeout {
+    pub(crate) const NONE: Self = Self(None);
+
+    #[inline]
+    pub(crate) fn new(timeout: Option<Duration>) -> Self {
+        // One more than the nanoseconds, so that a zero timeout is one too.
+        let nanos = timeout.and_then(|timeout| u64::try_from(timeout.as_nanos()).ok());
+        Self(nanos.and_then(|nanos| NonZeroU64::new(nanos.wrapping_add(1))))
+    }
+
+    #[inline]
+    pub(crate) fn get(self) -> Option<Duration> {
+        self.0.map(|nanos| Duration::from_nanos(nanos.get() - 1))
+    }
+
+    #[inline]
+    pub(crate) fn is_some(self) -> bool {
+        self.0.is_some()
+    }
 }
 
 /// The running task's, if a task is running on this thread.
@@ -131,7 +186,7 @@ pub fn remaining() -> Option<Duration> {
 
 /// The cutoff of the running task, if it has one.
 pub(crate) fn cutoff() -> Option<Cutoff> {
-    current().cutoff
+    current().cutoff()
 }
 
 /// The label of the running task's call, if it has one: what its policy's events carry.
@@ -176,16 +231,13 @@ pub(crate) fn within<R>(cutoff: Option<Cutoff>, f: impl FnOnce() -> R) -> R {
         }
     }
     let outer = current();
-    let tighter = match (outer.cutoff, cutoff) {
+    let tighter = match (outer.cutoff(), cutoff) {
         (Some(current), Some(scoped)) if current.at <= scoped.at => Some(current),
         (None, scoped) | (Some(_), scoped @ Some(_)) => scoped,
         (current, None) => current,
     };
     // Lent for the call below, and taken back by `_restore` before it goes.
-    let scoped = Within {
-        cutoff: tighter,
-        label: outer.label,
-    };
+    let scoped = Within::new(tighter, outer.label);
     let _restore = Restore(
         CURRENT.replace(&scoped),
         VERDICT.take(),

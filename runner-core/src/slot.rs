@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tracing::Span;
 
 use crate::boundary::{self, Polled, Shielded};
-use crate::context::{Cutoff, Within};
+use crate::context::{Cutoff, OwnTimeout, Within};
 use crate::criticality::Criticality;
 use crate::error::{FanOutError, TaskError};
 use crate::label::Label;
@@ -57,18 +57,15 @@ pin_project! {
         #[pin]
         state: State<F, Result<F::Ok, TaskError<F::Error>>, T>,
         name: &'static str,
-        // Its call's label, and, once it started, when and why then it is stopped: what
+        // Its call's label, its own timeout, and, once it started, when it is stopped: what
         // `deadline()` and its policy's events read inside it.
         within: Within,
         critical: bool,
-        timeout: Option<Duration>,
         started: bool,
-        // When it started, if anything needs its elapsed time.
-        started_at: Option<Instant>,
+        timing: Timing,
         outcome: Option<Outcome>,
         // Set when its value came from its policy's fallback.
         fell_back: bool,
-        elapsed: Duration,
         // The task's span while it runs; closed (`Span::none()`) once it has ended.
         span: Span,
         criticality: PhantomData<fn() -> C>,
@@ -133,16 +130,15 @@ where
             },
             name,
             within: Within {
-                cutoff: None,
+                at: None,
+                own_timeout: OwnTimeout::new(timeout),
                 label,
             },
             critical,
-            timeout,
             started: false,
-            started_at: None,
+            timing: Timing::Off,
             outcome: None,
             fell_back: false,
-            elapsed: Duration::ZERO,
             span: Span::none(),
             criticality: PhantomData,
         }
@@ -165,31 +161,32 @@ where
         if !span.is_disabled() {
             *this.span = span;
         }
-        if timed || this.timeout.is_some() || !this.span.is_disabled() {
-            *this.started_at = Some(clock.now());
+        let timeout = this.within.own_timeout.get();
+        let now = match timed || timeout.is_some() || !this.span.is_disabled() {
+            true => Some(clock.now()),
+            false => None,
+        };
+        if let Some(now) = now {
+            *this.timing = Timing::Since(now);
         }
         // A timeout too long to represent is no limit, as with `tokio::time::sleep`.
-        let own = this
-            .timeout
-            .zip(*this.started_at)
-            .and_then(|(timeout, now)| now.checked_add(timeout).map(|at| (timeout, at)));
+        let own = timeout
+            .zip(now)
+            .and_then(|(timeout, now)| now.checked_add(timeout));
         // The own timeout counts only if it comes before the deadline. At or after it, the
         // deadline is what stops the task, and a critical one is named together with every
         // other critical task still pending.
-        this.within.cutoff = match (own, deadline) {
-            (Some((timeout, at)), deadline) if deadline.is_none_or(|deadline| at < deadline) => {
-                Some(Cutoff {
-                    at,
-                    own_timeout: Some(timeout),
-                })
+        match (own, deadline) {
+            (Some(at), deadline) if deadline.is_none_or(|deadline| at < deadline) => {
+                this.within.at = Some(at);
             }
-            (_, deadline) => deadline.map(|at| Cutoff {
-                at,
-                own_timeout: None,
-            }),
-        };
+            (_, deadline) => {
+                this.within.at = deadline;
+                this.within.own_timeout = OwnTimeout::NONE;
+            }
+        }
         if let (Some(at), StateProj::Running { timer, .. }) =
-            (own_timer_at(this.within.cutoff), this.state.project())
+            (own_timer_at(this.within), this.state.project())
         {
             timer.arm(at);
         }
@@ -198,7 +195,7 @@ where
     /// When its own timer fires, while it runs.
     pub(crate) fn fires_at(&self) -> Option<Instant> {
         match self.state {
-            State::Running { .. } => own_timer_at(self.within.cutoff),
+            State::Running { .. } => own_timer_at(&self.within),
             _ => None,
         }
     }
@@ -302,11 +299,8 @@ where
     pub(crate) fn cancel(self: Pin<&mut Self>, clock: &mut Clock) {
         let this = self.project();
         if let State::Running { .. } = *this.state {
-            let elapsed = this
-                .started_at
-                .map_or(Duration::ZERO, |started| clock.now() - started);
+            let elapsed = this.timing.end(clock);
             *this.outcome = Some(Outcome::Cancelled);
-            *this.elapsed = elapsed;
             boundary::replace(this.state, State::Dropped, this.span, this.within);
             boundary::end_span(this.span, Outcome::Cancelled, elapsed);
         }
@@ -327,7 +321,7 @@ where
             label: self.within.label,
             critical: self.critical,
             outcome: self.outcome.unwrap_or(Outcome::Cancelled),
-            elapsed: self.elapsed,
+            elapsed: self.timing.took(),
         }
     }
 
@@ -361,7 +355,7 @@ where
     fn time_out(self: Pin<&mut Self>, clock: &mut Clock) -> Result<(), FanOutError> {
         let error = self
             .within
-            .cutoff
+            .cutoff()
             .map_or(TaskError::DeadlineExceeded, Cutoff::error);
         self.finish(Err(error), clock)
     }
@@ -372,9 +366,7 @@ where
         clock: &mut Clock,
     ) -> Result<(), FanOutError> {
         let mut this = self.project();
-        let elapsed = this
-            .started_at
-            .map_or(Duration::ZERO, |started| clock.now() - started);
+        let elapsed = this.timing.end(clock);
         let outcome = match &result {
             Ok(_) if *this.fell_back => Outcome::Fallback,
             Ok(_) => Outcome::Ok,
@@ -385,7 +377,6 @@ where
             Err(TaskError::Rejected(_)) => Outcome::Rejected,
         };
         *this.outcome = Some(outcome);
-        *this.elapsed = elapsed;
         // One event per task, at DEBUG: the run sums up the degraded ones in one WARN.
         if let Err(error) = &result {
             let error = Shielded(error);
@@ -426,9 +417,45 @@ where
     }
 }
 
-/// When a task's own timer fires: its cutoff's instant, if that is its own timeout's.
-fn own_timer_at(cutoff: Option<Cutoff>) -> Option<Instant> {
-    cutoff.and_then(|cutoff| cutoff.own_timeout.map(|_| cutoff.at))
+/// When a task's own timer fires, once it started: its cutoff's instant, if that is its own
+/// timeout's.
+#[inline]
+fn own_timer_at(within: &Within) -> Option<Instant> {
+    within.at.filter(|_| within.own_timeout.is_some())
+}
+
+/// A task's time: when it started, while it runs, and how long it ran, once it ended. It
+/// never needs both, so one field holds either, and nothing unless something asks for the
+/// time (a report, a timeout, a span a subscriber takes).
+#[derive(Clone, Copy)]
+enum Timing {
+    Off,
+    Since(Instant),
+    /// In nanoseconds, which keeps this as small as the instant: 584 years, then it
+    /// saturates.
+    Took(u64),
+}
+
+impl Timing {
+    /// Ends the timing: how long the task ran (zero if it was not timed).
+    #[inline]
+    fn end(&mut self, clock: &mut Clock) -> Duration {
+        let Timing::Since(started) = *self else {
+            return self.took();
+        };
+        let elapsed = clock.now() - started;
+        *self = Timing::Took(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX));
+        elapsed
+    }
+
+    /// How long the task ran, once it ended; zero before, or if it was not timed.
+    #[inline]
+    fn took(self) -> Duration {
+        match self {
+            Timing::Took(nanos) => Duration::from_nanos(nanos),
+            Timing::Off | Timing::Since(_) => Duration::ZERO,
+        }
+    }
 }
 
 /// Collects what a deadline did to every pending slot into the fan-out's verdict.

@@ -98,6 +98,33 @@ async fn durations_too_long_to_represent_are_no_limit<E: Engine>() {
     assert_eq!(result.unwrap().0, 1);
 }
 
+/// A task's own timeout comes back in its error as configured, to the nanosecond, a zero one
+/// too; the report's elapsed times are tokio's timer's, which fires at its next millisecond.
+async fn an_own_timeout_comes_back_exactly_as_configured<E: Engine>() {
+    let odd = Duration::new(0, 10_000_007);
+    let (result, records) = E::run2(
+        Task::best_effort("zero", pending::<Result<u32, Boom>>()).timeout(Duration::ZERO),
+        Task::best_effort("odd", pending::<Result<u32, Boom>>()).timeout(odd),
+        Config::default(),
+    )
+    .await;
+    let (zero, odd_result) = result.unwrap();
+    assert!(
+        matches!(zero, Err(TaskError::TimedOut(timeout)) if timeout == Duration::ZERO),
+        "{zero:?}"
+    );
+    assert!(
+        matches!(odd_result, Err(TaskError::TimedOut(timeout)) if timeout == odd),
+        "{odd_result:?}"
+    );
+    assert_eq!(records[0].elapsed, Duration::ZERO);
+    assert!(
+        (odd..odd + ms(1)).contains(&records[1].elapsed),
+        "{:?}",
+        records[1].elapsed
+    );
+}
+
 async fn a_panic_in_a_futures_drop_stays_inside_the_task<E: Engine>() {
     let (result, _) = E::run2(
         Task::critical("balance", async {
@@ -308,5 +335,6 @@ on_every_engine!(
     work_ready_at_the_deadline_wins_among_tasks_that_wake_themselves,
     a_timeout_equal_to_the_deadline_names_every_pending_critical_task,
     durations_too_long_to_represent_are_no_limit,
+    an_own_timeout_comes_back_exactly_as_configured,
     a_panic_in_a_futures_drop_stays_inside_the_task,
 );
