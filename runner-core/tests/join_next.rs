@@ -230,12 +230,15 @@ async fn join_next_is_cancel_safe() {
     let mut seen = vec![0; tasks as usize];
     let mut timeouts = 0;
     loop {
+        // Biased, the timer first: when both are ready at the same tick, the call is dropped
+        // (the case this checks) on every run, not on a random choice of `select!`'s.
         tokio::select! {
+            biased;
+            () = tokio::time::sleep(Duration::from_micros(500)) => timeouts += 1,
             next = run.join_next() => match next {
                 Some(finished) => seen[finished.unwrap().index()] += 1,
                 None => break,
             },
-            () = tokio::time::sleep(Duration::from_micros(500)) => timeouts += 1,
         }
     }
     assert!(seen.iter().all(|&n| n == 1), "{seen:?}");
