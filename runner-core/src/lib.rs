@@ -217,6 +217,7 @@
 
 mod any_error;
 mod boundary;
+mod cancel;
 mod carry;
 mod context;
 mod criticality;

@@ -1,33 +1,28 @@
-//! What both engines stop at besides their tasks' own ends: the overall deadline and a
-//! cancellation token.
+//! What both engines stop at besides their tasks' own ends: the overall deadline (a token,
+//! if there is one, is in `cancel`).
 
-use std::future::Future;
 use std::pin::Pin;
 use std::task::Context;
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
-use tokio::time::Instant;
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tokio::time::{Instant, Sleep};
 
 use crate::boundary;
 use crate::context::{self, Verdict};
 use crate::error::FanOutError;
-use crate::timer::{Clock, Timer, timer_at};
+use crate::timer::{Clock, poll_unconstrained, sleep_at};
 
 pin_project! {
     pub(crate) struct Stop {
         // The run's one timer: at the soonest own timeout of a running task while there is
         // one (each comes before the deadline, or it would not count), else at the deadline.
         // One timer rather than two keeps the run smaller and registers one `Sleep` a run.
+        // A bare `Sleep`, so that it tells the instant it is armed for.
         #[pin]
-        alarm: Option<Timer>,
-        // The soonest own timeout the alarm is armed for, if any.
-        own_at: Option<Instant>,
-        // Wakes the run when the token is cancelled; `token` is checked between task polls.
-        #[pin]
-        cancelled: Option<WaitForCancellationFutureOwned>,
-        token: Option<CancellationToken>,
+        alarm: Option<Sleep>,
+        // The alarm is armed for an own timeout, not the deadline.
+        for_own: bool,
         deadline: Option<Duration>,
         deadline_at: Option<Instant>,
         // The deadline in force is the one the run inherited from the task it runs in.
@@ -42,9 +37,7 @@ impl Stop {
     pub(crate) fn new() -> Self {
         Self {
             alarm: None,
-            own_at: None,
-            cancelled: None,
-            token: None,
+            for_own: false,
             deadline: None,
             deadline_at: None,
             inherited: false,
@@ -55,11 +48,6 @@ impl Stop {
 
     pub(crate) fn set_deadline(&mut self, deadline: Duration) {
         self.deadline = Some(deadline);
-    }
-
-    pub(crate) fn set_cancel(&mut self, token: CancellationToken) {
-        self.cancelled = Some(token.clone().cancelled_owned());
-        self.token = Some(token);
     }
 
     /// On the first poll: fixes the deadline (the tighter of this fan-out's own, counted from
@@ -102,27 +90,6 @@ impl Stop {
             .map_or(Duration::ZERO, |started| clock.now() - started)
     }
 
-    /// `true` once the token is cancelled; registers the run to be woken when it is.
-    pub(crate) fn poll_cancelled(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
-        self.project()
-            .cancelled
-            .as_pin_mut()
-            .is_some_and(|cancelled| cancelled.poll(cx).is_ready())
-    }
-
-    /// `true` once the token is cancelled: checked before each task poll, so that a cancel
-    /// made inside one task's poll stops the tasks after it.
-    pub(crate) fn is_cancelled(&self) -> bool {
-        self.token
-            .as_ref()
-            .is_some_and(CancellationToken::is_cancelled)
-    }
-
-    /// The token, lent out while the dynamic engine's tasks are polled.
-    pub(crate) fn token(self: Pin<&mut Self>) -> &mut Option<CancellationToken> {
-        self.project().token
-    }
-
     /// Arms the alarm at `own`, the soonest own timeout of a running task (before the
     /// deadline), or at the deadline when no task has one; a new timer only if that instant
     /// changed.
@@ -135,19 +102,23 @@ impl Stop {
             "an own timeout armed at or past the deadline"
         );
         let at = own.or(*this.deadline_at);
-        let armed_at = match this.alarm.is_some() {
-            true => (*this.own_at).or(*this.deadline_at),
-            false => None,
-        };
+        let armed_at = this
+            .alarm
+            .as_ref()
+            .as_pin_ref()
+            .map(|alarm| alarm.deadline());
         if armed_at != at {
-            this.alarm.set(at.map(timer_at));
+            this.alarm.set(at.map(sleep_at));
         }
-        *this.own_at = own;
+        *this.for_own = own.is_some();
     }
 
     /// The soonest own timeout the alarm is armed for, if it is armed for one.
     pub(crate) fn own_due(&self) -> Option<Instant> {
-        self.own_at
+        self.alarm
+            .as_ref()
+            .filter(|_| self.for_own)
+            .map(Sleep::deadline)
     }
 
     /// `true` once the alarm has fired; registers the run to be woken when it does.
@@ -155,21 +126,25 @@ impl Stop {
         self.project()
             .alarm
             .as_pin_mut()
-            .is_some_and(|alarm| alarm.poll(cx).is_ready())
+            .is_some_and(|alarm| poll_unconstrained(alarm, cx).is_ready())
     }
 
     /// `true` once the deadline has passed, by the alarm: armed at the deadline once no own
     /// timeout is due before it.
     pub(crate) fn poll_deadline(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
-        self.own_at.is_none() && self.poll_alarm(cx)
+        !self.for_own && self.poll_alarm(cx)
     }
 
-    /// The run's result as it ends: a cancel made meanwhile (inside a task's poll, or on
-    /// another thread) ends it cancelled, whatever it came to; and a deadline error on the
-    /// deadline the run inherited tells the engine polling the enclosing task that time ran
-    /// out on that task (see [`Verdict::Expired`]).
-    pub(crate) fn conclude<T>(&self, result: Result<T, FanOutError>) -> Result<T, FanOutError> {
-        if self.is_cancelled() {
+    /// The run's result as it ends: a cancel made meanwhile (`cancelled`: inside a task's
+    /// poll, or on another thread) ends it cancelled, whatever it came to; and a deadline
+    /// error on the deadline the run inherited tells the engine polling the enclosing task
+    /// that time ran out on that task (see [`Verdict::Expired`]).
+    pub(crate) fn conclude<T>(
+        &self,
+        result: Result<T, FanOutError>,
+        cancelled: bool,
+    ) -> Result<T, FanOutError> {
+        if cancelled {
             // What it came to holds the tasks' values or a task's error: theirs to drop.
             boundary::drop_caught(result);
             return Err(FanOutError::Cancelled);

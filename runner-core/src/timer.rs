@@ -1,7 +1,8 @@
 //! The timers behind timeouts and deadlines, and the clock the engines read.
 
+use std::future::Future;
 use std::pin::Pin;
-use std::task::Context;
+use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 use tokio::task::coop::Unconstrained;
@@ -15,10 +16,21 @@ use tokio::time::{Instant, Sleep};
 pub(crate) type Timer = Unconstrained<Sleep>;
 
 pub(crate) fn timer_at(at: Instant) -> Timer {
+    tokio::task::coop::unconstrained(sleep_at(at))
+}
+
+/// A bare `Sleep`, for a timer that must tell its instant ([`Sleep::deadline`]): polled with
+/// [`poll_unconstrained`], it is a [`Timer`].
+pub(crate) fn sleep_at(at: Instant) -> Sleep {
     if tokio::runtime::Handle::try_current().is_err() {
         no_runtime();
     }
-    tokio::task::coop::unconstrained(tokio::time::sleep_until(at))
+    tokio::time::sleep_until(at)
+}
+
+/// Polls a bare `Sleep` outside tokio's cooperative budget, as a [`Timer`] is polled.
+pub(crate) fn poll_unconstrained(sleep: Pin<&mut Sleep>, cx: &mut Context<'_>) -> Poll<()> {
+    Pin::new(&mut tokio::task::coop::unconstrained(sleep)).poll(cx)
 }
 
 /// What a task's body, or a fan-out with a timer, says outside a Tokio runtime.

@@ -20,6 +20,7 @@ use pin_project_lite::pin_project;
 use tokio_util::sync::CancellationToken;
 
 pub use self::tuple::{Branches, IntoBranches};
+use crate::cancel::{Cancel, NoToken, Token};
 use crate::error::FanOutError;
 use crate::observe;
 use crate::report::{self, Report};
@@ -59,16 +60,22 @@ pin_project! {
     /// # Ok(())
     /// # }
     /// ```
+    ///
+    /// `K` is how it is cancelled from outside: by nothing but being dropped (the default), or
+    /// by a token, once [`cancel_on`](Self::cancel_on) gave it one.
     #[must_use = "futures do nothing unless awaited"]
-    pub struct FanOut<B> {
+    pub struct FanOut<B, K = NoToken> {
         #[pin]
         slots: Slots<B>,
-        // The deadline, the token, and one timer for the deadline and every task's own
-        // timeout, armed at the earliest.
+        // The deadline, and one timer for the deadline and every task's own timeout, armed
+        // at the earliest.
         #[pin]
         stop: Stop,
-        // The branch polled first on the next poll.
-        next: usize,
+        #[pin]
+        cancel: K,
+        // The branch polled first on the next poll: one of at most 16, so a byte, which
+        // keeps the fan-out a word smaller.
+        next: u8,
         // Whether the tasks' elapsed times are wanted (for a report).
         timed: bool,
         finished: bool,
@@ -96,12 +103,15 @@ impl<B: Branches> FanOut<B> {
                 branches: tasks.into_branches(),
             },
             stop: Stop::new(),
+            cancel: NoToken,
             next: 0,
             timed: false,
             finished: false,
         }
     }
+}
 
+impl<B: Branches, K: Cancel> FanOut<B, K> {
     /// Sets an overall deadline, counted from the first poll.
     ///
     /// When it passes, the fan-out fails if a critical task is still pending; otherwise the
@@ -118,9 +128,19 @@ impl<B: Branches> FanOut<B> {
     /// task's poll stops the tasks after it. Each check takes the token's lock: give each
     /// run a token of its own (`token.child_token()`), not a clone of one that every request
     /// shares.
-    pub fn cancel_on(mut self, token: CancellationToken) -> Self {
-        self.stop.set_cancel(token);
-        self
+    ///
+    /// A fan-out without a token has no room for one, so this gives a fan-out of another type,
+    /// `FanOut<B, Token>`: code that adds a token on one path only awaits each where it is
+    /// made, or returns `impl Future`.
+    pub fn cancel_on(self, token: CancellationToken) -> FanOut<B, Token> {
+        FanOut {
+            slots: self.slots,
+            stop: self.stop,
+            cancel: Token::new(Some(token)),
+            next: self.next,
+            timed: self.timed,
+            finished: self.finished,
+        }
     }
 
     /// The same fan-out, returning its [`Report`] beside its result.
@@ -130,9 +150,9 @@ impl<B: Branches> FanOut<B> {
     }
 }
 
-impl<B: Branches> sealed::Sealed for FanOut<B> {}
+impl<B: Branches, K: Cancel> sealed::Sealed for FanOut<B, K> {}
 
-impl<B: Branches> Run for FanOut<B> {
+impl<B: Branches, K: Cancel> Run for FanOut<B, K> {
     type Ok = B::Output;
     type Records = B::Records;
 
@@ -146,7 +166,7 @@ impl<B: Branches> Run for FanOut<B> {
         let mut clock = Clock::default();
         let mut turn = Turn::default();
         let result = 'run: {
-            if this.stop.as_mut().poll_cancelled(cx) {
+            if this.cancel.as_mut().poll_cancelled(cx) {
                 break 'run Err(FanOutError::Cancelled);
             }
             if !this.stop.is_started() {
@@ -155,7 +175,14 @@ impl<B: Branches> Run for FanOut<B> {
                 // from a task whose time is up): the deadline settles them all unstarted.
                 if this.stop.has_passed(&mut clock) {
                     let branches = branches.as_mut();
-                    break 'run cut(branches, &this.stop, cx, &mut clock, &mut turn);
+                    break 'run cut(
+                        branches,
+                        &this.stop,
+                        &*this.cancel,
+                        cx,
+                        &mut clock,
+                        &mut turn,
+                    );
                 }
                 branches.as_mut().start(&mut clock, deadline, *this.timed);
                 this.stop.as_mut().arm(branches.next_expiry());
@@ -166,12 +193,17 @@ impl<B: Branches> Run for FanOut<B> {
                 turn.note_budget(cx);
             }
 
-            let first = *this.next;
-            *this.next = if first + 1 == B::LEN { 0 } else { first + 1 };
+            let first = usize::from(*this.next);
+            // Below `B::LEN`, at most 16.
+            *this.next = if first + 1 == B::LEN {
+                0
+            } else {
+                first as u8 + 1
+            };
             let mut all_done = true;
             for offset in 0..B::LEN {
                 // A cancel made inside an earlier task's poll stops the ones after it.
-                if offset > 0 && this.stop.is_cancelled() {
+                if offset > 0 && this.cancel.is_cancelled() {
                     break 'run Err(FanOutError::Cancelled);
                 }
                 let index = if first + offset < B::LEN {
@@ -197,7 +229,7 @@ impl<B: Branches> Run for FanOut<B> {
                 // Every task due at the instant the alarm was armed for times out; none is
                 // due later, so the next instant is strictly later and this loop ends.
                 for index in 0..B::LEN {
-                    if this.stop.is_cancelled() {
+                    if this.cancel.is_cancelled() {
                         break 'run Err(FanOutError::Cancelled);
                     }
                     let expired = branches
@@ -218,13 +250,20 @@ impl<B: Branches> Run for FanOut<B> {
                     return Poll::Pending;
                 }
                 let branches = branches.as_mut();
-                break 'run cut(branches, &this.stop, cx, &mut clock, &mut turn);
+                break 'run cut(
+                    branches,
+                    &this.stop,
+                    &*this.cancel,
+                    cx,
+                    &mut clock,
+                    &mut turn,
+                );
             }
             Ok(())
         };
 
         *this.finished = true;
-        let result = this.stop.conclude(result);
+        let result = this.stop.conclude(result, this.cancel.is_cancelled());
         match &result {
             Ok(()) if report::warns() => {
                 report::warn_degraded(branches.records().as_ref().iter().copied());
@@ -258,13 +297,14 @@ impl<B: Branches> Run for FanOut<B> {
 fn cut<B: Branches>(
     mut branches: Pin<&mut B>,
     stop: &Stop,
+    cancel: &impl Cancel,
     cx: &mut Context<'_>,
     clock: &mut Clock,
     turn: &mut Turn,
 ) -> Result<(), FanOutError> {
     let mut cuts = Cuts::default();
     for index in 0..B::LEN {
-        if stop.is_cancelled() {
+        if cancel.is_cancelled() {
             return Err(FanOutError::Cancelled);
         }
         branches
@@ -274,7 +314,7 @@ fn cut<B: Branches>(
     cuts.into_error(stop.elapsed(clock)).map_or(Ok(()), Err)
 }
 
-impl<B: Branches> Future for FanOut<B> {
+impl<B: Branches, K: Cancel> Future for FanOut<B, K> {
     type Output = Result<B::Output, FanOutError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -282,7 +322,7 @@ impl<B: Branches> Future for FanOut<B> {
     }
 }
 
-impl<B: Branches> FusedFuture for FanOut<B> {
+impl<B: Branches, K: Cancel> FusedFuture for FanOut<B, K> {
     fn is_terminated(&self) -> bool {
         self.finished
     }

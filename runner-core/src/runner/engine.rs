@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use super::TaskRunner;
 use super::threading::{Holds, Threading};
 use crate::Task;
+use crate::cancel::{Cancel, Token};
 use crate::criticality::Criticality;
 use crate::error::FanOutError;
 use crate::observe;
@@ -46,6 +47,8 @@ pin_project! {
         limit: usize,
         #[pin]
         stop: Stop,
+        #[pin]
+        cancel: Token,
         runner: u64,
         // Some task has a timeout of its own.
         timers: bool,
@@ -65,9 +68,6 @@ impl<'a, M: Threading> Engine<'a, M> {
         if let Some(deadline) = runner.deadline {
             stop.set_deadline(deadline);
         }
-        if let Some(token) = runner.cancel {
-            stop.set_cancel(token);
-        }
         let mut wakeups = Wakeups::new();
         wakeups.reserve(runner.slots.len());
         Self {
@@ -79,6 +79,7 @@ impl<'a, M: Threading> Engine<'a, M> {
             next: 0,
             limit: runner.limit,
             stop,
+            cancel: Token::new(runner.cancel),
             runner: runner.id,
             timers: runner.timers,
             cut: 0,
@@ -150,7 +151,7 @@ impl<'a, M: Threading> Engine<'a, M> {
 
     /// `true` once the run's token is cancelled.
     pub(super) fn is_cancelled(&self) -> bool {
-        self.stop.is_cancelled()
+        self.cancel.is_cancelled()
     }
 
     /// Runs the tasks: `Ready(Ok)` once every task has ended (streaming: once one has, or
@@ -163,7 +164,7 @@ impl<'a, M: Threading> Engine<'a, M> {
     ) -> Poll<Result<(), FanOutError>> {
         let mut this = self.project();
         let mut turn = Turn::default();
-        if this.stop.as_mut().poll_cancelled(cx) {
+        if this.cancel.as_mut().poll_cancelled(cx) {
             return Poll::Ready(Err(FanOutError::Cancelled));
         }
         if !this.stop.is_started() {
@@ -220,7 +221,7 @@ impl<'a, M: Threading> Engine<'a, M> {
             }
             let ready = this.wakeups.take_ready();
             if let Some(ready) = &ready {
-                let token = this.stop.as_mut().token();
+                let token = this.cancel.as_mut().lend();
                 turn.lend_token(token.take());
                 let polled = poll_ready::<M>(
                     this.slots,
@@ -230,10 +231,10 @@ impl<'a, M: Threading> Engine<'a, M> {
                     this.ended.as_mut(),
                     &mut turn,
                 );
-                *this.stop.as_mut().token() = turn.return_token();
+                *this.cancel.as_mut().lend() = turn.return_token();
                 polls_left = polls_left.saturating_sub(ready.len());
                 polled?;
-                if this.stop.is_cancelled() {
+                if this.cancel.is_cancelled() {
                     return Poll::Ready(Err(FanOutError::Cancelled));
                 }
             }
@@ -245,7 +246,7 @@ impl<'a, M: Threading> Engine<'a, M> {
             // not hold back the others' own timeouts (nor its own). The tasks that woke
             // were polled first, so work that finished at the instant its own timer fires
             // has already won; the rest get a last chance as they time out.
-            let token = this.stop.as_mut().token();
+            let token = this.cancel.as_mut().lend();
             turn.lend_token(token.take());
             let expired = expire_due::<M>(
                 this.slots,
@@ -257,9 +258,9 @@ impl<'a, M: Threading> Engine<'a, M> {
                 &mut turn,
                 cx,
             );
-            *this.stop.as_mut().token() = turn.return_token();
+            *this.cancel.as_mut().lend() = turn.return_token();
             let expired = expired?;
-            if this.stop.is_cancelled() {
+            if this.cancel.is_cancelled() {
                 return Poll::Ready(Err(FanOutError::Cancelled));
             }
             if this.ended.as_ref().is_some_and(|ended| !ended.is_empty()) {
@@ -282,7 +283,7 @@ impl<'a, M: Threading> Engine<'a, M> {
         // they come.)
         let mut cuts = Cuts::default();
         for index in *this.cut..this.slots.len() {
-            if this.stop.is_cancelled() {
+            if this.cancel.is_cancelled() {
                 return Poll::Ready(Err(FanOutError::Cancelled));
             }
             let slot = this.slots.get_mut(index);
@@ -314,7 +315,7 @@ impl<'a, M: Threading> Engine<'a, M> {
         let this = self.project();
         this.wakeups.close();
         let result = match cancel_wins {
-            true => this.stop.conclude(result),
+            true => this.stop.conclude(result, this.cancel.is_cancelled()),
             false => result,
         };
         if result.is_err() {

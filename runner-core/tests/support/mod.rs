@@ -254,15 +254,21 @@ pub struct Dynamic;
 /// `TaskRunner::start`, the dynamic engine handing out each task as it ends.
 pub struct Streaming;
 
-fn configure<B: runner_core::Branches>(fan_out: FanOut<B>, config: Config) -> FanOut<B> {
+/// Runs a fan-out as `config` says, with its report: a token makes it a fan-out of another
+/// type, so each is awaited where it is made.
+async fn run_static<B: runner_core::Branches>(
+    fan_out: FanOut<B>,
+    config: Config,
+) -> Run<B::Output> {
     let fan_out = match config.deadline {
         Some(deadline) => fan_out.deadline(deadline),
         None => fan_out,
     };
-    match config.cancel {
-        Some(token) => fan_out.cancel_on(token),
-        None => fan_out,
-    }
+    let (result, report) = match config.cancel {
+        Some(token) => fan_out.cancel_on(token).with_report().await,
+        None => fan_out.with_report().await,
+    };
+    (result, report.tasks().to_vec())
 }
 
 fn runner(config: Config) -> TaskRunner<'static> {
@@ -283,8 +289,7 @@ impl Engine for Static {
         A: Future<Output = Result<u32, Boom>> + Send + 'static,
         CA: Criticality,
     {
-        let (result, report) = configure(FanOut::new((a,)), config).with_report().await;
-        (result, report.tasks().to_vec())
+        run_static(FanOut::new((a,)), config).await
     }
 
     async fn run2<A, CA, B, CB>(
@@ -298,8 +303,7 @@ impl Engine for Static {
         CA: Criticality,
         CB: Criticality,
     {
-        let (result, report) = configure(FanOut::new((a, b)), config).with_report().await;
-        (result, report.tasks().to_vec())
+        run_static(FanOut::new((a, b)), config).await
     }
 
     async fn run3<A, CA, B, CB, D, CD>(
@@ -316,10 +320,7 @@ impl Engine for Static {
         CB: Criticality,
         CD: Criticality,
     {
-        let (result, report) = configure(FanOut::new((a, b, d)), config)
-            .with_report()
-            .await;
-        (result, report.tasks().to_vec())
+        run_static(FanOut::new((a, b, d)), config).await
     }
 }
 
