@@ -1,5 +1,6 @@
 //! The dynamic engine: any number of tasks, of mixed types, added at run time.
 
+mod arena;
 mod engine;
 mod erased;
 mod handle;

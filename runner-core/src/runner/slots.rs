@@ -4,7 +4,7 @@
 //! A box per task was an allocation and a free per task, and the allocator's work on them
 //! (a slot is too large for its quickest bins) was a large share of a task's cost
 //! (BENCHMARKS.md). The arena
-//! (`bumpalo`'s) takes the slots in a few chunks: one, sized to fit, when the tasks are
+//! (`bumpalo`'s, in `super::arena`) takes the slots in a few chunks: one, sized to fit, when the tasks are
 //! added together (`add_all`), else chunks that double. The slots never move in it, so they
 //! stay pinned; they are dropped in place, in the order they were added, before its chunks
 //! are freed.
@@ -15,38 +15,14 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::ptr::NonNull;
 
-use bumpalo::Bump;
 use futures::TryFuture;
 
+use super::arena::Arena;
 use super::threading::{Holds, Threading};
 use crate::Task;
 use crate::criticality::Criticality;
 use crate::slot::TaskSlot;
 use crate::timer::SharedTimer;
-
-/// The arena a run's slots are in.
-///
-/// `pub` only to be named by [`Holds`], from this private module: no user can name it or
-/// make one.
-pub struct Arena(Bump);
-
-impl Arena {
-    /// Allocates nothing until the first slot.
-    fn new() -> Self {
-        Self(Bump::new())
-    }
-
-    /// One chunk with room for `bytes`.
-    fn with_capacity(bytes: usize) -> Self {
-        Self(Bump::with_capacity(bytes))
-    }
-
-    /// Moves `value` into the arena, which never moves it again nor drops it: the caller
-    /// owns it, in place.
-    pub(super) fn alloc<T>(&self, value: T) -> &mut T {
-        self.0.alloc(value)
-    }
-}
 
 /// A runner's tasks' slots, in the order added.
 pub(super) struct Slots<'a, M: Threading> {
@@ -179,7 +155,7 @@ impl<M: Threading> fmt::Debug for Slots<'_, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Slots")
             .field("tasks", &self.slots.len())
-            .field("arena_bytes", &self.arena.0.allocated_bytes())
+            .field("arena_bytes", &self.arena.allocated_bytes())
             .finish()
     }
 }

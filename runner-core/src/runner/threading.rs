@@ -8,8 +8,8 @@ use futures::TryFuture;
 
 use crate::Task;
 use crate::criticality::Criticality;
+use crate::runner::arena::Arena;
 use crate::runner::erased::ErasedSlot;
-use crate::runner::slots::Arena;
 use crate::slot::TaskSlot;
 use crate::timer::SharedTimer;
 
