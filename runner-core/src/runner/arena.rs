@@ -19,10 +19,11 @@ impl Arena {
         Self(Bump::with_capacity(bytes))
     }
 
-    /// Moves `value` into the arena, which never moves it again nor drops it: the caller
-    /// owns it, in place.
-    pub(super) fn alloc<T>(&self, value: T) -> &mut T {
-        self.0.alloc(value)
+    /// Puts the value `make` gives in the arena, which never moves it again nor drops it:
+    /// the caller owns it, in place. (Made there: a value passed in is built on the stack
+    /// first, and copied.)
+    pub(super) fn alloc_with<T>(&self, make: impl FnOnce() -> T) -> &mut T {
+        self.0.alloc_with(make)
     }
 
     /// The bytes of its chunks.

@@ -71,7 +71,8 @@ where
         F::Error: StdError + Send + Sync + 'static,
         C: Criticality,
     {
-        let slot: &mut Self::Slot<'a> = arena.alloc(TaskSlot::<F, C, SharedTimer>::new(task));
+        let slot: &mut Self::Slot<'a> =
+            arena.alloc_with(|| TaskSlot::<F, C, SharedTimer>::new(task));
         NonNull::from(slot)
     }
 }
@@ -86,7 +87,8 @@ where
         F::Error: StdError + Send + Sync + 'static,
         C: Criticality,
     {
-        let slot: &mut Self::Slot<'a> = arena.alloc(TaskSlot::<F, C, SharedTimer>::new(task));
+        let slot: &mut Self::Slot<'a> =
+            arena.alloc_with(|| TaskSlot::<F, C, SharedTimer>::new(task));
         NonNull::from(slot)
     }
 }
