@@ -162,10 +162,7 @@ where
             *this.span = span;
         }
         let timeout = this.within.own_timeout.get();
-        let now = match timed || timeout.is_some() || !this.span.is_disabled() {
-            true => Some(clock.now()),
-            false => None,
-        };
+        let now = (timed || timeout.is_some() || !this.span.is_disabled()).then(|| clock.now());
         if let Some(now) = now {
             *this.timing = Timing::Since(now);
         }
