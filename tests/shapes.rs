@@ -719,3 +719,31 @@ mod local_and_borrowed {
         assert_eq!(results.take(balance), 5);
     }
 }
+
+/// A fan-out kept in a struct, with a token on one path only: `cancel_on` gives a
+/// `FanOut<B, WithToken>`, which the other path reaches with a token never cancelled.
+#[tokio::test(start_paused = true)]
+async fn a_fan_out_with_an_optional_token_is_kept_under_one_type() {
+    use runner_core::{CancellationToken, FanOut, WithToken};
+
+    type Tasks = (Task<std::future::Ready<Result<u64, Unavailable>>, Critical>,);
+    struct Pending {
+        run: FanOut<<Tasks as runner_core::IntoBranches>::Branches, WithToken>,
+    }
+    fn pending(token: Option<CancellationToken>) -> Pending {
+        let tasks: Tasks = (Task::critical("balance", std::future::ready(Ok(7))),);
+        Pending {
+            run: FanOut::new(tasks).cancel_on(token.unwrap_or_default()),
+        }
+    }
+
+    let (balance,) = pending(None).run.await.unwrap();
+    assert_eq!(balance, 7);
+    let token = CancellationToken::new();
+    token.cancel();
+    let cancelled = pending(Some(token)).run.await;
+    assert!(
+        matches!(cancelled, Err(FanOutError::Cancelled)),
+        "{cancelled:?}"
+    );
+}

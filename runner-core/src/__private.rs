@@ -8,7 +8,6 @@ use std::hash::Hash;
 use std::time::Duration;
 
 use crate::CancellationToken;
-pub use crate::cancel::{Cancel, NoToken, Token};
 use crate::criticality::Criticality;
 pub use crate::criticality::{BestEffort, Critical};
 pub use crate::fan_out::FanOut;

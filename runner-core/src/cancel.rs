@@ -10,11 +10,10 @@ use std::task::Context;
 use pin_project_lite::pin_project;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-/// How a fan-out is cancelled from outside: never ([`NoToken`]), or by a token ([`Token`],
-/// from [`FanOut::cancel_on`](crate::FanOut::cancel_on)).
+/// How a [`FanOut`](crate::FanOut) is cancelled from outside: never ([`NoToken`], the
+/// default), or by a token ([`WithToken`], from [`FanOut::cancel_on`](crate::FanOut::cancel_on)).
 ///
-/// `pub` only to be named in the fan-out's type; sealed.
-#[doc(hidden)]
+/// Sealed: it is here to name a fan-out's type, as in `FanOut<B, WithToken>`.
 pub trait Cancel: sealed::Sealed {
     /// `true` once cancelled; registers the run to be woken when it is.
     fn poll_cancelled(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool;
@@ -24,8 +23,7 @@ pub trait Cancel: sealed::Sealed {
     fn is_cancelled(&self) -> bool;
 }
 
-/// No token: the fan-out is cancelled only by being dropped.
-#[doc(hidden)]
+/// No token: the fan-out is cancelled only by being dropped. It carries nothing for one.
 #[derive(Debug, Default)]
 pub struct NoToken;
 
@@ -42,10 +40,10 @@ impl Cancel for NoToken {
 }
 
 pin_project! {
-    /// A token, if the run was given one, and the future that wakes the run when it is
-    /// cancelled.
-    #[doc(hidden)]
-    pub struct Token {
+    /// A fan-out's token (see [`FanOut::cancel_on`](crate::FanOut::cancel_on)), and the
+    /// future that wakes the run when it is cancelled. (The dynamic engine holds one too,
+    /// with or without a token.)
+    pub struct WithToken {
         #[pin]
         cancelled: Option<WaitForCancellationFutureOwned>,
         // Checked between task polls; lent to the dynamic engine's tasks (see `lend`).
@@ -53,7 +51,7 @@ pin_project! {
     }
 }
 
-impl Token {
+impl WithToken {
     pub(crate) fn new(token: Option<CancellationToken>) -> Self {
         Self {
             cancelled: token.clone().map(CancellationToken::cancelled_owned),
@@ -67,7 +65,7 @@ impl Token {
     }
 }
 
-impl Cancel for Token {
+impl Cancel for WithToken {
     fn poll_cancelled(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
         self.project()
             .cancelled
@@ -85,5 +83,5 @@ impl Cancel for Token {
 mod sealed {
     pub trait Sealed {}
     impl Sealed for super::NoToken {}
-    impl Sealed for super::Token {}
+    impl Sealed for super::WithToken {}
 }

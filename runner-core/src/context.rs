@@ -60,8 +60,8 @@ impl Within {
 }
 
 /// A task's own timeout, if it has one, in a word where an `Option<Duration>` takes two:
-/// every task's state carries one. In nanoseconds, up to 584 years; a longer timeout is none,
-/// as one too long for an `Instant` to represent is.
+/// every task's state carries one. In nanoseconds, up to 584 years; a longer one is taken as
+/// no limit, which in practice it is.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct OwnTimeout(Option<NonZeroU64>);
 

@@ -239,6 +239,7 @@ mod turn;
 mod with_report;
 
 pub use crate::any_error::AnyError;
+pub use crate::cancel::{Cancel, NoToken, WithToken};
 pub use crate::carry::{Deadline, Scoped, spawn, spawn_blocking, spawn_local};
 pub use crate::context::{deadline, remaining};
 pub use crate::criticality::{BestEffort, Critical, Criticality};

@@ -20,7 +20,7 @@ use pin_project_lite::pin_project;
 use tokio_util::sync::CancellationToken;
 
 pub use self::tuple::{Branches, IntoBranches};
-use crate::cancel::{Cancel, NoToken, Token};
+use crate::cancel::{Cancel, NoToken, WithToken};
 use crate::error::FanOutError;
 use crate::observe;
 use crate::report::{self, Report};
@@ -129,14 +129,15 @@ impl<B: Branches, K: Cancel> FanOut<B, K> {
     /// run a token of its own (`token.child_token()`), not a clone of one that every request
     /// shares.
     ///
-    /// A fan-out without a token has no room for one, so this gives a fan-out of another type,
-    /// `FanOut<B, Token>`: code that adds a token on one path only awaits each where it is
-    /// made, or returns `impl Future`.
-    pub fn cancel_on(self, token: CancellationToken) -> FanOut<B, Token> {
+    /// A fan-out without a token has no room for one, so this gives a fan-out of another
+    /// type, `FanOut<B, WithToken>`. Code that adds a token on one path only awaits each
+    /// where it is made, returns `impl Future`, or gives the other path a token that is never
+    /// cancelled (`CancellationToken::default()`).
+    pub fn cancel_on(self, token: CancellationToken) -> FanOut<B, WithToken> {
         FanOut {
             slots: self.slots,
             stop: self.stop,
-            cancel: Token::new(Some(token)),
+            cancel: WithToken::new(Some(token)),
             next: self.next,
             timed: self.timed,
             finished: self.finished,

@@ -20,8 +20,8 @@ impl Arena {
     }
 
     /// Puts the value `make` gives in the arena, which never moves it again nor drops it:
-    /// the caller owns it, in place. (Made there: a value passed in is built on the stack
-    /// first, and copied.)
+    /// the caller owns it, in place. (A closure lets the compiler build it there; a value
+    /// passed in was built on the stack first, and copied.)
     pub(super) fn alloc_with<T>(&self, make: impl FnOnce() -> T) -> &mut T {
         self.0.alloc_with(make)
     }

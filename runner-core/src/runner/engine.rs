@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::TaskRunner;
 use super::threading::{Holds, Threading};
 use crate::Task;
-use crate::cancel::{Cancel, Token};
+use crate::cancel::{Cancel, WithToken};
 use crate::criticality::Criticality;
 use crate::error::FanOutError;
 use crate::observe;
@@ -48,7 +48,7 @@ pin_project! {
         #[pin]
         stop: Stop,
         #[pin]
-        cancel: Token,
+        cancel: WithToken,
         runner: u64,
         // Some task has a timeout of its own.
         timers: bool,
@@ -79,7 +79,7 @@ impl<'a, M: Threading> Engine<'a, M> {
             next: 0,
             limit: runner.limit,
             stop,
-            cancel: Token::new(runner.cancel),
+            cancel: WithToken::new(runner.cancel),
             runner: runner.id,
             timers: runner.timers,
             cut: 0,

@@ -3,11 +3,10 @@
 //!
 //! A box per task was an allocation and a free per task, and the allocator's work on them
 //! (a slot is too large for its quickest bins) was a large share of a task's cost
-//! (BENCHMARKS.md). The arena
-//! (`bumpalo`'s, in `super::arena`) takes the slots in a few chunks: one, sized to fit, when the tasks are
-//! added together (`add_all`), else chunks that double. The slots never move in it, so they
-//! stay pinned; they are dropped in place, in the order they were added, before its chunks
-//! are freed.
+//! (BENCHMARKS.md). The arena (`bumpalo`'s, in `super::arena`) takes the slots in a few
+//! chunks: one, sized to fit, when the tasks are added together (`add_all`), else chunks
+//! that double. The slots never move in it, so they stay pinned; they are dropped in place,
+//! in the order they were added, before its chunks are freed.
 
 use std::error::Error as StdError;
 use std::fmt;
