@@ -1,5 +1,8 @@
 //! The memory a run's tasks' slots are in: a `bumpalo` arena of the run's.
 
+use std::alloc::Layout;
+use std::ptr::NonNull;
+
 use bumpalo::Bump;
 
 /// The arena a run's slots are in.
@@ -22,8 +25,28 @@ impl Arena {
     /// Puts the value `make` gives in the arena, which never moves it again nor drops it:
     /// the caller owns it, in place. (A closure lets the compiler build it there; a value
     /// passed in was built on the stack first, and copied.)
-    pub(super) fn alloc_with<T>(&self, make: impl FnOnce() -> T) -> &mut T {
-        self.0.alloc_with(make)
+    ///
+    /// The pointer is the chunk's, not a reference's: values put in the same chunk (see
+    /// [`chunk`](Self::chunk)) may be reached from one another's pointers.
+    pub(super) fn alloc_with<T>(&self, make: impl FnOnce() -> T) -> NonNull<T> {
+        // As `Bump::alloc_with` does, without making a `&mut T` of the room: the value is
+        // written from within a function of its own, which the compiler most often sees to
+        // build in place.
+        #[inline(always)]
+        fn write<T>(place: NonNull<T>, make: impl FnOnce() -> T) {
+            // SAFETY: `place` is fresh room for a `T`, aligned for it, that nothing else
+            // points to.
+            unsafe { place.write(make()) }
+        }
+        let place = self.0.alloc_layout(Layout::new::<T>()).cast::<T>();
+        write(place, make);
+        place
+    }
+
+    /// Which chunk values go in now: a new number whenever the arena makes a new chunk (the
+    /// bytes of every chunk so far).
+    pub(super) fn chunk(&self) -> usize {
+        self.0.allocated_bytes()
     }
 
     /// The bytes of its chunks.

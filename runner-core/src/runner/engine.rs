@@ -197,9 +197,10 @@ impl<'a, M: Threading> Engine<'a, M> {
                 }
                 let index = *this.next;
                 *this.next += 1;
-                let slot = this.slots.get_mut(index);
-                slot.start(&mut admitted, this.stop.deadline_at(), true);
-                if let Some(at) = this.slots.get(index).fires_at() {
+                let mut slot = this.slots.get_mut(index);
+                slot.as_mut()
+                    .start(&mut admitted, this.stop.deadline_at(), true);
+                if let Some(at) = slot.fires_at() {
                     // A runner holds fewer than `u32::MAX` tasks: `TaskRunner::add`.
                     this.due.push(Reverse((at, index as u32)));
                 }

@@ -71,9 +71,7 @@ where
         F::Error: StdError + Send + Sync + 'static,
         C: Criticality,
     {
-        let slot: &mut Self::Slot<'a> =
-            arena.alloc_with(|| TaskSlot::<F, C, SharedTimer>::new(task));
-        NonNull::from(slot)
+        arena.alloc_with(|| TaskSlot::<F, C, SharedTimer>::new(task))
     }
 }
 
@@ -87,9 +85,7 @@ where
         F::Error: StdError + Send + Sync + 'static,
         C: Criticality,
     {
-        let slot: &mut Self::Slot<'a> =
-            arena.alloc_with(|| TaskSlot::<F, C, SharedTimer>::new(task));
-        NonNull::from(slot)
+        arena.alloc_with(|| TaskSlot::<F, C, SharedTimer>::new(task))
     }
 }
 
