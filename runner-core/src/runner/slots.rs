@@ -140,15 +140,25 @@ impl<'a, M: Threading> Slots<'a, M> {
                     == slot.as_ptr().cast::<u8>()
         });
         if !joins {
-            self.blocks.push(Block {
-                first: self.len,
-                top: slot,
-                kind,
-                size,
-            });
+            self.new_block(slot, kind, size);
         }
         self.len += 1;
         self.len - 1
+    }
+
+    /// Starts a block at the slot just pushed.
+    #[cold]
+    fn new_block(&mut self, top: NonNull<M::Slot<'a>>, kind: TypeId, size: usize) {
+        // Most runs have one block: room for four (a `Vec`'s first growth) would be three too
+        // many.
+        self.blocks
+            .reserve_exact(usize::from(self.blocks.is_empty()));
+        self.blocks.push(Block {
+            first: self.len,
+            top,
+            kind,
+            size,
+        });
     }
 
     pub(super) fn get(&self, index: usize) -> &M::Slot<'a> {

@@ -17,8 +17,9 @@ use std::task::{RawWaker, RawWakerVTable, Waker};
 
 use futures::task::AtomicWaker;
 
-/// Entries per chunk: a run of a few tasks allocates one chunk, a run of a million about
-/// four thousand.
+/// Entries per chunk after the first, which is sized to the tasks of the first `reserve`
+/// (most runs have all their tasks by then): a run that grows past it allocates a chunk
+/// every 256 tasks.
 const CHUNK: usize = 256;
 
 /// What a task's waker points to.
@@ -73,9 +74,14 @@ unsafe impl Sync for Entry {}
 /// A run's wake-ups: the table, and the list being worked through.
 pub(super) struct Wakeups {
     shared: Arc<Shared>,
-    /// The first entry of each chunk, to reach an entry without the lock.
-    chunks: Vec<NonNull<Entry>>,
-    /// How many entries there are: `chunks.len() * CHUNK`.
+    /// The first chunk's first entry, to reach an entry without the lock (dangling until
+    /// it is made).
+    head: NonNull<Entry>,
+    /// How many entries the first chunk holds.
+    first: usize,
+    /// The first entry of each later chunk, of `CHUNK` entries.
+    later: Vec<NonNull<Entry>>,
+    /// How many entries there are: `first + later.len() * CHUNK`.
     made: usize,
     /// The tasks taken off the ready list, being polled: swapped with it, so that neither
     /// list allocates once both have grown.
@@ -85,7 +91,7 @@ pub(super) struct Wakeups {
     room: usize,
 }
 
-// SAFETY: `chunks` points into `shared`'s chunks, which the `Arc` keeps alive and which are
+// SAFETY: `head` and `later` point into `shared`'s chunks, which the `Arc` keeps alive and which are
 // `Sync`; the rest is `Send`.
 unsafe impl Send for Wakeups {}
 
@@ -98,7 +104,9 @@ impl Wakeups {
                 run: AtomicWaker::new(),
                 closed: AtomicBool::new(false),
             }),
-            chunks: Vec::new(),
+            head: NonNull::dangling(),
+            first: 0,
+            later: Vec::new(),
             made: 0,
             taken: Vec::new(),
             room: 0,
@@ -115,7 +123,11 @@ impl Wakeups {
             let mut chunks = lock(&self.shared.chunks);
             while self.made < tasks {
                 let first = self.made;
-                let chunk: Box<[Entry]> = (first..first + CHUNK)
+                let size = match first {
+                    0 => tasks,
+                    _ => CHUNK,
+                };
+                let chunk: Box<[Entry]> = (first..first + size)
                     .map(|index| Entry {
                         shared,
                         // A run counts its tasks in a `u32`: see `TaskRunner::add`.
@@ -124,8 +136,11 @@ impl Wakeups {
                     })
                     .collect();
                 let chunk = NonNull::from(Box::leak(chunk));
-                self.chunks.push(chunk.cast::<Entry>());
-                self.made += CHUNK;
+                match first {
+                    0 => (self.head, self.first) = (chunk.cast::<Entry>(), size),
+                    _ => self.later.push(chunk.cast::<Entry>()),
+                }
+                self.made += size;
                 chunks.push(chunk);
             }
         }
@@ -158,9 +173,14 @@ impl Wakeups {
 
     /// Task `index`'s entry.
     fn entry(&self, index: usize) -> NonNull<Entry> {
+        if index < self.first {
+            // SAFETY: the first chunk holds `first` entries, of which this is one.
+            return unsafe { self.head.add(index) };
+        }
         assert!(index < self.made, "no entry made for task {index}");
-        // SAFETY: the chunk holds `CHUNK` entries, of which this is one.
-        unsafe { self.chunks[index / CHUNK].add(index % CHUNK) }
+        let later = index - self.first;
+        // SAFETY: each later chunk holds `CHUNK` entries, of which this is one.
+        unsafe { self.later[later / CHUNK].add(later % CHUNK) }
     }
 
     /// Puts tasks `first..end` on the ready list, as their wakers would but without waking
@@ -309,6 +329,26 @@ mod tests {
         // The run ends; the clone still holds the table, and waking it is harmless.
         drop(wakeups);
         late.wake();
+    }
+
+    #[test]
+    fn a_run_that_grows_past_its_first_chunk_wakes_each_task_by_its_own_index() {
+        let mut wakeups = Wakeups::new();
+        wakeups.reserve(0);
+        wakeups.reserve(3);
+        wakeups.reserve(600);
+        let woken = [0, 2, 3, 258, 259, 599];
+        for index in woken {
+            wakeups.waker(index).wake_by_ref();
+        }
+        assert_eq!(
+            wakeups.take_ready().unwrap(),
+            woken.map(|index| index as u32)
+        );
+        for index in woken {
+            assert!(wakeups.unqueue(index));
+        }
+        assert!(!wakeups.unqueue(1) && !wakeups.unqueue(598));
     }
 
     #[test]
