@@ -3,14 +3,14 @@
 //!
 //! A box per task was an allocation and a free per task, and the allocator's work on them
 //! (a slot is too large for its quickest bins) was a large share of a task's cost
-//! (BENCHMARKS.md). The arena (`bumpalo`'s, in `super::arena`) takes the slots in a few
-//! chunks: one, sized to fit, when the tasks are added together (`add_all`), else chunks
-//! that double. The slots never move in it, so they stay pinned; they are dropped in place,
-//! in the order they were added, before its chunks are freed.
+//! (BENCHMARKS.md). The arena (`super::arena`) takes the slots in a few allocations:
+//! one of exactly their size for the tasks added together first (`add_all`), else
+//! `bumpalo`'s chunks, which double. The slots never move in it, so they stay pinned; they
+//! are dropped in place, in the order they were added, before its allocations are freed.
 //!
 //! A slot is reached by its index, from the block of slots of one type side by side that it
 //! is in: tasks added together make one block, so the run keeps one pointer for them rather
-//! than one per task (16 bytes of a task's 230, BENCHMARKS.md).
+//! than one per task (16 bytes of a task's 229, BENCHMARKS.md).
 
 use std::any::TypeId;
 use std::error::Error as StdError;
@@ -21,7 +21,7 @@ use std::ptr::NonNull;
 
 use futures::TryFuture;
 
-use super::arena::Arena;
+use super::arena::{Arena, Chunk};
 use super::threading::{Holds, Threading};
 use crate::Task;
 use crate::criticality::Criticality;
@@ -39,7 +39,7 @@ pub(super) struct Slots<'a, M: Threading> {
     owns: PhantomData<M::Slot<'a>>,
 }
 
-/// Slots of one type side by side in one chunk of the arena, each one slot's size below the
+/// Slots of one type side by side in one allocation of the arena, each one slot's size below the
 /// one before, as the arena hands them out: one pointer for them all, rather than one
 /// (16 bytes, with the slot's vtable) for each task.
 struct Block<S: ?Sized> {
@@ -51,6 +51,8 @@ struct Block<S: ?Sized> {
     /// layout nor the vtable), and their size.
     kind: TypeId,
     size: usize,
+    /// The arena's allocation they are in.
+    chunk: Chunk,
 }
 
 impl<S: ?Sized> Block<S> {
@@ -60,9 +62,9 @@ impl<S: ?Sized> Block<S> {
     ///
     /// `offset` is below the number of slots in the block.
     unsafe fn at(&self, offset: usize) -> NonNull<S> {
-        // SAFETY: the slot is in the same chunk as the first (see `Slots::push`), and `top`
-        // is the chunk's pointer (see `Arena::alloc_with`), so the offset stays inside the
-        // chunk; the pointer keeps the first's vtable, which is the slot's type's.
+        // SAFETY: the slot is in the same allocation of the arena as the first (see
+        // `Slots::push`), and `top` is the allocation's pointer (see `Arena::alloc_with`), so
+        // the offset stays inside it; the pointer keeps the first's vtable, which is the slot's type's.
         unsafe { self.top.byte_sub(offset * self.size) }
     }
 }
@@ -94,15 +96,11 @@ impl<'a, M: Threading> Slots<'a, M> {
     /// the arena that fits them all.
     pub(super) fn reserve<F: TryFuture, C: Criticality>(&mut self, more: usize) {
         if self.is_empty() && more > 0 {
-            // A slot's size is a multiple of its alignment; one more alignment's worth covers
-            // the chunk's own start.
-            let layout = std::alloc::Layout::new::<TaskSlot<F, C, SharedTimer>>();
-            let bytes = layout
-                .size()
-                .saturating_mul(more)
-                .saturating_add(layout.align());
             // No slot is in the arena yet: the one replaced holds nothing.
-            self.arena = Arena::with_capacity(bytes);
+            self.arena = Arena::with_room(
+                std::alloc::Layout::new::<TaskSlot<F, C, SharedTimer>>(),
+                more,
+            );
         }
     }
 
@@ -123,15 +121,14 @@ impl<'a, M: Threading> Slots<'a, M> {
             self.len < u32::MAX as usize,
             "a TaskRunner holds fewer than u32::MAX (4,294,967,295) tasks"
         );
-        let chunk = self.arena.chunk();
-        let slot = M::hold(task, &self.arena);
+        let (slot, chunk) = M::hold(task, &self.arena);
         let kind = typeid::of::<TaskSlot<F, C, SharedTimer>>();
         let size = std::mem::size_of::<TaskSlot<F, C, SharedTimer>>();
-        // The slot joins the last block if it is of the block's type, in the same chunk as
-        // the slot before it (the arena holds nothing but slots), and just below that slot.
+        // The slot joins the last block if it is of the block's type, in the same allocation
+        // of the arena, and just below the block's last slot.
         let joins = self.blocks.last().is_some_and(|block| {
             block.kind == kind
-                && self.arena.chunk() == chunk
+                && block.chunk == chunk
                 && block
                     .top
                     .as_ptr()
@@ -140,7 +137,7 @@ impl<'a, M: Threading> Slots<'a, M> {
                     == slot.as_ptr().cast::<u8>()
         });
         if !joins {
-            self.new_block(slot, kind, size);
+            self.new_block(slot, kind, size, chunk);
         }
         self.len += 1;
         self.len - 1
@@ -148,7 +145,7 @@ impl<'a, M: Threading> Slots<'a, M> {
 
     /// Starts a block at the slot just pushed.
     #[cold]
-    fn new_block(&mut self, top: NonNull<M::Slot<'a>>, kind: TypeId, size: usize) {
+    fn new_block(&mut self, top: NonNull<M::Slot<'a>>, kind: TypeId, size: usize, chunk: Chunk) {
         // Most runs have one block: room for four (a `Vec`'s first growth) would be three too
         // many.
         self.blocks
@@ -158,6 +155,7 @@ impl<'a, M: Threading> Slots<'a, M> {
             top,
             kind,
             size,
+            chunk,
         });
     }
 
