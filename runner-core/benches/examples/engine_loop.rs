@@ -10,7 +10,8 @@
 //! the same futures. `runner1000` runs a `TaskRunner` of 1,000 best-effort tasks that yield
 //! once, `futures_unordered1000` the same futures in a `FuturesUnordered`; `runner_limit1000`
 //! the runner with a concurrency limit of 64, `buffer_unordered1000` the futures through
-//! `buffer_unordered(64)`. Instructions per run: the difference of two counts (say 10,000
+//! `buffer_unordered(64)`; `runner_limit100000` and `buffer_unordered100000` the same with
+//! 100,000 tasks. Instructions per run: the difference of two counts (say 10,000
 //! and 20,000 runs) over the difference of runs, which leaves out the process's start.
 
 use std::hint::black_box;
@@ -38,16 +39,10 @@ macro_rules! scenarios {
                 let handles = runner.add_all(tasks);
                 black_box(runner.run_all().await.unwrap().take(handles));
             }
-            "runner_limit1000" => {
-                let mut runner = TaskRunner::new().concurrency_limit(64);
-                let tasks = (0..1_000).map(|i| Task::best_effort("t", yielding(i)));
-                let handles = runner.add_all(tasks);
-                black_box(runner.run_all().await.unwrap().take(handles));
-            }
-            "buffer_unordered1000" => {
-                let stream = futures::stream::iter((0..1_000).map(yielding)).buffer_unordered(64);
-                black_box(stream.collect::<Vec<_>>().await);
-            }
+            "runner_limit1000" => runner_limit(1_000).await,
+            "runner_limit100000" => runner_limit(100_000).await,
+            "buffer_unordered1000" => buffer_unordered(1_000).await,
+            "buffer_unordered100000" => buffer_unordered(100_000).await,
             "futures_unordered1000" => {
                 let mut set: FuturesUnordered<_> = (0..1_000).map(yielding).collect();
                 let mut out = Vec::with_capacity(1_000);
@@ -59,6 +54,17 @@ macro_rules! scenarios {
             other => panic!("no scenario `{other}`"),
         }
     };
+}
+
+async fn runner_limit(n: u64) {
+    let mut runner = TaskRunner::new().concurrency_limit(64);
+    let handles = runner.add_all((0..n).map(|i| Task::best_effort("t", yielding(i))));
+    black_box(runner.run_all().await.unwrap().take(handles));
+}
+
+async fn buffer_unordered(n: u64) {
+    let stream = futures::stream::iter((0..n).map(yielding)).buffer_unordered(64);
+    black_box(stream.collect::<Vec<_>>().await);
 }
 
 fn main() {
