@@ -19,6 +19,10 @@ use bumpalo::Bump;
 pub struct Arena {
     room: Option<Room>,
     bump: Bump,
+    /// The bump arena's bytes when a value last went in it, and its chunks by then: a new
+    /// chunk is seen as a change in its bytes.
+    bump_bytes: Cell<usize>,
+    bump_chunks: Cell<u32>,
 }
 
 /// Which allocation of an arena's a value went in: values in the same one may be reached
@@ -26,7 +30,7 @@ pub struct Arena {
 ///
 /// `pub` for the same reason as [`Arena`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct Chunk(usize);
+pub struct Chunk(u32);
 
 /// One allocation, filled from its end down, as `bumpalo` fills its chunks.
 struct Room {
@@ -82,17 +86,20 @@ impl Room {
 impl Arena {
     /// Allocates nothing until the first slot.
     pub(super) fn new() -> Self {
-        Self {
-            room: None,
-            bump: Bump::new(),
-        }
+        Self::with(None)
     }
 
     /// Room for exactly `count` values of `layout`.
     pub(super) fn with_room(layout: Layout, count: usize) -> Self {
+        Self::with(Room::new(layout, count))
+    }
+
+    fn with(room: Option<Room>) -> Self {
         Self {
-            room: Room::new(layout, count),
+            room,
             bump: Bump::new(),
+            bump_bytes: Cell::new(0),
+            bump_chunks: Cell::new(0),
         }
     }
 
@@ -114,12 +121,18 @@ impl Arena {
             unsafe { place.write(make()) }
         }
         let (place, chunk) = match self.room.as_ref().and_then(Room::take::<T>) {
-            // The bump arena's chunks are told apart by the bytes of all its chunks so far,
-            // which are more than none once a value is in one.
             Some(place) => (place, Chunk(0)),
             None => {
                 let place = self.bump.alloc_layout(Layout::new::<T>()).cast::<T>();
-                (place, Chunk(self.bump.allocated_bytes()))
+                // The bump arena only ever adds chunks, and a value goes in its newest.
+                let bytes = self.bump.allocated_bytes();
+                if bytes != self.bump_bytes.replace(bytes) {
+                    // Fewer chunks than values, and a run holds fewer than `u32::MAX` values.
+                    let chunks = self.bump_chunks.get().checked_add(1);
+                    self.bump_chunks
+                        .set(chunks.expect("fewer than `u32::MAX` chunks"));
+                }
+                (place, Chunk(self.bump_chunks.get()))
             }
         };
         write(place, make);
@@ -144,8 +157,7 @@ mod tests {
             .map(|i| arena.alloc_with(|| [i, i + 1, i + 2]))
             .collect();
         let chunks: Vec<_> = placed.iter().map(|(_, chunk)| *chunk).collect();
-        assert_eq!(&chunks[..3], [Chunk(0); 3]);
-        assert!(chunks[3] != Chunk(0) && chunks[4] == chunks[3]);
+        assert_eq!(chunks, [Chunk(0), Chunk(0), Chunk(0), Chunk(1), Chunk(1)]);
         // The room is filled from its end down, each value just below the one before.
         for pair in placed[..3].windows(2) {
             assert_eq!(pair[0].0.as_ptr().wrapping_sub(1), pair[1].0.as_ptr());
@@ -166,13 +178,15 @@ mod tests {
             Arena::with_room(Layout::new::<()>(), 9).allocated_bytes(),
             0
         );
-        for count in [usize::MAX, 1 << 58] {
+        // Past what a `Layout` can describe. (A count the allocator refuses makes no room
+        // either, but AddressSanitizer aborts at such a request rather than refuse it.)
+        for count in [usize::MAX, 1 << 60] {
             assert_eq!(
                 Arena::with_room(Layout::new::<u64>(), count).allocated_bytes(),
                 0
             );
         }
-        let arena = Arena::with_room(Layout::new::<u64>(), 1 << 58);
+        let arena = Arena::with_room(Layout::new::<u64>(), 1 << 60);
         let (place, chunk) = arena.alloc_with(|| 7u64);
         assert_ne!(chunk, Chunk(0));
         // SAFETY: written by `alloc_with`, and the arena is alive.

@@ -4,13 +4,15 @@
 //! A box per task was an allocation and a free per task, and the allocator's work on them
 //! (a slot is too large for its quickest bins) was a large share of a task's cost
 //! (BENCHMARKS.md). The arena (`super::arena`) takes the slots in a few allocations:
-//! one of exactly their size for the tasks added together first (`add_all`), else
+//! one of exactly their size for tasks added together before any other (`add_all`), else
 //! `bumpalo`'s chunks, which double. The slots never move in it, so they stay pinned; they
 //! are dropped in place, in the order they were added, before its allocations are freed.
 //!
 //! A slot is reached by its index, from the block of slots of one type side by side that it
 //! is in: tasks added together make one block, so the run keeps one pointer for them rather
-//! than one per task (16 bytes of a task's 229, BENCHMARKS.md).
+//! than one per task (16 bytes of a task's 229, BENCHMARKS.md). Tasks of types that
+//! alternate, added one at a time, would make a block each, larger than a pointer: once
+//! blocks average fewer than three slots, each slot gets its pointer instead.
 
 use std::any::TypeId;
 use std::error::Error as StdError;
@@ -30,27 +32,38 @@ use crate::timer::SharedTimer;
 
 /// A runner's tasks' slots, in the order added.
 pub(super) struct Slots<'a, M: Threading> {
-    // Each block's slots are in `arena`, which owns them: none is moved, each is dropped in
-    // place by `drop`, once.
-    blocks: Vec<Block<M::Slot<'a>>>,
+    // The slots are in `arena`, which owns them: none is moved, each is dropped in place by
+    // `drop`, once.
+    index: Index<M::Slot<'a>>,
     len: usize,
     arena: Arena,
     // Owns the slots, which may borrow for `'a`: dropping them needs `'a` alive.
     owns: PhantomData<M::Slot<'a>>,
 }
 
-/// Slots of one type side by side in one allocation of the arena, each one slot's size below the
-/// one before, as the arena hands them out: one pointer for them all, rather than one
-/// (16 bytes, with the slot's vtable) for each task.
+/// How a slot is found from its index.
+enum Index<S: ?Sized> {
+    /// By the block it is in.
+    Blocks(Vec<Block<S>>),
+    /// By a pointer of its own (16 bytes, with the slot's vtable): what the blocks become if
+    /// they come to average fewer than three slots (tasks of types that alternate, added one
+    /// at a time), where they would take more room than a pointer per slot.
+    Pointers(Vec<NonNull<S>>),
+}
+
+/// Slots of one type side by side in one allocation of the arena, each one slot's size below
+/// the one before, as the arena hands them out: one pointer for them all, rather than one for
+/// each task.
 struct Block<S: ?Sized> {
-    /// The index of its first slot: its slots run to the next block's first.
-    first: usize,
     /// Its first slot, whose vtable is every one's.
     top: NonNull<S>,
     /// The slots' type, told apart without a `'static` bound (lifetimes change neither the
     /// layout nor the vtable), and their size.
     kind: TypeId,
     size: usize,
+    /// The index of its first slot: its slots run to the next block's first. (A run counts
+    /// its tasks in 32 bits.)
+    first: u32,
     /// The arena's allocation they are in.
     chunk: Chunk,
 }
@@ -76,7 +89,7 @@ unsafe impl<'a, M: Threading> Send for Slots<'a, M> where M::Slot<'a>: Send {}
 impl<'a, M: Threading> Slots<'a, M> {
     pub(super) fn new() -> Self {
         Self {
-            blocks: Vec::new(),
+            index: Index::Blocks(Vec::new()),
             len: 0,
             // Allocates nothing until the first slot.
             arena: Arena::new(),
@@ -92,8 +105,9 @@ impl<'a, M: Threading> Slots<'a, M> {
         self.len == 0
     }
 
-    /// Makes room for `more` tasks of type `Task<F, C>`: before the first slot, one chunk of
-    /// the arena that fits them all.
+    /// Makes room for `more` tasks of type `Task<F, C>`: before the first slot, room in the
+    /// arena of exactly their size (`more` is an iterator's lower bound: tasks past it take
+    /// the arena's chunks).
     pub(super) fn reserve<F: TryFuture, C: Criticality>(&mut self, more: usize) {
         if self.is_empty() && more > 0 {
             // No slot is in the arena yet: the one replaced holds nothing.
@@ -126,39 +140,55 @@ impl<'a, M: Threading> Slots<'a, M> {
         let size = std::mem::size_of::<TaskSlot<F, C, SharedTimer>>();
         // The slot joins the last block if it is of the block's type, in the same allocation
         // of the arena, and just below the block's last slot.
-        let joins = self.blocks.last().is_some_and(|block| {
-            block.kind == kind
-                && block.chunk == chunk
-                && block
-                    .top
-                    .as_ptr()
-                    .cast::<u8>()
-                    .wrapping_sub((self.len - block.first) * size)
-                    == slot.as_ptr().cast::<u8>()
-        });
+        let joins = match &self.index {
+            Index::Blocks(blocks) => blocks.last().is_some_and(|block| {
+                block.kind == kind
+                    && block.chunk == chunk
+                    && block
+                        .top
+                        .as_ptr()
+                        .cast::<u8>()
+                        .wrapping_sub((self.len - block.first as usize) * size)
+                        == slot.as_ptr().cast::<u8>()
+            }),
+            Index::Pointers(_) => false,
+        };
         if !joins {
-            self.new_block(slot, kind, size, chunk);
+            self.index_apart(slot, kind, size, chunk);
         }
         self.len += 1;
         self.len - 1
     }
 
-    /// Starts a block at the slot just pushed.
+    /// Indexes the slot just pushed, which joins no block: in a block of its own, or by its
+    /// pointer.
     #[cold]
-    fn new_block(&mut self, top: NonNull<M::Slot<'a>>, kind: TypeId, size: usize, chunk: Chunk) {
+    fn index_apart(&mut self, slot: NonNull<M::Slot<'a>>, kind: TypeId, size: usize, chunk: Chunk) {
+        let blocks = match &mut self.index {
+            Index::Pointers(pointers) => return pointers.push(slot),
+            Index::Blocks(blocks) => blocks,
+        };
+        if blocks.len() >= 8 && blocks.len() * 3 > self.len {
+            let mut pointers = Vec::with_capacity(self.len + 1);
+            pointers.extend(self.pointers());
+            pointers.push(slot);
+            self.index = Index::Pointers(pointers);
+            return;
+        }
         // Most runs have one block: room for four (a `Vec`'s first growth) would be three too
         // many.
-        self.blocks
-            .reserve_exact(usize::from(self.blocks.is_empty()));
-        self.blocks.push(Block {
-            first: self.len,
-            top,
+        blocks.reserve_exact(usize::from(blocks.is_empty()));
+        blocks.push(Block {
+            top: slot,
             kind,
             size,
+            // Below `u32::MAX`: see `push`.
+            first: self.len as u32,
             chunk,
         });
     }
 
+    #[inline]
     pub(super) fn get(&self, index: usize) -> &M::Slot<'a> {
         let slot = self
             .find(index)
@@ -168,11 +198,13 @@ impl<'a, M: Threading> Slots<'a, M> {
         unsafe { slot.as_ref() }
     }
 
+    #[inline]
     pub(super) fn get_mut(&mut self, index: usize) -> Pin<&mut M::Slot<'a>> {
         self.try_get_mut(index)
             .expect("a task's index is below the number of tasks")
     }
 
+    #[inline]
     pub(super) fn try_get_mut(&mut self, index: usize) -> Option<Pin<&mut M::Slot<'a>>> {
         let mut slot = self.find(index)?;
         // SAFETY: the pointer is to a live slot this owns (see `blocks`), lent by `&mut self`
@@ -193,31 +225,40 @@ impl<'a, M: Threading> Slots<'a, M> {
     }
 
     /// The pointer to slot `index`; `None` past the last.
+    #[inline]
     fn find(&self, index: usize) -> Option<NonNull<M::Slot<'a>>> {
         if index >= self.len {
             return None;
         }
+        let blocks = match &self.index {
+            Index::Blocks(blocks) => blocks,
+            Index::Pointers(pointers) => return pointers.get(index).copied(),
+        };
         // The block of the slot: most runs have one, added together (`add_all`).
-        let block = match &*self.blocks {
+        let block = match &**blocks {
             [block] => block,
-            blocks => &blocks[blocks.partition_point(|block| block.first <= index) - 1],
+            blocks => &blocks[blocks.partition_point(|block| block.first as usize <= index) - 1],
         };
         // SAFETY: the slot is in the block: at or after its first, before the next one's.
-        Some(unsafe { block.at(index - block.first) })
+        Some(unsafe { block.at(index - block.first as usize) })
     }
 
     /// Every slot's pointer, in the order added.
     fn pointers(&self) -> impl Iterator<Item = NonNull<M::Slot<'a>>> + Clone + '_ {
-        let ends = self
-            .blocks
+        let (blocks, pointers): (&[Block<_>], &[NonNull<_>]) = match &self.index {
+            Index::Blocks(blocks) => (blocks, &[]),
+            Index::Pointers(pointers) => (&[], pointers),
+        };
+        let ends = blocks
             .iter()
             .skip(1)
-            .map(|block| block.first)
+            .map(|block| block.first as usize)
             .chain([self.len]);
-        self.blocks.iter().zip(ends).flat_map(|(block, end)| {
+        let in_blocks = blocks.iter().zip(ends).flat_map(|(block, end)| {
             // SAFETY: the block holds its slots `first..end`.
-            (0..end - block.first).map(|offset| unsafe { block.at(offset) })
-        })
+            (0..end - block.first as usize).map(|offset| unsafe { block.at(offset) })
+        });
+        in_blocks.chain(pointers.iter().copied())
     }
 }
 
@@ -252,7 +293,6 @@ impl<M: Threading> fmt::Debug for Slots<'_, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Slots")
             .field("tasks", &self.len)
-            .field("blocks", &self.blocks.len())
             .field("arena_bytes", &self.arena.allocated_bytes())
             .finish()
     }
@@ -301,6 +341,14 @@ mod tests {
         assert_eq!(index, i);
     }
 
+    /// How many blocks index the slots; `None` once each has a pointer of its own.
+    fn blocks(slots: &Slots<'_, Local>) -> Option<usize> {
+        match &slots.index {
+            Index::Blocks(blocks) => Some(blocks.len()),
+            Index::Pointers(_) => None,
+        }
+    }
+
     fn names(slots: &Slots<'_, Local>) -> Vec<&'static str> {
         slots.iter().map(|slot| slot.record().name).collect()
     }
@@ -313,7 +361,7 @@ mod tests {
         for i in 0..100 {
             push(&mut slots, i, false, &dropped);
         }
-        assert_eq!(slots.blocks.len(), 1);
+        assert_eq!(blocks(&slots), Some(1));
         for i in 0..100 {
             assert_eq!(slots.get(i).record().name, NAMES[i % 8]);
             assert_eq!(slots.get_mut(i).record().name, NAMES[i % 8]);
@@ -331,13 +379,13 @@ mod tests {
         for i in 0..300 {
             push(&mut slots, i, false, &dropped);
         }
-        let chunks = slots.blocks.len();
+        let chunks = blocks(&slots).unwrap();
         assert!((2..10).contains(&chunks), "{chunks} blocks");
         // Types alternating: a block each.
         for i in 300..310 {
             push(&mut slots, i, i % 2 == 0, &dropped);
         }
-        assert_eq!(slots.blocks.len(), chunks + 10);
+        assert_eq!(blocks(&slots), Some(chunks + 10));
         let expected: Vec<_> = (0..310).map(|i| NAMES[i % 8]).collect();
         assert_eq!(names(&slots), expected);
         for (i, name) in expected.iter().enumerate() {
@@ -346,5 +394,37 @@ mod tests {
         assert_eq!(slots.iter_mut().count(), 310);
         drop(slots);
         assert_eq!(*dropped.borrow(), (0..310).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn blocks_that_average_fewer_than_three_slots_become_a_pointer_per_slot() {
+        let dropped = Rc::new(RefCell::new(Vec::new()));
+        let mut slots = Slots::<Local>::new();
+        slots.reserve::<Small, crate::BestEffort>(100);
+        for i in 0..100 {
+            push(&mut slots, i, false, &dropped);
+        }
+        // Alternating types, one at a time: a block each, until blocks take more room than
+        // pointers would.
+        let mut turned = None;
+        for i in 100..300 {
+            push(&mut slots, i, i % 2 == 0, &dropped);
+            if turned.is_none() && blocks(&slots).is_none() {
+                turned = Some(i);
+            }
+        }
+        assert_eq!(
+            turned,
+            Some(149),
+            "1 + 49 blocks for 150 slots, then pointers"
+        );
+        let expected: Vec<_> = (0..300).map(|i| NAMES[i % 8]).collect();
+        assert_eq!(names(&slots), expected);
+        for (i, name) in expected.iter().enumerate() {
+            assert_eq!(slots.get(i).record().name, *name);
+        }
+        assert!(slots.try_get_mut(300).is_none());
+        drop(slots);
+        assert_eq!(*dropped.borrow(), (0..300).collect::<Vec<_>>());
     }
 }

@@ -34,7 +34,8 @@ struct Entry {
 
 /// The table: the entries, the ready list, the run's own waker.
 struct Shared {
-    /// Chunks of `CHUNK` entries, never moved once made (wakers point into them): boxes
+    /// The chunks of entries (the first sized to the run, the others of `CHUNK`), never
+    /// moved once made (wakers point into them): boxes
     /// given up as pointers (a `Box` moved would claim its memory back from the pointers
     /// into it), freed with the table. Locked only to add one.
     chunks: Mutex<Vec<NonNull<[Entry]>>>,
