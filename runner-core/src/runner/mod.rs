@@ -33,9 +33,9 @@ use crate::criticality::Criticality;
 /// It follows the same rules as [`FanOut`](crate::FanOut), polls only the tasks that woke,
 /// and can cap how many tasks are in flight. A task costs no heap allocation of its own: its
 /// state goes in an arena of the run's (room of exactly their size for tasks added together
-/// before any other, by `add_all`, else chunks that double), its waker is an entry in a table of the run's (sized
-/// to the tasks it starts with, then grown 256 at a time), and the run keeps one timer for
-/// every task's own timeout.
+/// before any other, by `add_all`, else chunks that double), its waker is an entry in a
+/// table of the run's (sized to the tasks it starts with, then grown 256 at a time), and the
+/// run keeps one timer for every task's own timeout.
 ///
 /// Its tasks must be `Send`, so that the run is (for `tokio::spawn` and axum handlers);
 /// [`LocalTaskRunner`] takes tasks that are not. Tasks and their values may borrow from the

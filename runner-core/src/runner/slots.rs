@@ -77,7 +77,8 @@ impl<S: ?Sized> Block<S> {
     unsafe fn at(&self, offset: usize) -> NonNull<S> {
         // SAFETY: the slot is in the same allocation of the arena as the first (see
         // `Slots::push`), and `top` is the allocation's pointer (see `Arena::alloc_with`), so
-        // the offset stays inside it; the pointer keeps the first's vtable, which is the slot's type's.
+        // the offset stays inside it; the pointer keeps the first's vtable, which is the
+        // slot's type's.
         unsafe { self.top.byte_sub(offset * self.size) }
     }
 }
@@ -193,7 +194,7 @@ impl<'a, M: Threading> Slots<'a, M> {
         let slot = self
             .find(index)
             .expect("a task's index is below the number of tasks");
-        // SAFETY: the pointer is to a live slot this owns (see `blocks`), and `&self` lends
+        // SAFETY: the pointer is to a live slot this owns (see `index`), and `&self` lends
         // it shared only.
         unsafe { slot.as_ref() }
     }
@@ -207,7 +208,7 @@ impl<'a, M: Threading> Slots<'a, M> {
     #[inline]
     pub(super) fn try_get_mut(&mut self, index: usize) -> Option<Pin<&mut M::Slot<'a>>> {
         let mut slot = self.find(index)?;
-        // SAFETY: the pointer is to a live slot this owns (see `blocks`), lent by `&mut self`
+        // SAFETY: the pointer is to a live slot this owns (see `index`), lent by `&mut self`
         // alone; it is pinned, as nothing ever moves it out of the arena.
         Some(unsafe { Pin::new_unchecked(slot.as_mut()) })
     }

@@ -35,9 +35,9 @@ struct Entry {
 /// The table: the entries, the ready list, the run's own waker.
 struct Shared {
     /// The chunks of entries (the first sized to the run, the others of `CHUNK`), never
-    /// moved once made (wakers point into them): boxes
-    /// given up as pointers (a `Box` moved would claim its memory back from the pointers
-    /// into it), freed with the table. Locked only to add one.
+    /// moved once made (wakers point into them): boxes given up as pointers (a `Box` moved
+    /// would claim its memory back from the pointers into it), freed with the table. Locked
+    /// only to add one.
     chunks: Mutex<Vec<NonNull<[Entry]>>>,
     ready: Mutex<Vec<u32>>,
     run: AtomicWaker,
@@ -92,8 +92,8 @@ pub(super) struct Wakeups {
     room: usize,
 }
 
-// SAFETY: `head` and `later` point into `shared`'s chunks, which the `Arc` keeps alive and which are
-// `Sync`; the rest is `Send`.
+// SAFETY: `head` and `later` point into `shared`'s chunks, which the `Arc` keeps alive and
+// which are `Sync`; the rest is `Send`.
 unsafe impl Send for Wakeups {}
 
 impl Wakeups {
