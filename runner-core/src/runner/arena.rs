@@ -7,6 +7,7 @@
 //! exactly their size; the rest take `bumpalo`'s chunks.
 
 use std::alloc::Layout;
+use std::any::TypeId;
 use std::cell::Cell;
 use std::ptr::NonNull;
 
@@ -27,10 +28,21 @@ pub struct Arena {
 
 /// Which allocation of an arena's a value went in: values in the same one may be reached
 /// from one another's pointers.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) struct Chunk(u32);
+
+/// Where [`Arena::alloc_with`] put a value: in which allocation, and the value's type and
+/// size, read off the value put there rather than assumed by the caller.
 ///
 /// `pub` for the same reason as [`Arena`].
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct Chunk(u32);
+#[derive(Clone, Copy, Debug)]
+pub struct Placed {
+    pub(super) chunk: Chunk,
+    /// Told apart without a `'static` bound: lifetimes change neither a type's layout nor
+    /// its vtable.
+    pub(super) kind: TypeId,
+    pub(super) size: usize,
+}
 
 /// One allocation, filled from its end down, as `bumpalo` fills its chunks.
 struct Room {
@@ -105,12 +117,11 @@ impl Arena {
 
     /// Puts the value `make` gives in the arena, which never moves it again nor drops it:
     /// the caller owns it, in place. (A closure lets the compiler build it there; a value
-    /// passed in was built on the stack first, and copied.) Also which allocation it went
-    /// in.
+    /// passed in was built on the stack first, and copied.) Also where it went.
     ///
     /// The pointer is the allocation's, not a reference's: values put in the same one may be
     /// reached from one another's pointers.
-    pub(super) fn alloc_with<T>(&self, make: impl FnOnce() -> T) -> (NonNull<T>, Chunk) {
+    pub(super) fn alloc_with<T>(&self, make: impl FnOnce() -> T) -> (NonNull<T>, Placed) {
         // As `Bump::alloc_with` does, without making a `&mut T` of the room: the value is
         // written from within a function of its own, which the compiler most often sees to
         // build in place.
@@ -136,7 +147,12 @@ impl Arena {
             }
         };
         write(place, make);
-        (place, chunk)
+        let placed = Placed {
+            chunk,
+            kind: typeid::of::<T>(),
+            size: size_of::<T>(),
+        };
+        (place, placed)
     }
 
     /// The bytes of its allocations.
@@ -156,7 +172,7 @@ mod tests {
         let placed: Vec<_> = (0..5u64)
             .map(|i| arena.alloc_with(|| [i, i + 1, i + 2]))
             .collect();
-        let chunks: Vec<_> = placed.iter().map(|(_, chunk)| *chunk).collect();
+        let chunks: Vec<_> = placed.iter().map(|(_, placed)| placed.chunk).collect();
         assert_eq!(chunks, [Chunk(0), Chunk(0), Chunk(0), Chunk(1), Chunk(1)]);
         // The room is filled from its end down, each value just below the one before.
         for pair in placed[..3].windows(2) {
@@ -187,8 +203,9 @@ mod tests {
             );
         }
         let arena = Arena::with_room(Layout::new::<u64>(), 1 << 60);
-        let (place, chunk) = arena.alloc_with(|| 7u64);
-        assert_ne!(chunk, Chunk(0));
+        let (place, placed) = arena.alloc_with(|| 7u64);
+        assert_ne!(placed.chunk, Chunk(0));
+        assert_eq!((placed.kind, placed.size), (typeid::of::<u64>(), 8));
         // SAFETY: written by `alloc_with`, and the arena is alive.
         assert_eq!(unsafe { place.read() }, 7);
     }

@@ -23,7 +23,7 @@ use std::ptr::NonNull;
 
 use futures::TryFuture;
 
-use super::arena::{Arena, Chunk};
+use super::arena::{Arena, Chunk, Placed};
 use super::threading::{Holds, Threading};
 use crate::Task;
 use crate::criticality::Criticality;
@@ -57,8 +57,7 @@ enum Index<S: ?Sized> {
 struct Block<S: ?Sized> {
     /// Its first slot, whose vtable is every one's.
     top: NonNull<S>,
-    /// The slots' type, told apart without a `'static` bound (lifetimes change neither the
-    /// layout nor the vtable), and their size.
+    /// The slots' type and size (see `Placed`).
     kind: TypeId,
     size: usize,
     /// The index of its first slot: its slots run to the next block's first. (A run counts
@@ -136,26 +135,24 @@ impl<'a, M: Threading> Slots<'a, M> {
             self.len < u32::MAX as usize,
             "a TaskRunner holds fewer than u32::MAX (4,294,967,295) tasks"
         );
-        let (slot, chunk) = M::hold(task, &self.arena);
-        let kind = typeid::of::<TaskSlot<F, C, SharedTimer>>();
-        let size = std::mem::size_of::<TaskSlot<F, C, SharedTimer>>();
+        let (slot, placed) = M::hold(task, &self.arena);
         // The slot joins the last block if it is of the block's type, in the same allocation
         // of the arena, and just below the block's last slot.
         let joins = match &self.index {
             Index::Blocks(blocks) => blocks.last().is_some_and(|block| {
-                block.kind == kind
-                    && block.chunk == chunk
+                block.kind == placed.kind
+                    && block.chunk == placed.chunk
                     && block
                         .top
                         .as_ptr()
                         .cast::<u8>()
-                        .wrapping_sub((self.len - block.first as usize) * size)
+                        .wrapping_sub((self.len - block.first as usize) * placed.size)
                         == slot.as_ptr().cast::<u8>()
             }),
             Index::Pointers(_) => false,
         };
         if !joins {
-            self.index_apart(slot, kind, size, chunk);
+            self.index_apart(slot, placed);
         }
         self.len += 1;
         self.len - 1
@@ -164,7 +161,7 @@ impl<'a, M: Threading> Slots<'a, M> {
     /// Indexes the slot just pushed, which joins no block: in a block of its own, or by its
     /// pointer.
     #[cold]
-    fn index_apart(&mut self, slot: NonNull<M::Slot<'a>>, kind: TypeId, size: usize, chunk: Chunk) {
+    fn index_apart(&mut self, slot: NonNull<M::Slot<'a>>, placed: Placed) {
         let blocks = match &mut self.index {
             Index::Pointers(pointers) => return pointers.push(slot),
             Index::Blocks(blocks) => blocks,
@@ -181,11 +178,11 @@ impl<'a, M: Threading> Slots<'a, M> {
         blocks.reserve_exact(usize::from(blocks.is_empty()));
         blocks.push(Block {
             top: slot,
-            kind,
-            size,
+            kind: placed.kind,
+            size: placed.size,
             // Below `u32::MAX`: see `push`.
             first: self.len as u32,
-            chunk,
+            chunk: placed.chunk,
         });
     }
 

@@ -8,7 +8,7 @@ use futures::TryFuture;
 
 use crate::Task;
 use crate::criticality::Criticality;
-use crate::runner::arena::{Arena, Chunk};
+use crate::runner::arena::{Arena, Placed};
 use crate::runner::erased::ErasedSlot;
 use crate::slot::TaskSlot;
 use crate::timer::SharedTimer;
@@ -51,9 +51,9 @@ pub trait Holds<'a, F: TryFuture, C>: Threading {
     // What is asked of every task whatever the threading is asked here, not by the impls:
     // a task whose error is not an `Error` gets that error, not the note above.
     /// Puts the task's slot in the run's arena (see `Slots`), which owns it from then on;
-    /// also which of the arena's allocations it went in.
+    /// also where it went.
     #[doc(hidden)]
-    fn hold(task: Task<F, C>, arena: &Arena) -> (NonNull<Self::Slot<'a>>, Chunk)
+    fn hold(task: Task<F, C>, arena: &Arena) -> (NonNull<Self::Slot<'a>>, Placed)
     where
         F::Error: StdError + Send + Sync + 'static,
         C: Criticality;
@@ -67,13 +67,13 @@ where
     F: TryFuture + Send + 'a,
     F::Ok: Send + 'a,
 {
-    fn hold(task: Task<F, C>, arena: &Arena) -> (NonNull<Self::Slot<'a>>, Chunk)
+    fn hold(task: Task<F, C>, arena: &Arena) -> (NonNull<Self::Slot<'a>>, Placed)
     where
         F::Error: StdError + Send + Sync + 'static,
         C: Criticality,
     {
-        let (slot, chunk) = arena.alloc_with(|| TaskSlot::<F, C, SharedTimer>::new(task));
-        (slot, chunk)
+        let (slot, placed) = arena.alloc_with(|| TaskSlot::<F, C, SharedTimer>::new(task));
+        (slot, placed)
     }
 }
 
@@ -82,13 +82,13 @@ where
     F: TryFuture + 'a,
     F::Ok: 'a,
 {
-    fn hold(task: Task<F, C>, arena: &Arena) -> (NonNull<Self::Slot<'a>>, Chunk)
+    fn hold(task: Task<F, C>, arena: &Arena) -> (NonNull<Self::Slot<'a>>, Placed)
     where
         F::Error: StdError + Send + Sync + 'static,
         C: Criticality,
     {
-        let (slot, chunk) = arena.alloc_with(|| TaskSlot::<F, C, SharedTimer>::new(task));
-        (slot, chunk)
+        let (slot, placed) = arena.alloc_with(|| TaskSlot::<F, C, SharedTimer>::new(task));
+        (slot, placed)
     }
 }
 
