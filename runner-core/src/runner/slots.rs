@@ -347,26 +347,42 @@ mod tests {
         }
     }
 
-    fn names(slots: &Slots<'_, Local>) -> Vec<&'static str> {
-        slots.iter().map(|slot| slot.record().name).collect()
+    /// `n` tasks of type `Small` added together, in room made for them.
+    fn added_together(n: usize, dropped: &Rc<RefCell<Vec<usize>>>) -> Slots<'static, Local> {
+        let mut slots = Slots::<Local>::new();
+        slots.reserve::<Small, crate::BestEffort>(n);
+        for i in 0..n {
+            push(&mut slots, i, false, dropped);
+        }
+        slots
+    }
+
+    /// Every index finds its own slot, in every way a slot is reached, and dropping the
+    /// slots drops each task once, in the order added.
+    fn assert_found_then_dropped_in_order(
+        mut slots: Slots<'_, Local>,
+        dropped: &RefCell<Vec<usize>>,
+    ) {
+        let n = slots.len();
+        let expected: Vec<_> = (0..n).map(|i| NAMES[i % NAMES.len()]).collect();
+        let names: Vec<_> = slots.iter().map(|slot| slot.record().name).collect();
+        assert_eq!(names, expected);
+        for (i, name) in expected.iter().enumerate() {
+            assert_eq!(slots.get(i).record().name, *name);
+            assert_eq!(slots.get_mut(i).record().name, *name);
+        }
+        assert!(slots.try_get_mut(n).is_none());
+        assert_eq!(slots.iter_mut().count(), n);
+        drop(slots);
+        assert_eq!(*dropped.borrow(), (0..n).collect::<Vec<_>>());
     }
 
     #[test]
     fn tasks_added_together_share_one_block_and_each_index_finds_its_own() {
         let dropped = Rc::new(RefCell::new(Vec::new()));
-        let mut slots = Slots::<Local>::new();
-        slots.reserve::<Small, crate::BestEffort>(100);
-        for i in 0..100 {
-            push(&mut slots, i, false, &dropped);
-        }
+        let slots = added_together(100, &dropped);
         assert_eq!(blocks(&slots), Some(1));
-        for i in 0..100 {
-            assert_eq!(slots.get(i).record().name, NAMES[i % 8]);
-            assert_eq!(slots.get_mut(i).record().name, NAMES[i % 8]);
-        }
-        assert!(slots.try_get_mut(100).is_none());
-        drop(slots);
-        assert_eq!(*dropped.borrow(), (0..100).collect::<Vec<_>>());
+        assert_found_then_dropped_in_order(slots, &dropped);
     }
 
     #[test]
@@ -384,24 +400,13 @@ mod tests {
             push(&mut slots, i, i % 2 == 0, &dropped);
         }
         assert_eq!(blocks(&slots), Some(chunks + 10));
-        let expected: Vec<_> = (0..310).map(|i| NAMES[i % 8]).collect();
-        assert_eq!(names(&slots), expected);
-        for (i, name) in expected.iter().enumerate() {
-            assert_eq!(slots.get(i).record().name, *name);
-        }
-        assert_eq!(slots.iter_mut().count(), 310);
-        drop(slots);
-        assert_eq!(*dropped.borrow(), (0..310).collect::<Vec<_>>());
+        assert_found_then_dropped_in_order(slots, &dropped);
     }
 
     #[test]
     fn blocks_that_average_fewer_than_three_slots_become_a_pointer_per_slot() {
         let dropped = Rc::new(RefCell::new(Vec::new()));
-        let mut slots = Slots::<Local>::new();
-        slots.reserve::<Small, crate::BestEffort>(100);
-        for i in 0..100 {
-            push(&mut slots, i, false, &dropped);
-        }
+        let mut slots = added_together(100, &dropped);
         // Alternating types, one at a time: a block each, until blocks take more room than
         // pointers would.
         let mut turned = None;
@@ -416,13 +421,6 @@ mod tests {
             Some(149),
             "1 + 49 blocks for 150 slots, then pointers"
         );
-        let expected: Vec<_> = (0..300).map(|i| NAMES[i % 8]).collect();
-        assert_eq!(names(&slots), expected);
-        for (i, name) in expected.iter().enumerate() {
-            assert_eq!(slots.get(i).record().name, *name);
-        }
-        assert!(slots.try_get_mut(300).is_none());
-        drop(slots);
-        assert_eq!(*dropped.borrow(), (0..300).collect::<Vec<_>>());
+        assert_found_then_dropped_in_order(slots, &dropped);
     }
 }
